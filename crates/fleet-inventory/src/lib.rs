@@ -1,0 +1,2 @@
+//! Loads inventories (fleet YAML, Nornir, Ansible, CSV) into resolved devices, with errors that name file, line and field.
+#![deny(missing_docs)]

@@ -1,0 +1,155 @@
+//! A fully resolved target, as the inventory produced it.
+
+use crate::Secret;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One device to run against, with everything a worker needs and nothing it
+/// must look up (environment variables and secret files are read by the
+/// master when it loads the inventory, so workers need no environment).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Device {
+    /// Unique name within the inventory; the key of every result and log line.
+    pub name: String,
+    /// Address or DNS name to connect to.
+    pub host: String,
+    /// TCP port (22 for SSH, 23 for telnet unless set).
+    pub port: u16,
+    /// Login user.
+    pub username: String,
+    /// Credentials, tried in order until one is accepted.
+    pub auth: Vec<Auth>,
+    /// Platform name (`cisco_ios`, `linux`, ...): picks prompt patterns,
+    /// paging commands and the default mode.
+    pub platform: Option<String>,
+    /// Commands to run, in order, in one session.
+    pub commands: Vec<String>,
+    /// Groups the device belongs to, for `--limit` and per-group caps.
+    pub groups: Vec<String>,
+    /// Free-form inventory data, for `--limit data.key=value` and reports.
+    pub data: BTreeMap<String, String>,
+    /// How to reach the device.
+    pub transport: Transport,
+    /// Exec channel or interactive shell; `None` means "platform default".
+    pub mode: Option<Mode>,
+    /// Hops to go through, first to last, before reaching the device.
+    pub jump: Vec<JumpHost>,
+    /// Per-device timeouts; `None` fields fall back to the run's.
+    pub timeouts: Timeouts,
+    /// Secret for `enable` on network CLIs.
+    pub enable_secret: Option<Secret>,
+}
+
+impl Device {
+    /// A device with the given name and address and no credentials; the
+    /// remaining fields take their defaults. Handy for tests and generators.
+    pub fn new(name: impl Into<String>, host: impl Into<String>, port: u16) -> Self {
+        Device {
+            name: name.into(),
+            host: host.into(),
+            port,
+            username: String::new(),
+            auth: Vec::new(),
+            platform: None,
+            commands: Vec::new(),
+            groups: Vec::new(),
+            data: BTreeMap::new(),
+            transport: Transport::Ssh,
+            mode: None,
+            jump: Vec::new(),
+            timeouts: Timeouts::default(),
+            enable_secret: None,
+        }
+    }
+}
+
+/// One way to authenticate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Auth {
+    /// Password authentication (and keyboard-interactive with one prompt).
+    Password(Secret),
+    /// A private key file, optionally encrypted.
+    KeyFile {
+        /// Path to the private key.
+        path: PathBuf,
+        /// Passphrase for an encrypted key.
+        passphrase: Option<Secret>,
+    },
+    /// Keys held by a running ssh-agent (`SSH_AUTH_SOCK`).
+    Agent,
+}
+
+/// How bytes reach the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// SSH through libssh2.
+    #[default]
+    Ssh,
+    /// Plain telnet, for equipment that has no SSH.
+    Telnet,
+    /// Answers at once without touching the network: measures fleet's own
+    /// orchestration cost in benchmarks.
+    Noop,
+}
+
+/// How commands are sent once connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// One SSH exec channel per command (servers, modern devices).
+    Exec,
+    /// One interactive shell with a PTY: read to the prompt, send, read back.
+    Shell,
+}
+
+/// A hop on the way to a device (`ProxyJump`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JumpHost {
+    /// Address of the jump host.
+    pub host: String,
+    /// Its SSH port.
+    pub port: u16,
+    /// Login user on the jump host.
+    pub username: String,
+    /// Credentials for the jump host.
+    pub auth: Vec<Auth>,
+}
+
+/// Time limits for one session. `None` means "use the run's setting".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Timeouts {
+    /// TCP connect.
+    pub connect: Option<Duration>,
+    /// Each command, from send to complete output.
+    pub command: Option<Duration>,
+    /// The whole session, connect to close.
+    pub session: Option<Duration>,
+}
+
+impl Timeouts {
+    /// Fills the unset fields from `fallback`.
+    pub fn or(self, fallback: Timeouts) -> Timeouts {
+        Timeouts {
+            connect: self.connect.or(fallback.connect),
+            command: self.command.or(fallback.command),
+            session: self.session.or(fallback.session),
+        }
+    }
+}
+
+/// What to do with a host key the client has not seen before or that changed,
+/// with OpenSSH's `StrictHostKeyChecking` meanings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostKeyCheck {
+    /// Unknown and changed keys both fail.
+    Strict,
+    /// Unknown keys are stored; changed keys fail.
+    #[default]
+    AcceptNew,
+    /// No checking at all (labs only).
+    Off,
+}

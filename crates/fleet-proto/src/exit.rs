@@ -1,0 +1,22 @@
+//! Exit codes of the `fleet` binary, part of its interface for scripts.
+
+/// What the process exit code tells a calling script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum ExitCode {
+    /// Every device ended `ok`.
+    AllOk = 0,
+    /// The run finished and at least one device did not end `ok`.
+    SomeFailed = 1,
+    /// Bad flags or a bad inventory: nothing ran.
+    Usage = 2,
+    /// The run was interrupted (SIGINT/SIGTERM); every device still has a result.
+    Interrupted = 130,
+}
+
+impl ExitCode {
+    /// The numeric code for `std::process::exit`.
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}

@@ -1,0 +1,131 @@
+//! Messages between the master and its workers.
+//!
+//! The conversation, after the worker connects and says [`WorkerToMaster::Hello`]:
+//!
+//! ```text
+//! master                          worker
+//!   Configure(WorkerConfig) ----->
+//!                          <----- NeedWork { want }
+//!   Batch { id, jobs } ---------->
+//!                          <----- Events([Started.., Finished..])   (batched)
+//!                          <----- NeedWork { want }                 (queue low)
+//!   Drain ----------------------->  (no more work: finish and leave)
+//!                          <----- Bye(WorkerStats)
+//! ```
+//!
+//! Dispatch is pull-based: a worker asks for work when its queue runs low,
+//! so a slow worker never sits on devices an idle one could run.
+
+use crate::{Device, DeviceResult, HostKeyCheck, Mode, Timeouts};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Bumped on any incompatible change to these messages. The master and its
+/// workers are the same executable, so a mismatch means a broken install.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// One device to run, as carried in a batch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Job {
+    /// Position of the device in the inventory: the master's key for it.
+    pub seq: u32,
+    /// 1 for the first try.
+    pub attempt: u32,
+    /// The device, credentials included.
+    pub device: Device,
+}
+
+/// Run-wide settings a worker needs before its first batch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerConfig {
+    /// Session threads in this worker.
+    pub threads: usize,
+    /// Run-level timeouts (every field set); devices may override.
+    pub timeouts: Timeouts,
+    /// Cap on captured bytes per command output.
+    pub max_output: usize,
+    /// Host-key policy.
+    pub host_key_check: HostKeyCheck,
+    /// `known_hosts` file to check and extend.
+    pub known_hosts: Option<PathBuf>,
+    /// Mode when neither the device nor its platform says.
+    pub default_mode: Option<Mode>,
+}
+
+/// Master to worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum MasterToWorker {
+    /// First message: how to run.
+    Configure(WorkerConfig),
+    /// Devices to run.
+    Batch {
+        /// Batch id, for logs and traces.
+        id: u64,
+        /// The devices.
+        jobs: Vec<Job>,
+    },
+    /// No more work will come: finish what you hold, say Bye, exit.
+    Drain,
+    /// Stop now: drop queued jobs (the master reports them cancelled),
+    /// finish running sessions, say Bye, exit.
+    Stop,
+}
+
+/// Something that happened in a worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum WorkerEvent {
+    /// A thread picked up a device.
+    Started {
+        /// Inventory position.
+        seq: u32,
+        /// Thread name.
+        thread: String,
+    },
+    /// A device finished, in any status.
+    Finished {
+        /// Inventory position.
+        seq: u32,
+        /// The result.
+        result: DeviceResult,
+    },
+}
+
+/// Resource use of a worker process, reported as it leaves.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct WorkerStats {
+    /// Devices this worker finished.
+    pub devices: u64,
+    /// User CPU time, milliseconds.
+    pub cpu_user_ms: f64,
+    /// System CPU time, milliseconds.
+    pub cpu_sys_ms: f64,
+    /// Peak resident set size, KiB.
+    pub max_rss_kib: u64,
+    /// IPC messages sent to the master.
+    pub ipc_messages: u64,
+    /// IPC payload bytes sent to the master (serialized size).
+    pub ipc_bytes: u64,
+}
+
+/// Worker to master.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum WorkerToMaster {
+    /// Sent once, first.
+    Hello {
+        /// Slot id the master gave this worker.
+        worker_id: u32,
+        /// OS pid.
+        pid: u32,
+        /// Must equal [`PROTOCOL_VERSION`].
+        protocol_version: u32,
+    },
+    /// The worker can take `want` more devices.
+    NeedWork {
+        /// How many devices it would like.
+        want: usize,
+    },
+    /// Starts and results, batched to keep IPC messages few.
+    Events(Vec<WorkerEvent>),
+    /// The worker is leaving cleanly.
+    Bye(WorkerStats),
+}

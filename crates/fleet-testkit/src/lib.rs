@@ -1,0 +1,2 @@
+//! Test harness: a real OpenSSH sshd on loopback, temp dirs, and a builder for the fleet binary.
+#![deny(missing_docs)]
