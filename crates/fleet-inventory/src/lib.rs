@@ -1,2 +1,90 @@
-//! Loads inventories (fleet YAML, Nornir, Ansible, CSV) into resolved devices, with errors that name file, line and field.
+//! Loads inventories (fleet YAML, Nornir, Ansible, CSV) into resolved
+//! devices, with errors that name file, line and field.
+//!
+//! - [`load`] / [`load_str`]: read an inventory in any [`Format`] into an
+//!   [`Inventory`] of [`fleet_proto::Device`]s (secrets already read).
+//! - [`InventoryError`]: where (file, line, column, field) and what.
+//! - [`limit`]: Ansible-like `--limit` expressions.
+//! - [`summary`]: counts for `fleet inventory check`.
 #![deny(missing_docs)]
+
+mod error;
+mod fleet;
+mod format;
+mod inventory;
+mod secrets;
+mod suggest;
+mod yaml;
+
+pub use error::{ErrorKind, InventoryError};
+pub use format::{Format, UnknownFormat};
+pub use inventory::{summary, Inventory, Summary};
+
+use std::path::Path;
+
+/// Loads the inventory at `path` (a file, or a Nornir directory), detecting
+/// the format from the path and content unless `format` is given.
+pub fn load(path: &Path, format: Option<Format>) -> Result<Inventory, InventoryError> {
+    let format = match format {
+        Some(f) => f,
+        None => {
+            let head = if path.is_dir() {
+                Vec::new()
+            } else {
+                read_head(path)?
+            };
+            Format::detect(path, &head).ok_or_else(|| {
+                InventoryError::file(
+                    path,
+                    ErrorKind::UnknownFormat,
+                    "cannot tell the inventory format; pass --inventory-format (fleet, nornir, ansible-ini, ansible-yaml, csv)",
+                )
+            })?
+        }
+    };
+    let file = match format {
+        Format::Nornir if path.is_dir() => path.join("hosts.yaml"),
+        _ => path.to_path_buf(),
+    };
+    let text = std::fs::read(&file).map_err(|e| {
+        InventoryError::file(&file, ErrorKind::Io, format!("cannot read inventory: {e}"))
+    })?;
+    let text = String::from_utf8(text).map_err(|e| {
+        InventoryError::file(
+            &file,
+            ErrorKind::Syntax,
+            format!(
+                "not valid UTF-8 (byte offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })?;
+    let mut inv = load_str(&text, &file, format)?;
+    inv.source = path.to_path_buf();
+    Ok(inv)
+}
+
+/// Parses inventory `text` as if read from `origin` (relative paths and
+/// Nornir's `groups.yaml`/`defaults.yaml` resolve against its directory).
+pub fn load_str(text: &str, origin: &Path, format: Format) -> Result<Inventory, InventoryError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    match format {
+        Format::Fleet => fleet::load(text, origin),
+        other => Err(InventoryError::file(
+            origin,
+            ErrorKind::UnknownFormat,
+            format!("the {other} format is not implemented yet"),
+        )),
+    }
+}
+
+fn read_head(path: &Path) -> Result<Vec<u8>, InventoryError> {
+    use std::io::Read;
+    let mut buf = Vec::with_capacity(4096);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(4096).read_to_end(&mut buf))
+        .map_err(|e| {
+            InventoryError::file(path, ErrorKind::Io, format!("cannot read inventory: {e}"))
+        })?;
+    Ok(buf)
+}

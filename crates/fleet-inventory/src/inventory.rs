@@ -1,0 +1,117 @@
+//! The loaded result and its summary for `fleet inventory check`.
+
+use fleet_proto::{Device, HostKeyCheck};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+/// A fully resolved inventory: devices in file order, run-level settings
+/// and the warnings collected while loading (the caller decides how to show
+/// them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inventory {
+    /// Resolved devices, in inventory order, names unique.
+    pub devices: Vec<Device>,
+    /// `known_hosts` file named by the inventory, already resolved.
+    pub known_hosts: Option<PathBuf>,
+    /// Host key policy named by the inventory.
+    pub host_key_check: Option<HostKeyCheck>,
+    /// Things that loaded but deserve attention (plaintext passwords, loose
+    /// file modes, fallbacks).
+    pub warnings: Vec<String>,
+    /// The file (or directory) the inventory was read from.
+    pub source: PathBuf,
+}
+
+/// Device counts for `fleet inventory check`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Summary {
+    /// Number of devices.
+    pub devices: usize,
+    /// Devices per group (a device counts once in each of its groups).
+    pub per_group: BTreeMap<String, usize>,
+    /// Devices per platform (`-` for devices without one).
+    pub per_platform: BTreeMap<String, usize>,
+    /// Devices per transport (`ssh`, `telnet`, `noop`).
+    pub per_transport: BTreeMap<String, usize>,
+    /// Devices that go through at least one jump host.
+    pub with_jump: usize,
+    /// Number of warnings collected while loading.
+    pub warnings: usize,
+}
+
+/// Counts devices per group, platform and transport.
+pub fn summary(inv: &Inventory) -> Summary {
+    let mut s = Summary {
+        devices: inv.devices.len(),
+        warnings: inv.warnings.len(),
+        ..Summary::default()
+    };
+    for d in &inv.devices {
+        for g in &d.groups {
+            *s.per_group.entry(g.clone()).or_default() += 1;
+        }
+        let platform = d.platform.clone().unwrap_or_else(|| "-".to_owned());
+        *s.per_platform.entry(platform).or_default() += 1;
+        let transport = match d.transport {
+            fleet_proto::Transport::Ssh => "ssh",
+            fleet_proto::Transport::Telnet => "telnet",
+            fleet_proto::Transport::Noop => "noop",
+        };
+        *s.per_transport.entry(transport.to_owned()).or_default() += 1;
+        if !d.jump.is_empty() {
+            s.with_jump += 1;
+        }
+    }
+    s
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "devices: {}", self.devices)?;
+        let table = |f: &mut fmt::Formatter<'_>, title: &str, m: &BTreeMap<String, usize>| {
+            writeln!(f, "{title}:")?;
+            if m.is_empty() {
+                writeln!(f, "  (none)")?;
+            }
+            let width = m.keys().map(|k| k.len()).max().unwrap_or(0);
+            for (k, v) in m {
+                writeln!(f, "  {k:<width$}  {v}")?;
+            }
+            Ok(())
+        };
+        table(f, "groups", &self.per_group)?;
+        table(f, "platforms", &self.per_platform)?;
+        table(f, "transports", &self.per_transport)?;
+        writeln!(f, "via jump host: {}", self.with_jump)?;
+        write!(f, "warnings: {}", self.warnings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_groups_and_platforms() {
+        let mut a = Device::new("a", "h", 22);
+        a.groups = vec!["core".into(), "ams".into()];
+        a.platform = Some("cisco_ios".into());
+        let mut b = Device::new("b", "h", 22);
+        b.groups = vec!["core".into()];
+        let inv = Inventory {
+            devices: vec![a, b],
+            known_hosts: None,
+            host_key_check: None,
+            warnings: vec![],
+            source: PathBuf::from("x"),
+        };
+        let s = summary(&inv);
+        assert_eq!(s.devices, 2);
+        assert_eq!(s.per_group["core"], 2);
+        assert_eq!(s.per_group["ams"], 1);
+        assert_eq!(s.per_platform["cisco_ios"], 1);
+        assert_eq!(s.per_platform["-"], 1);
+        assert!(s.to_string().contains("core"));
+    }
+}

@@ -1,0 +1,254 @@
+//! Reading secrets (env vars, files) and checking key files at load time,
+//! once per source, with errors that never contain the secret.
+
+use crate::error::{ErrorKind, InventoryError};
+use fleet_proto::Secret;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// Where a secret value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum SecretSource {
+    /// An environment variable of the master.
+    Env(String),
+    /// The first line of a file.
+    File(PathBuf),
+}
+
+/// The position of the field that named a secret or file, for errors.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Loc<'a> {
+    pub file: &'a Path,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub field: &'a str,
+}
+
+impl Loc<'_> {
+    pub(crate) fn error(&self, kind: ErrorKind, message: impl Into<String>) -> InventoryError {
+        InventoryError::at(
+            self.file,
+            self.line,
+            self.column,
+            Some(self.field),
+            kind,
+            message,
+        )
+    }
+}
+
+/// Reads each secret source once (100k devices sharing one password read
+/// one env var) and collects warnings about how secrets are stored.
+#[derive(Default)]
+pub(crate) struct Secrets {
+    cache: HashMap<SecretSource, Secret>,
+    checked_keys: HashSet<PathBuf>,
+    warned: HashSet<String>,
+    pub warnings: Vec<String>,
+}
+
+impl Secrets {
+    /// The secret named by `src`; `loc` is where the inventory named it.
+    pub(crate) fn read(
+        &mut self,
+        src: &SecretSource,
+        loc: Loc<'_>,
+    ) -> Result<Secret, InventoryError> {
+        if let Some(s) = self.cache.get(src) {
+            return Ok(s.clone());
+        }
+        let secret = match src {
+            SecretSource::Env(name) => read_env(name, loc)?,
+            SecretSource::File(path) => {
+                let s = read_file(path, loc)?;
+                if let Some(w) = loose_mode_warning(path) {
+                    self.warn_once(format!("mode:{}", path.display()), w);
+                }
+                s
+            }
+        };
+        self.cache.insert(src.clone(), secret.clone());
+        Ok(secret)
+    }
+
+    /// Checks that a private key file can be opened, once per path.
+    pub(crate) fn check_key_file(
+        &mut self,
+        path: &Path,
+        loc: Loc<'_>,
+    ) -> Result<(), InventoryError> {
+        if self.checked_keys.contains(path) {
+            return Ok(());
+        }
+        match std::fs::File::open(path) {
+            Ok(f) => {
+                if f.metadata().is_ok_and(|m| m.is_dir()) {
+                    return Err(loc.error(
+                        ErrorKind::Io,
+                        format!("key file {} is a directory", path.display()),
+                    ));
+                }
+            }
+            Err(e) => {
+                return Err(loc.error(
+                    ErrorKind::Io,
+                    format!("cannot read key file {}: {e}", path.display()),
+                ))
+            }
+        }
+        self.checked_keys.insert(path.to_path_buf());
+        Ok(())
+    }
+
+    /// Accepts a plaintext password found in `file` (Nornir, Ansible, CSV
+    /// allow them) and warns once per file and field.
+    #[allow(dead_code)] // used by the Nornir/Ansible/CSV loaders
+    pub(crate) fn plaintext(&mut self, file: &Path, field: &str, value: &str) -> Secret {
+        self.warn_once(
+            format!("plain:{}:{field}", file.display()),
+            format!(
+                "{}: plaintext secret in field `{field}`; prefer an environment variable or a 0600 file",
+                file.display()
+            ),
+        );
+        Secret::new(value)
+    }
+
+    /// Adds a warning unless one with the same key was already added.
+    pub(crate) fn warn_once(&mut self, key: String, warning: String) {
+        if self.warned.insert(key) {
+            self.warnings.push(warning);
+        }
+    }
+}
+
+fn read_env(name: &str, loc: Loc<'_>) -> Result<Secret, InventoryError> {
+    if name.is_empty() || name.contains(['=', '\0']) {
+        return Err(loc.error(
+            ErrorKind::InvalidValue,
+            format!(
+                "`{}` is not a valid environment variable name",
+                name.escape_debug()
+            ),
+        ));
+    }
+    match std::env::var_os(name) {
+        None => Err(loc.error(
+            ErrorKind::Secret,
+            format!("environment variable `{name}` is not set"),
+        )),
+        Some(v) => match v.into_string() {
+            Ok(v) if v.is_empty() => Err(loc.error(
+                ErrorKind::Secret,
+                format!("environment variable `{name}` is set but empty"),
+            )),
+            Ok(v) => Ok(Secret::new(v)),
+            Err(_) => Err(loc.error(
+                ErrorKind::Secret,
+                format!("environment variable `{name}` is not valid UTF-8"),
+            )),
+        },
+    }
+}
+
+fn read_file(path: &Path, loc: Loc<'_>) -> Result<Secret, InventoryError> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        loc.error(
+            ErrorKind::Secret,
+            format!("cannot read secret file {}: {e}", path.display()),
+        )
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        loc.error(
+            ErrorKind::Secret,
+            format!("secret file {} is not valid UTF-8", path.display()),
+        )
+    })?;
+    let first = text.lines().next().unwrap_or("").trim_end_matches('\r');
+    if first.is_empty() {
+        return Err(loc.error(
+            ErrorKind::Secret,
+            format!("secret file {} is empty", path.display()),
+        ));
+    }
+    Ok(Secret::new(first))
+}
+
+#[cfg(unix)]
+fn loose_mode_warning(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "secret file {} has mode {mode:04o}; it should be 0600 (chmod 600 {})",
+            path.display(),
+            path.display()
+        )
+    })
+}
+
+#[cfg(not(unix))]
+fn loose_mode_warning(_path: &Path) -> Option<String> {
+    None
+}
+
+/// Resolves a path from an inventory: `~` expands to `$HOME`, relative paths
+/// are taken from the inventory file's directory.
+pub(crate) fn resolve_path(base_dir: &Path, raw: &str) -> Result<PathBuf, String> {
+    let rest = if raw == "~" {
+        Some("")
+    } else {
+        raw.strip_prefix("~/")
+    };
+    if let Some(rest) = rest {
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| format!("cannot expand `~` in `{raw}`: $HOME is not set"))?;
+        return Ok(PathBuf::from(home).join(rest));
+    }
+    if raw.is_empty() {
+        return Err("empty path".to_owned());
+    }
+    Ok(base_dir.join(raw))
+}
+
+/// Normalizes platform names from Ansible/NAPALM spellings to fleet's
+/// (netmiko-style) ones; unknown names pass through unchanged.
+#[allow(dead_code)] // used by the Nornir/Ansible loaders
+pub(crate) fn normalize_platform(raw: &str) -> String {
+    let short = raw.rsplit('.').next().unwrap_or(raw);
+    let mapped = match short {
+        "ios" => "cisco_ios",
+        "iosxr" => "cisco_xr",
+        "nxos" => "cisco_nxos",
+        "eos" => "arista_eos",
+        "junos" => "juniper_junos",
+        _ => return raw.to_owned(),
+    };
+    mapped.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_platforms() {
+        assert_eq!(normalize_platform("cisco.ios.ios"), "cisco_ios");
+        assert_eq!(normalize_platform("ios"), "cisco_ios");
+        assert_eq!(normalize_platform("nxos"), "cisco_nxos");
+        assert_eq!(normalize_platform("arista.eos.eos"), "arista_eos");
+        assert_eq!(normalize_platform("junos"), "juniper_junos");
+        assert_eq!(normalize_platform("linux"), "linux");
+    }
+
+    #[test]
+    fn resolves_relative_paths_against_the_inventory() {
+        let p = resolve_path(Path::new("/inv"), "keys/id").unwrap();
+        assert_eq!(p, PathBuf::from("/inv/keys/id"));
+        assert_eq!(
+            resolve_path(Path::new("/inv"), "/abs").unwrap(),
+            PathBuf::from("/abs")
+        );
+    }
+}
