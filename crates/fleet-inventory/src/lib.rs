@@ -4,7 +4,7 @@
 //! - [`load`] / [`load_str`]: read an inventory in any [`Format`] into an
 //!   [`Inventory`] of [`fleet_proto::Device`]s (secrets already read).
 //! - [`InventoryError`]: where (file, line, column, field) and what.
-//! - [`limit`]: Ansible-like `--limit` expressions.
+//! - [`limit`]: Ansible-like `--limit` expressions ([`limit::Limit`]).
 //! - [`summary`]: counts for `fleet inventory check`.
 #![deny(missing_docs)]
 
@@ -12,6 +12,7 @@ mod error;
 mod fleet;
 mod format;
 mod inventory;
+pub mod limit;
 mod secrets;
 mod suggest;
 mod yaml;
