@@ -483,6 +483,19 @@ pub(crate) fn parse_duration(raw: &str) -> Result<Duration, String> {
 
 /// `[user@]host[:port]`, with `[v6addr]:port` for IPv6.
 fn parse_jump_str(raw: &str) -> Result<JumpSpec, String> {
+    let (username, host, port) = parse_user_host_port(raw)?;
+    Ok(JumpSpec {
+        host,
+        port: port.unwrap_or(22),
+        username,
+        creds: Creds::default(),
+    })
+}
+
+/// Splits `[user@]host[:port]` (`[v6addr]:port` for IPv6).
+pub(crate) fn parse_user_host_port(
+    raw: &str,
+) -> Result<(Option<String>, String, Option<u16>), String> {
     let (user, rest) = match raw.rsplit_once('@') {
         Some((u, r)) if !u.is_empty() => (Some(u.to_owned()), r),
         Some(_) => return Err(format!("invalid jump host `{raw}`: empty user name")),
@@ -490,12 +503,7 @@ fn parse_jump_str(raw: &str) -> Result<JumpSpec, String> {
     };
     let (host, port) =
         split_host_port(rest).map_err(|m| format!("invalid jump host `{raw}`: {m}"))?;
-    Ok(JumpSpec {
-        host,
-        port: port.unwrap_or(22),
-        username: user,
-        creds: Creds::default(),
-    })
+    Ok((user, host, port))
 }
 
 /// Splits `host[:port]` / `[v6]:port`.

@@ -9,10 +9,12 @@
 #![deny(missing_docs)]
 
 mod error;
+mod finish;
 mod fleet;
 mod format;
 mod inventory;
 pub mod limit;
+mod nornir;
 mod secrets;
 mod suggest;
 mod yaml;
@@ -71,6 +73,7 @@ pub fn load_str(text: &str, origin: &Path, format: Format) -> Result<Inventory, 
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match format {
         Format::Fleet => fleet::load(text, origin),
+        Format::Nornir => nornir::load(text, origin),
         other => Err(InventoryError::file(
             origin,
             ErrorKind::UnknownFormat,

@@ -102,7 +102,6 @@ impl Secrets {
 
     /// Accepts a plaintext password found in `file` (Nornir, Ansible, CSV
     /// allow them) and warns once per file and field.
-    #[allow(dead_code)] // used by the Nornir/Ansible/CSV loaders
     pub(crate) fn plaintext(&mut self, file: &Path, field: &str, value: &str) -> Secret {
         self.warn_once(
             format!("plain:{}:{field}", file.display()),
@@ -214,7 +213,6 @@ pub(crate) fn resolve_path(base_dir: &Path, raw: &str) -> Result<PathBuf, String
 
 /// Normalizes platform names from Ansible/NAPALM spellings to fleet's
 /// (netmiko-style) ones; unknown names pass through unchanged.
-#[allow(dead_code)] // used by the Nornir/Ansible loaders
 pub(crate) fn normalize_platform(raw: &str) -> String {
     let short = raw.rsplit('.').next().unwrap_or(raw);
     let mapped = match short {

@@ -247,7 +247,6 @@ pub(crate) fn check_keys(
 
 /// A scalar or nested value as a string for free-form `data` (nested values
 /// become compact JSON-like text).
-#[allow(dead_code)] // used by the Nornir/Ansible loaders
 pub(crate) fn stringify(node: &Node) -> String {
     match node {
         Node::Scalar(s) => s.as_str().to_owned(),

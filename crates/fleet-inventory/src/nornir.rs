@@ -1,0 +1,445 @@
+//! Nornir SimpleInventory: `hosts.yaml`, with `groups.yaml` and
+//! `defaults.yaml` beside it, resolved with Nornir's inheritance (host, then
+//! each group depth-first through its own groups, then defaults).
+
+use crate::error::{ErrorKind, InventoryError};
+use crate::finish::fill_gaps;
+use crate::fleet::parse_user_host_port;
+use crate::inventory::Inventory;
+use crate::secrets::{normalize_platform, Secrets};
+use crate::suggest::did_you_mean;
+use crate::yaml::{self, err_at, pos};
+use fleet_proto::{Auth, Device, JumpHost, Secret};
+use marked_yaml::types::MarkedMappingNode;
+use marked_yaml::Node;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+const KEYS: &[&str] = &[
+    "hostname",
+    "port",
+    "username",
+    "password",
+    "platform",
+    "groups",
+    "data",
+    "connection_options",
+];
+const CONN_KEYS: &[&str] = &[
+    "hostname", "port", "username", "password", "platform", "extras",
+];
+/// Connection plugins whose options fleet honours, in order of preference.
+const PLUGINS: &[&str] = &["netmiko", "scrapli", "paramiko", "napalm", "netconf"];
+const JUMP_EXTRAS: &[&str] = &["jump_host", "proxy_jump", "ProxyJump", "jump_hosts"];
+
+/// Base attributes shared by hosts, groups, defaults and connection options.
+#[derive(Debug, Clone, Default)]
+struct Attrs {
+    hostname: Option<String>,
+    port: Option<u16>,
+    username: Option<String>,
+    password: Option<Secret>,
+    platform: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ConnOpts {
+    attrs: Attrs,
+    jump: Option<Vec<JumpHost>>,
+}
+
+/// `(line, column)` of a value, for errors raised after parsing.
+type LineCol = (Option<usize>, Option<usize>);
+
+/// A host, a group or the defaults, as written.
+#[derive(Debug, Clone, Default)]
+struct Entity {
+    attrs: Attrs,
+    groups: Vec<(String, LineCol)>,
+    data: Vec<(String, String)>,
+    conn: Vec<(String, ConnOpts)>,
+}
+
+struct Parser<'a> {
+    file: &'a Path,
+    secrets: &'a mut Secrets,
+}
+
+impl Parser<'_> {
+    fn entity(
+        &mut self,
+        map: &MarkedMappingNode,
+        what: &str,
+        groups_ok: bool,
+    ) -> Result<Entity, InventoryError> {
+        let mut e = Entity::default();
+        for (key, node) in map.iter() {
+            let k = key.as_str();
+            if yaml::is_null(node) {
+                continue;
+            }
+            match k {
+                "groups" if groups_ok => {
+                    let list = match node {
+                        Node::Sequence(seq) => seq.iter().collect::<Vec<_>>(),
+                        other => vec![other],
+                    };
+                    for g in list {
+                        let name = yaml::string(self.file, g, "groups")?;
+                        e.groups.push((name, pos(g.span())));
+                    }
+                }
+                "data" => {
+                    let m = yaml::mapping(self.file, node, "data")?;
+                    e.data = m
+                        .iter()
+                        .filter(|(_, v)| !yaml::is_null(v))
+                        .map(|(k, v)| (k.as_str().to_owned(), yaml::stringify(v)))
+                        .collect();
+                }
+                "connection_options" => {
+                    let m = yaml::mapping(self.file, node, "connection_options")?;
+                    for (plugin, opts) in m.iter() {
+                        if yaml::is_null(opts) {
+                            continue;
+                        }
+                        let om = yaml::mapping(self.file, opts, plugin.as_str())?;
+                        e.conn.push((
+                            plugin.as_str().to_owned(),
+                            self.conn_opts(om, plugin.as_str())?,
+                        ));
+                    }
+                }
+                _ if KEYS.contains(&k) && k != "groups" => self.attr(k, node, &mut e.attrs)?,
+                _ => self.secrets.warn_once(
+                    format!("nornir-key:{k}"),
+                    format!(
+                        "{}:{}: field `{k}`: ignored (Nornir ignores it too) in {what}{}",
+                        self.file.display(),
+                        pos(key.span()).0.unwrap_or(0),
+                        did_you_mean(k, KEYS)
+                    ),
+                ),
+            }
+        }
+        Ok(e)
+    }
+
+    fn attr(&mut self, k: &str, node: &Node, a: &mut Attrs) -> Result<(), InventoryError> {
+        match k {
+            "hostname" => a.hostname = Some(yaml::string(self.file, node, "hostname")?),
+            "port" => a.port = Some(yaml::port(self.file, node, "port")?),
+            "username" => a.username = Some(yaml::string(self.file, node, "username")?),
+            "platform" => {
+                a.platform = Some(normalize_platform(&yaml::string(
+                    self.file, node, "platform",
+                )?))
+            }
+            "password" => {
+                let s = yaml::scalar(self.file, node, "password")?;
+                a.password = Some(self.secrets.plaintext(self.file, "password", s.as_str()));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn conn_opts(
+        &mut self,
+        map: &MarkedMappingNode,
+        plugin: &str,
+    ) -> Result<ConnOpts, InventoryError> {
+        yaml::check_keys(
+            self.file,
+            map,
+            CONN_KEYS,
+            &format!("connection_options.{plugin}"),
+        )?;
+        let mut c = ConnOpts::default();
+        for (key, node) in map.iter() {
+            if yaml::is_null(node) {
+                continue;
+            }
+            match key.as_str() {
+                "extras" => {
+                    let extras = yaml::mapping(self.file, node, "extras")?;
+                    for name in JUMP_EXTRAS {
+                        if let Some(j) = extras.get_node(name).filter(|n| !yaml::is_null(n)) {
+                            c.jump = Some(self.jumps(j, name)?);
+                        }
+                    }
+                }
+                k => self.attr(k, node, &mut c.attrs)?,
+            }
+        }
+        Ok(c)
+    }
+
+    fn jumps(&mut self, node: &Node, field: &str) -> Result<Vec<JumpHost>, InventoryError> {
+        match node {
+            Node::Sequence(seq) => seq.iter().map(|n| self.jump(n, field)).collect(),
+            other => Ok(vec![self.jump(other, field)?]),
+        }
+    }
+
+    fn jump(&mut self, node: &Node, field: &str) -> Result<JumpHost, InventoryError> {
+        let bad = |m: String| {
+            err_at(
+                self.file,
+                node.span(),
+                Some(field),
+                ErrorKind::InvalidValue,
+                m,
+            )
+        };
+        match node {
+            Node::Scalar(s) => {
+                let (user, host, port) = parse_user_host_port(s.as_str()).map_err(bad)?;
+                Ok(JumpHost {
+                    host,
+                    port: port.unwrap_or(22),
+                    username: user.unwrap_or_default(),
+                    auth: Vec::new(),
+                })
+            }
+            Node::Mapping(m) => {
+                yaml::check_keys(
+                    self.file,
+                    m,
+                    &["hostname", "host", "port", "username", "password"],
+                    field,
+                )?;
+                let mut a = Attrs::default();
+                let mut host = None;
+                for (k, v) in m.iter() {
+                    match k.as_str() {
+                        "host" | "hostname" => host = Some(yaml::string(self.file, v, field)?),
+                        other => self.attr(other, v, &mut a)?,
+                    }
+                }
+                Ok(JumpHost {
+                    host: host.ok_or_else(|| bad("a jump host needs a `hostname`".to_owned()))?,
+                    port: a.port.unwrap_or(22),
+                    username: a.username.unwrap_or_default(),
+                    auth: a.password.map(Auth::Password).into_iter().collect(),
+                })
+            }
+            Node::Sequence(_) => Err(bad("nested lists are not allowed".to_owned())),
+        }
+    }
+}
+
+/// `groups.yaml` / `groups.yml` beside the hosts file, if present.
+fn sibling(dir: &Path, stem: &str) -> Option<PathBuf> {
+    ["yaml", "yml"]
+        .iter()
+        .map(|ext| dir.join(format!("{stem}.{ext}")))
+        .find(|p| p.is_file())
+}
+
+fn read_yaml(path: &Path) -> Result<MarkedMappingNode, InventoryError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| InventoryError::file(path, ErrorKind::Io, format!("cannot read: {e}")))?;
+    yaml::parse(path, text.strip_prefix('\u{feff}').unwrap_or(&text))
+}
+
+/// Loads a Nornir `hosts.yaml` text read from `file`.
+pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError> {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let mut secrets = Secrets::default();
+
+    let hosts_map = yaml::parse(file, text)?;
+    let groups_file = sibling(dir, "groups");
+    let mut groups: Vec<(String, Entity)> = Vec::new();
+    if let Some(gf) = &groups_file {
+        let gm = read_yaml(gf)?;
+        let mut p = Parser {
+            file: gf,
+            secrets: &mut secrets,
+        };
+        for (name, node) in gm.iter() {
+            let e = if yaml::is_null(node) {
+                Entity::default()
+            } else {
+                let what = format!("group `{}`", name.as_str());
+                p.entity(yaml::mapping(gf, node, name.as_str())?, &what, true)?
+            };
+            groups.push((name.as_str().to_owned(), e));
+        }
+    }
+    let defaults = match sibling(dir, "defaults") {
+        Some(df) => {
+            let dm = read_yaml(&df)?;
+            let mut p = Parser {
+                file: &df,
+                secrets: &mut secrets,
+            };
+            p.entity(&dm, "defaults", false)?
+        }
+        None => Entity::default(),
+    };
+
+    let index: HashMap<&str, usize> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, (n, _))| (n.as_str(), i))
+        .collect();
+    let groups_path = groups_file
+        .clone()
+        .unwrap_or_else(|| dir.join("groups.yaml"));
+    // Depth-first lineage of every group (itself, then its groups' lineages).
+    let mut lineage: Vec<Option<Vec<usize>>> = vec![None; groups.len()];
+    for i in 0..groups.len() {
+        let mut stack = Vec::new();
+        compute_lineage(i, &groups, &index, &mut lineage, &mut stack, &groups_path)?;
+    }
+
+    let mut devices = Vec::with_capacity(hosts_map.len());
+    let mut p = Parser {
+        file,
+        secrets: &mut secrets,
+    };
+    let mut parsed = Vec::with_capacity(hosts_map.len());
+    for (name, node) in hosts_map.iter() {
+        let e = if yaml::is_null(node) {
+            Entity::default()
+        } else {
+            let what = format!("host `{}`", name.as_str());
+            p.entity(yaml::mapping(file, node, name.as_str())?, &what, true)?
+        };
+        parsed.push((name.as_str().to_owned(), e));
+    }
+    for (name, host) in &parsed {
+        let mut layers: Vec<&Entity> = vec![host];
+        for (g, (line, column)) in &host.groups {
+            let gi = index.get(g.as_str()).ok_or_else(|| {
+                InventoryError::at(
+                    file,
+                    *line,
+                    *column,
+                    Some("groups"),
+                    ErrorKind::InvalidValue,
+                    format!(
+                        "host `{name}` is in group `{g}`, which {} does not define",
+                        groups_path.display()
+                    ),
+                )
+            })?;
+            for &j in lineage[*gi].iter().flatten() {
+                layers.push(&groups[j].1);
+            }
+        }
+        layers.push(&defaults);
+        let mut d = resolve(name, &layers);
+        fill_gaps(&mut d, &mut secrets);
+        devices.push(d);
+    }
+    Ok(Inventory {
+        devices,
+        known_hosts: None,
+        host_key_check: None,
+        warnings: secrets.warnings,
+        source: file.to_path_buf(),
+    })
+}
+
+fn compute_lineage(
+    i: usize,
+    groups: &[(String, Entity)],
+    index: &HashMap<&str, usize>,
+    memo: &mut Vec<Option<Vec<usize>>>,
+    stack: &mut Vec<usize>,
+    file: &Path,
+) -> Result<Vec<usize>, InventoryError> {
+    if let Some(l) = &memo[i] {
+        return Ok(l.clone());
+    }
+    if stack.contains(&i) {
+        let cycle: Vec<&str> = stack
+            .iter()
+            .chain([&i])
+            .map(|&k| groups[k].0.as_str())
+            .collect();
+        return Err(InventoryError::file(
+            file,
+            ErrorKind::InvalidValue,
+            format!("group cycle: {}", cycle.join(" -> ")),
+        ));
+    }
+    stack.push(i);
+    let mut out = vec![i];
+    for (g, (line, column)) in &groups[i].1.groups {
+        let j = *index.get(g.as_str()).ok_or_else(|| {
+            InventoryError::at(
+                file,
+                *line,
+                *column,
+                Some("groups"),
+                ErrorKind::InvalidValue,
+                format!(
+                    "group `{}` is in group `{g}`, which is not defined",
+                    groups[i].0
+                ),
+            )
+        })?;
+        out.extend(compute_lineage(j, groups, index, memo, stack, file)?);
+    }
+    stack.pop();
+    memo[i] = Some(out.clone());
+    Ok(out)
+}
+
+fn resolve(name: &str, layers: &[&Entity]) -> Device {
+    fn pick<'a, T>(layers: &[&'a Entity], f: impl Fn(&'a Attrs) -> Option<&'a T>) -> Option<&'a T> {
+        layers.iter().find_map(|l| f(&l.attrs))
+    }
+    // The nearest layer that configures a known plugin picks it (netmiko
+    // preferred over scrapli, ... within one layer); its options then
+    // inherit through all layers like any attribute.
+    let plugin = layers
+        .iter()
+        .find_map(|l| PLUGINS.iter().find(|p| l.conn.iter().any(|(n, _)| n == *p)));
+    let conns: Vec<&ConnOpts> = match plugin {
+        Some(p) => layers
+            .iter()
+            .filter_map(|l| l.conn.iter().find(|(n, _)| n == *p).map(|(_, c)| c))
+            .collect(),
+        None => Vec::new(),
+    };
+    fn conn_pick<'a, T>(
+        conns: &[&'a ConnOpts],
+        f: impl Fn(&'a Attrs) -> Option<&'a T>,
+    ) -> Option<&'a T> {
+        conns.iter().find_map(|c| f(&c.attrs))
+    }
+    let hostname = conn_pick(&conns, |a| a.hostname.as_ref())
+        .or_else(|| pick(layers, |a| a.hostname.as_ref()))
+        .cloned()
+        .unwrap_or_else(|| name.to_owned());
+    let port = conn_pick(&conns, |a| a.port.as_ref()).or_else(|| pick(layers, |a| a.port.as_ref()));
+    let mut d = Device::new(name, hostname, port.copied().unwrap_or(22));
+    d.username = conn_pick(&conns, |a| a.username.as_ref())
+        .or_else(|| pick(layers, |a| a.username.as_ref()))
+        .cloned()
+        .unwrap_or_default();
+    if let Some(pw) =
+        conn_pick(&conns, |a| a.password.as_ref()).or_else(|| pick(layers, |a| a.password.as_ref()))
+    {
+        d.auth.push(Auth::Password(pw.clone()));
+    }
+    d.platform = conn_pick(&conns, |a| a.platform.as_ref())
+        .or_else(|| pick(layers, |a| a.platform.as_ref()))
+        .cloned();
+    d.groups = layers[0].groups.iter().map(|(g, _)| g.clone()).collect();
+    let mut data = BTreeMap::new();
+    for l in layers.iter().rev() {
+        for (k, v) in &l.data {
+            data.insert(k.clone(), v.clone());
+        }
+    }
+    d.data = data;
+    if let Some(hops) = conns.iter().find_map(|c| c.jump.as_ref()) {
+        d.jump = hops.clone();
+    }
+    d
+}

@@ -1,0 +1,146 @@
+//! Nornir SimpleInventory: inheritance order field by field, and errors.
+
+mod common;
+
+use common::*;
+use fleet_inventory::{load, load_str, ErrorKind, Format};
+use fleet_proto::{Auth, JumpHost, Secret};
+
+#[test]
+fn resolves_with_nornir_inheritance() {
+    init_env();
+    // Detected from the directory.
+    let inv = load(&fixture("nornir"), None).unwrap();
+    let names: Vec<&str> = inv.devices.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["ams-core-1", "ams-core-2", "fra-edge-1", "srv-1"]);
+
+    // ams-core-1: host, core, ios_devices, ams, europe, defaults.
+    let d = &inv.devices[0];
+    assert_eq!((d.host.as_str(), d.port), ("127.0.0.1", 2201));
+    assert_eq!(d.username, "cisco_admin"); // from ios_devices (via core)
+    assert_eq!(d.platform.as_deref(), Some("cisco_ios")); // netmiko option in core
+    assert_eq!(d.auth, vec![Auth::Password(Secret::new("r1-pw"))]);
+    assert_eq!(d.groups, ["core", "ams"]);
+    assert_eq!(d.data["owner"], "neteng"); // depth-first: ios_devices before ams
+    assert_eq!(d.data["tier"], "2"); // core before europe
+    assert_eq!(d.data["ntp"], "10.1.0.1"); // ams before europe
+    assert_eq!(d.data["region"], "emea");
+    assert_eq!(d.data["rack"], "r12");
+    assert_eq!(d.data["domain"], "example.net"); // defaults
+    assert_eq!(
+        d.jump,
+        vec![JumpHost {
+            host: "127.0.0.1".into(),
+            port: 2222,
+            username: "jump".into(),
+            auth: vec![Auth::Password(Secret::new("r1-pw"))],
+        }]
+    );
+
+    // ams-core-2: host, ams, europe, core, ios_devices, defaults.
+    let d = &inv.devices[1];
+    assert_eq!(d.data["owner"], "ams-team");
+    assert_eq!(d.data["tier"], "1");
+    assert_eq!(d.data["site"], "ams-2");
+    assert_eq!(d.username, "cisco_admin");
+    assert_eq!(d.auth, vec![Auth::Agent]); // no password anywhere: agent + warning
+
+    // fra-edge-1: scrapli options on the host override base attributes.
+    let d = &inv.devices[2];
+    assert_eq!((d.host.as_str(), d.port), ("10.2.0.1", 2222));
+    assert_eq!(d.username, "scrapli_user");
+    assert_eq!(d.platform.as_deref(), Some("arista_eos"));
+    assert_eq!(d.auth, vec![Auth::Password(Secret::new("eos-group-pw"))]);
+    assert!(d.jump.is_empty());
+
+    // srv-1: empty host entry: name as hostname, defaults for the rest.
+    let d = &inv.devices[3];
+    assert_eq!((d.host.as_str(), d.port), ("srv-1", 22));
+    assert_eq!(d.username, "netops");
+    assert_eq!(d.platform.as_deref(), Some("linux"));
+
+    let w = inv.warnings.join("\n");
+    assert!(
+        w.contains("hosts.yaml: plaintext secret in field `password`"),
+        "{w}"
+    );
+    assert!(
+        w.contains("groups.yaml: plaintext secret in field `password`"),
+        "{w}"
+    );
+    assert!(w.contains("ssh-agent"), "{w}");
+    assert!(!w.contains("r1-pw") && !w.contains("eos-group-pw"), "{w}");
+}
+
+#[test]
+fn hosts_file_path_is_accepted_and_detected() {
+    init_env();
+    let inv = load(&fixture("nornir/hosts.yaml"), None).unwrap();
+    assert_eq!(inv.devices.len(), 4);
+}
+
+#[test]
+fn error_unknown_group() {
+    init_env();
+    let dir = tempfile::tempdir().unwrap();
+    let e = load_str(
+        "r1:\n  hostname: h\n  groups: [nope]\n",
+        &dir.path().join("hosts.yaml"),
+        Format::Nornir,
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidValue);
+    assert_names(&e, 3, "groups");
+    assert!(e.message.contains("`nope`"), "{e}");
+}
+
+#[test]
+fn error_group_cycle() {
+    init_env();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("groups.yaml"),
+        "a:\n  groups: [b]\nb:\n  groups: [a]\n",
+    )
+    .unwrap();
+    let e = load_str(
+        "r1:\n  groups: [a]\n",
+        &dir.path().join("hosts.yaml"),
+        Format::Nornir,
+    )
+    .unwrap_err();
+    assert!(e.message.contains("cycle"), "{e}");
+    assert!(e.file.ends_with("groups.yaml"));
+}
+
+#[test]
+fn error_bad_port_in_groups_file_names_that_file() {
+    init_env();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("groups.yaml"), "g:\n  port: 0\n").unwrap();
+    let e = load_str(
+        "r1:\n  groups: [g]\n",
+        &dir.path().join("hosts.yaml"),
+        Format::Nornir,
+    )
+    .unwrap_err();
+    assert_names(&e, 2, "port");
+    assert!(e.to_string().contains("groups.yaml:2:9"), "{e}");
+}
+
+#[test]
+fn unknown_keys_warn_like_nornir_ignores_them() {
+    init_env();
+    let dir = tempfile::tempdir().unwrap();
+    let inv = load_str(
+        "r1:\n  hostnme: h\n  username: u\n",
+        &dir.path().join("hosts.yaml"),
+        Format::Nornir,
+    )
+    .unwrap();
+    assert!(
+        inv.warnings[0].contains("did you mean `hostname`"),
+        "{:?}",
+        inv.warnings
+    );
+}
