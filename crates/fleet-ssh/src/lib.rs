@@ -1,2 +1,39 @@
 //! Runs one device session: TCP, SSH handshake, host-key check, auth, commands, timings.
+//!
+//! The worker pool builds one [`Context`] per worker process from the run's
+//! [`SessionSettings`] and calls [`Context::run`] from each of its threads,
+//! one device at a time. `run` never fails and never panics on input: every
+//! outcome, good or bad, is an [`Outcome`] with a [`fleet_proto::Status`].
+//!
+//! - [`settings`]: run-wide session settings.
+//! - [`context`]: the shared per-process state and the session driver.
+//! - [`outcome`]: what one session produced.
+//! - [`error`]: errors building a context, and the internal failure type.
+//! - [`known_hosts`]: OpenSSH `known_hosts` parsing, checking and appending.
+//! - [`platform`]: the platform table (prompts, paging, error markers).
+//! - Internals: `budget` (time limits), `tcp` (connect), `ssh` (handshake,
+//!   host key, auth), `exec` (exec-mode commands), `shell` (interactive
+//!   CLI engine), `term` (terminal over an SSH channel), `jump` (ProxyJump),
+//!   `telnet`.
 #![deny(missing_docs)]
+
+mod budget;
+pub mod context;
+pub mod error;
+mod exec;
+mod jump;
+pub mod known_hosts;
+pub mod outcome;
+pub mod platform;
+pub mod settings;
+mod shell;
+mod ssh;
+mod tcp;
+mod telnet;
+mod term;
+mod wait;
+
+pub use context::Context;
+pub use error::SshError;
+pub use outcome::Outcome;
+pub use settings::SessionSettings;

@@ -1,0 +1,190 @@
+//! Exec mode: one SSH exec channel per command, stdout and stderr read
+//! together without blocking (so neither stream's window can stall the
+//! other), capped at `max_output`, then the exit status.
+
+use crate::budget::{ms, Budget, Limit};
+use crate::error::{ssh_failure, Failure};
+use crate::ssh::Connected;
+use crate::wait::wait_socket;
+use fleet_proto::{CommandOutput, Status};
+use std::io::{self, Read};
+use std::time::Instant;
+
+/// Captured bytes of one stream, capped; the rest is counted and dropped.
+pub(crate) struct Capture {
+    pub buf: Vec<u8>,
+    cap: usize,
+    pub truncated: bool,
+    pub total: usize,
+}
+
+impl Capture {
+    pub fn new(cap: usize) -> Self {
+        Capture {
+            buf: Vec::new(),
+            cap,
+            truncated: false,
+            total: 0,
+        }
+    }
+
+    pub fn push(&mut self, data: &[u8]) {
+        self.total += data.len();
+        let room = self.cap.saturating_sub(self.buf.len());
+        if data.len() > room {
+            self.truncated = true;
+        }
+        self.buf.extend_from_slice(&data[..data.len().min(room)]);
+    }
+}
+
+/// Runs every command in order, stopping at the first failure (a command
+/// that fails can leave a device in a state later commands should not act
+/// on). Outputs of the commands that ran are pushed to `outputs`.
+pub(crate) fn run_all(
+    conn: &Connected,
+    commands: &[String],
+    budget: &Budget,
+    max_output: usize,
+    outputs: &mut Vec<CommandOutput>,
+) -> Result<(), Failure> {
+    for cmd in commands {
+        let out = run_one(conn, cmd, budget, max_output)?;
+        let code = out.exit_status;
+        outputs.push(out);
+        match code {
+            Some(0) => {}
+            Some(code) => {
+                return Err(Failure::new(
+                    Status::CommandFailed,
+                    format!("command '{cmd}' exited with status {code}"),
+                ))
+            }
+            None => {
+                return Err(Failure::new(
+                    Status::CommandFailed,
+                    format!("command '{cmd}' ended without an exit status"),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run_one(
+    conn: &Connected,
+    cmd: &str,
+    budget: &Budget,
+    max_output: usize,
+) -> Result<CommandOutput, Failure> {
+    let sess = &conn.sess;
+    let t0 = Instant::now();
+    let limit = budget.command();
+    let during = format!("command '{cmd}'");
+    let fail = |e: ssh2::Error, what: &str| -> Failure {
+        let f = ssh_failure(&e, &format!("{what} for {during}"));
+        if f.status == Status::Timeout {
+            limit.expired(&during)
+        } else {
+            f
+        }
+    };
+    sess.set_blocking(true);
+    sess.set_timeout(limit.libssh2_ms(&during)?);
+    let mut ch = sess
+        .channel_session()
+        .map_err(|e| fail(e, "open channel"))?;
+    ch.exec(cmd).map_err(|e| fail(e, "exec"))?;
+
+    let mut stdout = Capture::new(max_output);
+    let mut stderr = Capture::new(max_output);
+    sess.set_blocking(false);
+    let drained = drain(conn, &mut ch, &mut stdout, &mut stderr, &limit, &during);
+    sess.set_blocking(true);
+    drained?;
+
+    sess.set_timeout(limit.libssh2_ms(&during)?);
+    ch.wait_close().map_err(|e| fail(e, "close channel"))?;
+    let code = ch.exit_status().map_err(|e| fail(e, "exit status"))?;
+    if code == 0 {
+        // A command killed by a signal has no exit status (libssh2 says 0).
+        if let Ok(sig) = ch.exit_signal() {
+            if let Some(name) = sig.exit_signal {
+                return Err(Failure::new(
+                    Status::CommandFailed,
+                    format!("{during} killed by signal {name}"),
+                ));
+            }
+        }
+    }
+    log::debug!(
+        "command '{cmd}' exit {code}, {} bytes ({} stderr) in {:.1} ms",
+        stdout.total,
+        stderr.total,
+        ms(t0.elapsed())
+    );
+    Ok(CommandOutput {
+        command: cmd.to_string(),
+        truncated: stdout.truncated || stderr.truncated,
+        stdout: String::from_utf8_lossy(&stdout.buf).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr.buf).into_owned(),
+        exit_status: Some(code),
+    })
+}
+
+/// Reads both streams to EOF with the session non-blocking.
+fn drain(
+    conn: &Connected,
+    ch: &mut ssh2::Channel,
+    stdout: &mut Capture,
+    stderr: &mut Capture,
+    limit: &Limit,
+    during: &str,
+) -> Result<(), Failure> {
+    let mut buf = vec![0u8; 32 * 1024];
+    let (mut out_done, mut err_done) = (false, false);
+    let mut err_stream = ch.stderr();
+    while !(out_done && err_done) {
+        let mut progressed = false;
+        if !out_done {
+            match step(ch, &mut buf, stdout, during)? {
+                Some(0) => out_done = true,
+                Some(_) => progressed = true,
+                None => {}
+            }
+        }
+        if !err_done {
+            match step(&mut err_stream, &mut buf, stderr, during)? {
+                Some(0) => err_done = true,
+                Some(_) => progressed = true,
+                None => {}
+            }
+        }
+        let finished = out_done && err_done;
+        if !progressed && !finished {
+            wait_socket(&conn.sess, conn.fd, limit, during)?;
+        }
+    }
+    Ok(())
+}
+
+/// One read: `Some(n)` bytes (0 = EOF), `None` if it would block.
+fn step(
+    r: &mut impl Read,
+    buf: &mut [u8],
+    cap: &mut Capture,
+    during: &str,
+) -> Result<Option<usize>, Failure> {
+    match r.read(buf) {
+        Ok(n) => {
+            cap.push(&buf[..n]);
+            Ok(Some(n))
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
+        Err(e) => Err(Failure::new(
+            Status::ProtocolError,
+            format!("connection lost during {during}: {e}"),
+        )),
+    }
+}

@@ -1,0 +1,373 @@
+//! OpenSSH `known_hosts`: parsing (plain, wildcard and hashed `|1|` host
+//! fields, `@revoked` markers), checking, and appending new keys.
+//!
+//! The file is read once per [`crate::Context`]; lookups are in memory.
+//! New keys (accept-new) are appended with one `write(2)` on an `O_APPEND`
+//! descriptor so concurrent worker processes never interleave lines.
+
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// The name a host is stored under: `host` for port 22, `[host]:port` otherwise.
+pub fn host_key_name(host: &str, port: u16) -> String {
+    if port == 22 {
+        host.to_ascii_lowercase()
+    } else {
+        format!("[{}]:{port}", host.to_ascii_lowercase())
+    }
+}
+
+/// The key type name inside an SSH public key blob (`ssh-ed25519`, ...).
+pub fn key_type(blob: &[u8]) -> Option<&str> {
+    let len = u32::from_be_bytes(blob.get(..4)?.try_into().ok()?) as usize;
+    std::str::from_utf8(blob.get(4..4 + len)?).ok()
+}
+
+/// OpenSSH's fingerprint of a key blob: `SHA256:` + unpadded base64.
+pub fn fingerprint(blob: &[u8]) -> String {
+    format!("SHA256:{}", STANDARD_NO_PAD.encode(Sha256::digest(blob)))
+}
+
+/// What the store says about a presented key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// The key is known for this host.
+    Match,
+    /// No key of this type is known for this host.
+    NotFound,
+    /// A different key of the same type is known; holds its fingerprint.
+    Changed(String),
+    /// The key is marked `@revoked`.
+    Revoked,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Hosts {
+    /// Lower-cased patterns, `!` for negation, `*`/`?` wildcards.
+    Patterns(Vec<String>),
+    /// `|1|salt|hash`: HMAC-SHA1 of the name keyed by salt.
+    Hashed { salt: Vec<u8>, hash: Vec<u8> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    hosts: Hosts,
+    revoked: bool,
+    key_type: String,
+    blob: Vec<u8>,
+}
+
+/// An in-memory `known_hosts` with an optional backing file.
+#[derive(Debug, Default)]
+pub struct KnownHosts {
+    /// Entries whose host field is a single literal name, by that name.
+    exact: HashMap<String, Vec<Entry>>,
+    /// Wildcard, negated, multi-name and hashed entries, scanned in order.
+    other: Vec<Entry>,
+    path: Option<PathBuf>,
+    /// The file exists and does not end in a newline: prefix the next append.
+    needs_newline: bool,
+}
+
+impl KnownHosts {
+    /// Loads `path` (a missing file is an empty store that appends create).
+    pub fn load(path: Option<PathBuf>) -> io::Result<KnownHosts> {
+        let mut kh = KnownHosts {
+            path: path.clone(),
+            ..KnownHosts::default()
+        };
+        if let Some(p) = &path {
+            match fs::read_to_string(p) {
+                Ok(text) => {
+                    kh.needs_newline = !text.is_empty() && !text.ends_with('\n');
+                    kh.parse(&text);
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(kh)
+    }
+
+    /// A store from text, without a file (tests, in-memory use).
+    pub fn from_text(text: &str) -> KnownHosts {
+        let mut kh = KnownHosts::default();
+        kh.parse(text);
+        kh
+    }
+
+    /// The backing file, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn parse(&mut self, text: &str) {
+        for line in text.lines() {
+            if let Some(entry) = parse_line(line) {
+                self.insert(entry);
+            }
+        }
+    }
+
+    fn insert(&mut self, entry: Entry) {
+        match &entry.hosts {
+            Hosts::Patterns(p) if p.len() == 1 && !is_pattern(&p[0]) => {
+                self.exact.entry(p[0].clone()).or_default().push(entry);
+            }
+            _ => self.other.push(entry),
+        }
+    }
+
+    /// Checks `blob` presented by `name` (see [`host_key_name`]).
+    pub fn check(&self, name: &str, blob: &[u8]) -> Check {
+        let name = name.to_ascii_lowercase();
+        let Some(ktype) = key_type(blob) else {
+            return Check::NotFound;
+        };
+        let mut changed = None;
+        let candidates = self
+            .exact
+            .get(&name)
+            .into_iter()
+            .flatten()
+            .chain(self.other.iter().filter(|e| matches(&e.hosts, &name)));
+        let mut found = false;
+        for e in candidates {
+            if e.blob == blob {
+                if e.revoked {
+                    return Check::Revoked;
+                }
+                found = true;
+            } else if !e.revoked && e.key_type == ktype && changed.is_none() {
+                changed = Some(fingerprint(&e.blob));
+            }
+        }
+        match (found, changed) {
+            (true, _) => Check::Match,
+            (false, Some(fp)) => Check::Changed(fp),
+            (false, None) => Check::NotFound,
+        }
+    }
+
+    /// Stores a new key in memory and appends it to the file (if any) as
+    /// `name key-type base64`, creating the file 0600 and its dir 0700.
+    pub fn add(&mut self, name: &str, blob: &[u8]) -> io::Result<()> {
+        let ktype = key_type(blob)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed host key"))?
+            .to_string();
+        let name = name.to_ascii_lowercase();
+        let line = format!("{name} {ktype} {}\n", STANDARD.encode(blob));
+        self.insert(Entry {
+            hosts: Hosts::Patterns(vec![name]),
+            revoked: false,
+            key_type: ktype,
+            blob: blob.to_vec(),
+        });
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)?;
+            }
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
+        let data = if std::mem::take(&mut self.needs_newline) {
+            format!("\n{line}")
+        } else {
+            line
+        };
+        // One write on an O_APPEND descriptor: atomic for a short line.
+        let n = file.write(data.as_bytes())?;
+        if n != data.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "short write to known_hosts",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn parse_line(line: &str) -> Option<Entry> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let mut fields = line.split_whitespace();
+    let mut first = fields.next()?;
+    let mut revoked = false;
+    if first.starts_with('@') {
+        match first {
+            "@revoked" => revoked = true,
+            // CA lines certify other keys; plain host keys never match them.
+            _ => return None,
+        }
+        first = fields.next()?;
+    }
+    let key_type = fields.next()?.to_string();
+    let blob = STANDARD.decode(fields.next()?).ok()?;
+    let hosts = if let Some(rest) = first.strip_prefix("|1|") {
+        let (salt, hash) = rest.split_once('|')?;
+        Hosts::Hashed {
+            salt: STANDARD.decode(salt).ok()?,
+            hash: STANDARD.decode(hash).ok()?,
+        }
+    } else {
+        Hosts::Patterns(first.split(',').map(|p| p.to_ascii_lowercase()).collect())
+    };
+    Some(Entry {
+        hosts,
+        revoked,
+        key_type,
+        blob,
+    })
+}
+
+fn is_pattern(p: &str) -> bool {
+    p.contains(['*', '?', '!'])
+}
+
+fn matches(hosts: &Hosts, name: &str) -> bool {
+    match hosts {
+        Hosts::Hashed { salt, hash } => {
+            let Ok(mut mac) = <Hmac<Sha1> as KeyInit>::new_from_slice(salt) else {
+                return false;
+            };
+            mac.update(name.as_bytes());
+            mac.verify_slice(hash).is_ok()
+        }
+        Hosts::Patterns(patterns) => {
+            let mut hit = false;
+            for p in patterns {
+                if let Some(neg) = p.strip_prefix('!') {
+                    if wildcard(neg.as_bytes(), name.as_bytes()) {
+                        return false;
+                    }
+                } else if wildcard(p.as_bytes(), name.as_bytes()) {
+                    hit = true;
+                }
+            }
+            hit
+        }
+    }
+}
+
+/// Glob match with `*` (any run) and `?` (one byte), as OpenSSH's match_pattern.
+fn wildcard(p: &[u8], s: &[u8]) -> bool {
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == s[si]) {
+            pi += 1;
+            si += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, si));
+            pi += 1;
+        } else if let Some((sp, ss)) = star {
+            pi = sp + 1;
+            si = ss + 1;
+            star = Some((sp, ss + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob(kind: &str, body: &[u8]) -> Vec<u8> {
+        let mut b = (kind.len() as u32).to_be_bytes().to_vec();
+        b.extend_from_slice(kind.as_bytes());
+        b.extend_from_slice(body);
+        b
+    }
+
+    fn line(host: &str, b: &[u8]) -> String {
+        format!("{host} {} {}\n", key_type(b).unwrap(), STANDARD.encode(b))
+    }
+
+    #[test]
+    fn names_follow_openssh() {
+        assert_eq!(host_key_name("R1.example", 22), "r1.example");
+        assert_eq!(host_key_name("127.0.0.1", 2201), "[127.0.0.1]:2201");
+    }
+
+    #[test]
+    fn plain_entries_match_change_and_miss() {
+        let k1 = blob("ssh-ed25519", b"one");
+        let k2 = blob("ssh-ed25519", b"two");
+        let rsa = blob("ssh-rsa", b"three");
+        let kh = KnownHosts::from_text(&line("[127.0.0.1]:2201", &k1));
+        assert_eq!(kh.check("[127.0.0.1]:2201", &k1), Check::Match);
+        assert_eq!(
+            kh.check("[127.0.0.1]:2201", &k2),
+            Check::Changed(fingerprint(&k1))
+        );
+        assert_eq!(kh.check("[127.0.0.1]:2201", &rsa), Check::NotFound);
+        assert_eq!(kh.check("[127.0.0.1]:2202", &k1), Check::NotFound);
+    }
+
+    #[test]
+    fn hashed_wildcard_and_revoked_entries() {
+        let k1 = blob("ssh-ed25519", b"one");
+        // Hashed entry for "[10.0.0.1]:2222" built the way ssh-keygen -H does.
+        let salt = b"0123456789abcdefghij";
+        let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(salt).unwrap();
+        mac.update(b"[10.0.0.1]:2222");
+        let hash = mac.finalize().into_bytes();
+        let hashed = format!("|1|{}|{}", STANDARD.encode(salt), STANDARD.encode(hash));
+        let text = line(&hashed, &k1)
+            + &line("*.lab,!bad.lab", &k1)
+            + &format!("@revoked {}", line("evil", &k1));
+        let kh = KnownHosts::from_text(&text);
+        assert_eq!(kh.check("[10.0.0.1]:2222", &k1), Check::Match);
+        assert_eq!(kh.check("[10.0.0.1]:2223", &k1), Check::NotFound);
+        assert_eq!(kh.check("r1.lab", &k1), Check::Match);
+        assert_eq!(kh.check("bad.lab", &k1), Check::NotFound);
+        assert_eq!(kh.check("evil", &k1), Check::Revoked);
+    }
+
+    #[test]
+    fn add_appends_a_line_and_creates_dir_and_file_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/known_hosts");
+        let k1 = blob("ssh-ed25519", b"one");
+        let mut kh = KnownHosts::load(Some(path.clone())).unwrap();
+        kh.add("[127.0.0.1]:2201", &k1).unwrap();
+        assert_eq!(kh.check("[127.0.0.1]:2201", &k1), Check::Match);
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text, line("[127.0.0.1]:2201", &k1));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let reloaded = KnownHosts::load(Some(path)).unwrap();
+        assert_eq!(reloaded.check("[127.0.0.1]:2201", &k1), Check::Match);
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard(b"*.lab", b"r1.lab"));
+        assert!(wildcard(b"r?", b"r1"));
+        assert!(!wildcard(b"r?", b"r12"));
+        assert!(wildcard(b"*", b""));
+    }
+}

@@ -1,0 +1,1 @@
+//! A terminal over an SSH channel, for shell mode.

@@ -1,0 +1,351 @@
+//! A real OpenSSH `sshd` on loopback, started per test and stopped on drop.
+//!
+//! Tests of the SSH client need a server that behaves like production ones;
+//! OpenSSH is that server. Each [`Sshd`] gets its own temp dir with a fresh
+//! ed25519 host key, a fresh client key authorized for the current user, a
+//! config bound to `127.0.0.1` on a free port, and a log file of sshd's
+//! stderr (`LogLevel VERBOSE`) to read when a test fails.
+
+use std::fs;
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// How long sshd gets to start listening before `start` gives up.
+const START_DEADLINE: Duration = Duration::from_secs(15);
+
+/// Serialises useradd/chpasswd calls: they lock /etc/passwd and fail when
+/// run concurrently from parallel tests.
+static USER_LOCK: Mutex<()> = Mutex::new(());
+
+/// Options for [`Sshd::start_with`].
+#[derive(Debug, Clone, Default)]
+pub struct SshdOptions {
+    /// Extra `sshd_config` lines appended after the defaults (later lines
+    /// do not override earlier ones in sshd_config, so only add new keys).
+    pub extra_config: Vec<String>,
+    /// Listen on this port instead of a free one (e.g. to restart a server
+    /// with a different host key on the same address).
+    pub port: Option<u16>,
+}
+
+/// A running OpenSSH server; killed and reaped on drop.
+#[derive(Debug)]
+pub struct Sshd {
+    child: Child,
+    dir: TempDir,
+    port: u16,
+    user: String,
+}
+
+impl Sshd {
+    /// Starts sshd with the default test configuration.
+    pub fn start() -> io::Result<Sshd> {
+        Sshd::start_with(SshdOptions::default())
+    }
+
+    /// Starts sshd with extra configuration.
+    pub fn start_with(opts: SshdOptions) -> io::Result<Sshd> {
+        let sshd = find_sshd()?;
+        // sshd refuses to start without its privilege separation directory.
+        let _ = fs::create_dir_all("/run/sshd");
+        let dir = tempfile::Builder::new().prefix("fleet-sshd-").tempdir()?;
+        keygen(&dir.path().join("host_ed25519"), "fleet-test-host")?;
+        keygen(&dir.path().join("client_ed25519"), "fleet-test-client")?;
+        let user = current_user()?;
+        let auth_dir = dir.path().join("authorized_keys");
+        fs::create_dir_all(&auth_dir)?;
+        let client_pub = fs::read_to_string(dir.path().join("client_ed25519.pub"))?;
+        fs::write(auth_dir.join(&user), client_pub)?;
+
+        // A free port can be taken between probing and sshd's bind; retry
+        // with a new one when that happens (not when the port was given).
+        let mut last_err = None;
+        for _ in 0..5 {
+            let port = match opts.port {
+                Some(p) => p,
+                None => free_port()?,
+            };
+            let cfg = dir.path().join("sshd_config");
+            fs::write(&cfg, config(dir.path(), port, &opts.extra_config))?;
+            let log = dir.path().join("sshd.log");
+            let log_file = fs::File::create(&log)?;
+            let mut child = Command::new(&sshd)
+                .arg("-D")
+                .arg("-e")
+                .arg("-f")
+                .arg(&cfg)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log_file)
+                .spawn()?;
+            match wait_listening(&mut child, port) {
+                Ok(()) => {
+                    return Ok(Sshd {
+                        child,
+                        dir,
+                        port,
+                        user,
+                    })
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let log_text = fs::read_to_string(&log).unwrap_or_default();
+                    let err = io::Error::new(
+                        e.kind(),
+                        format!("sshd did not start: {e}; log:\n{log_text}"),
+                    );
+                    if opts.port.is_some() || !log_text.contains("Address already in use") {
+                        return Err(err);
+                    }
+                    last_err = Some(err);
+                }
+            }
+        }
+        Err(last_err.unwrap_or_else(|| io::Error::other("sshd did not start")))
+    }
+
+    /// The TCP port sshd listens on (at 127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The address sshd listens on.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// The current user, whose client key is authorized.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// Private key accepted for [`Sshd::user`] (unencrypted ed25519).
+    pub fn client_key(&self) -> PathBuf {
+        self.dir.path().join("client_ed25519")
+    }
+
+    /// The server's temp dir (config, keys, log).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// sshd's stderr so far, for failure messages.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    /// The host public key as `key-type base64` (a known_hosts line body).
+    pub fn host_public_key(&self) -> io::Result<String> {
+        let text = fs::read_to_string(self.dir.path().join("host_ed25519.pub"))?;
+        Ok(text
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" "))
+    }
+
+    /// Authorizes `public_key` (an OpenSSH `.pub` line) for `user`.
+    pub fn authorize_key(&self, user: &str, public_key: &str) -> io::Result<()> {
+        let path = self.dir.path().join("authorized_keys").join(user);
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        writeln!(f, "{}", public_key.trim())
+    }
+
+    /// Makes sure a local user `name` with password `password` exists, so
+    /// password authentication can be tested. Needs root (CI runs as root);
+    /// returns `Ok(false)` when not root and the user cannot be created.
+    pub fn ensure_password_user(name: &str, password: &str) -> io::Result<bool> {
+        let _guard = USER_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let exists = Command::new("id")
+            .arg("-u")
+            .arg(name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?
+            .success();
+        let root = output_of(Command::new("id").arg("-u"))?.trim() == "0";
+        if !root {
+            return Ok(false);
+        }
+        if !exists {
+            run_retrying(
+                Command::new("useradd").args(["-m", "-s", "/bin/bash", name]),
+                None,
+            )?;
+        }
+        // The password goes through stdin, never argv.
+        run_retrying(
+            &mut Command::new("chpasswd"),
+            Some(format!("{name}:{password}\n").as_bytes()),
+        )?;
+        Ok(true)
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_sshd() -> io::Result<PathBuf> {
+    ["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                "sshd not found (apt-get install openssh-server)",
+            )
+        })
+}
+
+fn keygen(path: &Path, comment: &str) -> io::Result<()> {
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "ssh-keygen failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(())
+}
+
+/// Generates an ed25519 key pair at `path` (and `path.pub`), optionally
+/// encrypted with `passphrase` (passed to ssh-keygen's argv: test keys only).
+pub fn generate_key(path: &Path, passphrase: Option<&str>) -> io::Result<String> {
+    let out = Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-C",
+            "fleet-test",
+            "-N",
+            passphrase.unwrap_or(""),
+            "-f",
+        ])
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "ssh-keygen failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    fs::read_to_string(path.with_extension("pub"))
+}
+
+fn current_user() -> io::Result<String> {
+    Ok(output_of(Command::new("id").arg("-un"))?.trim().to_string())
+}
+
+fn output_of(cmd: &mut Command) -> io::Result<String> {
+    let out = cmd.stdin(Stdio::null()).output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs a user-management command, retrying while /etc/passwd is locked by
+/// another process.
+fn run_retrying(cmd: &mut Command, stdin: Option<&[u8]>) -> io::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            pipe.write_all(data)?;
+        }
+        let out = child.wait_with_output()?;
+        if out.status.success() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(io::Error::other(format!(
+                "{:?} failed: {}",
+                cmd.get_program(),
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn config(dir: &Path, port: u16, extra: &[String]) -> String {
+    let d = dir.display();
+    let mut cfg = format!(
+        "ListenAddress 127.0.0.1:{port}\n\
+         HostKey {d}/host_ed25519\n\
+         PidFile none\n\
+         AuthorizedKeysFile {d}/authorized_keys/%u\n\
+         StrictModes no\n\
+         UsePAM no\n\
+         UseDNS no\n\
+         PasswordAuthentication yes\n\
+         PubkeyAuthentication yes\n\
+         KbdInteractiveAuthentication no\n\
+         PermitRootLogin yes\n\
+         MaxStartups 1000:30:1000\n\
+         MaxSessions 100\n\
+         MaxAuthTries 20\n\
+         LoginGraceTime 60\n\
+         AllowTcpForwarding yes\n\
+         PrintMotd no\n\
+         PrintLastLog no\n\
+         LogLevel VERBOSE\n"
+    );
+    for line in extra {
+        cfg.push_str(line);
+        cfg.push('\n');
+    }
+    cfg
+}
+
+/// Polls until sshd accepts TCP connections, or fails if it exits first.
+fn wait_listening(child: &mut Child, port: u16) -> io::Result<()> {
+    let deadline = Instant::now() + START_DEADLINE;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Err(io::Error::other(format!("sshd exited with {status}")));
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("sshd not listening on {addr} after {START_DEADLINE:?}"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
