@@ -8,6 +8,7 @@
 //! - [`summary`]: counts for `fleet inventory check`.
 #![deny(missing_docs)]
 
+mod ansible;
 mod error;
 mod finish;
 mod fleet;
@@ -74,6 +75,8 @@ pub fn load_str(text: &str, origin: &Path, format: Format) -> Result<Inventory, 
     match format {
         Format::Fleet => fleet::load(text, origin),
         Format::Nornir => nornir::load(text, origin),
+        Format::AnsibleIni => ansible::load_ini(text, origin),
+        Format::AnsibleYaml => ansible::load_yaml(text, origin),
         other => Err(InventoryError::file(
             origin,
             ErrorKind::UnknownFormat,

@@ -1,0 +1,222 @@
+//! Groups, hosts and vars as an Ansible inventory declares them, and the
+//! resolution of each host's variables.
+
+use crate::error::{ErrorKind, InventoryError};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// A variable value with where it was written.
+#[derive(Debug, Clone)]
+pub(crate) struct Var {
+    pub value: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+pub(crate) type Vars = Vec<(String, Var)>;
+
+#[derive(Debug, Default)]
+pub(crate) struct Group {
+    pub name: String,
+    pub children: Vec<usize>,
+    pub parents: Vec<usize>,
+    pub vars: Vars,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Host {
+    pub name: String,
+    /// Groups the host is listed in directly, in order of appearance.
+    pub groups: Vec<usize>,
+    /// Host vars; a later definition of the same var wins.
+    pub vars: Vars,
+}
+
+/// The whole inventory as declared.
+#[derive(Debug, Default)]
+pub(crate) struct Model {
+    pub groups: Vec<Group>,
+    group_index: HashMap<String, usize>,
+    pub hosts: Vec<Host>,
+    host_index: HashMap<String, usize>,
+}
+
+pub(crate) const ALL: usize = 0;
+pub(crate) const UNGROUPED: usize = 1;
+
+impl Model {
+    pub(crate) fn new() -> Self {
+        let mut m = Model::default();
+        m.group("all");
+        m.group("ungrouped");
+        m
+    }
+
+    /// The index of group `name`, creating it.
+    pub(crate) fn group(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.group_index.get(name) {
+            return i;
+        }
+        self.groups.push(Group {
+            name: name.to_owned(),
+            ..Group::default()
+        });
+        self.group_index
+            .insert(name.to_owned(), self.groups.len() - 1);
+        self.groups.len() - 1
+    }
+
+    /// Adds (or extends) host `name` as a member of `group`.
+    pub(crate) fn add_host(&mut self, name: &str, group: usize, vars: Vars) {
+        let i = match self.host_index.get(name) {
+            Some(&i) => i,
+            None => {
+                self.hosts.push(Host {
+                    name: name.to_owned(),
+                    ..Host::default()
+                });
+                self.host_index
+                    .insert(name.to_owned(), self.hosts.len() - 1);
+                self.hosts.len() - 1
+            }
+        };
+        let h = &mut self.hosts[i];
+        if group != ALL && !h.groups.contains(&group) {
+            h.groups.push(group);
+        }
+        h.vars.extend(vars);
+    }
+
+    pub(crate) fn add_child(&mut self, parent: usize, child: usize) {
+        if parent != child && !self.groups[parent].children.contains(&child) {
+            self.groups[parent].children.push(child);
+            self.groups[child].parents.push(parent);
+        }
+    }
+
+    /// Depth of every group (longest path from `all`), failing on cycles.
+    pub(crate) fn depths(&self, file: &Path) -> Result<Vec<usize>, InventoryError> {
+        let mut depth = vec![usize::MAX; self.groups.len()];
+        let mut state = vec![0u8; self.groups.len()]; // 0 new, 1 visiting, 2 done
+        for g in 0..self.groups.len() {
+            self.depth_of(g, &mut depth, &mut state, file)?;
+        }
+        Ok(depth)
+    }
+
+    fn depth_of(
+        &self,
+        g: usize,
+        depth: &mut [usize],
+        state: &mut [u8],
+        file: &Path,
+    ) -> Result<usize, InventoryError> {
+        match state[g] {
+            2 => return Ok(depth[g]),
+            1 => {
+                return Err(InventoryError::file(
+                    file,
+                    ErrorKind::InvalidValue,
+                    format!(
+                        "group `{}` is its own ancestor (children cycle)",
+                        self.groups[g].name
+                    ),
+                ))
+            }
+            _ => {}
+        }
+        state[g] = 1;
+        let d = if g == ALL {
+            0
+        } else {
+            let mut d = 1;
+            for &p in &self.groups[g].parents {
+                d = d.max(self.depth_of(p, depth, state, file)? + 1);
+            }
+            d
+        };
+        state[g] = 2;
+        depth[g] = d;
+        Ok(d)
+    }
+
+    /// Every ancestor of `g` (not `all`), nearest first.
+    pub(crate) fn ancestors(&self, g: usize, out: &mut Vec<usize>) {
+        for &p in &self.groups[g].parents {
+            if p != ALL && !out.contains(&p) {
+                out.push(p);
+                self.ancestors(p, out);
+            }
+        }
+    }
+}
+
+/// A host's name, groups and final variables.
+pub(crate) type ResolvedHost = (String, Vec<String>, HashMap<String, Var>);
+
+/// The resolved variables of every host, in host order: `(host, groups,
+/// vars)` where groups are direct groups then ancestors (without `all` and
+/// `ungrouped`).
+pub(crate) fn resolve(
+    model: &Model,
+    file: &Path,
+) -> Result<Vec<ResolvedHost>, InventoryError> {
+    let depth = model.depths(file)?;
+    let priority: Vec<i64> = model
+        .groups
+        .iter()
+        .map(|g| {
+            g.vars
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "ansible_group_priority")
+                .and_then(|(_, v)| v.value.trim().parse().ok())
+                .unwrap_or(1)
+        })
+        .collect();
+    let mut ancestors_memo: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut out = Vec::with_capacity(model.hosts.len());
+    for h in &model.hosts {
+        let mut groups: Vec<usize> = h.groups.clone();
+        if groups.is_empty() {
+            groups.push(UNGROUPED);
+        }
+        let direct = groups.len();
+        for i in 0..direct {
+            let anc = ancestors_memo.entry(groups[i]).or_insert_with(|| {
+                let mut v = Vec::new();
+                model.ancestors(groups[i], &mut v);
+                v
+            });
+            for &a in anc.iter() {
+                if !groups.contains(&a) {
+                    groups.push(a);
+                }
+            }
+        }
+        let mut order = groups.clone();
+        order.sort_by(|&a, &b| {
+            (depth[a], priority[a], &model.groups[a].name).cmp(&(
+                depth[b],
+                priority[b],
+                &model.groups[b].name,
+            ))
+        });
+        let mut vars: HashMap<String, Var> = HashMap::new();
+        for &g in std::iter::once(&ALL).chain(order.iter()) {
+            for (k, v) in &model.groups[g].vars {
+                vars.insert(k.clone(), v.clone());
+            }
+        }
+        for (k, v) in &h.vars {
+            vars.insert(k.clone(), v.clone());
+        }
+        let names = groups
+            .iter()
+            .filter(|&&g| g != ALL && g != UNGROUPED)
+            .map(|&g| model.groups[g].name.clone())
+            .collect();
+        out.push((h.name.clone(), names, vars));
+    }
+    Ok(out)
+}

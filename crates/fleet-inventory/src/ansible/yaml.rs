@@ -1,0 +1,158 @@
+//! Ansible's YAML inventory: `all: {hosts, vars, children}`, recursively.
+
+use super::ini::finish;
+use super::model::{Model, Var, Vars, ALL};
+use super::range;
+use crate::error::{ErrorKind, InventoryError};
+use crate::inventory::Inventory;
+use crate::suggest::did_you_mean;
+use crate::yaml::{self, err_at, pos};
+use marked_yaml::types::MarkedMappingNode;
+use marked_yaml::Node;
+use std::path::Path;
+
+const GROUP_KEYS: &[&str] = &["hosts", "vars", "children"];
+
+struct Walker<'a> {
+    file: &'a Path,
+    model: Model,
+    warnings: Vec<String>,
+}
+
+impl Walker<'_> {
+    fn vars(&self, node: &Node, field: &str) -> Result<Vars, InventoryError> {
+        if yaml::is_null(node) {
+            return Ok(Vec::new());
+        }
+        let m = yaml::mapping(self.file, node, field)?;
+        Ok(m.iter()
+            .map(|(k, v)| {
+                let (line, column) = pos(v.span());
+                let value = if yaml::is_null(v) {
+                    String::new()
+                } else {
+                    yaml::stringify(v)
+                };
+                (
+                    k.as_str().to_owned(),
+                    Var {
+                        value,
+                        line,
+                        column,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    fn group(&mut self, name: &str, node: &Node, depth: usize) -> Result<usize, InventoryError> {
+        let g = self.model.group(name);
+        if yaml::is_null(node) {
+            return Ok(g);
+        }
+        if depth > 64 {
+            return Err(err_at(
+                self.file,
+                node.span(),
+                Some(name),
+                ErrorKind::InvalidValue,
+                "groups nested too deeply",
+            ));
+        }
+        let map: &MarkedMappingNode = yaml::mapping(self.file, node, name)?;
+        for key in map.keys() {
+            if !GROUP_KEYS.contains(&key.as_str()) {
+                let line = pos(key.span()).0.unwrap_or(0);
+                self.warnings.push(format!(
+                    "{}:{line}: field `{}`: ignored in group `{name}` (Ansible ignores it too){}",
+                    self.file.display(),
+                    key.as_str(),
+                    did_you_mean(key.as_str(), GROUP_KEYS)
+                ));
+            }
+        }
+        if let Some(v) = map.get_node("vars") {
+            let vars = self.vars(v, "vars")?;
+            self.model.groups[g].vars.extend(vars);
+        }
+        if let Some(h) = map.get_node("hosts").filter(|n| !yaml::is_null(n)) {
+            let hosts = yaml::mapping(self.file, h, "hosts")?;
+            for (hk, hv) in hosts.iter() {
+                let mut vars = self.vars(hv, hk.as_str())?;
+                let pattern = hk.as_str();
+                let (pattern, port) = match pattern.rsplit_once(':') {
+                    Some((h, p))
+                        if !h.contains(':')
+                            && !p.is_empty()
+                            && p.chars().all(|c| c.is_ascii_digit()) =>
+                    {
+                        (h, Some(p))
+                    }
+                    _ => (pattern, None),
+                };
+                if let Some(p) = port {
+                    let (line, column) = pos(hk.span());
+                    vars.insert(
+                        0,
+                        (
+                            "ansible_port".to_owned(),
+                            Var {
+                                value: p.to_owned(),
+                                line,
+                                column,
+                            },
+                        ),
+                    );
+                }
+                let names = range::expand(pattern).map_err(|m| {
+                    err_at(
+                        self.file,
+                        hk.span(),
+                        Some("hosts"),
+                        ErrorKind::InvalidValue,
+                        m,
+                    )
+                })?;
+                for n in names {
+                    self.model.add_host(&n, g, vars.clone());
+                }
+            }
+        }
+        if let Some(c) = map.get_node("children").filter(|n| !yaml::is_null(n)) {
+            let children = yaml::mapping(self.file, c, "children")?;
+            for (ck, cv) in children.iter() {
+                if ck.as_str() == "all" || ck.as_str() == name {
+                    return Err(err_at(
+                        self.file,
+                        ck.span(),
+                        Some("children"),
+                        ErrorKind::InvalidValue,
+                        format!("group `{}` cannot be a child of `{name}`", ck.as_str()),
+                    ));
+                }
+                let child = self.group(ck.as_str(), cv, depth + 1)?;
+                if g != ALL {
+                    self.model.add_child(g, child);
+                }
+            }
+        }
+        Ok(g)
+    }
+}
+
+/// Loads an Ansible YAML inventory text read from `file`.
+pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError> {
+    let top = yaml::parse(file, text)?;
+    let mut w = Walker {
+        file,
+        model: Model::new(),
+        warnings: Vec::new(),
+    };
+    for (name, node) in top.iter() {
+        w.group(name.as_str(), node, 0)?;
+    }
+    let mut inv = finish(w.model, file)?;
+    w.warnings.append(&mut inv.warnings);
+    inv.warnings = w.warnings;
+    Ok(inv)
+}
