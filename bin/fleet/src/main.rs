@@ -1,1 +1,23 @@
-fn main() {}
+//! `fleet`: run SSH sessions against a large inventory, fast, across
+//! P worker processes × T threads. This binary only parses arguments and
+//! calls the engine crates; see `cli` for the flags.
+
+mod cli;
+mod cmd_run;
+mod units;
+
+use clap::Parser;
+use cli::{Cli, Command};
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Run(args) => cmd_run::run(*args),
+        Command::Worker(args) => fleet_worker::worker_main(fleet_worker::WorkerArgs {
+            id: args.id,
+            ipc: args.ipc,
+            master_pid: args.master_pid,
+        }),
+    };
+    std::process::exit(code);
+}

@@ -1,2 +1,23 @@
-//! Spawns and supervises workers, dispatches batches, and writes results, logs and traces.
+//! The master side of a run: one source of truth for where every device is.
+//!
+//! - [`config`]: the settings of a run, validated before anything starts.
+//! - [`rundir`]: the run directory (`<out>/<run-id>/`) and its private files.
+//! - [`spawn`]: worker processes (self re-exec) and the in-process pool of
+//!   `-p 0`, each turned into a stream of [`spawn::Event`]s.
+//! - [`dispatch`]: the event loop: pull-based batches, crash recovery,
+//!   signals, draining. The only place device state changes.
+//! - [`sink`]: what a run leaves behind: `results.jsonl`, `run.json`,
+//!   `workers.json`, `trace.json`.
+//! - [`report`]: the only code that prints: progress bar, stdout formats,
+//!   summary.
 #![deny(missing_docs)]
+
+pub mod config;
+pub mod dispatch;
+pub mod report;
+pub mod rundir;
+pub mod sink;
+pub mod spawn;
+
+pub use config::{OutputFormat, RunConfig};
+pub use dispatch::{run, MasterError, RunOutcome};

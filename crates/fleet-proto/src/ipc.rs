@@ -50,6 +50,9 @@ pub struct WorkerConfig {
     pub known_hosts: Option<PathBuf>,
     /// Mode when neither the device nor its platform says.
     pub default_mode: Option<Mode>,
+    /// Devices a worker keeps queued beyond its busy threads, so a thread
+    /// never waits for a round trip to the master.
+    pub prefetch: usize,
 }
 
 /// Master to worker.

@@ -86,13 +86,10 @@ pub struct CommandOutput {
     pub stderr: String,
     /// Exit status where the transport reports one (exec mode).
     pub exit_status: Option<i32>,
-    /// True when output was cut at `--max-output`.
-    #[serde(default, skip_serializing_if = "is_false")]
+    /// True when output was cut at `--max-output`. Always present: the
+    /// IPC encoding (bincode) is not self-describing, so no field may be
+    /// skipped conditionally.
     pub truncated: bool,
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
 }
 
 /// Which worker process and thread ran a device: the key to its log lines.

@@ -1,0 +1,211 @@
+//! `fleet run`: flags, then inventory, then workers. Bad input fails before
+//! any process starts.
+
+use crate::cli::{FormatArg, HostKeyCheckArg, ModeArg, ProgressArg, RunArgs, TransportArg};
+use anyhow::{bail, Context, Result};
+use fleet_master::{OutputFormat, RunConfig};
+use fleet_proto::{Device, ExitCode, HostKeyCheck, Mode, Timeouts, Transport};
+use std::collections::HashSet;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// File descriptors a worker needs besides its sessions (IPC, logs, std).
+const FDS_PER_WORKER_BASE: u64 = 64;
+
+/// Runs `fleet run` and returns the exit code.
+pub fn run(args: RunArgs) -> i32 {
+    match prepare(&args) {
+        Ok((cfg, devices)) => match fleet_master::run(cfg, devices) {
+            Ok(outcome) => outcome.exit_code.code(),
+            Err(e) => {
+                eprintln!("fleet: error: {:#}", anyhow::Error::from(e));
+                ExitCode::SomeFailed.code()
+            }
+        },
+        Err(e) => {
+            eprintln!("fleet: error: {e:#}");
+            ExitCode::Usage.code()
+        }
+    }
+}
+
+fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
+    let inventory_path = match (&args.inventory, &args.resume) {
+        (Some(p), _) => p.clone(),
+        (None, Some(dir)) => inventory_of_run(dir)?,
+        (None, None) => bail!("no inventory: pass --inventory FILE (or set FLEET_INVENTORY)"),
+    };
+    let format = args
+        .inventory_format
+        .as_deref()
+        .map(|f| f.parse::<fleet_inventory::Format>())
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let inventory = fleet_inventory::load(&inventory_path, format)?;
+    for w in &inventory.warnings {
+        eprintln!("fleet: warning: {w}");
+    }
+    let mut devices = inventory.devices;
+    if let Some(expr) = &args.limit {
+        let limit = fleet_inventory::limit::Limit::parse(expr)
+            .map_err(|e| anyhow::anyhow!("--limit: {e}"))?;
+        devices.retain(|d| limit.matches(d));
+        if devices.is_empty() {
+            bail!(
+                "no device in {} matches --limit '{expr}'",
+                inventory_path.display()
+            );
+        }
+    }
+    for d in &mut devices {
+        if !args.commands.is_empty() {
+            d.commands = args.commands.clone();
+        }
+        if args.transport == TransportArg::Noop {
+            d.transport = Transport::Noop;
+        }
+    }
+    if let Some(d) = devices.iter().find(|d| d.commands.is_empty()) {
+        bail!(
+            "nothing to run on device `{}`: give --command or `commands:` in the inventory",
+            d.name
+        );
+    }
+    if let Some(dir) = &args.resume {
+        devices = remaining_after(dir, devices, args.retry_failed)?;
+    }
+
+    let processes = args.processes as usize;
+    let threads = args.threads as usize;
+    check_fd_budget(processes, threads)?;
+
+    let format = match args.format {
+        FormatArg::Table => OutputFormat::Table,
+        FormatArg::Json => OutputFormat::Json,
+        FormatArg::Jsonl => OutputFormat::Jsonl,
+        FormatArg::None => OutputFormat::None,
+    };
+    let progress = match args.progress {
+        ProgressArg::Auto => std::io::stderr().is_terminal(),
+        ProgressArg::Always => true,
+        ProgressArg::Never => false,
+    };
+    let host_key_check = match args.host_key_check {
+        Some(HostKeyCheckArg::Strict) => HostKeyCheck::Strict,
+        Some(HostKeyCheckArg::AcceptNew) => HostKeyCheck::AcceptNew,
+        Some(HostKeyCheckArg::Off) => HostKeyCheck::Off,
+        None => inventory.host_key_check.unwrap_or_default(),
+    };
+    let cfg = RunConfig {
+        processes,
+        threads,
+        batch_size: args
+            .batch_size
+            .map(|b| b as usize)
+            .unwrap_or_else(|| fleet_master::config::default_batch_size(threads)),
+        timeouts: Timeouts {
+            connect: Some(args.connect_timeout),
+            command: Some(args.command_timeout),
+            session: Some(args.session_timeout),
+        },
+        max_output: args.max_output,
+        host_key_check,
+        known_hosts: args.known_hosts.clone().or(inventory.known_hosts),
+        default_mode: args.mode.map(|m| match m {
+            ModeArg::Exec => Mode::Exec,
+            ModeArg::Shell => Mode::Shell,
+        }),
+        retries: args.retries,
+        max_worker_restarts: args.max_worker_restarts,
+        grace: args.grace,
+        out_dir: args.out.clone(),
+        resume_dir: args.resume.clone(),
+        format,
+        progress,
+        log_level: args.log_level,
+        command_line: std::env::args().collect(),
+        inventory: Some(absolute(&inventory_path)),
+        worker_exe: std::env::current_exe().context("cannot find the fleet executable")?,
+    };
+    Ok((cfg, devices))
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// The inventory a previous run used, from its run.json.
+fn inventory_of_run(dir: &Path) -> Result<PathBuf> {
+    let path = dir.join("run.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    match doc.get("inventory").and_then(|v| v.as_str()) {
+        Some(p) => Ok(PathBuf::from(p)),
+        None => bail!("{} names no inventory; pass --inventory", path.display()),
+    }
+}
+
+/// Devices of a previous run that still need running: no result at all,
+/// or cancelled, or (with `--retry-failed`) failed.
+fn remaining_after(dir: &Path, devices: Vec<Device>, retry_failed: bool) -> Result<Vec<Device>> {
+    let path = dir.join("results.jsonl");
+    let results = fleet_master::sink::read_results(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    // The last word on each device wins (a resumed run appends).
+    let mut last = std::collections::HashMap::new();
+    for r in results {
+        last.insert(r.device.clone(), r.status);
+    }
+    let done: HashSet<&String> = last
+        .iter()
+        .filter(|(_, st)| match st {
+            fleet_proto::Status::Cancelled => false,
+            st if retry_failed => st.is_ok(),
+            _ => true,
+        })
+        .map(|(name, _)| name)
+        .collect();
+    let left: Vec<Device> = devices
+        .into_iter()
+        .filter(|d| !done.contains(&d.name))
+        .collect();
+    eprintln!(
+        "fleet: resuming {}: {} devices left to run",
+        dir.display(),
+        left.len()
+    );
+    Ok(left)
+}
+
+/// Raises RLIMIT_NOFILE to its hard limit and refuses a layout whose
+/// sessions cannot all have a socket.
+fn check_fd_budget(processes: usize, threads: usize) -> Result<()> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).context("getrlimit(RLIMIT_NOFILE)")?;
+    let limit = if soft < hard {
+        match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => hard,
+            Err(_) => soft,
+        }
+    } else {
+        soft
+    };
+    // Each session holds a socket (two with a jump host); the in-process
+    // layout also carries the master's own files.
+    let per_process = threads as u64 * 2 + FDS_PER_WORKER_BASE;
+    let master_extra = if processes == 0 {
+        FDS_PER_WORKER_BASE
+    } else {
+        processes as u64 * 8
+    };
+    let needed = per_process + master_extra;
+    if needed > limit {
+        bail!(
+            "layout {processes}x{threads} needs about {needed} file descriptors per process, \
+             but RLIMIT_NOFILE is {limit}: use fewer threads and more processes, or raise the limit"
+        );
+    }
+    Ok(())
+}

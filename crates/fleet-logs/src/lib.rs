@@ -1,0 +1,23 @@
+//! fleet's log lines: one format for the master and every worker, so that
+//! `fleet logs` can put a P×T run back together.
+//!
+//! - [`format`]: the line format and the logger every process installs.
+//! - [`read`]: parsing log files back into records.
+//!
+//! A line reads
+//!
+//! ```text
+//! 2026-11-22T00:10:00.123456Z INFO  w3 41876 w3-t17 lab-ios-0042 auth ok (password) in 2.1 ms
+//! ```
+//!
+//! that is: UTC time with microseconds, level, process role (`master` or
+//! `w<id>`), pid, thread name, device name (`-` when the line is about no
+//! device), message. Lines that do not parse (a panic's backtrace, raw
+//! stderr of a worker) belong to the record before them.
+#![deny(missing_docs)]
+
+pub mod format;
+pub mod read;
+
+pub use format::{device_scope, init, DeviceScope};
+pub use read::{parse_line, Record};

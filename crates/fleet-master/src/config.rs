@@ -1,0 +1,79 @@
+//! Settings of one run.
+
+use fleet_proto::{HostKeyCheck, Mode, Timeouts};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How results are printed on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// A table at the end, one row per device.
+    Table,
+    /// One JSON array at the end.
+    Json,
+    /// One JSON object per device, as results arrive (for jq).
+    Jsonl,
+    /// Nothing but the summary.
+    None,
+}
+
+/// Everything a run needs besides its devices.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Worker processes; 0 runs the session threads inside the master.
+    pub processes: usize,
+    /// Session threads per worker.
+    pub threads: usize,
+    /// Devices per batch sent to a worker.
+    pub batch_size: usize,
+    /// Run-wide timeouts, every field set.
+    pub timeouts: Timeouts,
+    /// Cap on captured bytes per command output.
+    pub max_output: usize,
+    /// Host-key policy.
+    pub host_key_check: HostKeyCheck,
+    /// `known_hosts` file; `None` means `~/.ssh/known_hosts`.
+    pub known_hosts: Option<PathBuf>,
+    /// Mode when neither device nor platform says.
+    pub default_mode: Option<Mode>,
+    /// Re-runs of a device whose worker died while running it.
+    pub retries: u32,
+    /// Replacement workers started per slot after crashes.
+    pub max_worker_restarts: u32,
+    /// Time in-flight sessions get to finish after Ctrl-C.
+    pub grace: Duration,
+    /// Where the run directory goes (`<out>/<run-id>/`).
+    pub out_dir: PathBuf,
+    /// An existing run directory to append to (`--resume`).
+    pub resume_dir: Option<PathBuf>,
+    /// Stdout format.
+    pub format: OutputFormat,
+    /// Draw the live progress bar (stderr is a terminal).
+    pub progress: bool,
+    /// Default log level of master and workers (RUST_LOG wins).
+    pub log_level: log::LevelFilter,
+    /// The command line, secrets redacted, for run.json.
+    pub command_line: Vec<String>,
+    /// The inventory file, for run.json and `--resume`.
+    pub inventory: Option<PathBuf>,
+    /// The executable to start workers from (the running `fleet`).
+    pub worker_exe: PathBuf,
+}
+
+impl RunConfig {
+    /// The layout as people say it: `4x50`, or `0x8` for in-process threads.
+    pub fn layout(&self) -> String {
+        format!("{}x{}", self.processes, self.threads)
+    }
+
+    /// The number of session slots: P×T (T for `-p 0`).
+    pub fn slots(&self) -> usize {
+        self.processes.max(1) * self.threads
+    }
+}
+
+/// The default batch size for T threads: half a pool's worth, so a worker
+/// always has work queued but never hoards it.
+pub fn default_batch_size(threads: usize) -> usize {
+    (threads / 2).clamp(1, 256)
+}

@@ -1,0 +1,980 @@
+//! The dispatcher: the one place where a device changes state.
+//!
+//! Every device is always in exactly one of three places: `pending` (the
+//! master's queue), `in_flight` (in a batch held by one worker, started
+//! or not), or done (its result written). Workers pull: they say how many
+//! devices they can take, the dispatcher answers with at most a batch.
+//! A worker that dies hands its in-flight devices back: those it had not
+//! started go back to the queue as they were, those it was running go back
+//! with one more attempt, or end `worker_lost` when out of retries (which
+//! also isolates a "poison" device that crashes every worker it touches).
+
+use crate::config::RunConfig;
+use crate::report::Reporter;
+use crate::rundir::{now_rfc3339, RunDir};
+use crate::sink::{self, MasterMark, ResultsFile, WorkerRecord};
+use crate::spawn::{self, Event, WorkerTx};
+use fleet_proto::{
+    Device, DeviceResult, ExitCode, Job, MasterToWorker, Status, WorkerConfig, WorkerEvent,
+    WorkerToMaster, PROTOCOL_VERSION,
+};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long workers get to leave after `Drain` once all results are in.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Failures of the run itself (a device's failure is a result, not this).
+#[derive(Debug, thiserror::Error)]
+pub enum MasterError {
+    /// The run directory or one of its files could not be written.
+    #[error("failed to write the run directory {path}")]
+    RunDir {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No worker could be started at all.
+    #[error("failed to start worker {slot}")]
+    Spawn {
+        /// Worker slot.
+        slot: u32,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Signal handlers could not be installed.
+    #[error("failed to install signal handlers")]
+    Signals(#[source] std::io::Error),
+}
+
+/// What a finished run tells the caller.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// Run id.
+    pub run_id: String,
+    /// Run directory.
+    pub run_dir: PathBuf,
+    /// Devices per status.
+    pub counts: BTreeMap<Status, usize>,
+    /// Devices in this run.
+    pub total: usize,
+    /// Wall time.
+    pub wall: Duration,
+    /// Whether Ctrl-C/SIGTERM stopped it.
+    pub interrupted: bool,
+    /// The process exit code to use.
+    pub exit_code: ExitCode,
+}
+
+struct InFlight {
+    job: Job,
+    slot: u32,
+    batch: u64,
+    started: bool,
+}
+
+struct Slot {
+    id: u32,
+    generation: u32,
+    pid: u32,
+    tx: Option<WorkerTx>,
+    /// Devices the worker asked for and has not been sent yet.
+    want: usize,
+    /// The process (or in-process pool) has not exited yet.
+    alive: bool,
+    /// It said Bye: a clean end.
+    said_bye: bool,
+    drain_sent: bool,
+    /// Crash already handled for this generation.
+    lost: bool,
+    restarts: u32,
+    record: usize,
+}
+
+struct Stopping {
+    deadline: Instant,
+    hard: bool,
+}
+
+struct Master {
+    cfg: RunConfig,
+    dir: RunDir,
+    events: mpsc::Sender<Event>,
+    results: ResultsFile,
+    reporter: Reporter,
+    pending: VecDeque<Job>,
+    in_flight: HashMap<u32, InFlight>,
+    total: usize,
+    done: usize,
+    counts: BTreeMap<Status, usize>,
+    slots: Vec<Slot>,
+    records: Vec<WorkerRecord>,
+    marks: Vec<MasterMark>,
+    compact: Vec<DeviceResult>,
+    next_batch: u64,
+    stopping: Option<Stopping>,
+    drain_deadline: Option<Instant>,
+    worker_config: WorkerConfig,
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Runs `devices` with the layout in `cfg` and returns when every device has
+/// a result in `results.jsonl`.
+pub fn run(cfg: RunConfig, devices: Vec<Device>) -> Result<RunOutcome, MasterError> {
+    let started = Instant::now();
+    let t0_us = now_us();
+    let started_at = now_rfc3339();
+    let dir = match &cfg.resume_dir {
+        Some(path) => RunDir::open(path),
+        None => RunDir::create(&cfg.out_dir),
+    }
+    .map_err(|source| MasterError::RunDir {
+        path: cfg.resume_dir.clone().unwrap_or(cfg.out_dir.clone()),
+        source,
+    })?;
+    let io_err = |path: PathBuf| move |source| MasterError::RunDir { path, source };
+    let master_log = dir
+        .append("master.log")
+        .map_err(io_err(dir.file("master.log")))?;
+    fleet_logs::init(
+        "master",
+        cfg.log_level,
+        env_logger::Target::Pipe(Box::new(master_log)),
+    );
+    log::info!(
+        "run {} starting: {} devices, layout {} (batch {}), fleet {}",
+        dir.id,
+        devices.len(),
+        cfg.layout(),
+        cfg.batch_size,
+        env!("CARGO_PKG_VERSION")
+    );
+    let results = ResultsFile::open(&dir).map_err(io_err(dir.file("results.jsonl")))?;
+    write_run_json(&cfg, &dir, &started_at, None, devices.len(), None)?;
+
+    let (events, rx) = mpsc::channel();
+    install_signals(events.clone())?;
+
+    let total = devices.len();
+    let reporter = Reporter::new(&cfg, total, &dir);
+    let worker_config = WorkerConfig {
+        threads: cfg.threads,
+        timeouts: cfg.timeouts,
+        max_output: cfg.max_output,
+        host_key_check: cfg.host_key_check,
+        known_hosts: cfg.known_hosts.clone(),
+        default_mode: cfg.default_mode,
+        prefetch: cfg.batch_size,
+    };
+    let pending = devices
+        .into_iter()
+        .enumerate()
+        .map(|(i, device)| Job {
+            seq: i as u32,
+            attempt: 1,
+            device,
+        })
+        .collect();
+    let mut m = Master {
+        cfg,
+        dir,
+        events,
+        results,
+        reporter,
+        pending,
+        in_flight: HashMap::new(),
+        total,
+        done: 0,
+        counts: BTreeMap::new(),
+        slots: Vec::new(),
+        records: Vec::new(),
+        marks: Vec::new(),
+        compact: Vec::with_capacity(total),
+        next_batch: 0,
+        stopping: None,
+        drain_deadline: None,
+        worker_config,
+    };
+    if total > 0 {
+        m.start_workers()?;
+    }
+    m.event_loop(&rx);
+    m.finish(started, t0_us, &started_at)
+}
+
+fn install_signals(events: mpsc::Sender<Event>) -> Result<(), MasterError> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(MasterError::Signals)?;
+    std::thread::Builder::new()
+        .name("m-signals".into())
+        .spawn(move || {
+            let mut count = 0;
+            for sig in signals.forever() {
+                count += 1;
+                if count >= 3 {
+                    // Third strike: the user wants out now. Results written
+                    // so far are flushed per batch.
+                    eprintln!("fleet: third signal, exiting immediately");
+                    std::process::exit(ExitCode::Interrupted.code());
+                }
+                if events.send(Event::Signal(sig)).is_err() {
+                    return;
+                }
+            }
+        })
+        .map_err(MasterError::Signals)?;
+    Ok(())
+}
+
+impl Master {
+    fn start_workers(&mut self) -> Result<(), MasterError> {
+        if self.cfg.processes == 0 {
+            let record = self.new_record(0, 0, std::process::id());
+            self.slots.push(Slot {
+                id: 0,
+                generation: 0,
+                pid: std::process::id(),
+                tx: None,
+                want: 0,
+                alive: true,
+                said_bye: false,
+                drain_sent: false,
+                lost: false,
+                restarts: 0,
+                record,
+            });
+            spawn::spawn_in_process(self.events.clone())
+                .map_err(|source| MasterError::Spawn { slot: 0, source })?;
+            return Ok(());
+        }
+        for id in 0..self.cfg.processes as u32 {
+            let slot = self.spawn_worker(id, 0)?;
+            self.slots.push(slot);
+        }
+        Ok(())
+    }
+
+    fn new_record(&mut self, id: u32, generation: u32, pid: u32) -> usize {
+        self.records.push(WorkerRecord {
+            id,
+            generation,
+            pid,
+            started_at: now_rfc3339(),
+            exited_at: None,
+            exit: None,
+            crashed: false,
+            devices: 0,
+            cpu_user_ms: None,
+            cpu_sys_ms: None,
+            max_rss_kib: None,
+            ipc_messages_in: 0,
+            ipc_bytes_in: 0,
+            ipc_messages_out: 0,
+            ipc_bytes_out: 0,
+            batches: 0,
+        });
+        self.records.len() - 1
+    }
+
+    fn spawn_worker(&mut self, id: u32, generation: u32) -> Result<Slot, MasterError> {
+        let log_name = format!("worker-{id}.log");
+        let log_file = self
+            .dir
+            .append(&log_name)
+            .map_err(|source| MasterError::RunDir {
+                path: self.dir.file(&log_name),
+                source,
+            })?;
+        let spawned = spawn::spawn_process(
+            &self.cfg.worker_exe,
+            id,
+            generation,
+            log_file,
+            self.cfg.log_level,
+            self.events.clone(),
+        )
+        .map_err(|source| MasterError::Spawn { slot: id, source })?;
+        log::info!(
+            "worker_started: worker {id} generation {generation} pid {}",
+            spawned.pid
+        );
+        self.mark("worker start", Some(id), format!("pid {}", spawned.pid));
+        let record = self.new_record(id, generation, spawned.pid);
+        Ok(Slot {
+            id,
+            generation,
+            pid: spawned.pid,
+            tx: None,
+            want: 0,
+            alive: true,
+            said_bye: false,
+            drain_sent: false,
+            lost: false,
+            restarts: 0,
+            record,
+        })
+    }
+
+    fn mark(&mut self, name: &str, worker: Option<u32>, detail: String) {
+        self.marks.push(MasterMark {
+            ts_us: now_us(),
+            name: name.to_string(),
+            worker,
+            detail,
+        });
+    }
+
+    fn finished(&self) -> bool {
+        self.done >= self.total && self.slots.iter().all(|s| !s.alive)
+    }
+
+    fn event_loop(&mut self, rx: &mpsc::Receiver<Event>) {
+        while !self.finished() {
+            let deadline = [
+                self.stopping.as_ref().map(|s| s.deadline),
+                self.drain_deadline,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let wait = deadline
+                .map(|d| d.saturating_duration_since(Instant::now()))
+                .unwrap_or(Duration::from_millis(500))
+                .min(Duration::from_millis(500));
+            match rx.recv_timeout(wait) {
+                Ok(ev) => {
+                    self.handle(ev);
+                    // Take everything already queued before flushing, so a
+                    // busy run writes in large chunks.
+                    while let Ok(ev) = rx.try_recv() {
+                        self.handle(ev);
+                    }
+                    if let Err(e) = self.results.flush() {
+                        log::error!("failed to flush results.jsonl: {e}");
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            self.on_tick();
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        if let Some(stop) = &self.stopping {
+            if now >= stop.deadline {
+                self.kill_all("grace period over");
+            }
+        }
+        if let Some(d) = self.drain_deadline {
+            if now >= d {
+                self.kill_all("workers did not exit after drain");
+                self.drain_deadline = None;
+            }
+        }
+        self.reporter
+            .tick(self.done, &self.counts, &self.activity());
+    }
+
+    fn activity(&self) -> Vec<(u32, usize)> {
+        let mut per: BTreeMap<u32, usize> = BTreeMap::new();
+        for f in self.in_flight.values().filter(|f| f.started) {
+            *per.entry(f.slot).or_default() += 1;
+        }
+        self.slots
+            .iter()
+            .filter(|s| s.alive)
+            .map(|s| (s.id, per.get(&s.id).copied().unwrap_or(0)))
+            .collect()
+    }
+
+    fn slot_mut(&mut self, id: u32, generation: u32) -> Option<&mut Slot> {
+        self.slots
+            .iter_mut()
+            .find(|s| s.id == id && s.generation == generation)
+    }
+
+    fn handle(&mut self, ev: Event) {
+        match ev {
+            Event::Connected {
+                slot,
+                generation,
+                tx,
+            } => {
+                let cfg = MasterToWorker::Configure(self.worker_config.clone());
+                let stopping = self.stopping.is_some();
+                let Some(s) = self.slot_mut(slot, generation) else {
+                    return;
+                };
+                let _ = tx.send(cfg);
+                if stopping {
+                    let _ = tx.send(MasterToWorker::Stop);
+                }
+                s.tx = Some(tx);
+            }
+            Event::Message {
+                slot,
+                generation,
+                msg,
+            } => self.on_message(slot, generation, msg),
+            Event::Disconnected {
+                slot,
+                generation,
+                reason,
+            } => {
+                let clean = self
+                    .slot_mut(slot, generation)
+                    .map(|s| {
+                        s.tx = None;
+                        s.said_bye
+                    })
+                    .unwrap_or(true);
+                if !clean {
+                    self.worker_lost(slot, generation, &format!("channel lost: {reason}"));
+                }
+            }
+            Event::Exited {
+                slot,
+                generation,
+                status,
+                success,
+            } => {
+                let Some(s) = self.slot_mut(slot, generation) else {
+                    return;
+                };
+                s.alive = false;
+                s.tx = None;
+                let clean = s.said_bye && success;
+                let record = s.record;
+                self.records[record].exit = Some(status.clone());
+                self.records[record].exited_at = Some(now_rfc3339());
+                log::info!("worker_exited: worker {slot} generation {generation}: {status}");
+                self.mark("worker exit", Some(slot), status.clone());
+                if !clean {
+                    self.worker_lost(slot, generation, &status);
+                }
+            }
+            Event::Signal(sig) => self.on_signal(sig),
+        }
+        self.dispatch();
+    }
+
+    fn on_message(&mut self, slot: u32, generation: u32, msg: WorkerToMaster) {
+        let Some(i) = self
+            .slots
+            .iter()
+            .position(|s| s.id == slot && s.generation == generation)
+        else {
+            return;
+        };
+        let record = self.slots[i].record;
+        self.records[record].ipc_messages_in += 1;
+        match msg {
+            WorkerToMaster::Hello {
+                worker_id,
+                pid,
+                protocol_version,
+            } => {
+                if protocol_version != PROTOCOL_VERSION {
+                    log::error!(
+                        "worker {worker_id} speaks protocol {protocol_version}, master {PROTOCOL_VERSION}"
+                    );
+                    self.kill_slot(slot, generation);
+                    return;
+                }
+                self.slots[i].pid = pid;
+                self.records[record].pid = pid;
+                log::info!(
+                    "worker_hello: worker {worker_id} pid {pid} protocol {protocol_version}"
+                );
+            }
+            WorkerToMaster::NeedWork { want } => self.slots[i].want = want,
+            WorkerToMaster::Events(events) => {
+                for ev in events {
+                    match ev {
+                        WorkerEvent::Started { seq, thread } => {
+                            if let Some(f) = self.in_flight.get_mut(&seq) {
+                                f.started = true;
+                                log::debug!("started: {} on {thread}", f.job.device.name);
+                            }
+                        }
+                        WorkerEvent::Finished { seq, result } => match self.in_flight.get(&seq) {
+                            Some(f) if f.slot == slot => {
+                                self.in_flight.remove(&seq);
+                                self.records[record].devices += 1;
+                                self.record_result(result);
+                            }
+                            _ => log::warn!(
+                                "ignoring a result for {} from worker {slot}: not in flight there",
+                                result.device
+                            ),
+                        },
+                    }
+                }
+            }
+            WorkerToMaster::Bye(stats) => {
+                self.slots[i].said_bye = true;
+                let r = &mut self.records[record];
+                r.cpu_user_ms = Some(stats.cpu_user_ms);
+                r.cpu_sys_ms = Some(stats.cpu_sys_ms);
+                r.max_rss_kib = Some(stats.max_rss_kib);
+                r.ipc_bytes_in = stats.ipc_bytes;
+                log::info!(
+                    "worker_bye: worker {slot}: {} devices, cpu {:.0}+{:.0} ms, max rss {} KiB",
+                    stats.devices,
+                    stats.cpu_user_ms,
+                    stats.cpu_sys_ms,
+                    stats.max_rss_kib
+                );
+            }
+        }
+    }
+
+    /// Writes a final result and updates the tallies.
+    fn record_result(&mut self, result: DeviceResult) {
+        {
+            let _scope = fleet_logs::device_scope(&result.device);
+            let w = result
+                .worker
+                .as_ref()
+                .map(|w| format!("worker {} pid {} thread {}", w.id, w.pid, w.thread))
+                .unwrap_or_else(|| "no worker".to_string());
+            log::info!(
+                "result: {} attempt {} ({w}) in {:.1} ms{}",
+                result.status,
+                result.attempt,
+                result.timings_ms.total,
+                result
+                    .error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            );
+        }
+        if let Err(e) = self.results.write(&result) {
+            log::error!("failed to write results.jsonl: {e}");
+        }
+        self.reporter.result(&result);
+        *self.counts.entry(result.status).or_default() += 1;
+        self.done += 1;
+        let mut compact = result;
+        compact.outputs = Vec::new();
+        self.compact.push(compact);
+    }
+
+    fn final_without_session(&mut self, job: &Job, status: Status, why: &str) {
+        let result = DeviceResult::without_session(&job.device, status, why, job.attempt);
+        self.record_result(result);
+    }
+
+    /// Hands a dead worker's devices back and starts a replacement.
+    fn worker_lost(&mut self, slot: u32, generation: u32, why: &str) {
+        let stopping = self.stopping.is_some();
+        let max_restarts = self.cfg.max_worker_restarts;
+        let Some(s) = self.slot_mut(slot, generation) else {
+            return;
+        };
+        if s.lost {
+            return;
+        }
+        s.lost = true;
+        s.tx = None;
+        s.want = 0;
+        let pid = s.pid;
+        let restarts = s.restarts;
+        let record = s.record;
+        self.records[record].crashed = true;
+        let mut mine: Vec<u32> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.slot == slot)
+            .map(|(seq, _)| *seq)
+            .collect();
+        mine.sort_unstable();
+        log::error!(
+            "worker_crashed: worker {slot} generation {generation} pid {pid}: {why}; {} devices in flight",
+            mine.len()
+        );
+        self.mark("worker crashed", Some(slot), why.to_string());
+        let mut requeue = Vec::new();
+        for seq in mine {
+            let Some(f) = self.in_flight.remove(&seq) else {
+                continue;
+            };
+            let mut job = f.job;
+            if stopping {
+                self.final_without_session(&job, Status::Cancelled, "run interrupted");
+            } else if f.started {
+                if job.attempt > self.cfg.retries {
+                    let _scope = fleet_logs::device_scope(&job.device.name);
+                    log::error!(
+                        "worker_lost: device was running when worker {slot} died, attempt {} of {}; giving up",
+                        job.attempt,
+                        self.cfg.retries + 1
+                    );
+                    let why = format!(
+                        "worker {slot} (pid {pid}) died while running this device ({why}), on {} attempt(s)",
+                        job.attempt
+                    );
+                    self.final_without_session(&job, Status::WorkerLost, &why);
+                } else {
+                    let _scope = fleet_logs::device_scope(&job.device.name);
+                    log::warn!(
+                        "requeue: device was running when worker {slot} died; attempt {} next",
+                        job.attempt + 1
+                    );
+                    job.attempt += 1;
+                    requeue.push(job);
+                }
+            } else {
+                requeue.push(job);
+            }
+            let _ = f.batch;
+        }
+        for job in requeue.into_iter().rev() {
+            self.pending.push_front(job);
+        }
+        let work_left = !self.pending.is_empty();
+        if !stopping && work_left && self.cfg.processes > 0 {
+            if restarts < max_restarts {
+                match self.spawn_worker(slot, generation + 1) {
+                    Ok(mut new) => {
+                        new.restarts = restarts + 1;
+                        log::warn!(
+                            "worker_restarted: worker {slot} generation {} (restart {} of {max_restarts})",
+                            generation + 1,
+                            restarts + 1
+                        );
+                        self.slots.push(new);
+                    }
+                    Err(e) => log::error!("failed to restart worker {slot}: {e}"),
+                }
+            } else {
+                log::error!("worker {slot} reached --max-worker-restarts ({max_restarts})");
+            }
+        }
+        self.fail_pending_if_no_workers();
+    }
+
+    /// With no worker left that could take work, the queue can never run.
+    fn fail_pending_if_no_workers(&mut self) {
+        let any_usable = self
+            .slots
+            .iter()
+            .any(|s| s.alive && !s.lost && !s.drain_sent);
+        if any_usable || self.pending.is_empty() {
+            return;
+        }
+        log::error!("no workers left: {} devices cannot run", self.pending.len());
+        while let Some(job) = self.pending.pop_front() {
+            self.final_without_session(
+                &job,
+                Status::WorkerLost,
+                "no worker left to run this device (--max-worker-restarts reached)",
+            );
+        }
+    }
+
+    fn on_signal(&mut self, sig: i32) {
+        match &mut self.stopping {
+            None => {
+                let grace = self.cfg.grace;
+                log::warn!(
+                    "signal {sig}: stopping; in-flight sessions get {:.1} s",
+                    grace.as_secs_f64()
+                );
+                self.reporter.note(&format!(
+                    "interrupted: finishing in-flight sessions (up to {:.0} s); Ctrl-C again to stop now",
+                    grace.as_secs_f64()
+                ));
+                self.stopping = Some(Stopping {
+                    deadline: Instant::now() + grace,
+                    hard: false,
+                });
+                while let Some(job) = self.pending.pop_front() {
+                    self.final_without_session(
+                        &job,
+                        Status::Cancelled,
+                        "run interrupted before this device started",
+                    );
+                }
+                for s in &mut self.slots {
+                    if let Some(tx) = &s.tx {
+                        let _ = tx.send(MasterToWorker::Stop);
+                    }
+                }
+            }
+            Some(stop) => {
+                log::warn!("signal {sig} again: stopping now");
+                stop.hard = true;
+                stop.deadline = Instant::now();
+            }
+        }
+    }
+
+    fn kill_slot(&mut self, slot: u32, generation: u32) {
+        let Some(s) = self.slot_mut(slot, generation) else {
+            return;
+        };
+        if !s.alive || s.pid == std::process::id() {
+            return;
+        }
+        let pid = s.pid;
+        log::warn!("killing worker {slot} pid {pid}");
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+
+    fn kill_all(&mut self, why: &str) {
+        log::warn!("{why}: killing remaining workers");
+        let live: Vec<(u32, u32)> = self
+            .slots
+            .iter()
+            .filter(|s| s.alive)
+            .map(|s| (s.id, s.generation))
+            .collect();
+        for (id, generation) in live {
+            self.kill_slot(id, generation);
+        }
+        // The in-process pool cannot be killed: its unfinished devices end
+        // here, and its threads die with the process.
+        if self.cfg.processes == 0 {
+            let seqs: Vec<u32> = self.in_flight.keys().copied().collect();
+            for seq in seqs {
+                if let Some(f) = self.in_flight.remove(&seq) {
+                    self.final_without_session(&f.job, Status::Cancelled, "run interrupted");
+                }
+            }
+            for s in &mut self.slots {
+                s.alive = false;
+            }
+        }
+    }
+
+    /// Sends batches to workers that asked, and `Drain` when all is done.
+    fn dispatch(&mut self) {
+        if self.stopping.is_some() {
+            return;
+        }
+        for i in 0..self.slots.len() {
+            if self.pending.is_empty() {
+                break;
+            }
+            let s = &self.slots[i];
+            if s.want == 0 || s.tx.is_none() || s.lost || s.drain_sent {
+                continue;
+            }
+            let n = s.want.min(self.cfg.batch_size).min(self.pending.len());
+            let slot = s.id;
+            let record = s.record;
+            let id = self.next_batch;
+            self.next_batch += 1;
+            let jobs: Vec<Job> = self.pending.drain(..n).collect();
+            for job in &jobs {
+                let _scope = fleet_logs::device_scope(&job.device.name);
+                log::info!(
+                    "dispatch: batch {id} to worker {slot}, attempt {}",
+                    job.attempt
+                );
+                self.in_flight.insert(
+                    job.seq,
+                    InFlight {
+                        job: job.clone(),
+                        slot,
+                        batch: id,
+                        started: false,
+                    },
+                );
+            }
+            self.mark("batch", Some(slot), format!("batch {id}: {n} devices"));
+            let s = &mut self.slots[i];
+            s.want = 0;
+            let sent =
+                s.tx.as_ref()
+                    .map(|tx| tx.send(MasterToWorker::Batch { id, jobs }));
+            match sent {
+                Some(Ok(bytes)) => {
+                    let r = &mut self.records[record];
+                    r.batches += 1;
+                    r.ipc_messages_out += 1;
+                    r.ipc_bytes_out += bytes as u64;
+                }
+                Some(Err(e)) => {
+                    // The Disconnected/Exited event will hand these back.
+                    log::warn!("failed to send batch {id} to worker {slot}: {e}");
+                }
+                None => {}
+            }
+        }
+        if self.pending.is_empty() && self.in_flight.is_empty() {
+            let mut any = false;
+            for s in &mut self.slots {
+                if s.alive && !s.drain_sent {
+                    if let Some(tx) = &s.tx {
+                        let _ = tx.send(MasterToWorker::Drain);
+                        s.drain_sent = true;
+                        any = true;
+                    }
+                }
+            }
+            if any && self.drain_deadline.is_none() {
+                self.drain_deadline = Some(Instant::now() + DRAIN_TIMEOUT);
+            }
+        }
+    }
+
+    fn finish(
+        mut self,
+        started: Instant,
+        t0_us: u64,
+        started_at: &str,
+    ) -> Result<RunOutcome, MasterError> {
+        // Anything still unaccounted for (a worker killed at the deadline)
+        // gets its final word now: nothing is ever dropped.
+        let left: Vec<u32> = self.in_flight.keys().copied().collect();
+        for seq in left {
+            if let Some(f) = self.in_flight.remove(&seq) {
+                self.final_without_session(&f.job, Status::Cancelled, "run interrupted");
+            }
+        }
+        while let Some(job) = self.pending.pop_front() {
+            self.final_without_session(
+                &job,
+                Status::Cancelled,
+                "run ended before this device started",
+            );
+        }
+        let wall = started.elapsed();
+        let io_err = |path: PathBuf| move |source| MasterError::RunDir { path, source };
+        self.results
+            .flush()
+            .map_err(io_err(self.dir.file("results.jsonl")))?;
+        let interrupted = self.stopping.is_some();
+        let failed: usize = self
+            .counts
+            .iter()
+            .filter(|(st, _)| !st.is_ok())
+            .map(|(_, n)| n)
+            .sum();
+        let exit_code = if interrupted {
+            ExitCode::Interrupted
+        } else if failed > 0 {
+            ExitCode::SomeFailed
+        } else {
+            ExitCode::AllOk
+        };
+        let workers_json = serde_json::to_vec_pretty(&self.records).unwrap_or_default();
+        self.dir
+            .write_atomic("workers.json", &workers_json)
+            .map_err(io_err(self.dir.file("workers.json")))?;
+        let trace = sink::trace_json(
+            &self.compact,
+            &self.marks,
+            &self.records,
+            std::process::id(),
+            t0_us,
+        );
+        self.dir
+            .write_atomic("trace.json", trace.to_string().as_bytes())
+            .map_err(io_err(self.dir.file("trace.json")))?;
+        let outcome = RunOutcome {
+            run_id: self.dir.id.clone(),
+            run_dir: self.dir.path.clone(),
+            counts: self.counts.clone(),
+            total: self.total,
+            wall,
+            interrupted,
+            exit_code,
+        };
+        write_run_json(
+            &self.cfg,
+            &self.dir,
+            started_at,
+            Some(&now_rfc3339()),
+            self.total,
+            Some(&outcome),
+        )?;
+        log::info!(
+            "run {} done in {:.3} s: {} devices, exit {}",
+            outcome.run_id,
+            wall.as_secs_f64(),
+            self.total,
+            exit_code.code()
+        );
+        self.reporter.finish(&outcome, &self.cfg, &self.compact);
+        Ok(outcome)
+    }
+}
+
+fn write_run_json(
+    cfg: &RunConfig,
+    dir: &RunDir,
+    started_at: &str,
+    ended_at: Option<&str>,
+    devices: usize,
+    outcome: Option<&RunOutcome>,
+) -> Result<(), MasterError> {
+    let host = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let totals: BTreeMap<String, usize> = outcome
+        .map(|o| {
+            o.counts
+                .iter()
+                .map(|(s, n)| (s.as_str().to_string(), *n))
+                .collect()
+        })
+        .unwrap_or_default();
+    let doc = serde_json::json!({
+        "run_id": dir.id,
+        "fleet_version": env!("CARGO_PKG_VERSION"),
+        "host": host,
+        "command_line": cfg.command_line,
+        "inventory": cfg.inventory,
+        "layout": {
+            "processes": cfg.processes,
+            "threads": cfg.threads,
+            "batch_size": cfg.batch_size,
+        },
+        "timeouts_ms": {
+            "connect": cfg.timeouts.connect.map(|d| d.as_millis() as u64),
+            "command": cfg.timeouts.command.map(|d| d.as_millis() as u64),
+            "session": cfg.timeouts.session.map(|d| d.as_millis() as u64),
+        },
+        "started_at": started_at,
+        "ended_at": ended_at,
+        "devices": devices,
+        "wall_ms": outcome.map(|o| o.wall.as_secs_f64() * 1e3),
+        "totals": totals,
+        "interrupted": outcome.map(|o| o.interrupted),
+        "exit_code": outcome.map(|o| o.exit_code.code()),
+        "resumed": cfg.resume_dir.is_some(),
+    });
+    let bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+    let name = if cfg.resume_dir.is_some() && outcome.is_none() {
+        // Keep the original run.json until the resumed run ends.
+        return Ok(());
+    } else {
+        "run.json"
+    };
+    dir.write_atomic(name, &bytes)
+        .map_err(|source| MasterError::RunDir {
+            path: dir.file(name),
+            source,
+        })
+}

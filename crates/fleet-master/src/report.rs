@@ -1,0 +1,205 @@
+//! The only code that prints: progress on stderr (terminals only), results
+//! on stdout in the chosen format, and the summary on stderr.
+
+use crate::config::{OutputFormat, RunConfig};
+use crate::dispatch::RunOutcome;
+use crate::rundir::RunDir;
+use fleet_proto::{DeviceResult, Status};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::time::Duration;
+
+/// Prints what a run does, as it does it.
+pub struct Reporter {
+    format: OutputFormat,
+    bar: Option<ProgressBar>,
+    stdout: io::BufWriter<io::Stdout>,
+    results_path: std::path::PathBuf,
+    /// Stdout went away (e.g. `| head`): stop writing, keep running.
+    stdout_closed: bool,
+}
+
+impl Reporter {
+    /// A reporter for `total` devices.
+    pub fn new(cfg: &RunConfig, total: usize, dir: &RunDir) -> Reporter {
+        let bar = cfg.progress.then(|| {
+            let bar = ProgressBar::with_draw_target(
+                Some(total as u64),
+                ProgressDrawTarget::stderr_with_hz(8),
+            );
+            let style = ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {per_sec} eta {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.println(format!(
+                "fleet: run {} ({} devices, layout {} batch {}) -> {}",
+                dir.id,
+                total,
+                cfg.layout(),
+                cfg.batch_size,
+                dir.path.display()
+            ));
+            bar.enable_steady_tick(Duration::from_millis(250));
+            bar
+        });
+        Reporter {
+            format: cfg.format,
+            bar,
+            stdout: io::BufWriter::new(io::stdout()),
+            results_path: dir.file("results.jsonl"),
+            stdout_closed: false,
+        }
+    }
+
+    /// A device finished.
+    pub fn result(&mut self, r: &DeviceResult) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+        if self.format == OutputFormat::Jsonl && !self.stdout_closed {
+            let ok = serde_json::to_writer(&mut self.stdout, r).is_ok()
+                && self.stdout.write_all(b"\n").is_ok();
+            if !ok {
+                self.stdout_closed = true;
+            }
+        }
+    }
+
+    /// Periodic refresh: tallies and per-worker activity.
+    pub fn tick(
+        &mut self,
+        done: usize,
+        counts: &BTreeMap<Status, usize>,
+        activity: &[(u32, usize)],
+    ) {
+        if self.format == OutputFormat::Jsonl && !self.stdout_closed && self.stdout.flush().is_err()
+        {
+            self.stdout_closed = true;
+        }
+        let Some(bar) = &self.bar else { return };
+        let ok = counts.get(&Status::Ok).copied().unwrap_or(0);
+        let failed = done - ok.min(done);
+        let workers: Vec<String> = activity
+            .iter()
+            .take(16)
+            .map(|(id, n)| format!("w{id}:{n}"))
+            .collect();
+        bar.set_message(format!(
+            "ok {ok} failed {failed} | active {}",
+            workers.join(" ")
+        ));
+    }
+
+    /// A one-off line above the bar (or on stderr).
+    pub fn note(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(format!("fleet: {line}")),
+            None => eprintln!("fleet: {line}"),
+        }
+    }
+
+    /// Prints the final results (table/json) and the summary.
+    pub fn finish(&mut self, o: &RunOutcome, cfg: &RunConfig, compact: &[DeviceResult]) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        if !self.stdout_closed {
+            let printed = match self.format {
+                OutputFormat::Table => print_table(&mut self.stdout, compact),
+                OutputFormat::Json => print_json(&mut self.stdout, &self.results_path),
+                OutputFormat::Jsonl | OutputFormat::None => Ok(()),
+            };
+            if printed.and_then(|_| self.stdout.flush()).is_err() {
+                self.stdout_closed = true;
+            }
+        }
+        eprintln!("{}", summary(o, cfg));
+    }
+}
+
+fn print_table(out: &mut impl Write, rows: &[DeviceResult]) -> io::Result<()> {
+    let mut rows: Vec<&DeviceResult> = rows.iter().collect();
+    rows.sort_by(|a, b| a.device.cmp(&b.device));
+    let name_w = rows
+        .iter()
+        .map(|r| r.device.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    writeln!(
+        out,
+        "{:<name_w$}  {:<17}  {:>9}  {:<10}  ERROR",
+        "DEVICE", "STATUS", "TOTAL_MS", "WORKER"
+    )?;
+    for r in rows {
+        let worker = r
+            .worker
+            .as_ref()
+            .map(|w| w.thread.clone())
+            .unwrap_or_else(|| "-".into());
+        let error = r.error.as_deref().unwrap_or("");
+        let error: String = error.chars().take(100).collect();
+        writeln!(
+            out,
+            "{:<name_w$}  {:<17}  {:>9.1}  {:<10}  {}",
+            r.device, r.status, r.timings_ms.total, worker, error
+        )?;
+    }
+    Ok(())
+}
+
+/// The full results (with outputs) as one JSON array, streamed from the
+/// results file so the master never holds every output in memory.
+fn print_json(out: &mut impl Write, results: &std::path::Path) -> io::Result<()> {
+    let text = std::fs::read_to_string(results)?;
+    out.write_all(b"[")?;
+    let mut first = true;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        if !first {
+            out.write_all(b",\n")?;
+        }
+        first = false;
+        out.write_all(line.as_bytes())?;
+    }
+    out.write_all(b"]\n")
+}
+
+/// The human summary printed on stderr at the end of a run.
+pub fn summary(o: &RunOutcome, cfg: &RunConfig) -> String {
+    let secs = o.wall.as_secs_f64();
+    let rate = if secs > 0.0 {
+        o.total as f64 / secs
+    } else {
+        0.0
+    };
+    let ok = o.counts.get(&Status::Ok).copied().unwrap_or(0);
+    let classes: Vec<String> = Status::ALL
+        .iter()
+        .filter_map(|s| o.counts.get(s).map(|n| format!("{s} {n}")))
+        .collect();
+    let layout = if cfg.processes == 0 {
+        format!("{} threads in the master (-p 0)", cfg.threads)
+    } else {
+        format!(
+            "{} processes x {} threads, batch {}",
+            cfg.processes, cfg.threads, cfg.batch_size
+        )
+    };
+    let mut s = format!(
+        "fleet: {} devices in {:.2} s ({:.1} sessions/s) with {}\n  ok {ok}, failed {}: {}\n  run {}: {}",
+        o.total,
+        secs,
+        rate,
+        layout,
+        o.total - ok.min(o.total),
+        if classes.is_empty() { "-".to_string() } else { classes.join(", ") },
+        o.run_id,
+        o.run_dir.display()
+    );
+    if o.interrupted {
+        s.push_str("\n  interrupted: devices not run are marked cancelled; resume with --resume");
+    }
+    s
+}

@@ -1,0 +1,136 @@
+//! The channel between master and worker.
+//!
+//! Messages travel as bincode-encoded [`Frame`]s over ipc-channel: bincode
+//! gives a compact, exact byte count for the IPC statistics, and the frame
+//! is a plain byte buffer that ipc-channel moves without re-encoding.
+//! With `-p 0` the same pool talks to the master through std channels
+//! instead, skipping serialization: [`ToMaster`] and [`FromMaster`] hide
+//! which one is in use.
+
+use fleet_proto::{MasterToWorker, WorkerToMaster};
+use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::sync::mpsc;
+
+/// Why a link failed. Any of these means the other side is gone or broken.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// The IPC channel could not be created, connected or used.
+    #[error("ipc channel failed: {0}")]
+    Ipc(String),
+    /// A frame did not decode: the two sides disagree on the protocol.
+    #[error("failed to decode a message: {0}")]
+    Decode(#[from] bincode::error::DecodeError),
+    /// A message did not encode.
+    #[error("failed to encode a message: {0}")]
+    Encode(#[from] bincode::error::EncodeError),
+    /// The other side closed the channel.
+    #[error("the other side closed the channel")]
+    Closed,
+}
+
+/// One message on the wire.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Frame(#[serde(with = "serde_bytes")] pub Vec<u8>);
+
+/// Sent by a new worker through the master's one-shot server: the two
+/// channel ends the master keeps.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Bootstrap {
+    /// The master sends work on this.
+    pub to_worker: IpcSender<Frame>,
+    /// The master receives events on this.
+    pub from_worker: IpcReceiver<Frame>,
+}
+
+/// Encodes a message into a frame.
+pub fn encode<T: Serialize>(msg: &T) -> Result<Frame, LinkError> {
+    Ok(Frame(bincode::serde::encode_to_vec(
+        msg,
+        bincode::config::standard(),
+    )?))
+}
+
+/// Decodes a frame.
+pub fn decode<T: DeserializeOwned>(frame: &Frame) -> Result<T, LinkError> {
+    let (msg, _) = bincode::serde::decode_from_slice(&frame.0, bincode::config::standard())?;
+    Ok(msg)
+}
+
+/// The worker's sending half.
+pub trait ToMaster: Send {
+    /// Sends a message; returns the bytes that crossed the process boundary
+    /// (0 in-process).
+    fn send(&mut self, msg: WorkerToMaster) -> Result<usize, LinkError>;
+}
+
+/// The worker's receiving half.
+pub trait FromMaster: Send {
+    /// Blocks for the next message.
+    fn recv(&mut self) -> Result<MasterToWorker, LinkError>;
+}
+
+/// [`ToMaster`] over ipc-channel.
+pub struct IpcToMaster(IpcSender<Frame>);
+
+impl ToMaster for IpcToMaster {
+    fn send(&mut self, msg: WorkerToMaster) -> Result<usize, LinkError> {
+        let frame = encode(&msg)?;
+        let len = frame.0.len();
+        self.0
+            .send(frame)
+            .map_err(|e| LinkError::Ipc(e.to_string()))?;
+        Ok(len)
+    }
+}
+
+/// [`FromMaster`] over ipc-channel.
+pub struct IpcFromMaster(IpcReceiver<Frame>);
+
+impl FromMaster for IpcFromMaster {
+    fn recv(&mut self) -> Result<MasterToWorker, LinkError> {
+        match self.0.recv() {
+            Ok(frame) => decode(&frame),
+            Err(ipc_channel::IpcError::Disconnected) => Err(LinkError::Closed),
+            Err(e) => Err(LinkError::Ipc(format!("{e:?}"))),
+        }
+    }
+}
+
+/// [`FromMaster`] for a pool running inside the master (`-p 0`).
+impl FromMaster for mpsc::Receiver<MasterToWorker> {
+    fn recv(&mut self) -> Result<MasterToWorker, LinkError> {
+        mpsc::Receiver::recv(self).map_err(|_| LinkError::Closed)
+    }
+}
+
+/// Worker side of the bootstrap: connects to the master's one-shot server
+/// named `server`, creates both channels and hands the master its ends.
+pub fn connect(server: &str) -> Result<(IpcToMaster, IpcFromMaster), LinkError> {
+    let ipc_err = |e: std::io::Error| LinkError::Ipc(e.to_string());
+    let boot: IpcSender<Bootstrap> = IpcSender::connect(server.to_string()).map_err(ipc_err)?;
+    let (to_worker, worker_rx) = ipc::channel::<Frame>().map_err(ipc_err)?;
+    let (worker_tx, from_worker) = ipc::channel::<Frame>().map_err(ipc_err)?;
+    boot.send(Bootstrap {
+        to_worker,
+        from_worker,
+    })
+    .map_err(|e| LinkError::Ipc(e.to_string()))?;
+    Ok((IpcToMaster(worker_tx), IpcFromMaster(worker_rx)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let msg = WorkerToMaster::NeedWork { want: 7 };
+        let frame = encode(&msg).unwrap();
+        match decode::<WorkerToMaster>(&frame).unwrap() {
+            WorkerToMaster::NeedWork { want } => assert_eq!(want, 7),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
