@@ -18,6 +18,7 @@ pub mod limit;
 mod nornir;
 mod secrets;
 mod suggest;
+mod table;
 mod yaml;
 
 pub use error::{ErrorKind, InventoryError};
@@ -47,7 +48,11 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Inventory, InventoryE
         }
     };
     let file = match format {
-        Format::Nornir if path.is_dir() => path.join("hosts.yaml"),
+        Format::Nornir if path.is_dir() => ["hosts.yaml", "hosts.yml"]
+            .iter()
+            .map(|n| path.join(n))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| path.join("hosts.yaml")),
         _ => path.to_path_buf(),
     };
     let text = std::fs::read(&file).map_err(|e| {
@@ -77,11 +82,7 @@ pub fn load_str(text: &str, origin: &Path, format: Format) -> Result<Inventory, 
         Format::Nornir => nornir::load(text, origin),
         Format::AnsibleIni => ansible::load_ini(text, origin),
         Format::AnsibleYaml => ansible::load_yaml(text, origin),
-        other => Err(InventoryError::file(
-            origin,
-            ErrorKind::UnknownFormat,
-            format!("the {other} format is not implemented yet"),
-        )),
+        Format::Csv => table::load(text, origin),
     }
 }
 

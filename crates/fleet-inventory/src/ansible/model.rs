@@ -157,10 +157,7 @@ pub(crate) type ResolvedHost = (String, Vec<String>, HashMap<String, Var>);
 /// The resolved variables of every host, in host order: `(host, groups,
 /// vars)` where groups are direct groups then ancestors (without `all` and
 /// `ungrouped`).
-pub(crate) fn resolve(
-    model: &Model,
-    file: &Path,
-) -> Result<Vec<ResolvedHost>, InventoryError> {
+pub(crate) fn resolve(model: &Model, file: &Path) -> Result<Vec<ResolvedHost>, InventoryError> {
     let depth = model.depths(file)?;
     let priority: Vec<i64> = model
         .groups
