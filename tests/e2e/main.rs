@@ -1,1 +1,6 @@
-//! End-to-end tests: they drive the real `fleet` binary.
+//! End-to-end tests: they drive the real `fleet` binary against a real
+//! OpenSSH sshd (and the fleet lab) on loopback.
+
+mod common;
+mod core;
+mod inventory_errors;

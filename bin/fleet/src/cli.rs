@@ -22,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Run commands on every device of an inventory.
     Run(Box<RunArgs>),
+    /// Serve a simulated network of SSH devices on loopback (for demos, tests, benchmarks).
+    Lab(fleet_lab::LabArgs),
     /// Internal: a worker process started by `fleet run`.
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),

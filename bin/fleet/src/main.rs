@@ -13,6 +13,13 @@ fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Run(args) => cmd_run::run(*args),
+        Command::Lab(args) => match fleet_lab::run_cli(args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("fleet lab: error: {:#}", anyhow::Error::from(e));
+                2
+            }
+        },
         Command::Worker(args) => fleet_worker::worker_main(fleet_worker::WorkerArgs {
             id: args.id,
             ipc: args.ipc,

@@ -1,0 +1,160 @@
+//! Running the real `fleet` binary from tests and reading what it left.
+//!
+//! Every helper panics with the command line, the working directory and
+//! both output streams, so a failing end-to-end test explains itself.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A finished `fleet` invocation.
+#[derive(Debug)]
+pub struct FleetRun {
+    /// What was run, for failure messages.
+    pub command: String,
+    /// The working directory.
+    pub dir: PathBuf,
+    /// Exit code (`None` when killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl FleetRun {
+    /// Wraps a finished process.
+    pub fn from_output(command: String, dir: &Path, out: Output) -> FleetRun {
+        FleetRun {
+            command,
+            dir: dir.to_path_buf(),
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Everything about the run, for assertion messages.
+    pub fn explain(&self) -> String {
+        format!(
+            "command: {}\ndir: {}\nexit: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.command,
+            self.dir.display(),
+            self.code,
+            truncate(&self.stdout),
+            truncate(&self.stderr)
+        )
+    }
+
+    /// Panics unless the exit code is `code`.
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, Some(code), "unexpected exit code\n{}", self.explain());
+        self
+    }
+
+    /// The newest run directory under `<dir>/<out>`.
+    pub fn run_dir(&self, out: &str) -> PathBuf {
+        newest_run_dir(&self.dir.join(out))
+            .unwrap_or_else(|| panic!("no run directory under {out}\n{}", self.explain()))
+    }
+}
+
+fn truncate(s: &str) -> String {
+    const MAX: usize = 8000;
+    if s.len() <= MAX {
+        return s.to_string();
+    }
+    let mut cut = MAX;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}\n... ({} more bytes)", &s[..cut], s.len() - cut)
+}
+
+/// The most recently created run directory in `out`.
+pub fn newest_run_dir(out: &Path) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(out)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs.pop()
+}
+
+/// A `fleet` command in `dir`, with a clean, test-friendly environment
+/// (no progress bar, no inherited FLEET_* settings).
+pub fn command(bin: &str, dir: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.current_dir(dir)
+        .env_remove("FLEET_PROCESSES")
+        .env_remove("FLEET_THREADS")
+        .env_remove("FLEET_INVENTORY")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs `fleet ARGS...` in `dir` to completion.
+pub fn run(bin: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> FleetRun {
+    let mut cmd = command(bin, dir);
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
+    FleetRun::from_output(format!("fleet {}", args.join(" ")), dir, out)
+}
+
+/// Parses `results.jsonl` of a run directory.
+pub fn results(run_dir: &Path) -> Vec<serde_json::Value> {
+    let path = run_dir.join("results.jsonl");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    text.lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("bad line in {}: {e}: {l}", path.display()))
+        })
+        .collect()
+}
+
+/// Polls `cond` every 20 ms until it holds or `timeout` passes.
+pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+/// Pids of the direct children of `pid` (from /proc).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        if let Ok(s) = std::fs::read_to_string(t.path().join("children")) {
+            out.extend(s.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+        }
+    }
+    out
+}
+
+/// Whether a process exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .map(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X'))
+            .unwrap_or(false),
+        Err(_) => false,
+    }
+}

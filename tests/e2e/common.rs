@@ -1,0 +1,100 @@
+//! Shared fixtures for the end-to-end tests.
+
+use fleet_testkit::fleet::FleetRun;
+use fleet_testkit::sshd::Sshd;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_fleet");
+
+/// A scratch directory for one test; kept after the test when
+/// `FLEET_E2E_KEEP=1` (to read its logs).
+pub fn scratch() -> tempfile::TempDir {
+    let mut b = tempfile::Builder::new();
+    b.prefix("fleet-e2e-");
+    if std::env::var_os("FLEET_E2E_KEEP").is_some() {
+        b.disable_cleanup(true);
+    }
+    b.tempdir().expect("temp dir")
+}
+
+/// Runs fleet in `dir`.
+pub fn fleet(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> FleetRun {
+    fleet_testkit::fleet::run(BIN, dir, args, env)
+}
+
+/// A device line for a fleet YAML inventory.
+pub struct Dev {
+    pub name: String,
+    pub port: u16,
+    pub extra: String,
+}
+
+impl Dev {
+    pub fn new(name: impl Into<String>, port: u16) -> Dev {
+        Dev {
+            name: name.into(),
+            port,
+            extra: String::new(),
+        }
+    }
+
+    pub fn with(mut self, yaml: &str) -> Dev {
+        self.extra.push_str(yaml);
+        self
+    }
+}
+
+/// The login user for key auth: a dedicated fresh user when running as root
+/// (root's shell start-up files on this machine image take ~0.7 s per
+/// session), else the current user.
+pub fn login_user(sshd: &Sshd) -> String {
+    const USER: &str = "fleete2e";
+    if Sshd::ensure_password_user(USER, "e2e-unused-password").unwrap_or(false) {
+        let key = std::fs::read_to_string(sshd.client_key().with_extension("pub"))
+            .or_else(|_| std::fs::read_to_string(format!("{}.pub", sshd.client_key().display())))
+            .expect("client public key");
+        sshd.authorize_key(USER, &key).expect("authorize key");
+        return USER.to_string();
+    }
+    sshd.user().to_string()
+}
+
+/// Writes a fleet YAML inventory for devices on sshd, key auth by default.
+pub fn inventory(dir: &Path, sshd: &Sshd, defaults: &str, devices: &[Dev]) -> PathBuf {
+    let mut y = String::new();
+    writeln!(y, "known_hosts: known_hosts").unwrap();
+    writeln!(y, "defaults:").unwrap();
+    writeln!(y, "  username: {}", login_user(sshd)).unwrap();
+    writeln!(y, "  key_file: {}", sshd.client_key().display()).unwrap();
+    y.push_str(defaults);
+    writeln!(y, "devices:").unwrap();
+    for d in devices {
+        writeln!(y, "  - name: {}", d.name).unwrap();
+        writeln!(y, "    host: 127.0.0.1").unwrap();
+        writeln!(y, "    port: {}", d.port).unwrap();
+        y.push_str(&d.extra);
+    }
+    let path = dir.join("inventory.yaml");
+    std::fs::write(&path, y).unwrap();
+    path
+}
+
+/// A loopback port with nothing listening on it.
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// device name -> result object.
+pub fn by_device(results: &[serde_json::Value]) -> BTreeMap<String, serde_json::Value> {
+    results
+        .iter()
+        .map(|r| (r["device"].as_str().unwrap().to_string(), r.clone()))
+        .collect()
+}
+
+pub fn status(r: &serde_json::Value) -> &str {
+    r["status"].as_str().unwrap_or("?")
+}
