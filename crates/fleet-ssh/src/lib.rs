@@ -13,7 +13,7 @@
 //! - [`platform`]: the platform table (prompts, paging, error markers).
 //! - Internals: `budget` (time limits), `tcp` (connect), `ssh` (handshake,
 //!   host key, auth), `exec` (exec-mode commands), `shell` (interactive
-//!   CLI engine), `term` (terminal over an SSH channel), `jump` (ProxyJump),
+//!   CLI engine), `screen` (terminal text model), `term` (terminal over an SSH channel), `jump` (ProxyJump),
 //!   `telnet`.
 #![deny(missing_docs)]
 
@@ -25,6 +25,7 @@ mod jump;
 pub mod known_hosts;
 pub mod outcome;
 pub mod platform;
+mod screen;
 pub mod settings;
 mod shell;
 mod ssh;

@@ -30,8 +30,10 @@ pub struct Spec {
     pub default_mode: Mode,
 }
 
-const IOS_PROMPT: &str = r"^[\w.\-@/:]{1,63}(\([\w.\-]+\))?[>#] ?$";
-const IOS_SUFFIX: &str = r"(\([\w.\-]+\))?[>#] ?$";
+// ASCII classes, not `\w`: Unicode classes are slow to compile, and the
+// learned prompt is compiled once per session.
+const IOS_PROMPT: &str = r"^[A-Za-z0-9_.\-@/:]{1,63}(\([A-Za-z0-9_.\-]+\))?[>#] ?$";
+const IOS_SUFFIX: &str = r"(\([A-Za-z0-9_.\-]+\))?[>#] ?$";
 
 /// Every known platform. `generic` is used in shell mode for devices whose
 /// platform is unknown.
@@ -86,7 +88,7 @@ pub const TABLE: &[Spec] = &[
     },
     Spec {
         name: "juniper_junos",
-        prompt: r"^([\w.\-]+@)?[\w.\-]+[>#%] ?$",
+        prompt: r"^([A-Za-z0-9_.\-]+@)?[A-Za-z0-9_.\-]+[>#%] ?$",
         prompt_suffix: r"[>#%] ?$",
         paging_off: Some("set cli screen-length 0"),
         enable: None,
@@ -131,6 +133,8 @@ pub struct Platform {
     pub prompt: Regex,
     /// Compiled pager marker (anchored at the end of output).
     pub more: Regex,
+    /// Compiled [`Spec::prompt_suffix`].
+    suffix: Regex,
     /// The compiled default for `default_mode` of known platforms.
     pub default_mode: Option<Mode>,
 }
@@ -156,10 +160,9 @@ impl Platform {
     /// The exact prompt pattern learned from the first prompt line: its
     /// base literally, then the platform's variable suffix.
     pub fn learned_prompt(&self, first_prompt: &str) -> Regex {
-        let suffix_re = Regex::new(self.spec.prompt_suffix).ok();
-        let base = suffix_re
-            .as_ref()
-            .and_then(|re| re.find(first_prompt.as_bytes()))
+        let base = self
+            .suffix
+            .find(first_prompt.as_bytes())
             .map(|m| &first_prompt[..m.start()])
             .unwrap_or(first_prompt);
         let pattern = format!("^{}{}", regex::escape(base), self.spec.prompt_suffix);
@@ -179,6 +182,7 @@ fn all() -> &'static [Platform] {
                     spec,
                     prompt: Regex::new(spec.prompt).ok()?,
                     more: Regex::new(MORE).ok()?,
+                    suffix: Regex::new(spec.prompt_suffix).ok()?,
                     default_mode: Some(spec.default_mode),
                 })
             })

@@ -388,3 +388,16 @@ fn show_error_messages() {
     d.port = 1;
     println!("{:?}", ctx.run(&d).error);
 }
+
+#[test]
+#[ignore = "prints timings for review"]
+fn show_timings() {
+    let sshd = Sshd::start().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let ctx = context(tmp.path());
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        let out = ctx.run(&key_device(&sshd, &["true"]));
+        println!("{:?} {:?} wall {:?}", out.status, out.timings, t.elapsed());
+    }
+}
