@@ -92,6 +92,16 @@ impl<T: Terminal> Cli<T> {
         outputs: &mut Vec<CommandOutput>,
     ) -> Result<(), Failure> {
         self.first_prompt(budget)?;
+        self.session(device, budget, outputs)
+    }
+
+    /// Everything after the first prompt: paging off, enable, commands, logout.
+    pub fn session(
+        &mut self,
+        device: &Device,
+        budget: &Budget,
+        outputs: &mut Vec<CommandOutput>,
+    ) -> Result<(), Failure> {
         let spec = self.platform.spec;
         if let Some(cmd) = spec.paging_off {
             self.command(cmd, budget)?;
@@ -141,12 +151,35 @@ impl<T: Terminal> Cli<T> {
             }
             other => other?,
         };
-        debug_assert_eq!(stop, Stop::Prompt);
+        if stop != Stop::Prompt {
+            return Err(Failure::new(
+                Status::ProtocolError,
+                "device asked for a password before its first prompt",
+            ));
+        }
+        self.learn_prompt();
+        Ok(())
+    }
+
+    /// Learns the exact prompt from the prompt line just seen.
+    pub fn learn_prompt(&mut self) {
         let line = self.last_prompt.clone();
         log::debug!("first prompt {:?}", line.trim());
         self.prompt = Some(self.platform.learned_prompt(&line));
         self.screen.take_body();
-        Ok(())
+    }
+
+    /// The text received since the last prompt (for login checks).
+    pub fn screen_text(&self) -> &[u8] {
+        self.screen.text()
+    }
+
+    /// Types one line (the text and the terminal's newline).
+    pub fn send_line(&mut self, text: &str, limit: &Limit, during: &str) -> Result<(), Failure> {
+        self.screen.take_body();
+        let mut line = text.as_bytes().to_vec();
+        line.extend_from_slice(self.term.newline());
+        self.term.write_all(&line, limit, during)
     }
 
     /// Reads until the prompt (or a password prompt, or one of `extra`),
