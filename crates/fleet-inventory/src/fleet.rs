@@ -5,9 +5,9 @@ use crate::error::{ErrorKind, InventoryError};
 use crate::inventory::Inventory;
 use crate::secrets::{resolve_path, Loc, SecretSource, Secrets};
 use crate::yaml::{self, err_at, pos};
+use crate::ytree::Mapping as MarkedMappingNode;
+use crate::ytree::{Node, Reader, Span};
 use fleet_proto::{Auth, Device, HostKeyCheck, JumpHost, Mode, Timeouts, Transport};
-use marked_yaml::types::MarkedMappingNode;
-use marked_yaml::{Node, Span};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -528,98 +528,41 @@ pub(crate) fn split_host_port(rest: &str) -> Result<(String, Option<u16>), Strin
     Ok((host.to_owned(), port))
 }
 
-/// Loads fleet YAML text read from `file`.
-pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError> {
-    let base = file.parent().unwrap_or(Path::new("."));
-    let ctx = Ctx { file, base };
-    let top = yaml::parse(file, text)?;
-    yaml::check_keys(file, &top, TOP_KEYS, "the top level")?;
-    let mut secrets = Secrets::default();
-
-    if let Some(v) = top.get_node("version") {
-        let s = yaml::scalar(file, v, "version")?;
-        if s.as_str() != "1" {
-            return Err(err_at(
-                file,
-                s.span(),
-                Some("version"),
-                ErrorKind::InvalidValue,
-                format!(
-                    "unsupported version `{}` (this fleet reads version 1)",
-                    s.as_str()
-                ),
-            ));
+/// True when no top-level `defaults:`/`groups:` line follows the top-level
+/// `devices:` line, so devices can be resolved while they are read
+/// instead of being held as a tree (block style only; anything unusual
+/// answers false, which is always correct, just heavier).
+fn devices_come_last(text: &str) -> bool {
+    let mut after_devices = false;
+    for line in text.lines() {
+        let key = |k: &str| {
+            line.strip_prefix(k)
+                .or_else(|| line.strip_prefix(&format!("\"{k}\"")[..]))
+                .or_else(|| line.strip_prefix(&format!("'{k}'")[..]))
+                .is_some_and(|r| r.trim_start().starts_with(':'))
+        };
+        if key("devices") {
+            after_devices = true;
+        } else if after_devices && (key("defaults") || key("groups")) {
+            return false;
         }
     }
-    let known_hosts = match top.get_node("known_hosts") {
-        Some(n) if !yaml::is_null(n) => Some(ctx.path(n, "known_hosts")?.v),
-        _ => None,
-    };
-    let host_key_check = match top.get_node("host_key_check") {
-        Some(n) if !yaml::is_null(n) => Some(ctx.enum_value(
-            n,
-            "host_key_check",
-            &[
-                ("strict", HostKeyCheck::Strict),
-                ("accept-new", HostKeyCheck::AcceptNew),
-                ("off", HostKeyCheck::Off),
-            ],
-        )?),
-        _ => None,
-    };
-    let defaults = match top.get_node("defaults") {
-        Some(n) if !yaml::is_null(n) => {
-            ctx.settings(yaml::mapping(file, n, "defaults")?, "`defaults`", false)?
-        }
-        _ => Settings::default(),
-    };
-    let mut groups: HashMap<String, Settings> = HashMap::new();
-    if let Some(n) = top.get_node("groups").filter(|n| !yaml::is_null(n)) {
-        for (name, g) in yaml::mapping(file, n, "groups")?.iter() {
-            let settings = if yaml::is_null(g) {
-                Settings::default()
-            } else {
-                let what = format!("group `{}`", name.as_str());
-                ctx.settings(yaml::mapping(file, g, name.as_str())?, &what, false)?
-            };
-            groups.insert(name.as_str().to_owned(), settings);
-        }
-    }
-    let devices_node = top.get_node("devices").ok_or_else(|| {
-        err_at(
-            file,
-            top.span(),
-            Some("devices"),
-            ErrorKind::MissingField,
-            "missing `devices` (a list of devices with at least `name` and `host`)",
-        )
-    })?;
-    let seq = match devices_node {
-        Node::Sequence(seq) => seq,
-        n if yaml::is_null(n) => {
-            return Ok(Inventory {
-                devices: Vec::new(),
-                known_hosts,
-                host_key_check,
-                warnings: vec![format!("{}: `devices` is empty", file.display())],
-                source: file.to_path_buf(),
-            })
-        }
-        other => {
-            return Err(err_at(
-                file,
-                other.span(),
-                Some("devices"),
-                ErrorKind::InvalidValue,
-                "expected a list of devices (`- name: ...`)",
-            ))
-        }
-    };
+    after_devices
+}
 
-    let mut seen: HashMap<String, (Option<usize>, Option<usize>)> =
-        HashMap::with_capacity(seq.len());
-    let mut devices = Vec::with_capacity(seq.len());
-    for node in seq.iter() {
+/// Resolves devices one at a time once `defaults` and `groups` are known.
+struct Builder<'a> {
+    ctx: Ctx<'a>,
+    defaults: Settings,
+    groups: HashMap<String, Settings>,
+    secrets: Secrets,
+    seen: HashMap<String, (Option<usize>, Option<usize>)>,
+    devices: Vec<Device>,
+}
+
+impl Builder<'_> {
+    fn add(&mut self, node: &Node) -> Result<(), InventoryError> {
+        let file = self.ctx.file;
         let map = yaml::mapping(file, node, "devices")?;
         let name_node = map.get_node("name").ok_or_else(|| {
             err_at(
@@ -632,9 +575,9 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
         })?;
         let name = yaml::string(file, name_node, "name")?;
         let what = format!("device `{name}`");
-        let settings = ctx.settings(map, &what, true)?;
+        let settings = self.ctx.settings(map, &what, true)?;
         let here = pos(name_node.span());
-        if let Some((l, c)) = seen.get(&name) {
+        if let Some((l, c)) = self.seen.get(&name) {
             return Err(err_at(
                 file,
                 name_node.span(),
@@ -666,9 +609,9 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
         let mut layers: Vec<&Settings> = Vec::with_capacity(group_names.len() + 2);
         layers.push(&settings);
         for g in &group_names {
-            match groups.get(g) {
+            match self.groups.get(g) {
                 Some(s) => layers.push(s),
-                None => secrets.warn_once(
+                None => self.secrets.warn_once(
                     format!("group:{g}"),
                     format!(
                         "{}: group `{g}` (used by device `{name}`) is not defined under `groups:`; it is only a label",
@@ -677,7 +620,7 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
                 ),
             }
         }
-        layers.push(&defaults);
+        layers.push(&self.defaults);
         let device_at = At::new(map.span(), "name");
         let device = resolve(
             file,
@@ -686,16 +629,165 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
             group_names,
             &layers,
             device_at,
-            &mut secrets,
+            &mut self.secrets,
         )?;
-        seen.insert(name, here);
-        devices.push(device);
+        self.seen.insert(name, here);
+        self.devices.push(device);
+        Ok(())
+    }
+}
+
+/// Loads fleet YAML text read from `file`.
+pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError> {
+    let base = file.parent().unwrap_or(Path::new("."));
+    let ctx = Ctx { file, base };
+    let stream = devices_come_last(text);
+    let mut reader = Reader::new(file, text, false)?;
+    let top_span = *reader.span();
+
+    let mut known_hosts = None;
+    let mut host_key_check = None;
+    let mut defaults = Settings::default();
+    let mut groups: HashMap<String, Settings> = HashMap::new();
+    let mut builder: Option<Builder<'_>> = None;
+    let mut devices_node: Option<Node> = None;
+    let mut devices_seen = false;
+
+    while let Some(key) = reader.next_key()? {
+        let k = key.as_str();
+        if !TOP_KEYS.contains(&k) {
+            return Err(err_at(
+                file,
+                key.span(),
+                Some(k),
+                ErrorKind::UnknownField,
+                format!(
+                    "unknown field in the top level{}",
+                    crate::suggest::did_you_mean(k, TOP_KEYS)
+                ),
+            ));
+        }
+        if k == "devices" {
+            devices_seen = true;
+            if stream {
+                let b = builder.get_or_insert_with(|| Builder {
+                    ctx: Ctx { file, base },
+                    defaults: std::mem::take(&mut defaults),
+                    groups: std::mem::take(&mut groups),
+                    secrets: Secrets::default(),
+                    seen: HashMap::new(),
+                    devices: Vec::new(),
+                });
+                devices_node = reader.value_streamed(|n| b.add(&n))?;
+            } else {
+                devices_node = Some(reader.value()?);
+            }
+            continue;
+        }
+        let node = reader.value()?;
+        if yaml::is_null(&node) {
+            continue;
+        }
+        if builder.is_some() && (k == "defaults" || k == "groups") {
+            return Err(err_at(
+                file,
+                key.span(),
+                Some(k),
+                ErrorKind::InvalidValue,
+                format!("`{k}` must come before `devices` in this file"),
+            ));
+        }
+        match k {
+            "version" => {
+                let s = yaml::scalar(file, &node, "version")?;
+                if s.as_str() != "1" {
+                    return Err(err_at(
+                        file,
+                        s.span(),
+                        Some("version"),
+                        ErrorKind::InvalidValue,
+                        format!(
+                            "unsupported version `{}` (this fleet reads version 1)",
+                            s.as_str()
+                        ),
+                    ));
+                }
+            }
+            "known_hosts" => known_hosts = Some(ctx.path(&node, "known_hosts")?.v),
+            "host_key_check" => {
+                host_key_check = Some(ctx.enum_value(
+                    &node,
+                    "host_key_check",
+                    &[
+                        ("strict", HostKeyCheck::Strict),
+                        ("accept-new", HostKeyCheck::AcceptNew),
+                        ("off", HostKeyCheck::Off),
+                    ],
+                )?)
+            }
+            "defaults" => {
+                defaults =
+                    ctx.settings(yaml::mapping(file, &node, "defaults")?, "`defaults`", false)?
+            }
+            "groups" => {
+                for (name, g) in yaml::mapping(file, &node, "groups")?.iter() {
+                    let settings = if yaml::is_null(g) {
+                        Settings::default()
+                    } else {
+                        let what = format!("group `{}`", name.as_str());
+                        ctx.settings(yaml::mapping(file, g, name.as_str())?, &what, false)?
+                    };
+                    groups.insert(name.as_str().to_owned(), settings);
+                }
+            }
+            _ => {}
+        }
+    }
+    if !devices_seen {
+        return Err(err_at(
+            file,
+            &top_span,
+            Some("devices"),
+            ErrorKind::MissingField,
+            "missing `devices` (a list of devices with at least `name` and `host`)",
+        ));
+    }
+    let mut b = builder.unwrap_or_else(|| Builder {
+        ctx: Ctx { file, base },
+        defaults,
+        groups,
+        secrets: Secrets::default(),
+        seen: HashMap::new(),
+        devices: Vec::new(),
+    });
+    match &devices_node {
+        None => {}
+        Some(Node::Sequence(seq)) => {
+            for item in seq.iter() {
+                b.add(item)?;
+            }
+        }
+        Some(n) if yaml::is_null(n) => {}
+        Some(other) => {
+            return Err(err_at(
+                file,
+                other.span(),
+                Some("devices"),
+                ErrorKind::InvalidValue,
+                "expected a list of devices (`- name: ...`)",
+            ))
+        }
+    }
+    if b.devices.is_empty() {
+        b.secrets
+            .warnings
+            .push(format!("{}: `devices` is empty", file.display()));
     }
     Ok(Inventory {
-        devices,
+        devices: b.devices,
         known_hosts,
         host_key_check,
-        warnings: secrets.warnings,
+        warnings: b.secrets.warnings,
         source: file.to_path_buf(),
     })
 }

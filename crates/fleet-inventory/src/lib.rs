@@ -20,6 +20,7 @@ mod secrets;
 mod suggest;
 mod table;
 mod yaml;
+mod ytree;
 
 pub use error::{ErrorKind, InventoryError};
 pub use format::{Format, UnknownFormat};

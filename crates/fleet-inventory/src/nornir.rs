@@ -9,9 +9,9 @@ use crate::inventory::Inventory;
 use crate::secrets::{normalize_platform, Secrets};
 use crate::suggest::did_you_mean;
 use crate::yaml::{self, err_at, pos};
+use crate::ytree::Mapping as MarkedMappingNode;
+use crate::ytree::{Node, Reader};
 use fleet_proto::{Auth, Device, JumpHost, Secret};
-use marked_yaml::types::MarkedMappingNode;
-use marked_yaml::Node;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -248,7 +248,8 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
     let dir = file.parent().unwrap_or(Path::new("."));
     let mut secrets = Secrets::default();
 
-    let hosts_map = yaml::parse(file, text)?;
+    // Syntax errors in hosts.yaml are reported before anything else.
+    let mut reader = Reader::new(file, text, false)?;
     let groups_file = sibling(dir, "groups");
     let mut groups: Vec<(String, Entity)> = Vec::new();
     if let Some(gf) = &groups_file {
@@ -294,23 +295,23 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
         compute_lineage(i, &groups, &index, &mut lineage, &mut stack, &groups_path)?;
     }
 
-    let mut devices = Vec::with_capacity(hosts_map.len());
-    let mut p = Parser {
-        file,
-        secrets: &mut secrets,
-    };
-    let mut parsed = Vec::with_capacity(hosts_map.len());
-    for (name, node) in hosts_map.iter() {
-        let e = if yaml::is_null(node) {
+    // Hosts are resolved as they are read: a 100k-host file is never held
+    // as a tree.
+    let mut devices = Vec::new();
+    while let Some(name) = reader.next_key()? {
+        let node = reader.value()?;
+        let host = if yaml::is_null(&node) {
             Entity::default()
         } else {
             let what = format!("host `{}`", name.as_str());
-            p.entity(yaml::mapping(file, node, name.as_str())?, &what, true)?
+            let mut p = Parser {
+                file,
+                secrets: &mut secrets,
+            };
+            p.entity(yaml::mapping(file, &node, name.as_str())?, &what, true)?
         };
-        parsed.push((name.as_str().to_owned(), e));
-    }
-    for (name, host) in &parsed {
-        let mut layers: Vec<&Entity> = vec![host];
+        let name = name.as_str();
+        let mut layers: Vec<&Entity> = vec![&host];
         for (g, (line, column)) in &host.groups {
             let gi = index.get(g.as_str()).ok_or_else(|| {
                 InventoryError::at(

@@ -3,90 +3,18 @@
 
 use crate::error::{ErrorKind, InventoryError};
 use crate::suggest::did_you_mean;
-use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
-use marked_yaml::{LoadError, LoaderOptions, Node, Span};
+use crate::ytree::{Mapping as MarkedMappingNode, Node, Reader, Scalar as MarkedScalarNode, Span};
 use std::path::Path;
 
-/// Parses `text` (a YAML document whose top level must be a mapping).
+/// Parses `text` (a YAML document whose top level must be a mapping) as a
+/// whole tree; tags are errors.
 pub(crate) fn parse(file: &Path, text: &str) -> Result<MarkedMappingNode, InventoryError> {
-    let opts = LoaderOptions::default().error_on_duplicate_keys(true);
-    let parsed = std::panic::catch_unwind(|| marked_yaml::parse_yaml_with_options(0, text, opts));
-    let node = match parsed {
-        Ok(Ok(node)) => node,
-        Ok(Err(e)) => return Err(load_error(file, e)),
-        // marked-yaml asserts on a few inputs it does not support (e.g.
-        // aliases); never let a bad file take the process down.
-        Err(_) => {
-            return Err(InventoryError::file(
-                file,
-                ErrorKind::Syntax,
-                "unsupported YAML construct (anchors, aliases, tags and multiple documents are not supported)",
-            ))
-        }
-    };
-    match node {
-        Node::Mapping(m) => Ok(m),
-        other => Err(err_at(
-            file,
-            other.span(),
-            None,
-            ErrorKind::Syntax,
-            "the top level must be a mapping",
-        )),
-    }
-}
-
-fn load_error(file: &Path, e: LoadError) -> InventoryError {
-    let at = |m: &marked_yaml::Marker, kind, msg: &str| {
-        InventoryError::at(file, Some(m.line()), Some(m.column()), None, kind, msg)
-    };
-    match e {
-        LoadError::TopLevelMustBeMapping(m) => {
-            at(&m, ErrorKind::Syntax, "the top level must be a mapping")
-        }
-        LoadError::TopLevelMustBeSequence(m) => {
-            at(&m, ErrorKind::Syntax, "the top level must be a sequence")
-        }
-        LoadError::UnexpectedAnchor(m) => at(
-            &m,
-            ErrorKind::Syntax,
-            "YAML anchors and aliases are not supported",
-        ),
-        LoadError::MappingKeyMustBeScalar(m) => {
-            at(&m, ErrorKind::Syntax, "mapping keys must be plain strings")
-        }
-        LoadError::UnexpectedTag(m) => at(&m, ErrorKind::Syntax, "YAML tags are not supported"),
-        LoadError::ScanError(m, se) => at(
-            &m,
-            ErrorKind::Syntax,
-            &format!("invalid YAML: {}", se.info()),
-        ),
-        LoadError::DuplicateKey(d) => {
-            let first = d
-                .prev_key
-                .span()
-                .start()
-                .map(|m| format!("line {}:{}", m.line(), m.column()))
-                .unwrap_or_else(|| "earlier".to_owned());
-            let mut e = err_at(
-                file,
-                d.key.span(),
-                Some(d.key.as_str()),
-                ErrorKind::Syntax,
-                format!("duplicate key (first defined at {first})"),
-            );
-            e.kind = ErrorKind::Syntax;
-            e
-        }
-    }
+    Reader::new(file, text, false)?.into_mapping()
 }
 
 /// `(line, column)` of a span's start.
 pub(crate) fn pos(span: &Span) -> (Option<usize>, Option<usize>) {
-    match span.start() {
-        Some(m) => (Some(m.line()), Some(m.column())),
-        None => (None, None),
-    }
+    (Some(span.line()), Some(span.column()))
 }
 
 /// An error at `span`.

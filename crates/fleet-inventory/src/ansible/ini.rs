@@ -273,11 +273,11 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
 /// Resolves the model into devices (shared with the YAML flavour).
 pub(crate) fn finish(model: Model, file: &Path) -> Result<Inventory, InventoryError> {
     let mut secrets = Secrets::default();
-    let resolved = resolve(&model, file)?;
-    let mut devices = Vec::with_capacity(resolved.len());
-    for (name, groups, vars) in resolved {
-        devices.push(device(file, &name, groups, &vars, &mut secrets)?);
-    }
+    let mut devices = Vec::with_capacity(model.hosts.len());
+    resolve(model, file, |name, groups, vars| {
+        devices.push(device(file, name, groups, vars, &mut secrets)?);
+        Ok(())
+    })?;
     Ok(Inventory {
         devices,
         known_hosts: None,

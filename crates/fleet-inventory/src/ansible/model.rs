@@ -151,13 +151,15 @@ impl Model {
     }
 }
 
-/// A host's name, groups and final variables.
-pub(crate) type ResolvedHost = (String, Vec<String>, HashMap<String, Var>);
-
-/// The resolved variables of every host, in host order: `(host, groups,
-/// vars)` where groups are direct groups then ancestors (without `all` and
-/// `ungrouped`).
-pub(crate) fn resolve(model: &Model, file: &Path) -> Result<Vec<ResolvedHost>, InventoryError> {
+/// Resolves every host in order and hands `(name, groups, vars)` to `f`,
+/// where groups are direct groups then ancestors (without `all` and
+/// `ungrouped`) and vars borrow from the model. Each host's own vars are
+/// freed once it is resolved, so the model shrinks as devices grow.
+pub(crate) fn resolve(
+    mut model: Model,
+    file: &Path,
+    mut f: impl FnMut(&str, Vec<String>, &HashMap<&str, &Var>) -> Result<(), InventoryError>,
+) -> Result<(), InventoryError> {
     let depth = model.depths(file)?;
     let priority: Vec<i64> = model
         .groups
@@ -172,9 +174,9 @@ pub(crate) fn resolve(model: &Model, file: &Path) -> Result<Vec<ResolvedHost>, I
         })
         .collect();
     let mut ancestors_memo: HashMap<usize, Vec<usize>> = HashMap::new();
-    let mut out = Vec::with_capacity(model.hosts.len());
-    for h in &model.hosts {
-        let mut groups: Vec<usize> = h.groups.clone();
+    let hosts = std::mem::take(&mut model.hosts);
+    for mut h in hosts {
+        let mut groups: Vec<usize> = std::mem::take(&mut h.groups);
         if groups.is_empty() {
             groups.push(UNGROUPED);
         }
@@ -199,21 +201,21 @@ pub(crate) fn resolve(model: &Model, file: &Path) -> Result<Vec<ResolvedHost>, I
                 &model.groups[b].name,
             ))
         });
-        let mut vars: HashMap<String, Var> = HashMap::new();
+        let mut vars: HashMap<&str, &Var> = HashMap::with_capacity(16);
         for &g in std::iter::once(&ALL).chain(order.iter()) {
             for (k, v) in &model.groups[g].vars {
-                vars.insert(k.clone(), v.clone());
+                vars.insert(k.as_str(), v);
             }
         }
         for (k, v) in &h.vars {
-            vars.insert(k.clone(), v.clone());
+            vars.insert(k.as_str(), v);
         }
         let names = groups
             .iter()
             .filter(|&&g| g != ALL && g != UNGROUPED)
             .map(|&g| model.groups[g].name.clone())
             .collect();
-        out.push((h.name.clone(), names, vars));
+        f(&h.name, names, &vars)?;
     }
-    Ok(out)
+    Ok(())
 }

@@ -41,17 +41,17 @@ pub(crate) fn device(
     file: &Path,
     name: &str,
     groups: Vec<String>,
-    vars: &HashMap<String, Var>,
+    vars: &HashMap<&str, &Var>,
     secrets: &mut Secrets,
 ) -> Result<Device, InventoryError> {
     let get = |keys: &[&'static str]| -> Option<(&'static str, &Var)> {
-        keys.iter().find_map(|k| vars.get(*k).map(|v| (*k, v)))
+        keys.iter().find_map(|k| vars.get(*k).map(|v| (*k, *v)))
     };
     let err = |field: &str, v: &Var, kind, msg: String| {
         InventoryError::at(file, v.line, v.column, Some(field), kind, msg)
     };
     for (k, v) in vars {
-        if is_template(&v.value) && MAPPED.contains(&k.as_str()) {
+        if is_template(&v.value) && MAPPED.contains(k) {
             secrets.warn_once(
                 format!("tmpl:{k}"),
                 format!(
@@ -119,7 +119,7 @@ pub(crate) fn device(
         }
     }
     for key in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
-        if let Some(v) = vars.get(key) {
+        if let Some(v) = vars.get(key).copied() {
             let hops = proxy_jump(&v.value).map_err(|m| err(key, v, ErrorKind::InvalidValue, m))?;
             if !hops.is_empty() {
                 d.jump = hops;
@@ -128,8 +128,8 @@ pub(crate) fn device(
         }
     }
     for (k, v) in vars {
-        if !MAPPED.contains(&k.as_str()) {
-            d.data.insert(k.clone(), v.value.clone());
+        if !MAPPED.contains(k) {
+            d.data.insert((*k).to_owned(), v.value.clone());
         }
     }
     fill_gaps(&mut d, secrets);

@@ -7,8 +7,8 @@ use crate::error::{ErrorKind, InventoryError};
 use crate::inventory::Inventory;
 use crate::suggest::did_you_mean;
 use crate::yaml::{self, err_at, pos};
-use marked_yaml::types::MarkedMappingNode;
-use marked_yaml::Node;
+use crate::ytree::Mapping as MarkedMappingNode;
+use crate::ytree::{Node, Reader};
 use std::path::Path;
 
 const GROUP_KEYS: &[&str] = &["hosts", "vars", "children"];
@@ -20,29 +20,40 @@ struct Walker<'a> {
 }
 
 impl Walker<'_> {
-    fn vars(&self, node: &Node, field: &str) -> Result<Vars, InventoryError> {
+    fn vars(&mut self, node: &Node, field: &str) -> Result<Vars, InventoryError> {
         if yaml::is_null(node) {
             return Ok(Vec::new());
         }
         let m = yaml::mapping(self.file, node, field)?;
-        Ok(m.iter()
-            .map(|(k, v)| {
-                let (line, column) = pos(v.span());
-                let value = if yaml::is_null(v) {
-                    String::new()
-                } else {
-                    yaml::stringify(v)
-                };
-                (
-                    k.as_str().to_owned(),
-                    Var {
-                        value,
-                        line,
-                        column,
-                    },
-                )
-            })
-            .collect())
+        let mut vars = Vec::with_capacity(m.len());
+        for (k, v) in m.iter() {
+            let (line, column) = pos(v.span());
+            if let Node::Scalar(s) = v {
+                if s.tag().is_some_and(|t| t.ends_with("vault")) {
+                    self.warnings.push(format!(
+                        "{}:{}: field `{}`: vault-encrypted values are not decrypted by fleet; ignored",
+                        self.file.display(),
+                        line.unwrap_or(0),
+                        k.as_str()
+                    ));
+                    continue;
+                }
+            }
+            let value = if yaml::is_null(v) {
+                String::new()
+            } else {
+                yaml::stringify(v)
+            };
+            vars.push((
+                k.as_str().to_owned(),
+                Var {
+                    value,
+                    line,
+                    column,
+                },
+            ));
+        }
+        Ok(vars)
     }
 
     fn group(&mut self, name: &str, node: &Node, depth: usize) -> Result<usize, InventoryError> {
@@ -142,7 +153,8 @@ impl Walker<'_> {
 
 /// Loads an Ansible YAML inventory text read from `file`.
 pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError> {
-    let top = yaml::parse(file, text)?;
+    // Tags are allowed: `!vault` values are skipped, `!unsafe` ones kept.
+    let top = Reader::new(file, text, true)?.into_mapping()?;
     let mut w = Walker {
         file,
         model: Model::new(),
@@ -151,6 +163,7 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
     for (name, node) in top.iter() {
         w.group(name.as_str(), node, 0)?;
     }
+    drop(top); // the tree is not needed once the model is built
     let mut inv = finish(w.model, file)?;
     w.warnings.append(&mut inv.warnings);
     inv.warnings = w.warnings;
