@@ -2,7 +2,13 @@
 //! `fleet logs` can put a P×T run back together.
 //!
 //! - [`format`]: the line format and the logger every process installs.
-//! - [`read`]: parsing log files back into records.
+//! - [`read`]: parsing log lines back into records.
+//! - [`merge`]: a run's `master.log` and `worker-<id>.log` files as one
+//!   time-ordered stream, continuation lines attached (`fleet logs`).
+//! - [`filter`]: choosing records by worker, device, level, regex, time.
+//! - [`explain`]: the story of one device (`fleet logs --device X --explain`).
+//! - [`runs`]: past runs from their `run.json` (`fleet runs`).
+//! - [`error`]: what can go wrong reading a run back.
 //!
 //! A line reads
 //!
@@ -16,8 +22,18 @@
 //! stderr of a worker) belong to the record before them.
 #![deny(missing_docs)]
 
+pub mod error;
+pub mod explain;
+pub mod filter;
 pub mod format;
+pub mod merge;
 pub mod read;
+pub mod runs;
 
+pub use error::LogsError;
+pub use explain::{explain, Story};
+pub use filter::Filter;
 pub use format::{device_scope, init, DeviceScope};
+pub use merge::{read_run, Entry};
 pub use read::{parse_line, Record};
+pub use runs::{list_runs, RunInfo, RunSummary};
