@@ -131,7 +131,10 @@ impl LiveCounters {
             bytes_sent: AtomicU64::new(0),
             sessions: Gauge::default(),
             groups: groups.into_iter().map(|g| (g, Gauge::default())).collect(),
-            devices: devices.into_iter().map(|d| (d, AtomicU64::new(0))).collect(),
+            devices: devices
+                .into_iter()
+                .map(|d| (d, AtomicU64::new(0)))
+                .collect(),
             rate: Mutex::new(Rate::default()),
         }
     }

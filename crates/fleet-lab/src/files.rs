@@ -13,7 +13,10 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Writes `contents` to `path` via a temp file in the same directory and a
 /// rename; `mode` applies to the new file (0o600 for secrets).
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), LabError> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(LabError::io(format!(
         "failed to create directory {}",
         dir.display()

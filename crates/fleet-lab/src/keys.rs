@@ -45,7 +45,11 @@ pub fn client_key(path: &Path) -> Result<PublicKey, LabError> {
         .public_key()
         .to_openssh()
         .map_err(key_err("encode the client public key"))?;
-    write_atomic(&path.with_extension("pub"), format!("{public}\n").as_bytes(), 0o644)?;
+    write_atomic(
+        &path.with_extension("pub"),
+        format!("{public}\n").as_bytes(),
+        0o644,
+    )?;
     Ok(key.public_key().clone())
 }
 

@@ -278,8 +278,9 @@ fn show_interfaces(flavour: Flavour, facts: &DeviceFacts) -> String {
 }
 
 fn ip_brief(flavour: Flavour, facts: &DeviceFacts) -> String {
-    let mut out =
-        String::from("Interface              IP-Address      OK? Method Status                Protocol\n");
+    let mut out = String::from(
+        "Interface              IP-Address      OK? Method Status                Protocol\n",
+    );
     for (i, iface) in facts.interfaces(flavour).iter().enumerate() {
         let (ip, status, proto) = match facts.interface_address(i) {
             Some((ip, _)) => (ip, "up", "up"),
@@ -293,7 +294,8 @@ fn ip_brief(flavour: Flavour, facts: &DeviceFacts) -> String {
 }
 
 fn junos_terse(flavour: Flavour, facts: &DeviceFacts) -> String {
-    let mut out = String::from("Interface               Admin Link Proto    Local                 Remote\n");
+    let mut out =
+        String::from("Interface               Admin Link Proto    Local                 Remote\n");
     for (i, iface) in facts.interfaces(flavour).iter().enumerate() {
         match facts.interface_address(i) {
             Some((ip, _)) => out.push_str(&format!("{iface:<23} up    up   inet     {ip}\n")),
@@ -391,7 +393,12 @@ mod tests {
     #[test]
     fn unknown_commands() {
         assert_eq!(expected_output("x", Flavour::CiscoIos, "show bogus"), None);
-        let r = run_command("x", Flavour::Linux, "frobnicate --now", &RunningConfig::initial("x", Flavour::Linux));
+        let r = run_command(
+            "x",
+            Flavour::Linux,
+            "frobnicate --now",
+            &RunningConfig::initial("x", Flavour::Linux),
+        );
         assert_eq!(r.stderr, "bash: frobnicate: command not found\n");
         assert_eq!(r.exit_status, 127);
     }

@@ -92,11 +92,11 @@ impl RunningConfig {
                     return;
                 }
                 let key = line_key(&line);
-                match self
-                    .sections
-                    .iter_mut()
-                    .find(|s| s.children.is_empty() && !s.header.starts_with("interface ") && line_key(&s.header) == key)
-                {
+                match self.sections.iter_mut().find(|s| {
+                    s.children.is_empty()
+                        && !s.header.starts_with("interface ")
+                        && line_key(&s.header) == key
+                }) {
                     Some(section) => section.header = line,
                     None => self.sections.push(Section {
                         header: line,

@@ -289,6 +289,8 @@ mod tests {
     fn rejects_unknown_fields_and_bad_rules() {
         assert!(Scenario::parse("[[rule]]\nname = \"a\"\nshare = 1\nbogus = 1\n").is_err());
         assert!(Scenario::parse("[[rule]]\nname = \"a\"\n").is_err());
-        assert!(Scenario::parse("[[rule]]\nname = \"a\"\nshare = 1\nlatency = \"soon\"\n").is_err());
+        assert!(
+            Scenario::parse("[[rule]]\nname = \"a\"\nshare = 1\nlatency = \"soon\"\n").is_err()
+        );
     }
 }

@@ -138,7 +138,8 @@ impl Shell {
             }
             match b {
                 b'\r' | b'\n' => {
-                    let line = String::from_utf8_lossy(&std::mem::take(&mut self.line)).into_owned();
+                    let line =
+                        String::from_utf8_lossy(&std::mem::take(&mut self.line)).into_owned();
                     events.push(ShellEvent::Echo(b"\r\n".to_vec()));
                     self.enter(&line, &mut events);
                     if events.last() == Some(&ShellEvent::Close) {
@@ -153,12 +154,16 @@ impl Shell {
                 0x03 => {
                     self.line.clear();
                     self.awaiting_password = false;
-                    events.push(ShellEvent::Echo(format!("^C\r\n{}", self.prompt()).into_bytes()));
+                    events.push(ShellEvent::Echo(
+                        format!("^C\r\n{}", self.prompt()).into_bytes(),
+                    ));
                 }
                 0x1a if matches!(self.mode, CliMode::Config | CliMode::ConfigIf(_)) => {
                     self.line.clear();
                     self.mode = CliMode::Enable;
-                    events.push(ShellEvent::Echo(format!("^Z\r\n{}", self.prompt()).into_bytes()));
+                    events.push(ShellEvent::Echo(
+                        format!("^Z\r\n{}", self.prompt()).into_bytes(),
+                    ));
                 }
                 b if b >= 0x20 || b == b'\t' => {
                     self.line.push(b);
@@ -286,7 +291,11 @@ impl Shell {
                 Some("Building configuration...\n[OK]\n".to_string())
             }
             (CliMode::Config | CliMode::ConfigIf(_), "end") => {
-                self.mode = if junos { CliMode::User } else { CliMode::Enable };
+                self.mode = if junos {
+                    CliMode::User
+                } else {
+                    CliMode::Enable
+                };
                 Some(String::new())
             }
             (CliMode::ConfigIf(_), "exit") => {
@@ -294,7 +303,11 @@ impl Shell {
                 Some(String::new())
             }
             (CliMode::Config, "exit" | "quit") => {
-                self.mode = if junos { CliMode::User } else { CliMode::Enable };
+                self.mode = if junos {
+                    CliMode::User
+                } else {
+                    CliMode::Enable
+                };
                 Some(String::new())
             }
             (CliMode::Config, "commit") if junos => Some("commit complete\n".to_string()),
@@ -340,7 +353,9 @@ mod tests {
         events
             .iter()
             .map(|e| match e {
-                ShellEvent::Echo(b) | ShellEvent::Output(b) => String::from_utf8_lossy(b).into_owned(),
+                ShellEvent::Echo(b) | ShellEvent::Output(b) => {
+                    String::from_utf8_lossy(b).into_owned()
+                }
                 ShellEvent::Close => "<close>".to_string(),
             })
             .collect()
