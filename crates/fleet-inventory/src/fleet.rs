@@ -44,8 +44,32 @@ const SETTING_KEYS: &[&str] = &[
     "data",
 ];
 
-/// Keys only a device may have.
-const DEVICE_KEYS: &[&str] = &["name", "host", "groups"];
+/// Keys a device may have: its own (`name`, `host`, `groups`), then the
+/// settings keys.
+const DEVICE_ALL_KEYS: &[&str] = &[
+    "name",
+    "host",
+    "groups",
+    "username",
+    "password_env",
+    "password_file",
+    "key_file",
+    "key_passphrase_env",
+    "key_passphrase_file",
+    "agent",
+    "port",
+    "platform",
+    "commands",
+    "transport",
+    "mode",
+    "connect_timeout",
+    "command_timeout",
+    "session_timeout",
+    "enable_secret_env",
+    "enable_secret_file",
+    "jump_host",
+    "data",
+];
 
 const JUMP_KEYS: &[&str] = &[
     "host",
@@ -210,7 +234,7 @@ impl Ctx<'_> {
     fn settings(
         &self,
         map: &MarkedMappingNode,
-        what: &str,
+        what: &dyn std::fmt::Display,
         device: bool,
     ) -> Result<Settings, InventoryError> {
         for key in map.keys() {
@@ -225,12 +249,12 @@ impl Ctx<'_> {
                 ));
             }
         }
-        let allowed: Vec<&str> = if device {
-            DEVICE_KEYS.iter().chain(SETTING_KEYS).copied().collect()
+        let allowed = if device {
+            DEVICE_ALL_KEYS
         } else {
-            SETTING_KEYS.to_vec()
+            SETTING_KEYS
         };
-        yaml::check_keys(self.file, map, &allowed, what)?;
+        yaml::check_keys(self.file, map, allowed, what)?;
         let mut s = Settings::default();
         for (key, node) in map.iter() {
             if yaml::is_null(node) {
@@ -428,7 +452,7 @@ impl Ctx<'_> {
                 "nested lists are not allowed; list the hops first to last",
             )),
             Node::Mapping(map) => {
-                yaml::check_keys(self.file, map, JUMP_KEYS, "jump_host")?;
+                yaml::check_keys(self.file, map, JUMP_KEYS, &"jump_host")?;
                 let mut spec = JumpSpec {
                     host: String::new(),
                     port: 22,
@@ -536,9 +560,12 @@ fn devices_come_last(text: &str) -> bool {
     let mut after_devices = false;
     for line in text.lines() {
         let key = |k: &str| {
-            line.strip_prefix(k)
-                .or_else(|| line.strip_prefix(&format!("\"{k}\"")[..]))
-                .or_else(|| line.strip_prefix(&format!("'{k}'")[..]))
+            let unquoted = line
+                .strip_prefix(['"', '\''])
+                .and_then(|l| l.strip_prefix(k))
+                .and_then(|l| l.strip_prefix(['"', '\'']));
+            unquoted
+                .or_else(|| line.strip_prefix(k))
                 .is_some_and(|r| r.trim_start().starts_with(':'))
         };
         if key("devices") {
@@ -574,8 +601,9 @@ impl Builder<'_> {
             )
         })?;
         let name = yaml::string(file, name_node, "name")?;
-        let what = format!("device `{name}`");
-        let settings = self.ctx.settings(map, &what, true)?;
+        let settings = self
+            .ctx
+            .settings(map, &format_args!("device `{name}`"), true)?;
         let here = pos(name_node.span());
         if let Some((l, c)) = self.seen.get(&name) {
             return Err(err_at(
@@ -726,8 +754,11 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
                 )?)
             }
             "defaults" => {
-                defaults =
-                    ctx.settings(yaml::mapping(file, &node, "defaults")?, "`defaults`", false)?
+                defaults = ctx.settings(
+                    yaml::mapping(file, &node, "defaults")?,
+                    &"`defaults`",
+                    false,
+                )?
             }
             "groups" => {
                 for (name, g) in yaml::mapping(file, &node, "groups")?.iter() {
@@ -923,6 +954,21 @@ fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_keys_are_device_only_keys_plus_settings() {
+        assert_eq!(&DEVICE_ALL_KEYS[3..], SETTING_KEYS);
+    }
+
+    #[test]
+    fn detects_devices_last() {
+        assert!(devices_come_last(
+            "defaults: {}\ngroups: {}\ndevices:\n  - a\n"
+        ));
+        assert!(devices_come_last("\"devices\":\n  - a\nknown_hosts: x\n"));
+        assert!(!devices_come_last("devices:\n  - a\ngroups: {}\n"));
+        assert!(!devices_come_last("{devices: []}"));
+    }
 
     #[test]
     fn parses_jump_strings() {

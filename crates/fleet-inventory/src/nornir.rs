@@ -207,7 +207,7 @@ impl Parser<'_> {
                     self.file,
                     m,
                     &["hostname", "host", "port", "username", "password"],
-                    field,
+                    &field,
                 )?;
                 let mut a = Attrs::default();
                 let mut host = None;

@@ -154,7 +154,7 @@ pub(crate) fn check_keys(
     file: &Path,
     map: &MarkedMappingNode,
     allowed: &[&str],
-    what: &str,
+    what: &dyn std::fmt::Display,
 ) -> Result<(), InventoryError> {
     for key in map.keys() {
         if !allowed.contains(&key.as_str()) {

@@ -52,7 +52,7 @@ pub(crate) struct Scalar {
     value: String,
     span: Span,
     plain: bool,
-    tag: Option<Box<str>>,
+    vault: bool,
 }
 
 impl Scalar {
@@ -72,9 +72,9 @@ impl Scalar {
         self.plain
     }
 
-    /// The tag (`!vault`, `!unsafe`, ...) if the scalar has one.
-    pub(crate) fn tag(&self) -> Option<&str> {
-        self.tag.as_deref()
+    /// True for an Ansible `!vault` value (encrypted; fleet cannot use it).
+    pub(crate) fn is_vault(&self) -> bool {
+        self.vault
     }
 }
 
@@ -288,7 +288,7 @@ impl<'a> Reader<'a> {
                     value,
                     span,
                     plain: style == TScalarStyle::Plain,
-                    tag: None,
+                    vault: false,
                 }))
             }
             _ => Err(self.err(span, "mapping keys must be plain strings")),
@@ -362,7 +362,7 @@ impl<'a> Reader<'a> {
                     value,
                     span,
                     plain: style == TScalarStyle::Plain && tag.is_none(),
-                    tag: tag.as_ref().map(tag_text),
+                    vault: tag.as_ref().is_some_and(|t| t.suffix.ends_with("vault")),
                 });
                 (node, anchor)
             }
@@ -416,7 +416,7 @@ impl<'a> Reader<'a> {
                         value,
                         span: ks,
                         plain: style == TScalarStyle::Plain,
-                        tag: None,
+                        vault: false,
                     }
                 }
                 _ => return Err(self.err(ks, "mapping keys must be plain strings")),

@@ -190,3 +190,29 @@ fn group_priority_overrides_alphabetical_order() {
     assert_eq!(inv.devices[0].data["x"], "from-a");
     assert_eq!(inv.devices[0].groups, ["a", "b"]);
 }
+
+#[test]
+fn vault_values_are_skipped_with_a_warning() {
+    init_env();
+    let text = "all:\n  hosts:\n    r1:\n      ansible_user: u\n      ansible_password: !vault |\n        $ANSIBLE_VAULT;1.1;AES256\n        6162636465\n";
+    let inv = load_str(text, Path::new("/inv/hosts.yaml"), Format::AnsibleYaml).unwrap();
+    assert_eq!(inv.devices[0].auth, vec![Auth::Agent]);
+    assert!(
+        inv.warnings
+            .iter()
+            .any(|w| w.contains("vault") && w.contains(":5:")),
+        "{:?}",
+        inv.warnings
+    );
+}
+
+#[test]
+fn yaml_anchors_and_aliases_are_supported() {
+    init_env();
+    let text = "all:\n  children:\n    a:\n      vars: &common\n        ansible_user: ops\n        ansible_port: 2222\n      hosts: {r1: }\n    b:\n      vars: *common\n      hosts: {r2: }\n";
+    let inv = load_str(text, Path::new("/inv/hosts.yaml"), Format::AnsibleYaml).unwrap();
+    assert_eq!(
+        (inv.devices[1].username.as_str(), inv.devices[1].port),
+        ("ops", 2222)
+    );
+}

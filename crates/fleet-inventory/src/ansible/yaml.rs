@@ -29,11 +29,11 @@ impl Walker<'_> {
         for (k, v) in m.iter() {
             let (line, column) = pos(v.span());
             if let Node::Scalar(s) = v {
-                if s.tag().is_some_and(|t| t.ends_with("vault")) {
+                if s.is_vault() {
                     self.warnings.push(format!(
                         "{}:{}: field `{}`: vault-encrypted values are not decrypted by fleet; ignored",
                         self.file.display(),
-                        line.unwrap_or(0),
+                        k.span().line(),
                         k.as_str()
                     ));
                     continue;
