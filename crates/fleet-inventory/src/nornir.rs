@@ -431,7 +431,10 @@ fn resolve(name: &str, layers: &[&Entity]) -> Device {
     d.platform = conn_pick(&conns, |a| a.platform.as_ref())
         .or_else(|| pick(layers, |a| a.platform.as_ref()))
         .cloned();
-    d.groups = layers[0].groups.iter().map(|(g, _)| g.clone()).collect();
+    d.groups = layers
+        .first()
+        .map(|h| h.groups.iter().map(|(g, _)| g.clone()).collect())
+        .unwrap_or_default();
     let mut data = BTreeMap::new();
     for l in layers.iter().rev() {
         for (k, v) in &l.data {

@@ -91,12 +91,17 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
         .iter()
         .map(|h| h.trim().to_ascii_lowercase())
         .collect();
+    // The header is the first line that is neither blank nor a comment.
+    let header_line = text
+        .lines()
+        .position(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map_or(1, |i| i + 1);
     let mut col: HashMap<&str, usize> = HashMap::new();
     for (i, h) in headers.iter().enumerate() {
         if h.is_empty() {
             return Err(InventoryError::at(
                 file,
-                Some(1),
+                Some(header_line),
                 Some(i + 1),
                 None,
                 ErrorKind::Syntax,
@@ -106,7 +111,7 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
         if col.insert(h.as_str(), i).is_some() {
             return Err(InventoryError::at(
                 file,
-                Some(1),
+                Some(header_line),
                 Some(i + 1),
                 Some(h),
                 ErrorKind::Syntax,
@@ -117,7 +122,7 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
     if !col.contains_key("name") {
         return Err(InventoryError::at(
             file,
-            Some(1),
+            Some(header_line),
             None,
             Some("name"),
             ErrorKind::MissingField,

@@ -107,3 +107,12 @@ fn plaintext_password_column_is_accepted_with_one_warning() {
     );
     assert!(!inv.warnings.join("").contains("pw1"));
 }
+
+#[test]
+fn header_errors_count_leading_comment_lines() {
+    let e = csv_err("# exported\nname,host,host\nr1,h,h\n");
+    assert_eq!(
+        (e.line, e.column, e.field.as_deref()),
+        (Some(2), Some(3), Some("host"))
+    );
+}
