@@ -85,6 +85,9 @@ struct State {
     running: usize,
     draining: bool,
     stopping: bool,
+    /// `Bye` is on its way: the master closing the channel now is the
+    /// normal end, not a lost master.
+    said_bye: bool,
     request_outstanding: bool,
     slots: Vec<Slot>,
 }
@@ -221,6 +224,7 @@ pub fn serve(
     let mut stats = resource_stats();
     stats.devices = 0; // filled in by the sender thread, which counts results
     log::info!("worker {worker_id} done, saying bye");
+    shared.lock().said_bye = true;
     shared.send(Out::Bye(stats));
     let stats = sender.join().unwrap_or_default();
     Ok(stats)
@@ -260,6 +264,12 @@ fn receive_loop(shared: &Shared, from_master: &mut dyn FromMaster) {
         let msg = match from_master.recv() {
             Ok(m) => m,
             Err(e) => {
+                if shared.lock().said_bye {
+                    // The master got our Bye and hung up: a clean end,
+                    // which the main thread is about to finish.
+                    log::debug!("master closed the channel after bye");
+                    return;
+                }
                 if shared.in_process {
                     let mut st = shared.lock();
                     st.stopping = true;
