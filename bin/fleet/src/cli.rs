@@ -24,6 +24,10 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Serve a simulated network of SSH devices on loopback (for demos, tests, benchmarks).
     Lab(fleet_lab::LabArgs),
+    /// Show a run's logs merged in time order, filtered, or one device's story.
+    Logs(crate::cmd_logs::LogsArgs),
+    /// List past runs (newest last).
+    Runs(crate::cmd_logs::RunsArgs),
     /// Internal: a worker process started by `fleet run`.
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),

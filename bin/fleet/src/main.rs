@@ -3,6 +3,7 @@
 //! calls the engine crates; see `cli` for the flags.
 
 mod cli;
+mod cmd_logs;
 mod cmd_run;
 mod units;
 
@@ -20,6 +21,8 @@ fn main() {
                 2
             }
         },
+        Command::Logs(args) => cmd_logs::logs(args),
+        Command::Runs(args) => cmd_logs::runs(args),
         Command::Worker(args) => fleet_worker::worker_main(fleet_worker::WorkerArgs {
             id: args.id,
             ipc: args.ipc,
