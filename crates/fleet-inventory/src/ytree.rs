@@ -449,6 +449,9 @@ impl<'a> Reader<'a> {
             let value = self.node(ev, vs, depth + 1)?;
             entries.push((key, value));
         }
+        // yaml-rust2 marks a block mapping where its first value starts;
+        // errors about the whole mapping read better at its first key.
+        let span = entries.first().map_or(span, |(k, _)| k.span);
         Ok(Mapping { entries, span })
     }
 }

@@ -207,6 +207,7 @@ fn error_missing_host() {
     let e = fleet_err("devices:\n  - name: r1\n    port: 22\n");
     assert_eq!(e.kind, ErrorKind::MissingField);
     assert_names(&e, 2, "host");
+    assert_eq!(e.column, Some(5)); // the device's first key
     assert!(e.message.contains("`r1`"));
 }
 

@@ -159,6 +159,24 @@ proptest! {
     }
 
     #[test]
+    fn mutated_nornir_groups_and_defaults_never_panic(
+        which in 0usize..2,
+        edits in proptest::collection::vec((any::<usize>(), any::<u8>(), any::<usize>()), 1..8),
+    ) {
+        init_env();
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["hosts.yaml", "groups.yaml", "defaults.yaml"] {
+            std::fs::copy(fixture("nornir").join(f), dir.path().join(f)).unwrap();
+        }
+        let name = ["groups.yaml", "defaults.yaml"][which];
+        let text = std::fs::read_to_string(dir.path().join(name)).unwrap();
+        std::fs::write(dir.path().join(name), mutate(&text, &edits)).unwrap();
+        if let Err(e) = fleet_inventory::load(dir.path(), None) {
+            prop_assert!(!e.to_string().contains(PASSWORD));
+        }
+    }
+
+    #[test]
     fn limit_expressions_never_panic(expr in "[a-z:!&,.=*?\\[\\]{}-]{0,40}") {
         let _ = Limit::parse(&expr);
     }
