@@ -18,7 +18,17 @@ fn sixty_devices_three_processes_four_threads_all_ok() {
     let inv = inventory(dir.path(), &sshd, "", &devices);
     let run = fleet(
         dir.path(),
-        &["run", "-i", inv.to_str().unwrap(), "-p", "3", "-t", "4", "--format", "jsonl"],
+        &[
+            "run",
+            "-i",
+            inv.to_str().unwrap(),
+            "-p",
+            "3",
+            "-t",
+            "4",
+            "--format",
+            "jsonl",
+        ],
         &[],
     );
     run.assert_code(0);
@@ -55,7 +65,15 @@ fn sixty_devices_three_processes_four_threads_all_ok() {
     assert_eq!(run.stdout.lines().count(), 60);
     assert!(run.stderr.contains("60 devices"), "{}", run.explain());
     // The run directory has everything troubleshooting needs.
-    for f in ["run.json", "master.log", "worker-0.log", "worker-1.log", "worker-2.log", "workers.json", "trace.json"] {
+    for f in [
+        "run.json",
+        "master.log",
+        "worker-0.log",
+        "worker-1.log",
+        "worker-2.log",
+        "workers.json",
+        "trace.json",
+    ] {
         assert!(rd.join(f).is_file(), "missing {f}");
     }
 }
@@ -93,16 +111,24 @@ fn failures_get_their_class_and_exit_code_1() {
     } else {
         eprintln!("not root: skipping the password part of this test");
     }
-    let inv = inventory(
-        dir.path(),
-        &sshd,
-        "  commands: [\"echo ok\"]\n",
-        &devices,
-    );
+    let inv = inventory(dir.path(), &sshd, "  commands: [\"echo ok\"]\n", &devices);
     let run = fleet(
         dir.path(),
-        &["run", "-i", inv.to_str().unwrap(), "-p", "2", "-t", "3", "--connect-timeout", "3s"],
-        &[("FLEET_E2E_PW", "correct-horse-42"), ("FLEET_E2E_BAD_PW", "wrong-horse-43")],
+        &[
+            "run",
+            "-i",
+            inv.to_str().unwrap(),
+            "-p",
+            "2",
+            "-t",
+            "3",
+            "--connect-timeout",
+            "3s",
+        ],
+        &[
+            ("FLEET_E2E_PW", "correct-horse-42"),
+            ("FLEET_E2E_BAD_PW", "wrong-horse-43"),
+        ],
     );
     run.assert_code(1);
     let res = by_device(&results(&run.run_dir("runs")));
@@ -135,8 +161,9 @@ fn every_layout_gives_the_same_results() {
     let closed = closed_port();
     let mut devices: Vec<Dev> = (0..16)
         .map(|i| {
-            Dev::new(format!("d{i:02}"), sshd.port())
-                .with(&format!("    commands: [\"echo {i}\", \"echo err{i} >&2\"]\n"))
+            Dev::new(format!("d{i:02}"), sshd.port()).with(&format!(
+                "    commands: [\"echo {i}\", \"echo err{i} >&2\"]\n"
+            ))
         })
         .collect();
     devices.push(Dev::new("closed", closed));
@@ -147,7 +174,17 @@ fn every_layout_gives_the_same_results() {
         let out = format!("runs-{}x{}", layout[0], layout[1]);
         let run = fleet(
             dir.path(),
-            &["run", "-i", inv.to_str().unwrap(), "-p", layout[0], "-t", layout[1], "--out", &out],
+            &[
+                "run",
+                "-i",
+                inv.to_str().unwrap(),
+                "-p",
+                layout[0],
+                "-t",
+                layout[1],
+                "--out",
+                &out,
+            ],
             &[],
         );
         run.assert_code(1);
@@ -165,7 +202,10 @@ fn every_layout_gives_the_same_results() {
         seen.push((layout, essence));
     }
     for (layout, essence) in &seen[1..] {
-        assert_eq!(essence, &seen[0].1, "layout {layout:?} differs from -p 0 -t 8");
+        assert_eq!(
+            essence, &seen[0].1,
+            "layout {layout:?} differs from -p 0 -t 8"
+        );
     }
     let first = &seen[0].1;
     assert_eq!(first["d03"].0, "ok");

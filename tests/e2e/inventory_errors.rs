@@ -11,11 +11,18 @@ fn malformed_inventory_names_file_line_and_field_and_runs_nothing() {
         "defaults:\n  username: admin\n  agent: true\ndevices:\n  - name: r1\n    host: 127.0.0.1\n    port: 70000\n",
     )
     .unwrap();
-    let run = fleet(dir.path(), &["run", "-i", inv.to_str().unwrap(), "-c", "x"], &[]);
+    let run = fleet(
+        dir.path(),
+        &["run", "-i", inv.to_str().unwrap(), "-c", "x"],
+        &[],
+    );
     run.assert_code(2);
     assert!(run.stderr.contains("bad.yaml:7"), "{}", run.explain());
     assert!(run.stderr.contains("port"), "{}", run.explain());
-    assert!(!dir.path().join("runs").exists(), "nothing may run on bad input");
+    assert!(
+        !dir.path().join("runs").exists(),
+        "nothing may run on bad input"
+    );
 }
 
 #[test]

@@ -3,4 +3,6 @@
 
 mod common;
 mod core;
+mod faults;
 mod inventory_errors;
+mod logs;

@@ -98,7 +98,8 @@ struct Slot {
 
 struct Stopping {
     deadline: Instant,
-    hard: bool,
+    /// Workers were killed at the deadline (done once).
+    killed: bool,
 }
 
 struct Master {
@@ -343,7 +344,10 @@ impl Master {
     fn event_loop(&mut self, rx: &mpsc::Receiver<Event>) {
         while !self.finished() {
             let deadline = [
-                self.stopping.as_ref().map(|s| s.deadline),
+                self.stopping
+                    .as_ref()
+                    .filter(|s| !s.killed)
+                    .map(|s| s.deadline),
                 self.drain_deadline,
             ]
             .into_iter()
@@ -374,8 +378,9 @@ impl Master {
 
     fn on_tick(&mut self) {
         let now = Instant::now();
-        if let Some(stop) = &self.stopping {
-            if now >= stop.deadline {
+        if let Some(stop) = &mut self.stopping {
+            if now >= stop.deadline && !stop.killed {
+                stop.killed = true;
                 self.kill_all("grace period over");
             }
         }
@@ -435,15 +440,13 @@ impl Master {
                 generation,
                 reason,
             } => {
-                let clean = self
-                    .slot_mut(slot, generation)
-                    .map(|s| {
-                        s.tx = None;
-                        s.said_bye
-                    })
-                    .unwrap_or(true);
-                if !clean {
-                    self.worker_lost(slot, generation, &format!("channel lost: {reason}"));
+                // The exit follows; the crash (if any) is judged there,
+                // once every message has been read.
+                if let Some(s) = self.slot_mut(slot, generation) {
+                    s.tx = None;
+                    if !s.said_bye {
+                        log::warn!("worker {slot} channel closed before bye: {reason}");
+                    }
                 }
             }
             Event::Exited {
@@ -457,15 +460,13 @@ impl Master {
                 };
                 s.alive = false;
                 s.tx = None;
-                let clean = s.said_bye && success;
+                let crashed = !(s.said_bye && success);
                 let record = s.record;
                 self.records[record].exit = Some(status.clone());
                 self.records[record].exited_at = Some(now_rfc3339());
                 log::info!("worker_exited: worker {slot} generation {generation}: {status}");
                 self.mark("worker exit", Some(slot), status.clone());
-                if !clean {
-                    self.worker_lost(slot, generation, &status);
-                }
+                self.worker_gone(slot, generation, &status, crashed);
             }
             Event::Signal(sig) => self.on_signal(sig),
         }
@@ -580,8 +581,9 @@ impl Master {
         self.record_result(result);
     }
 
-    /// Hands a dead worker's devices back and starts a replacement.
-    fn worker_lost(&mut self, slot: u32, generation: u32, why: &str) {
+    /// Hands an ended worker's devices back (requeued, retried, lost or
+    /// cancelled) and, after a crash, starts a replacement.
+    fn worker_gone(&mut self, slot: u32, generation: u32, why: &str, crashed: bool) {
         let stopping = self.stopping.is_some();
         let max_restarts = self.cfg.max_worker_restarts;
         let Some(s) = self.slot_mut(slot, generation) else {
@@ -596,7 +598,7 @@ impl Master {
         let pid = s.pid;
         let restarts = s.restarts;
         let record = s.record;
-        self.records[record].crashed = true;
+        self.records[record].crashed = crashed;
         let mut mine: Vec<u32> = self
             .in_flight
             .iter()
@@ -604,11 +606,18 @@ impl Master {
             .map(|(seq, _)| *seq)
             .collect();
         mine.sort_unstable();
-        log::error!(
-            "worker_crashed: worker {slot} generation {generation} pid {pid}: {why}; {} devices in flight",
-            mine.len()
-        );
-        self.mark("worker crashed", Some(slot), why.to_string());
+        if crashed {
+            log::error!(
+                "worker_crashed: worker {slot} generation {generation} pid {pid}: {why}; {} devices in flight",
+                mine.len()
+            );
+            self.mark("worker crashed", Some(slot), why.to_string());
+        } else if !mine.is_empty() {
+            log::info!(
+                "worker {slot} left with {} devices it never started; handing them back",
+                mine.len()
+            );
+        }
         let mut requeue = Vec::new();
         for seq in mine {
             let Some(f) = self.in_flight.remove(&seq) else {
@@ -648,7 +657,7 @@ impl Master {
             self.pending.push_front(job);
         }
         let work_left = !self.pending.is_empty();
-        if !stopping && work_left && self.cfg.processes > 0 {
+        if crashed && !stopping && work_left && self.cfg.processes > 0 {
             if restarts < max_restarts {
                 match self.spawn_worker(slot, generation + 1) {
                     Ok(mut new) => {
@@ -702,7 +711,7 @@ impl Master {
                 ));
                 self.stopping = Some(Stopping {
                     deadline: Instant::now() + grace,
-                    hard: false,
+                    killed: false,
                 });
                 while let Some(job) = self.pending.pop_front() {
                     self.final_without_session(
@@ -719,7 +728,6 @@ impl Master {
             }
             Some(stop) => {
                 log::warn!("signal {sig} again: stopping now");
-                stop.hard = true;
                 stop.deadline = Instant::now();
             }
         }

@@ -98,7 +98,9 @@ pub struct MasterMark {
 /// ui.perfetto.dev and chrome://tracing): one process track per worker, one
 /// thread track per session thread, a complete slice per device session with
 /// connect / auth / commands nested inside, and the master's batch
-/// dispatches and worker starts/exits as instant events.
+/// dispatches and worker starts/exits as instant events. Every event,
+/// metadata included, carries `ph`, `ts`, `pid` and `tid`, which strict
+/// trace-event readers require.
 pub fn trace_json(
     results: &[DeviceResult],
     marks: &[MasterMark],
@@ -111,14 +113,14 @@ pub fn trace_json(
     let mut events = Vec::new();
     let mut tids: HashMap<(u32, String), u64> = HashMap::new();
     events.push(
-        json!({"ph": "M", "name": "process_name", "pid": master_pid, "tid": 0,
+        json!({"ph": "M", "name": "process_name", "pid": master_pid, "tid": 0, "ts": 0,
         "args": {"name": "master"}}),
     );
     let mut named = std::collections::HashSet::new();
     for w in workers {
         if w.pid != master_pid && named.insert(w.pid) {
             events.push(
-                json!({"ph": "M", "name": "process_name", "pid": w.pid, "tid": 0,
+                json!({"ph": "M", "name": "process_name", "pid": w.pid, "tid": 0, "ts": 0,
                 "args": {"name": format!("worker {} (gen {})", w.id, w.generation)}}),
             );
         }
@@ -131,7 +133,7 @@ pub fn trace_json(
         let next = tids.len() as u64 + 1;
         let tid = *tids.entry((w.pid, w.thread.clone())).or_insert_with(|| {
             events.push(
-                json!({"ph": "M", "name": "thread_name", "pid": w.pid, "tid": next,
+                json!({"ph": "M", "name": "thread_name", "pid": w.pid, "tid": next, "ts": 0,
                 "args": {"name": w.thread}}),
             );
             next

@@ -34,6 +34,9 @@ const ENV_ALLOWLIST: &[&str] = &[
     "FLEET_TEST_PANIC_DEVICE",
 ];
 
+/// How long the exit of a worker waits for its IPC reader to drain.
+const READER_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Everything the dispatcher reacts to.
 pub enum Event {
     /// A worker connected; the dispatcher may now talk to it.
@@ -63,7 +66,8 @@ pub enum Event {
         /// Why, if known.
         reason: String,
     },
-    /// A worker process (or in-process pool) ended.
+    /// A worker process (or in-process pool) ended. Always the last event
+    /// of that worker incarnation.
     Exited {
         /// Worker slot.
         slot: u32,
@@ -139,10 +143,14 @@ pub fn spawn_process(
     let mut child = cmd.spawn()?;
     let pid = child.id();
 
+    // The waiter reports the exit only after the reader has delivered every
+    // message the worker sent, so `Exited` is always a worker's last event.
+    let (reader_done, reader_finished) = mpsc::channel::<()>();
     let tx = events.clone();
     std::thread::Builder::new()
         .name(format!("m-rx{slot}"))
         .spawn(move || {
+            let _done = reader_done;
             // If the worker dies before connecting, accept() never returns;
             // the waiter below reports the exit and this thread just idles.
             let (_, boot) = match server.accept() {
@@ -205,6 +213,9 @@ pub fn spawn_process(
                 Ok(s) => (describe_exit(&s), s.success()),
                 Err(e) => (format!("wait failed: {e}"), false),
             };
+            // A worker that died before connecting leaves the reader blocked
+            // in accept() forever: do not wait for it long.
+            let _ = reader_finished.recv_timeout(READER_DRAIN_TIMEOUT);
             let _ = events.send(Event::Exited {
                 slot,
                 generation,

@@ -48,13 +48,26 @@ impl FleetRun {
 
     /// Panics unless the exit code is `code`.
     pub fn assert_code(&self, code: i32) -> &Self {
-        assert_eq!(self.code, Some(code), "unexpected exit code\n{}", self.explain());
+        assert_eq!(
+            self.code,
+            Some(code),
+            "unexpected exit code\n{}",
+            self.explain()
+        );
         self
     }
 
-    /// The newest run directory under `<dir>/<out>`.
+    /// The run directory this run reported in its summary (`run ID: PATH`),
+    /// else the newest one under `<dir>/<out>`.
     pub fn run_dir(&self, out: &str) -> PathBuf {
-        newest_run_dir(&self.dir.join(out))
+        let reported = self.stderr.lines().find_map(|l| {
+            let rest = l.trim().strip_prefix("run ")?;
+            let (_, path) = rest.split_once(": ")?;
+            Some(self.dir.join(path.trim()))
+        });
+        reported
+            .filter(|p| p.is_dir())
+            .or_else(|| newest_run_dir(&self.dir.join(out)))
             .unwrap_or_else(|| panic!("no run directory under {out}\n{}", self.explain()))
     }
 }

@@ -1,0 +1,408 @@
+//! Nothing lost, nothing leaked: crashes, signals, resume, secrets, host keys.
+
+use crate::common::*;
+use fleet_testkit::fleet::{alive, children_of, newest_run_dir, results, wait_for, FleetRun};
+use fleet_testkit::sshd::{Sshd, SshdOptions};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+fn spawn_fleet(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {
+    let mut cmd = fleet_testkit::fleet::command(BIN, dir);
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawn fleet")
+}
+
+fn finish(child: Child, dir: &Path, what: &str) -> FleetRun {
+    let out = child.wait_with_output().expect("wait fleet");
+    FleetRun::from_output(what.to_string(), dir, out)
+}
+
+fn result_lines(out: &Path) -> usize {
+    newest_run_dir(out)
+        .and_then(|d| std::fs::read_to_string(d.join("results.jsonl")).ok())
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) with a pid we spawned; no memory is touched.
+    unsafe {
+        libc_kill(pid as i32, sig);
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+const SIGINT: i32 = 2;
+const SIGKILL: i32 = 9;
+
+fn slow_inventory(dir: &Path, sshd: &Sshd, n: usize, cmd: &str) -> std::path::PathBuf {
+    let devices: Vec<Dev> = (0..n)
+        .map(|i| Dev::new(format!("d{i:03}"), sshd.port()))
+        .collect();
+    inventory(dir, sshd, &format!("  commands: [\"{cmd}\"]\n"), &devices)
+}
+
+fn counts_by_device(res: &[serde_json::Value]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for r in res {
+        *m.entry(r["device"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    m
+}
+
+#[test]
+fn sigkilled_workers_lose_no_device() {
+    let sshd = Sshd::start().unwrap();
+    let dir = scratch();
+    let inv = slow_inventory(dir.path(), &sshd, 48, "sleep 0.3; echo done");
+    let child = spawn_fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            inv.to_str().unwrap(),
+            "-p",
+            "3",
+            "-t",
+            "2",
+            "--retries",
+            "5",
+            "--max-worker-restarts",
+            "10",
+            "--format",
+            "none",
+        ],
+        &[],
+    );
+    let master = child.id();
+    let out = dir.path().join("runs");
+    let mut killed = BTreeSet::new();
+    // Kill a worker at three different moments of the run.
+    for threshold in [3usize, 15, 30] {
+        assert!(
+            wait_for(Duration::from_secs(60), || result_lines(&out) >= threshold),
+            "run did not progress to {threshold} results"
+        );
+        let workers = children_of(master);
+        if let Some(pid) = workers.iter().copied().find(|p| !killed.contains(p)) {
+            signal(pid, SIGKILL);
+            killed.insert(pid);
+        }
+    }
+    let run = finish(child, dir.path(), "fleet run (workers killed)");
+    assert!(matches!(run.code, Some(0) | Some(1)), "{}", run.explain());
+    let rd = run.run_dir("runs");
+    let res = results(&rd);
+    let per = counts_by_device(&res);
+    assert_eq!(
+        per.len(),
+        48,
+        "every device must have a result\n{}",
+        run.explain()
+    );
+    assert!(
+        per.values().all(|&n| n == 1),
+        "each device exactly once: {per:?}"
+    );
+    for r in &res {
+        assert!(
+            matches!(status(r), "ok" | "worker_lost"),
+            "unexpected status {r}"
+        );
+    }
+    let master_log = std::fs::read_to_string(rd.join("master.log")).unwrap();
+    assert!(
+        master_log.contains("worker_crashed"),
+        "master.log must record the crashes"
+    );
+    assert!(master_log.contains("signal 9"), "exit signal recorded");
+    let workers: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(rd.join("workers.json")).unwrap()).unwrap();
+    let crashed = workers
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["crashed"] == true)
+        .count();
+    assert!(
+        crashed >= killed.len().min(3) - 1,
+        "crashes in workers.json: {workers}"
+    );
+}
+
+#[test]
+fn workers_die_with_a_sigkilled_master() {
+    let sshd = Sshd::start().unwrap();
+    let dir = scratch();
+    let inv = slow_inventory(dir.path(), &sshd, 8, "sleep 20");
+    let mut child = spawn_fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            inv.to_str().unwrap(),
+            "-p",
+            "2",
+            "-t",
+            "2",
+            "--format",
+            "none",
+        ],
+        &[],
+    );
+    let master = child.id();
+    assert!(wait_for(Duration::from_secs(20), || children_of(master)
+        .len()
+        == 2));
+    let workers = children_of(master);
+    // Let sessions start, so workers are busy inside ssh2 calls.
+    let out = dir.path().join("runs");
+    assert!(wait_for(Duration::from_secs(20), || {
+        newest_run_dir(&out)
+            .and_then(|d| std::fs::read_to_string(d.join("worker-0.log")).ok())
+            .is_some_and(|l| l.contains("session start"))
+    }));
+    signal(master, SIGKILL);
+    let _ = child.wait();
+    assert!(
+        wait_for(Duration::from_secs(10), || workers
+            .iter()
+            .all(|&p| !alive(p))),
+        "workers {workers:?} outlived their master"
+    );
+}
+
+#[test]
+fn ctrl_c_cancels_the_rest_and_resume_finishes_it() {
+    let sshd = Sshd::start().unwrap();
+    let dir = scratch();
+    let inv = slow_inventory(dir.path(), &sshd, 30, "sleep 0.4; echo done");
+    let child = spawn_fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            inv.to_str().unwrap(),
+            "-p",
+            "2",
+            "-t",
+            "2",
+            "--grace",
+            "20s",
+            "--format",
+            "none",
+        ],
+        &[],
+    );
+    let out = dir.path().join("runs");
+    assert!(wait_for(Duration::from_secs(60), || result_lines(&out) >= 4));
+    signal(child.id(), SIGINT);
+    let run = finish(child, dir.path(), "fleet run (interrupted)");
+    run.assert_code(130);
+    assert!(run.stderr.contains("interrupted"), "{}", run.explain());
+    let rd = run.run_dir("runs");
+    let res = results(&rd);
+    let per = counts_by_device(&res);
+    assert_eq!(
+        per.len(),
+        30,
+        "all devices present after Ctrl-C\n{}",
+        run.explain()
+    );
+    assert!(per.values().all(|&n| n == 1));
+    let cancelled = res.iter().filter(|r| status(r) == "cancelled").count();
+    let ok = res.iter().filter(|r| status(r) == "ok").count();
+    assert!(cancelled > 0, "some devices should not have run");
+    assert_eq!(
+        ok + cancelled,
+        30,
+        "in-flight sessions finish within the grace period"
+    );
+
+    let rd_s = rd.to_str().unwrap().to_string();
+    let resumed = fleet(
+        dir.path(),
+        &["run", "--resume", &rd_s, "--format", "none"],
+        &[],
+    );
+    resumed.assert_code(0);
+    assert!(
+        resumed
+            .stderr
+            .contains(&format!("{cancelled} devices left")),
+        "{}",
+        resumed.explain()
+    );
+    let all = results(&rd);
+    let mut last: BTreeMap<String, String> = BTreeMap::new();
+    for r in &all {
+        last.insert(r["device"].as_str().unwrap().into(), status(r).into());
+    }
+    assert_eq!(last.len(), 30);
+    assert!(last.values().all(|s| s == "ok"), "after resume: {last:?}");
+    // Resume ran exactly the cancelled ones.
+    assert_eq!(all.len(), 30 + cancelled);
+}
+
+#[test]
+fn passwords_appear_nowhere() {
+    let sshd = Sshd::start().unwrap();
+    let dir = scratch();
+    const GOOD: &str = "S3cret-Good-Pass-8841";
+    const BAD: &str = "S3cret-Bad-Pass-1723";
+    if !Sshd::ensure_password_user("fleetpw", GOOD).unwrap() {
+        eprintln!("not root: cannot create a password user; skipping");
+        return;
+    }
+    let pw_file = dir.path().join("pw");
+    std::fs::write(&pw_file, format!("{GOOD}\n")).unwrap();
+    std::os::unix::fs::PermissionsExt::set_mode(
+        &mut std::fs::metadata(&pw_file).unwrap().permissions(),
+        0o600,
+    );
+    let pw = "    username: fleetpw\n    key_file: null\n";
+    let devices = vec![
+        Dev::new("env-good", sshd.port()).with(&format!("{pw}    password_env: E2E_GOOD\n")),
+        Dev::new("file-good", sshd.port())
+            .with(&format!("{pw}    password_file: {}\n", pw_file.display())),
+        Dev::new("bad", sshd.port()).with(&format!("{pw}    password_env: E2E_BAD\n")),
+        Dev::new("slow", sshd.port()).with(&format!(
+            "{pw}    password_env: E2E_GOOD\n    commands: [\"sleep 1.5\"]\n"
+        )),
+        Dev::new("boom", sshd.port()).with(&format!("{pw}    password_env: E2E_GOOD\n")),
+    ];
+    let inv = inventory(dir.path(), &sshd, "  commands: [\"echo hi\"]\n", &devices);
+    let child = spawn_fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            inv.to_str().unwrap(),
+            "-p",
+            "2",
+            "-t",
+            "2",
+            "--log-level",
+            "trace",
+        ],
+        &[
+            ("E2E_GOOD", GOOD),
+            ("E2E_BAD", BAD),
+            ("RUST_LOG", "trace"),
+            ("FLEET_TEST_PANIC_DEVICE", "boom"),
+        ],
+    );
+    let master = child.id();
+    // While workers run, their argv and environment must not hold a secret.
+    assert!(wait_for(Duration::from_secs(20), || !children_of(master).is_empty()));
+    for pid in children_of(master) {
+        for f in ["cmdline", "environ"] {
+            let bytes = std::fs::read(format!("/proc/{pid}/{f}")).unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(
+                !text.contains(GOOD) && !text.contains(BAD),
+                "secret in worker {f}"
+            );
+        }
+    }
+    let run = finish(child, dir.path(), "fleet run (secrets)");
+    run.assert_code(1);
+    assert!(!run.stdout.contains(GOOD) && !run.stderr.contains(GOOD));
+    assert!(!run.stdout.contains(BAD) && !run.stderr.contains(BAD));
+    let rd = run.run_dir("runs");
+    let res = by_device(&results(&rd));
+    assert_eq!(status(&res["env-good"]), "ok");
+    assert_eq!(status(&res["file-good"]), "ok");
+    assert_eq!(status(&res["bad"]), "auth_failed");
+    assert_eq!(status(&res["boom"]), "worker_lost");
+    let mut files = 0;
+    for entry in std::fs::read_dir(&rd).unwrap() {
+        let p = entry.unwrap().path();
+        let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
+        assert!(!text.contains(GOOD), "password in {}", p.display());
+        assert!(!text.contains(BAD), "password in {}", p.display());
+        files += 1;
+    }
+    assert!(files >= 6, "run dir should hold logs, results, traces");
+    let worker_logs: String = (0..2)
+        .map(|i| std::fs::read_to_string(rd.join(format!("worker-{i}.log"))).unwrap_or_default())
+        .collect();
+    assert!(
+        worker_logs.contains("panic"),
+        "the injected panic is logged"
+    );
+    assert!(worker_logs.contains("TRACE") || worker_logs.contains("DEBUG"));
+}
+
+#[test]
+fn host_keys_are_learned_then_enforced() {
+    let dir = scratch();
+    let first = Sshd::start().unwrap();
+    let port = first.port();
+    let devices = vec![Dev::new("h1", port)];
+    let inv = inventory(dir.path(), &first, "  commands: [\"echo hi\"]\n", &devices);
+    let run = fleet(
+        dir.path(),
+        &["run", "-i", inv.to_str().unwrap(), "-p", "1", "-t", "1"],
+        &[],
+    );
+    run.assert_code(0);
+    let known = std::fs::read_to_string(dir.path().join("known_hosts")).unwrap();
+    assert!(
+        known.contains(&format!("[127.0.0.1]:{port}")),
+        "key stored: {known}"
+    );
+
+    // Same address, new host key: a man in the middle as far as fleet knows.
+    drop(first);
+    let second = Sshd::start_with(SshdOptions {
+        port: Some(port),
+        ..Default::default()
+    })
+    .unwrap();
+    let inv = inventory(dir.path(), &second, "  commands: [\"echo hi\"]\n", &devices);
+    let run = fleet(
+        dir.path(),
+        &["run", "-i", inv.to_str().unwrap(), "-p", "1", "-t", "1"],
+        &[],
+    );
+    run.assert_code(1);
+    let res = results(&run.run_dir("runs"));
+    let last = res.last().unwrap();
+    assert_eq!(status(last), "host_key_mismatch", "{last}");
+    assert!(
+        last["outputs"].as_array().unwrap().is_empty(),
+        "no command may run"
+    );
+
+    // Strict: an unknown host fails too.
+    std::fs::remove_file(dir.path().join("known_hosts")).unwrap();
+    let run = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            inv.to_str().unwrap(),
+            "-p",
+            "1",
+            "-t",
+            "1",
+            "--host-key-check",
+            "strict",
+        ],
+        &[],
+    );
+    run.assert_code(1);
+    let res = results(&run.run_dir("runs"));
+    assert_eq!(status(res.last().unwrap()), "host_key_mismatch");
+}
