@@ -177,6 +177,10 @@ pub(crate) struct Reader<'a> {
     top_keys: HashMap<String, Span>,
     top_span: Span,
     done: bool,
+    text: &'a str,
+    /// Collections opened and not yet closed (`true` for sequences), to
+    /// say where an unclosed `[`/`{` started.
+    open: Vec<(bool, Span)>,
 }
 
 fn tag_text(tag: &yaml_rust2::parser::Tag) -> Box<str> {
@@ -200,6 +204,8 @@ impl<'a> Reader<'a> {
             top_keys: HashMap::new(),
             top_span: Span { line: 1, column: 1 },
             done: false,
+            text,
+            open: Vec::new(),
         };
         loop {
             let (ev, span) = r.next()?;
@@ -239,12 +245,49 @@ impl<'a> Reader<'a> {
 
     fn next(&mut self) -> Result<(Event, Span), InventoryError> {
         match self.parser.next_token() {
-            Ok((ev, m)) => Ok((ev, Span::from_marker(&m))),
+            Ok((ev, m)) => {
+                let span = Span::from_marker(&m);
+                match ev {
+                    Event::SequenceStart(..) => self.open.push((true, span)),
+                    Event::MappingStart(..) => self.open.push((false, span)),
+                    Event::SequenceEnd | Event::MappingEnd => {
+                        self.open.pop();
+                    }
+                    _ => {}
+                }
+                Ok((ev, span))
+            }
             Err(e) => {
                 let span = Span::from_marker(e.marker());
-                Err(self.err(span, format!("invalid YAML: {}", e.info())))
+                let mut msg = format!("invalid YAML: {}", e.info());
+                // An unclosed `[`/`{` is the usual cause of errors reported
+                // far from it: say where the innermost one opened.
+                let flow = self.open.iter().rev().find_map(|(_, at)| {
+                    let c = self.char_at(*at)?;
+                    matches!(c, '[' | '{').then_some((c, *at))
+                });
+                if let Some((c, at)) = flow {
+                    msg.push_str(&format!(
+                        " (inside the `{c}` opened at line {}:{}; is its closing bracket missing?)",
+                        at.line(),
+                        at.column()
+                    ));
+                }
+                if self.char_at(span) == Some('\t') {
+                    msg.push_str(" (tabs are not allowed for indentation in YAML; use spaces)");
+                }
+                Err(self.err(span, msg))
             }
         }
+    }
+
+    /// The character at `span` in the source (error path only).
+    fn char_at(&self, span: Span) -> Option<char> {
+        self.text
+            .lines()
+            .nth(span.line().checked_sub(1)?)?
+            .chars()
+            .nth(span.column().checked_sub(1)?)
     }
 
     fn check_tag(
@@ -500,6 +543,15 @@ mod tests {
         assert!(parse("a: 1\n---\nb: 2\n").is_err());
         assert!(parse("- a\n").is_err());
         assert_eq!(parse("").unwrap().len(), 0);
+    }
+
+    #[test]
+    fn syntax_errors_say_where_the_bracket_opened_and_spot_tabs() {
+        let e = parse("a: 1\nb: [x, y\nc: 2\n").unwrap_err();
+        assert!(e.message.contains("opened at line 2:4"), "{e}");
+        let e = parse("a:\n\tb: 1\n").unwrap_err();
+        assert!(e.message.contains("tabs"), "{e}");
+        assert_eq!(e.line, Some(2));
     }
 
     #[test]

@@ -328,3 +328,34 @@ fn nothing_partial_one_bad_device_fails_the_load() {
     let e = fleet_err("defaults: {username: u, agent: true}\ndevices:\n  - {name: a, host: h}\n  - {name: b, host: h, port: 0}\n");
     assert_names(&e, 4, "port");
 }
+
+#[test]
+fn defaults_and_groups_may_follow_devices() {
+    let inv = load_in(
+        Path::new("/inv"),
+        "devices:\n  - {name: r1, host: h, groups: [g]}\ngroups:\n  g: {port: 2222}\ndefaults:\n  username: u\n  agent: true\n",
+        Format::Fleet,
+    )
+    .unwrap();
+    let d = &inv.devices[0];
+    assert_eq!((d.port, d.username.as_str()), (2222, "u"));
+    assert_eq!(d.auth, vec![Auth::Agent]);
+}
+
+#[test]
+fn error_unclosed_bracket_says_where_it_opened() {
+    let e = fleet_err("devices:\n  - name: r1\n    host: [unclosed\n");
+    assert_eq!(e.kind, ErrorKind::Syntax);
+    assert!(e.message.contains("opened at line 3:11"), "{e}");
+}
+
+#[test]
+fn yaml_anchors_share_settings() {
+    let inv = load_in(
+        Path::new("/inv"),
+        "defaults: {username: u, agent: true}\ndevices:\n  - &base {name: r1, host: h, port: 2201}\n  - {name: r2, host: h, port: 2202}\n",
+        Format::Fleet,
+    )
+    .unwrap();
+    assert_eq!(inv.devices.len(), 2);
+}
