@@ -6,6 +6,22 @@
 //! - [`InventoryError`]: where (file, line, column, field) and what.
 //! - [`limit`]: Ansible-like `--limit` expressions ([`limit::Limit`]).
 //! - [`summary`]: counts for `fleet inventory check`.
+//!
+//! ```
+//! use fleet_inventory::{load_str, Format};
+//! use std::path::Path;
+//!
+//! let text = "devices:\n  - {name: r1, host: 127.0.0.1, transport: noop}\n";
+//! let inv = load_str(text, Path::new("inventory.yaml"), Format::Fleet).unwrap();
+//! assert_eq!(inv.devices[0].name, "r1");
+//!
+//! let text = "devices:\n  - name: r1\n    host: h\n    port: 70000\n";
+//! let err = load_str(text, Path::new("inventory.yaml"), Format::Fleet).unwrap_err();
+//! assert_eq!(
+//!     err.to_string(),
+//!     "inventory.yaml:4:11: field `port`: invalid port 70000 (expected 1-65535)"
+//! );
+//! ```
 #![deny(missing_docs)]
 
 mod ansible;
@@ -60,13 +76,15 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Inventory, InventoryE
         InventoryError::file(&file, ErrorKind::Io, format!("cannot read inventory: {e}"))
     })?;
     let text = String::from_utf8(text).map_err(|e| {
-        InventoryError::file(
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        InventoryError::at(
             &file,
+            Some(line),
+            None,
+            None,
             ErrorKind::Syntax,
-            format!(
-                "not valid UTF-8 (byte offset {})",
-                e.utf8_error().valid_up_to()
-            ),
+            format!("not valid UTF-8 (byte offset {at}); save the file as UTF-8"),
         )
     })?;
     let mut inv = load_str(&text, &file, format)?;

@@ -66,3 +66,15 @@ fn limit_selects_from_a_loaded_inventory() {
     assert_eq!(pick("data.site=ams-lab"), ["ams-r04.example.net"]);
     assert_eq!(pick("host:127.0.0.9"), ["ungrouped-box"]);
 }
+
+#[test]
+fn non_utf8_file_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("inv.yaml");
+    std::fs::write(&p, b"devices:\n  - name: caf\xe9\n").unwrap();
+    let e = load(&p, None).unwrap_err();
+    assert_eq!(
+        (e.kind, e.line),
+        (fleet_inventory::ErrorKind::Syntax, Some(2))
+    );
+}
