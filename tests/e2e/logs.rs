@@ -365,7 +365,12 @@ fn fleet_runs_lists_the_runs_of_an_out_dir_oldest_first() {
                 .into_owned(),
         );
     }
-    let bad = inventory(dir.path(), &sshd, "", &[Dev::new("nobody", closed)]);
+    let bad = inventory(
+        dir.path(),
+        &sshd,
+        "",
+        &[Dev::new("nobody", closed).with("    commands: [\"echo x\"]\n")],
+    );
     let run = fleet(
         dir.path(),
         &[

@@ -105,9 +105,18 @@ fn number_after(msg: &str, key: &str) -> Option<u64> {
 }
 
 /// The first line of a record's message (a panic's backtrace stays out
-/// of the story; `fleet logs --device` shows it whole).
-fn first_line(msg: &str) -> &str {
-    msg.lines().next().unwrap_or("")
+/// of the story; `fleet logs --device` shows it whole). A first line that
+/// only introduces the next (`panic: panicked at src/x.rs:1:1:`) brings
+/// that next line along, so the story shows the panic message.
+fn first_line(msg: &str) -> std::borrow::Cow<'_, str> {
+    let mut lines = msg.lines();
+    let first = lines.next().unwrap_or("");
+    match lines.next() {
+        Some(next) if first.ends_with(':') && !next.trim().is_empty() => {
+            format!("{first} {}", next.trim()).into()
+        }
+        _ => first.into(),
+    }
 }
 
 fn is_problem(e: &Entry) -> bool {
@@ -139,6 +148,7 @@ pub fn build(run_id: &str, device: &str, entries: &[Entry], results: &[DeviceRes
     {
         let r = &e.record;
         let msg = first_line(&r.message);
+        let msg: &str = &msg;
         let ts = r.ts.clone();
         let is_master = r.who == "master" && !r.thread.starts_with('w');
         if is_master && msg.starts_with("dispatch:") {
@@ -188,7 +198,12 @@ pub fn build(run_id: &str, device: &str, entries: &[Entry], results: &[DeviceRes
                 ),
             ));
         } else if msg.starts_with("session end:") || is_problem(e) {
-            let extra = r.message.lines().count().saturating_sub(1);
+            let used = if r.message.lines().next() == Some(msg) {
+                1
+            } else {
+                2
+            };
+            let extra = r.message.lines().count().saturating_sub(used);
             let more = if extra > 0 {
                 format!(" (+{extra} more lines: see `fleet logs --device {device}`)")
             } else {
@@ -450,7 +465,7 @@ mod tests {
                 ts(10)
             ),
             format!(
-                "{} ERROR w0 100 w0-t0 r1 panic: injected\nbacktrace:\n   0: frame",
+                "{} ERROR w0 100 w0-t0 r1 panic: panicked at src/x.rs:1:1:\ninjected\nbacktrace:\n   0: frame",
                 ts(50)
             ),
         ]
@@ -529,7 +544,7 @@ mod tests {
             "attempt 1:",
             "dispatched in batch 0 to worker 0",
             "started on worker 0 pid 100 thread w0-t0",
-            "ERROR w0: panic: injected (+2 more lines",
+            "ERROR w0: panic: panicked at src/x.rs:1:1: injected (+2 more lines",
             "worker_crashed: worker 0 generation 0 pid 100",
             "requeue: device was running when worker 0 died; attempt 2 next",
             "result: none, the worker died while running it",
