@@ -35,6 +35,7 @@ mod nornir;
 mod secrets;
 mod suggest;
 mod table;
+mod values;
 mod yaml;
 mod ytree;
 

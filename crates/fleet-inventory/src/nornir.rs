@@ -4,12 +4,12 @@
 
 use crate::error::{ErrorKind, InventoryError};
 use crate::finish::fill_gaps;
-use crate::fleet::parse_user_host_port;
 use crate::inventory::Inventory;
 use crate::secrets::{normalize_platform, Secrets};
 use crate::suggest::did_you_mean;
+use crate::values::parse_user_host_port;
 use crate::yaml::{self, err_at, pos};
-use crate::ytree::Mapping as MarkedMappingNode;
+use crate::ytree::Mapping;
 use crate::ytree::{Node, Reader};
 use fleet_proto::{Auth, Device, JumpHost, Secret};
 use std::collections::{BTreeMap, HashMap};
@@ -68,7 +68,7 @@ struct Parser<'a> {
 impl Parser<'_> {
     fn entity(
         &mut self,
-        map: &MarkedMappingNode,
+        map: &Mapping,
         what: &str,
         groups_ok: bool,
     ) -> Result<Entity, InventoryError> {
@@ -144,11 +144,7 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn conn_opts(
-        &mut self,
-        map: &MarkedMappingNode,
-        plugin: &str,
-    ) -> Result<ConnOpts, InventoryError> {
+    fn conn_opts(&mut self, map: &Mapping, plugin: &str) -> Result<ConnOpts, InventoryError> {
         yaml::check_keys(
             self.file,
             map,
@@ -237,7 +233,7 @@ fn sibling(dir: &Path, stem: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn read_yaml(path: &Path) -> Result<MarkedMappingNode, InventoryError> {
+fn read_yaml(path: &Path) -> Result<Mapping, InventoryError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| InventoryError::file(path, ErrorKind::Io, format!("cannot read: {e}")))?;
     yaml::parse(path, text.strip_prefix('\u{feff}').unwrap_or(&text))

@@ -3,9 +3,9 @@
 
 use crate::error::{ErrorKind, InventoryError};
 use crate::finish::fill_gaps;
-use crate::fleet::{parse_duration, parse_user_host_port};
 use crate::inventory::Inventory;
 use crate::secrets::{resolve_path, Loc, SecretSource, Secrets};
+use crate::values::{parse_duration, parse_user_host_port};
 use crate::yaml::parse_port;
 use fleet_proto::{Auth, Device, JumpHost, Mode, Transport};
 use std::collections::HashMap;

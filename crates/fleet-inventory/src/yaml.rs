@@ -1,14 +1,14 @@
-//! Helpers over `marked_yaml` nodes: positions, typed scalars and key checks
+//! Helpers over [`crate::ytree`] nodes: positions, typed scalars and key checks
 //! that turn into [`InventoryError`]s naming file, line, column and field.
 
 use crate::error::{ErrorKind, InventoryError};
 use crate::suggest::did_you_mean;
-use crate::ytree::{Mapping as MarkedMappingNode, Node, Reader, Scalar as MarkedScalarNode, Span};
+use crate::ytree::{Mapping, Node, Reader, Scalar, Span};
 use std::path::Path;
 
 /// Parses `text` (a YAML document whose top level must be a mapping) as a
 /// whole tree; tags are errors.
-pub(crate) fn parse(file: &Path, text: &str) -> Result<MarkedMappingNode, InventoryError> {
+pub(crate) fn parse(file: &Path, text: &str) -> Result<Mapping, InventoryError> {
     Reader::new(file, text, false)?.into_mapping()
 }
 
@@ -52,7 +52,7 @@ pub(crate) fn scalar<'n>(
     file: &Path,
     node: &'n Node,
     field: &str,
-) -> Result<&'n MarkedScalarNode, InventoryError> {
+) -> Result<&'n Scalar, InventoryError> {
     match node {
         Node::Scalar(s) => Ok(s),
         other => Err(err_at(
@@ -85,7 +85,7 @@ pub(crate) fn mapping<'n>(
     file: &Path,
     node: &'n Node,
     field: &str,
-) -> Result<&'n MarkedMappingNode, InventoryError> {
+) -> Result<&'n Mapping, InventoryError> {
     match node {
         Node::Mapping(m) => Ok(m),
         other => Err(err_at(
@@ -152,7 +152,7 @@ pub(crate) fn parse_port(raw: &str) -> Result<u16, String> {
 /// closest allowed key.
 pub(crate) fn check_keys(
     file: &Path,
-    map: &MarkedMappingNode,
+    map: &Mapping,
     allowed: &[&str],
     what: &dyn std::fmt::Display,
 ) -> Result<(), InventoryError> {

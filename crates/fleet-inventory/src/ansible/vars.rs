@@ -3,8 +3,8 @@
 use super::model::Var;
 use crate::error::{ErrorKind, InventoryError};
 use crate::finish::fill_gaps;
-use crate::fleet::parse_user_host_port;
 use crate::secrets::{normalize_platform, resolve_path, Loc, Secrets};
+use crate::values::parse_user_host_port;
 use crate::yaml::parse_port;
 use fleet_proto::{Auth, Device, JumpHost, Mode};
 use std::collections::HashMap;

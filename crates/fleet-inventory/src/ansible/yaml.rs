@@ -7,7 +7,7 @@ use crate::error::{ErrorKind, InventoryError};
 use crate::inventory::Inventory;
 use crate::suggest::did_you_mean;
 use crate::yaml::{self, err_at, pos};
-use crate::ytree::Mapping as MarkedMappingNode;
+use crate::ytree::Mapping;
 use crate::ytree::{Node, Reader};
 use std::path::Path;
 
@@ -70,7 +70,7 @@ impl Walker<'_> {
                 "groups nested too deeply",
             ));
         }
-        let map: &MarkedMappingNode = yaml::mapping(self.file, node, name)?;
+        let map: &Mapping = yaml::mapping(self.file, node, name)?;
         for key in map.keys() {
             if !GROUP_KEYS.contains(&key.as_str()) {
                 let line = pos(key.span()).0.unwrap_or(0);
