@@ -50,7 +50,10 @@ pub fn assert_names(e: &InventoryError, line: usize, field: &str) {
     let s = e.to_string();
     assert_eq!(e.line, Some(line), "wrong line in: {s}");
     assert_eq!(e.field.as_deref(), Some(field), "wrong field in: {s}");
-    assert!(s.contains(&format!(":{line}:")), "no line in: {s}");
+    assert!(
+        s.starts_with(&format!("{}:{line}:", e.file.display())),
+        "no file:line in: {s}"
+    );
     assert!(s.contains(&format!("`{field}`")), "no field in: {s}");
     for secret in [PASSWORD, ENABLE, JUMP_PASSWORD] {
         assert!(!s.contains(secret), "secret leaked in: {s}");
