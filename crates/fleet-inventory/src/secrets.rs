@@ -44,6 +44,7 @@ pub(crate) struct Secrets {
     cache: HashMap<SecretSource, Secret>,
     checked_keys: HashSet<PathBuf>,
     warned: HashSet<String>,
+    plaintext_seen: Vec<(PathBuf, String)>,
     pub warnings: Vec<String>,
 }
 
@@ -103,13 +104,19 @@ impl Secrets {
     /// Accepts a plaintext password found in `file` (Nornir, Ansible, CSV
     /// allow them) and warns once per file and field.
     pub(crate) fn plaintext(&mut self, file: &Path, field: &str, value: &str) -> Secret {
-        self.warn_once(
-            format!("plain:{}:{field}", file.display()),
-            format!(
+        // Called once per device: check cheaply before formatting anything.
+        let known = self
+            .plaintext_seen
+            .iter()
+            .any(|(f, k)| f == file && k == field);
+        if !known {
+            self.plaintext_seen
+                .push((file.to_path_buf(), field.to_owned()));
+            self.warnings.push(format!(
                 "{}: plaintext secret in field `{field}`; prefer an environment variable or a 0600 file",
                 file.display()
-            ),
-        );
+            ));
+        }
         Secret::new(value)
     }
 
