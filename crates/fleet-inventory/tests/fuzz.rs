@@ -124,6 +124,166 @@ fn mutate(text: &str, edits: &[(usize, u8, usize)]) -> String {
     chars.into_iter().collect()
 }
 
+/// Keys fleet, Nornir and Ansible know, a few typos, and free words.
+const KEYS: &[&str] = &[
+    "devices",
+    "defaults",
+    "groups",
+    "name",
+    "host",
+    "port",
+    "username",
+    "password_env",
+    "password_file",
+    "key_file",
+    "agent",
+    "platform",
+    "commands",
+    "transport",
+    "mode",
+    "connect_timeout",
+    "jump_host",
+    "data",
+    "hostname",
+    "password",
+    "connection_options",
+    "netmiko",
+    "extras",
+    "all",
+    "hosts",
+    "children",
+    "vars",
+    "ansible_host",
+    "ansible_port",
+    "ansible_user",
+    "ansible_ssh_common_args",
+    "usrname",
+    "r1",
+    "core",
+    "site",
+];
+const VALUES: &[&str] = &[
+    "r1",
+    "127.0.0.1",
+    "22",
+    "70000",
+    "0",
+    "-1",
+    "5s",
+    "soon",
+    "true",
+    "maybe",
+    "ssh",
+    "noop",
+    "shell",
+    "FLEET_TEST_PASSWORD",
+    "FLEET_TEST_UNSET",
+    "keys/x",
+    "~",
+    "null",
+    "\"\"",
+    "u@h:2222",
+    "[a, b]",
+    "{k: v}",
+    "core",
+    "sw[1:3]",
+    "-o ProxyJump=j@h:1",
+];
+
+/// Random YAML documents built from fleet-ish keys and values, so the
+/// semantic checks (not just the parser) see odd but well-formed input.
+fn yaml_doc() -> impl Strategy<Value = String> {
+    let leaf = proptest::sample::select(VALUES).prop_map(|v| v.to_owned());
+    let tree = leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec((proptest::sample::select(KEYS), inner.clone()), 0..6)
+                .prop_map(|kv| {
+                    let mut s = String::from("\n");
+                    for (k, v) in kv {
+                        for (i, line) in format!("{k}: {v}").lines().enumerate() {
+                            s.push_str(if i == 0 { "  " } else { "  " });
+                            s.push_str(line);
+                            s.push('\n');
+                        }
+                    }
+                    s
+                }),
+            proptest::collection::vec(inner, 0..4).prop_map(|items| {
+                let mut s = String::from("\n");
+                for v in items {
+                    for (i, line) in v.trim_start_matches('\n').lines().enumerate() {
+                        s.push_str(if i == 0 { "  - " } else { "    " });
+                        s.push_str(line);
+                        s.push('\n');
+                    }
+                }
+                s
+            }),
+        ]
+    });
+    proptest::collection::vec((proptest::sample::select(KEYS), tree), 0..6).prop_map(|kv| {
+        kv.into_iter()
+            .map(|(k, v)| format!("{k}: {v}\n"))
+            .collect::<String>()
+    })
+}
+
+/// fleet settings keys (and one typo).
+const FLEET_KEYS: &[&str] = &[
+    "username",
+    "password_env",
+    "password_file",
+    "key_file",
+    "agent",
+    "port",
+    "platform",
+    "commands",
+    "transport",
+    "mode",
+    "connect_timeout",
+    "session_timeout",
+    "jump_host",
+    "data",
+    "enable_secret_env",
+    "key_passphrase_env",
+    "usrname",
+];
+
+/// `key: value` lines at `indent`, from the fleet vocabulary.
+fn kv_lines(indent: &'static str) -> impl Strategy<Value = String> {
+    proptest::collection::vec(
+        (
+            proptest::sample::select(FLEET_KEYS),
+            proptest::sample::select(VALUES),
+        ),
+        0..5,
+    )
+    .prop_map(move |kv| {
+        kv.into_iter()
+            .map(|(k, v)| format!("{indent}{k}: {v}\n"))
+            .collect()
+    })
+}
+
+/// Fleet-shaped documents (defaults, a group, devices with a name and a
+/// host) whose settings are random: exercises resolution and validation.
+fn fleet_doc() -> impl Strategy<Value = String> {
+    (
+        kv_lines("  "),
+        kv_lines("    "),
+        proptest::collection::vec((0usize..4, kv_lines("    ")), 0..5),
+    )
+        .prop_map(|(defaults, group, devices)| {
+            let mut s = format!("defaults:\n{defaults}groups:\n  core:\n{group}devices:\n");
+            for (n, extra) in devices {
+                s.push_str(&format!(
+                    "  - name: r{n}\n    host: h\n    groups: [core]\n{extra}"
+                ));
+            }
+            s
+        })
+}
+
 fn check(text: &str, format: Format, origin: &std::path::Path) {
     if let Err(e) = load_str(text, origin, format) {
         let s = e.to_string();
@@ -174,6 +334,18 @@ proptest! {
         if let Err(e) = fleet_inventory::load(dir.path(), None) {
             prop_assert!(!e.to_string().contains(PASSWORD));
         }
+    }
+
+    #[test]
+    fn generated_yaml_never_panics(doc in yaml_doc(), f in 0usize..5) {
+        init_env();
+        check(&doc, Format::ALL[f], &fixture("scratch/inventory.yaml"));
+    }
+
+    #[test]
+    fn fleet_shaped_documents_never_panic(doc in fleet_doc()) {
+        init_env();
+        check(&doc, Format::Fleet, &fixture("fleet/inventory.yaml"));
     }
 
     #[test]
