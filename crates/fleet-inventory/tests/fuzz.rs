@@ -200,8 +200,8 @@ fn yaml_doc() -> impl Strategy<Value = String> {
                 .prop_map(|kv| {
                     let mut s = String::from("\n");
                     for (k, v) in kv {
-                        for (i, line) in format!("{k}: {v}").lines().enumerate() {
-                            s.push_str(if i == 0 { "  " } else { "  " });
+                        for line in format!("{k}: {v}").lines() {
+                            s.push_str("  ");
                             s.push_str(line);
                             s.push('\n');
                         }
