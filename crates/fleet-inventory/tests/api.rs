@@ -78,3 +78,22 @@ fn non_utf8_file_names_the_line() {
         (fleet_inventory::ErrorKind::Syntax, Some(2))
     );
 }
+
+#[test]
+fn crlf_line_endings_load_like_lf() {
+    init_env();
+    let cases = [
+        ("fleet/groups.yaml", Format::Fleet),
+        ("ansible/hosts.ini", Format::AnsibleIni),
+        ("ansible/hosts.yaml", Format::AnsibleYaml),
+        ("devices.csv", Format::Csv),
+    ];
+    for (rel, format) in cases {
+        let path = fixture(rel);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let crlf = text.replace('\n', "\r\n");
+        let a = fleet_inventory::load_str(&text, &path, format).unwrap();
+        let b = fleet_inventory::load_str(&crlf, &path, format).unwrap();
+        assert_eq!(a.devices, b.devices, "{rel}");
+    }
+}
