@@ -22,15 +22,46 @@ pub struct Cli {
 pub enum Command {
     /// Run commands on every device of an inventory.
     Run(Box<RunArgs>),
+    /// Inspect an inventory: what would run, counts per group and platform.
+    Inventory(InventoryArgs),
     /// Serve a simulated network of SSH devices on loopback (for demos, tests, benchmarks).
     Lab(fleet_lab::LabArgs),
     /// Show a run's logs merged in time order, filtered, or one device's story.
     Logs(crate::cmd_logs::LogsArgs),
     /// List past runs (newest last).
     Runs(crate::cmd_logs::RunsArgs),
+    /// Benchmark layouts (sequential, threads, processes, processes x threads) against a lab.
+    Bench(crate::cmd_bench::BenchArgs),
     /// Internal: a worker process started by `fleet run`.
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    #[command(subcommand)]
+    pub command: InventoryCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InventoryCommand {
+    /// One line per device that would run: name, address, platform, groups.
+    List(InventoryCommon),
+    /// Validate and print counts per group, platform and transport.
+    Check(InventoryCommon),
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryCommon {
+    /// Inventory file (or Nornir directory).
+    #[arg(short, long, env = "FLEET_INVENTORY")]
+    pub inventory: std::path::PathBuf,
+    /// Inventory format, when detection is not enough.
+    #[arg(long, value_name = "FORMAT")]
+    pub inventory_format: Option<String>,
+    /// Only devices matching this pattern.
+    #[arg(long, value_name = "EXPR")]
+    pub limit: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +204,36 @@ pub struct RunArgs {
     /// Log level for master.log and worker logs (RUST_LOG wins).
     #[arg(long, default_value = "info")]
     pub log_level: log::LevelFilter,
+
+    /// New sessions per second across all workers, e.g. `50/s` (protects
+    /// TACACS/RADIUS servers and fragile devices).
+    #[arg(long, value_name = "RATE")]
+    pub connect_rate: Option<String>,
+
+    /// At most N concurrent sessions to devices of GROUP, whatever P×T is
+    /// (`--max-per-group core=10`, repeatable or comma-separated).
+    #[arg(long, value_name = "GROUP=N")]
+    pub max_per_group: Vec<String>,
+
+    /// Retry failure classes, e.g. `connect_failed=3,timeout=1` (extra attempts).
+    #[arg(long, value_name = "CLASS=N")]
+    pub retry: Vec<String>,
+
+    /// Backoff range for --retry (doubles per attempt, with jitter).
+    #[arg(long, default_value = "1s..30s", value_name = "MIN..MAX")]
+    pub retry_backoff: String,
+
+    /// Write each device's outputs to DIR/<device>/<command-slug>.txt.
+    #[arg(long, value_name = "DIR")]
+    pub save_outputs: Option<PathBuf>,
+
+    /// Print each distinct output once, with the devices that produced it.
+    #[arg(long)]
+    pub group_output: bool,
+
+    /// Show which devices' outputs changed since a previous run.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub diff: Option<PathBuf>,
 
     /// Continue a run: run only devices without a final result there.
     #[arg(long, value_name = "RUN_DIR")]

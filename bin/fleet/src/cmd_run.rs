@@ -75,6 +75,15 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
         devices = remaining_after(dir, devices, args.retry_failed)?;
     }
 
+    let policy = policy(args)?;
+    if let Some(prev) = &args.diff {
+        if !prev.join("results.jsonl").is_file() {
+            bail!(
+                "--diff: {} is not a run directory (no results.jsonl)",
+                prev.display()
+            );
+        }
+    }
     let processes = args.processes as usize;
     let threads = args.threads as usize;
     check_fd_budget(processes, threads)?;
@@ -126,8 +135,30 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
         command_line: std::env::args().collect(),
         inventory: Some(absolute(&inventory_path)),
         worker_exe: std::env::current_exe().context("cannot find the fleet executable")?,
+        policy,
+        save_outputs: args.save_outputs.clone(),
+        group_output: args.group_output,
+        diff_against: args.diff.clone(),
     };
     Ok((cfg, devices))
+}
+
+fn policy(args: &RunArgs) -> Result<fleet_master::policy::Policy> {
+    use fleet_master::policy::{parse_backoff, parse_group_caps, parse_rate, parse_retry};
+    let err = |e: String| anyhow::anyhow!(e);
+    let (backoff_min, backoff_max) = parse_backoff(&args.retry_backoff).map_err(err)?;
+    Ok(fleet_master::policy::Policy {
+        connect_rate: args
+            .connect_rate
+            .as_deref()
+            .map(parse_rate)
+            .transpose()
+            .map_err(err)?,
+        group_caps: parse_group_caps(&args.max_per_group).map_err(err)?,
+        retry: parse_retry(&args.retry).map_err(err)?,
+        backoff_min,
+        backoff_max,
+    })
 }
 
 fn absolute(p: &Path) -> PathBuf {

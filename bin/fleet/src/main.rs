@@ -3,6 +3,8 @@
 //! calls the engine crates; see `cli` for the flags.
 
 mod cli;
+mod cmd_bench;
+mod cmd_inventory;
 mod cmd_logs;
 mod cmd_run;
 mod units;
@@ -14,6 +16,7 @@ fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Run(args) => cmd_run::run(*args),
+        Command::Inventory(args) => cmd_inventory::run(args),
         Command::Lab(args) => match fleet_lab::run_cli(args) {
             Ok(code) => code,
             Err(e) => {
@@ -22,6 +25,7 @@ fn main() {
             }
         },
         Command::Logs(args) => cmd_logs::logs(args),
+        Command::Bench(args) => cmd_bench::bench(args),
         Command::Runs(args) => cmd_logs::runs(args),
         Command::Worker(args) => fleet_worker::worker_main(fleet_worker::WorkerArgs {
             id: args.id,

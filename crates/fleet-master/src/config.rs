@@ -58,6 +58,14 @@ pub struct RunConfig {
     pub inventory: Option<PathBuf>,
     /// The executable to start workers from (the running `fleet`).
     pub worker_exe: PathBuf,
+    /// Rate limits, group caps and retries.
+    pub policy: crate::policy::Policy,
+    /// `--save-outputs DIR`: one file per device and command.
+    pub save_outputs: Option<PathBuf>,
+    /// `--group-output`: print each distinct output once at the end.
+    pub group_output: bool,
+    /// `--diff RUN_DIR`: print which outputs changed since that run.
+    pub diff_against: Option<PathBuf>,
 }
 
 impl RunConfig {

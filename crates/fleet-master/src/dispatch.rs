@@ -10,6 +10,7 @@
 //! also isolates a "poison" device that crashes every worker it touches).
 
 use crate::config::RunConfig;
+use crate::policy::{GroupGate, RateLimiter};
 use crate::report::Reporter;
 use crate::rundir::{now_rfc3339, RunDir};
 use crate::sink::{self, MasterMark, ResultsFile, WorkerRecord};
@@ -121,6 +122,15 @@ struct Master {
     stopping: Option<Stopping>,
     drain_deadline: Option<Instant>,
     worker_config: WorkerConfig,
+    /// `--connect-rate`: paces dispatch across all workers.
+    rate: Option<RateLimiter>,
+    /// `--max-per-group`: sessions per capped group.
+    gate: GroupGate,
+    /// Devices waiting out a retry backoff, with their last result (which
+    /// becomes final if the run stops before the retry).
+    delayed: Vec<(Instant, Job, DeviceResult)>,
+    /// The dispatcher must look again at this time (next rate token).
+    wake_at: Option<Instant>,
 }
 
 fn now_us() -> u64 {
@@ -176,8 +186,16 @@ pub fn run(cfg: RunConfig, devices: Vec<Device>) -> Result<RunOutcome, MasterErr
         host_key_check: cfg.host_key_check,
         known_hosts: cfg.known_hosts.clone(),
         default_mode: cfg.default_mode,
-        prefetch: cfg.batch_size,
+        // Under a connect rate a device must start when dispatched, not sit
+        // in a worker's queue and start later in a burst.
+        prefetch: if cfg.policy.connect_rate.is_some() {
+            0
+        } else {
+            cfg.batch_size
+        },
     };
+    let rate = cfg.policy.connect_rate.map(RateLimiter::new);
+    let gate = GroupGate::new(&cfg.policy.group_caps);
     let pending = devices
         .into_iter()
         .enumerate()
@@ -206,6 +224,10 @@ pub fn run(cfg: RunConfig, devices: Vec<Device>) -> Result<RunOutcome, MasterErr
         stopping: None,
         drain_deadline: None,
         worker_config,
+        rate,
+        gate,
+        delayed: Vec::new(),
+        wake_at: None,
     };
     if total > 0 {
         m.start_workers()?;
@@ -349,6 +371,8 @@ impl Master {
                     .filter(|s| !s.killed)
                     .map(|s| s.deadline),
                 self.drain_deadline,
+                self.wake_at,
+                self.delayed.iter().map(|(t, _, _)| *t).min(),
             ]
             .into_iter()
             .flatten()
@@ -378,6 +402,20 @@ impl Master {
 
     fn on_tick(&mut self) {
         let now = Instant::now();
+        if self.wake_at.is_some_and(|t| now >= t) {
+            self.wake_at = None;
+        }
+        if self.delayed.iter().any(|(t, _, _)| now >= *t) {
+            let (due, wait): (Vec<_>, Vec<_>) =
+                self.delayed.drain(..).partition(|(t, _, _)| now >= *t);
+            self.delayed = wait;
+            for (_, job, _) in due {
+                let _scope = fleet_logs::device_scope(&job.device.name);
+                log::info!("retry: attempt {} queued after backoff", job.attempt);
+                self.pending.push_back(job);
+            }
+        }
+        self.dispatch();
         if let Some(stop) = &mut self.stopping {
             if now >= stop.deadline && !stop.killed {
                 stop.killed = true;
@@ -514,9 +552,10 @@ impl Master {
                         }
                         WorkerEvent::Finished { seq, result } => match self.in_flight.get(&seq) {
                             Some(f) if f.slot == slot => {
-                                self.in_flight.remove(&seq);
                                 self.records[record].devices += 1;
-                                self.record_result(result);
+                                if let Some(f) = self.take_in_flight(seq) {
+                                    self.device_done(f.job, result);
+                                }
                             }
                             _ => log::warn!(
                                 "ignoring a result for {} from worker {slot}: not in flight there",
@@ -544,6 +583,35 @@ impl Master {
         }
     }
 
+    /// Removes a device from flight, freeing its group slots.
+    fn take_in_flight(&mut self, seq: u32) -> Option<InFlight> {
+        let f = self.in_flight.remove(&seq)?;
+        self.gate.leave(&f.job.device);
+        Some(f)
+    }
+
+    /// A worker finished a device: final, or retried after a backoff.
+    fn device_done(&mut self, mut job: Job, result: DeviceResult) {
+        let policy = &self.cfg.policy;
+        if self.stopping.is_none() && policy.should_retry(result.status, job.attempt) {
+            let wait = policy.backoff(job.attempt);
+            {
+                let _scope = fleet_logs::device_scope(&job.device.name);
+                log::warn!(
+                    "retry: attempt {} ended {} ({}); retrying in {:.2} s",
+                    job.attempt,
+                    result.status,
+                    result.error.as_deref().unwrap_or("-"),
+                    wait.as_secs_f64()
+                );
+            }
+            job.attempt += 1;
+            self.delayed.push((Instant::now() + wait, job, result));
+            return;
+        }
+        self.record_result(result);
+    }
+
     /// Writes a final result and updates the tallies.
     fn record_result(&mut self, result: DeviceResult) {
         {
@@ -567,6 +635,11 @@ impl Master {
         }
         if let Err(e) = self.results.write(&result) {
             log::error!("failed to write results.jsonl: {e}");
+        }
+        if let Some(dir) = &self.cfg.save_outputs {
+            if let Err(e) = crate::outputs::save(dir, &result) {
+                log::error!("failed to save outputs of {}: {e}", result.device);
+            }
         }
         self.reporter.result(&result);
         *self.counts.entry(result.status).or_default() += 1;
@@ -620,7 +693,7 @@ impl Master {
         }
         let mut requeue = Vec::new();
         for seq in mine {
-            let Some(f) = self.in_flight.remove(&seq) else {
+            let Some(f) = self.take_in_flight(seq) else {
                 continue;
             };
             let mut job = f.job;
@@ -720,6 +793,9 @@ impl Master {
                         "run interrupted before this device started",
                     );
                 }
+                for (_, _, last) in std::mem::take(&mut self.delayed) {
+                    self.record_result(last);
+                }
                 for s in &mut self.slots {
                     if let Some(tx) = &s.tx {
                         let _ = tx.send(MasterToWorker::Stop);
@@ -764,7 +840,7 @@ impl Master {
         if self.cfg.processes == 0 {
             let seqs: Vec<u32> = self.in_flight.keys().copied().collect();
             for seq in seqs {
-                if let Some(f) = self.in_flight.remove(&seq) {
+                if let Some(f) = self.take_in_flight(seq) {
                     self.final_without_session(&f.job, Status::Cancelled, "run interrupted");
                 }
             }
@@ -772,6 +848,36 @@ impl Master {
                 s.alive = false;
             }
         }
+    }
+
+    /// Takes up to `n` devices from the queue that the policy lets start
+    /// now: in queue order, skipping devices whose group is at its cap,
+    /// stopping when the rate limit has no token left.
+    fn pick(&mut self, n: usize) -> Vec<Job> {
+        if self.rate.is_none() && !self.gate.is_active() {
+            let n = n.min(self.pending.len());
+            return self.pending.drain(..n).collect();
+        }
+        let now = Instant::now();
+        let mut jobs = Vec::new();
+        let mut i = 0;
+        while jobs.len() < n && i < self.pending.len() {
+            if !self.gate.admits(&self.pending[i].device) {
+                i += 1;
+                continue;
+            }
+            if let Some(rate) = &mut self.rate {
+                if !rate.try_take(now) {
+                    self.wake_at = Some(rate.next_token());
+                    break;
+                }
+            }
+            if let Some(job) = self.pending.remove(i) {
+                self.gate.enter(&job.device);
+                jobs.push(job);
+            }
+        }
+        jobs
     }
 
     /// Sends batches to workers that asked, and `Drain` when all is done.
@@ -790,9 +896,13 @@ impl Master {
             let n = s.want.min(self.cfg.batch_size).min(self.pending.len());
             let slot = s.id;
             let record = s.record;
+            let jobs = self.pick(n);
+            if jobs.is_empty() {
+                continue;
+            }
+            let n = jobs.len();
             let id = self.next_batch;
             self.next_batch += 1;
-            let jobs: Vec<Job> = self.pending.drain(..n).collect();
             for job in &jobs {
                 let _scope = fleet_logs::device_scope(&job.device.name);
                 log::info!(
@@ -811,7 +921,7 @@ impl Master {
             }
             self.mark("batch", Some(slot), format!("batch {id}: {n} devices"));
             let s = &mut self.slots[i];
-            s.want = 0;
+            s.want = s.want.saturating_sub(n);
             let sent =
                 s.tx.as_ref()
                     .map(|tx| tx.send(MasterToWorker::Batch { id, jobs }));
@@ -829,7 +939,7 @@ impl Master {
                 None => {}
             }
         }
-        if self.pending.is_empty() && self.in_flight.is_empty() {
+        if self.pending.is_empty() && self.in_flight.is_empty() && self.delayed.is_empty() {
             let mut any = false;
             for s in &mut self.slots {
                 if s.alive && !s.drain_sent {
@@ -856,7 +966,7 @@ impl Master {
         // gets its final word now: nothing is ever dropped.
         let left: Vec<u32> = self.in_flight.keys().copied().collect();
         for seq in left {
-            if let Some(f) = self.in_flight.remove(&seq) {
+            if let Some(f) = self.take_in_flight(seq) {
                 self.final_without_session(&f.job, Status::Cancelled, "run interrupted");
             }
         }
@@ -866,6 +976,9 @@ impl Master {
                 Status::Cancelled,
                 "run ended before this device started",
             );
+        }
+        for (_, _, last) in std::mem::take(&mut self.delayed) {
+            self.record_result(last);
         }
         let wall = started.elapsed();
         let io_err = |path: PathBuf| move |source| MasterError::RunDir { path, source };

@@ -4,16 +4,20 @@
 //! - [`rundir`]: the run directory (`<out>/<run-id>/`) and its private files.
 //! - [`spawn`]: worker processes (self re-exec) and the in-process pool of
 //!   `-p 0`, each turned into a stream of [`spawn::Event`]s.
+//! - [`policy`]: connect rate, per-group caps, retries with backoff.
 //! - [`dispatch`]: the event loop: pull-based batches, crash recovery,
 //!   signals, draining. The only place device state changes.
 //! - [`sink`]: what a run leaves behind: `results.jsonl`, `run.json`,
 //!   `workers.json`, `trace.json`.
+//! - [`outputs`]: `--save-outputs`, `--group-output`, `--diff`.
 //! - [`report`]: the only code that prints: progress bar, stdout formats,
 //!   summary.
 #![deny(missing_docs)]
 
 pub mod config;
 pub mod dispatch;
+pub mod outputs;
+pub mod policy;
 pub mod report;
 pub mod rundir;
 pub mod sink;

@@ -111,11 +111,37 @@ impl Reporter {
                 OutputFormat::Json => print_json(&mut self.stdout, &self.results_path),
                 OutputFormat::Jsonl | OutputFormat::None => Ok(()),
             };
-            if printed.and_then(|_| self.stdout.flush()).is_err() {
+            let extras = self.print_extras(cfg);
+            if printed
+                .and(extras)
+                .and_then(|_| self.stdout.flush())
+                .is_err()
+            {
                 self.stdout_closed = true;
             }
         }
         eprintln!("{}", summary(o, cfg));
+    }
+}
+
+impl Reporter {
+    /// `--group-output` and `--diff`, from the results file (outputs are
+    /// not kept in memory during the run).
+    fn print_extras(&mut self, cfg: &RunConfig) -> io::Result<()> {
+        if !cfg.group_output && cfg.diff_against.is_none() {
+            return Ok(());
+        }
+        let current = crate::sink::read_results(&self.results_path)?;
+        if cfg.group_output {
+            self.stdout
+                .write_all(crate::outputs::group(&current).as_bytes())?;
+        }
+        if let Some(prev) = &cfg.diff_against {
+            let previous = crate::sink::read_results(&prev.join("results.jsonl"))?;
+            self.stdout
+                .write_all(crate::outputs::diff(&previous, &current).as_bytes())?;
+        }
+        Ok(())
     }
 }
 

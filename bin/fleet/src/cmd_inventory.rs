@@ -1,0 +1,61 @@
+//! `fleet inventory list|check`: what would run, and is the inventory sound.
+
+use crate::cli::{InventoryArgs, InventoryCommand};
+use anyhow::Result;
+use fleet_proto::ExitCode;
+use std::io::Write;
+
+/// Runs `fleet inventory ...` and returns the exit code.
+pub fn run(args: InventoryArgs) -> i32 {
+    match inner(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("fleet: error: {e:#}");
+            ExitCode::Usage.code()
+        }
+    }
+}
+
+fn inner(args: InventoryArgs) -> Result<i32> {
+    let (common, list) = match args.command {
+        InventoryCommand::List(c) => (c, true),
+        InventoryCommand::Check(c) => (c, false),
+    };
+    let format = common
+        .inventory_format
+        .as_deref()
+        .map(|f| f.parse::<fleet_inventory::Format>())
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut inv = fleet_inventory::load(&common.inventory, format)?;
+    for w in &inv.warnings {
+        eprintln!("fleet: warning: {w}");
+    }
+    if let Some(expr) = &common.limit {
+        let limit = fleet_inventory::limit::Limit::parse(expr)
+            .map_err(|e| anyhow::anyhow!("--limit: {e}"))?;
+        inv.devices.retain(|d| limit.matches(d));
+    }
+    let mut out = std::io::stdout().lock();
+    if list {
+        for d in &inv.devices {
+            let groups = if d.groups.is_empty() {
+                "-".to_string()
+            } else {
+                d.groups.join(",")
+            };
+            let _ = writeln!(
+                out,
+                "{}\t{}:{}\t{}\t{}",
+                d.name,
+                d.host,
+                d.port,
+                d.platform.as_deref().unwrap_or("-"),
+                groups
+            );
+        }
+    } else {
+        let _ = write!(out, "{}", fleet_inventory::summary(&inv));
+    }
+    Ok(ExitCode::AllOk.code())
+}

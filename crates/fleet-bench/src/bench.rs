@@ -1,0 +1,288 @@
+//! The sweep: start the target, calibrate, run every layout `repeat` times
+//! interleaved (A B C A B C), summarise, write the outputs.
+
+use crate::artifacts;
+use crate::chart;
+use crate::config::{BenchConfig, Target};
+use crate::error::BenchError;
+use crate::lab::LabProcess;
+use crate::layout::Layout;
+use crate::procfs;
+use crate::report::{self, BenchReport, LabReport, SCHEMA};
+use crate::runner::{self, RunRecord, RunSpec};
+use crate::summary;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// The files [`write_outputs`] wrote.
+#[derive(Debug, Clone)]
+pub struct Outputs {
+    /// bench.json.
+    pub json: PathBuf,
+    /// bench.csv.
+    pub csv: PathBuf,
+    /// bench.svg.
+    pub svg: PathBuf,
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+/// Runs the whole benchmark. `progress` gets one line per step (for stderr).
+pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchReport, BenchError> {
+    if cfg.layouts.is_empty() {
+        return Err(BenchError::Config("no layouts to run".into()));
+    }
+    if cfg.repeat == 0 {
+        return Err(BenchError::Config("--repeat must be at least 1".into()));
+    }
+    if matches!(cfg.target, Target::Synthetic(_)) && !cfg.noop {
+        return Err(BenchError::Config(
+            "generated devices only exist with --transport noop; give --inventory or use the lab"
+                .into(),
+        ));
+    }
+    let started_at = now_rfc3339();
+    let load_before = procfs::loadavg();
+    // Each benchmark works in its own fresh directory: nothing is deleted.
+    let stamp = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let work = cfg.out.join("work").join(format!("{stamp}"));
+    std::fs::create_dir_all(&work).map_err(BenchError::io("cannot create", &work))?;
+
+    let mut lab = None;
+    let (target, inventory) = match &cfg.target {
+        Target::Lab { devices, threads } => {
+            progress(&format!(
+                "starting a lab of {devices} devices (latency {} ms)",
+                cfg.latency.as_millis()
+            ));
+            let l = LabProcess::start(
+                &cfg.fleet_exe,
+                *devices,
+                cfg.latency,
+                *threads,
+                &work.join("lab"),
+            )?;
+            let inv = l.inventory();
+            lab = Some(l);
+            ("lab", inv)
+        }
+        Target::Inventory(path) => ("inventory", path.clone()),
+        Target::Synthetic(n) => ("synthetic", write_synthetic_inventory(&work, *n)?),
+    };
+    let lab_cpu_start = lab.as_ref().and_then(LabProcess::cpu_ms);
+    let names = device_names(&inventory)?;
+    let devices = names.len() as u64;
+    let latency_ms = cfg.latency.as_secs_f64() * 1e3;
+
+    let spec = RunSpec {
+        fleet_exe: &cfg.fleet_exe,
+        inventory: &inventory,
+        command: &cfg.command,
+        noop: cfg.noop,
+        limit: None,
+        batch_size: cfg.batch_size,
+        timeout: cfg.run_timeout,
+        lab_pid: lab.as_ref().map(LabProcess::pid),
+    };
+
+    let handshake_ms = if cfg.noop || cfg.calibration_devices == 0 {
+        0.0
+    } else {
+        calibrate(&spec, &names, cfg.calibration_devices, &work, progress)?
+    };
+
+    let mut runs: Vec<Vec<RunRecord>> = vec![Vec::new(); cfg.layouts.len()];
+    let mut order = 0;
+    for repeat in 0..cfg.repeat {
+        for (i, layout) in cfg.layouts.iter().enumerate() {
+            let dir = work
+                .join("runs")
+                .join(format!("{order:03}-{}", dir_name(layout)));
+            let rec = runner::run_once(&spec, *layout, &dir, repeat, order)?;
+            progress(&format!(
+                "run {}/{}: {layout} #{}: {:.2} s, cpu {:.0} ms, {} not ok{}",
+                order + 1,
+                cfg.layouts.len() * cfg.repeat,
+                repeat + 1,
+                rec.wall_ms / 1e3,
+                rec.cpu_ms,
+                rec.failures(),
+                if rec.timed_out { ", TIMED OUT" } else { "" }
+            ));
+            runs[i].push(rec);
+            order += 1;
+        }
+    }
+
+    let lab_report = lab.map(|l| {
+        let pid = l.pid();
+        let cpu_ms_total = match (lab_cpu_start, l.cpu_ms()) {
+            (Some(a), Some(b)) => Some(b - a),
+            _ => None,
+        };
+        LabReport {
+            pid,
+            cpu_ms_total,
+            stats: l.stop(),
+        }
+    });
+    let mut layouts: Vec<_> = cfg
+        .layouts
+        .iter()
+        .zip(runs)
+        .map(|(l, r)| summary::summarise(*l, r, devices, latency_ms, handshake_ms))
+        .collect();
+    let baseline = summary::fill_speedups(&mut layouts);
+    Ok(BenchReport {
+        schema: SCHEMA,
+        fleet_version: env!("CARGO_PKG_VERSION"),
+        started_at,
+        ended_at: now_rfc3339(),
+        host: nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        cores: procfs::cores(),
+        load_before,
+        load_after: procfs::loadavg(),
+        command_line: cfg.command_line.clone(),
+        target,
+        inventory,
+        devices,
+        latency_ms,
+        transport: if cfg.noop { "noop" } else { "inventory" },
+        command: cfg.command.clone(),
+        repeat: cfg.repeat,
+        handshake_ms,
+        baseline,
+        lab: lab_report,
+        layouts,
+    })
+}
+
+/// A layout as a directory-name part (`@` is awkward in shells).
+fn dir_name(layout: &Layout) -> String {
+    layout.to_string().replace('@', "-b")
+}
+
+/// Measures the uncontended per-session handshake: the first `k` devices,
+/// one at a time inside the master (`-p 0 -t 1`).
+fn calibrate(
+    spec: &RunSpec<'_>,
+    names: &[String],
+    k: usize,
+    work: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<f64, BenchError> {
+    let k = k.min(names.len());
+    let limit = names[..k]
+        .iter()
+        .map(|n| format!("name:{}", glob_escape(n)))
+        .collect::<Vec<_>>()
+        .join(",");
+    let spec = RunSpec {
+        limit: Some(&limit),
+        ..spec.clone()
+    };
+    let layout = Layout {
+        p: 0,
+        t: 1,
+        batch: None,
+    };
+    let rec = runner::run_once(&spec, layout, &work.join("calibration"), 0, 0)?;
+    let hs = rec
+        .run_dir
+        .as_deref()
+        .and_then(artifacts::median_handshake_ms)
+        .unwrap_or(0.0);
+    progress(&format!(
+        "calibration: {k} devices one at a time: handshake (connect + auth) median {hs:.1} ms, {} not ok",
+        rec.failures()
+    ));
+    Ok(hs)
+}
+
+/// Escapes glob metacharacters so `name:GLOB` matches exactly one name.
+fn glob_escape(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if matches!(
+            c,
+            '*' | '?' | '[' | ']' | '{' | '}' | '\\' | ',' | '!' | '&'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Device names of an inventory, in order.
+fn device_names(path: &Path) -> Result<Vec<String>, BenchError> {
+    let inv = fleet_inventory::load(path, None).map_err(|e| BenchError::Inventory {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    Ok(inv.devices.into_iter().map(|d| d.name).collect())
+}
+
+/// Writes a fleet YAML inventory of `n` devices that are never contacted
+/// (noop transport): `bench-0000001` ... on 127.0.0.1 port 9.
+pub fn write_synthetic_inventory(dir: &Path, n: usize) -> Result<PathBuf, BenchError> {
+    let mut y = String::with_capacity(64 + n * 48);
+    y.push_str("# generated by fleet bench for --transport noop: never contacted\n");
+    y.push_str("defaults:\n  username: bench\n  agent: true\n  port: 9\ndevices:\n");
+    for i in 1..=n {
+        let _ = write!(y, "  - name: bench-{i:07}\n    host: 127.0.0.1\n");
+    }
+    let path = dir.join("noop-inventory.yaml");
+    std::fs::write(&path, y).map_err(BenchError::io("cannot write", &path))?;
+    Ok(path)
+}
+
+/// Writes bench.json, bench.csv and bench.svg into `out`.
+pub fn write_outputs(report: &BenchReport, out: &Path) -> Result<Outputs, BenchError> {
+    std::fs::create_dir_all(out).map_err(BenchError::io("cannot create", out))?;
+    let outputs = Outputs {
+        json: out.join("bench.json"),
+        csv: out.join("bench.csv"),
+        svg: out.join("bench.svg"),
+    };
+    let json = serde_json::to_vec_pretty(report)
+        .map_err(|e| BenchError::Config(format!("cannot encode bench.json: {e}")))?;
+    std::fs::write(&outputs.json, json).map_err(BenchError::io("cannot write", &outputs.json))?;
+    std::fs::write(&outputs.csv, report::csv(report))
+        .map_err(BenchError::io("cannot write", &outputs.csv))?;
+    let title = format!(
+        "fleet bench: {} devices, latency {} ms, {} ({} cores)",
+        report.devices, report.latency_ms, report.transport, report.cores
+    );
+    let svg = chart::svg(&title, &report.layouts)?;
+    std::fs::write(&outputs.svg, svg).map_err(BenchError::io("cannot write", &outputs.svg))?;
+    Ok(outputs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synthetic_inventory_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_synthetic_inventory(dir.path(), 25).unwrap();
+        let names = device_names(&path).unwrap();
+        assert_eq!(names.len(), 25);
+        assert_eq!(names[0], "bench-0000001");
+    }
+
+    #[test]
+    fn glob_escape_keeps_names_literal() {
+        assert_eq!(glob_escape("a*b[1]"), "a\\*b\\[1\\]");
+        assert_eq!(glob_escape("lab-ios-0001"), "lab-ios-0001");
+    }
+}

@@ -1,0 +1,256 @@
+//! One `fleet run` as a child process, and what it measured.
+//!
+//! Around each child the benchmark takes `getrusage(RUSAGE_CHILDREN)`
+//! (master + workers CPU, since the master reaps its workers), samples the
+//! master's `VmHWM`, the lab's CPU from /proc, and afterwards reads the run
+//! directory: `run.json` (wall time, statuses), `workers.json` (per-worker
+//! CPU, peak RSS, IPC) and `master.log` (worker start → hello times).
+
+use crate::artifacts;
+use crate::error::BenchError;
+use crate::layout::Layout;
+use crate::procfs;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How often the child is polled for exit (bounds the wall-time error).
+const POLL: Duration = Duration::from_millis(2);
+/// How often the master's peak RSS is sampled.
+const RSS_SAMPLE: Duration = Duration::from_millis(20);
+/// After a timeout's SIGINT, how long before SIGKILL.
+const KILL_AFTER: Duration = Duration::from_secs(60);
+
+/// What one `fleet run` needs besides the layout.
+#[derive(Debug, Clone)]
+pub struct RunSpec<'a> {
+    /// The `fleet` executable.
+    pub fleet_exe: &'a Path,
+    /// Inventory file.
+    pub inventory: &'a Path,
+    /// Command to run on every device.
+    pub command: &'a str,
+    /// `--transport noop`.
+    pub noop: bool,
+    /// `--limit` expression, if any.
+    pub limit: Option<&'a str>,
+    /// Batch size when the layout names none.
+    pub batch_size: Option<u32>,
+    /// Interrupt the run after this long.
+    pub timeout: Duration,
+    /// Pid of a lab child whose CPU to measure.
+    pub lab_pid: Option<u32>,
+}
+
+/// The measurements of one run (one element of a layout's `runs[]`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    /// Repeat index of this layout (0-based).
+    pub repeat: usize,
+    /// Position in the whole interleaved sequence (0-based).
+    pub order: usize,
+    /// The run directory fleet wrote.
+    pub run_dir: Option<PathBuf>,
+    /// Exit code of `fleet run` (`None`: killed by a signal).
+    pub exit_code: Option<i32>,
+    /// Whether the run hit the benchmark's run timeout.
+    pub timed_out: bool,
+    /// End-to-end wall time: process start (inventory parse included) to exit, ms.
+    pub wall_ms: f64,
+    /// The master's own wall time from run.json (workers start to last result), ms.
+    pub run_wall_ms: Option<f64>,
+    /// Devices in the run.
+    pub devices: u64,
+    /// Master + workers CPU (user + system), ms: `RUSAGE_CHILDREN` delta.
+    pub cpu_ms: f64,
+    /// The master's part: `cpu_ms` minus the workers' (all of it for `-p 0`).
+    pub master_cpu_ms: f64,
+    /// Sum of the workers' own CPU from workers.json (`None` for `-p 0`).
+    pub workers_cpu_ms: Option<f64>,
+    /// CPU the lab used during the run, ms (`None` without a lab child).
+    pub lab_cpu_ms: Option<f64>,
+    /// The master's peak RSS, KiB (sampled VmHWM; exact getrusage for `-p 0`).
+    pub master_peak_rss_kib: Option<u64>,
+    /// Each worker's peak RSS from workers.json, KiB (empty for `-p 0`).
+    pub worker_peak_rss_kib: Vec<u64>,
+    /// IPC messages both ways, all workers.
+    pub ipc_messages: u64,
+    /// IPC payload bytes both ways, all workers.
+    pub ipc_bytes: u64,
+    /// First `worker_hello` minus first `worker_started` in master.log, ms.
+    pub spawn_ms: Option<f64>,
+    /// Last first-generation `worker_hello` minus first `worker_started`, ms.
+    pub spawn_all_ms: Option<f64>,
+    /// Devices per final status (run.json totals).
+    pub statuses: BTreeMap<String, u64>,
+    /// 1-minute load average just before the run.
+    pub load_1m: Option<f64>,
+}
+
+impl RunRecord {
+    /// Peak RSS of the whole run: master plus every worker, KiB.
+    pub fn peak_rss_total_kib(&self) -> u64 {
+        self.master_peak_rss_kib.unwrap_or(0) + self.worker_peak_rss_kib.iter().sum::<u64>()
+    }
+
+    /// Devices whose status is not `ok`.
+    pub fn failures(&self) -> u64 {
+        self.statuses
+            .iter()
+            .filter(|(s, _)| s.as_str() != "ok")
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// Runs `fleet run` with `layout` into `dir` (created; fleet makes its run
+/// directory inside) and measures it.
+pub fn run_once(
+    spec: &RunSpec<'_>,
+    layout: Layout,
+    dir: &Path,
+    repeat: usize,
+    order: usize,
+) -> Result<RunRecord, BenchError> {
+    std::fs::create_dir_all(dir).map_err(BenchError::io("cannot create", dir))?;
+    let stdout = std::fs::File::create(dir.join("fleet.out"))
+        .map_err(BenchError::io("cannot create", dir.join("fleet.out")))?;
+    let stderr = std::fs::File::create(dir.join("fleet.err"))
+        .map_err(BenchError::io("cannot create", dir.join("fleet.err")))?;
+    let mut cmd = Command::new(spec.fleet_exe);
+    cmd.arg("run")
+        .arg("--inventory")
+        .arg(spec.inventory)
+        .args(["-p", &layout.p.to_string(), "-t", &layout.t.to_string()])
+        .args(["--command", spec.command])
+        .arg("--out")
+        .arg(dir)
+        .args(["--format", "none", "--progress", "never"])
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr);
+    if let Some(b) = layout.batch.or(spec.batch_size) {
+        cmd.args(["--batch-size", &b.to_string()]);
+    }
+    if spec.noop {
+        cmd.args(["--transport", "noop"]);
+    }
+    if let Some(limit) = spec.limit {
+        cmd.args(["--limit", limit]);
+    }
+
+    let load_1m = procfs::loadavg().map(|l| l[0]);
+    let lab_before = spec.lab_pid.and_then(procfs::cpu_ms);
+    let cpu_before = procfs::children_cpu_ms();
+    let started = Instant::now();
+    let mut child = cmd.spawn().map_err(|source| BenchError::Spawn {
+        action: "start",
+        program: spec.fleet_exe.to_path_buf(),
+        source,
+    })?;
+    let pid = child.id();
+    let mut master_hwm = None;
+    let mut next_sample = started;
+    let mut timed_out = false;
+    let mut killed = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(source) => {
+                return Err(BenchError::Spawn {
+                    action: "wait for",
+                    program: spec.fleet_exe.to_path_buf(),
+                    source,
+                })
+            }
+        }
+        let now = Instant::now();
+        if now >= next_sample {
+            if let Some(kib) = procfs::peak_rss_kib(pid) {
+                master_hwm = Some(kib);
+            }
+            next_sample = now + RSS_SAMPLE;
+        }
+        let elapsed = now - started;
+        if !timed_out && elapsed >= spec.timeout {
+            timed_out = true;
+            // The child is not reaped yet, so its pid cannot be reused.
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGINT,
+            );
+        } else if timed_out && !killed && elapsed >= spec.timeout + KILL_AFTER {
+            killed = true;
+            let _ = child.kill();
+        }
+        std::thread::sleep(POLL);
+    };
+    let wall_ms = started.elapsed().as_secs_f64() * 1e3;
+    let cpu_ms = procfs::children_cpu_ms() - cpu_before;
+    let lab_cpu_ms = match (lab_before, spec.lab_pid.and_then(procfs::cpu_ms)) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+
+    let run_dir = artifacts::single_run_dir(dir);
+    let Some(run_dir) = run_dir else {
+        return Err(BenchError::Run {
+            layout: layout.to_string(),
+            repeat,
+            why: format!("no run directory (exit {status})"),
+            dir: dir.to_path_buf(),
+        });
+    };
+    let run = artifacts::read_run_json(&run_dir).map_err(|why| BenchError::Run {
+        layout: layout.to_string(),
+        repeat,
+        why,
+        dir: dir.to_path_buf(),
+    })?;
+    let workers = artifacts::read_workers_json(&run_dir).unwrap_or_default();
+    let spawn = artifacts::spawn_times(&run_dir.join("master.log"), layout.p as usize);
+
+    let in_process = layout.p == 0;
+    let workers_cpu_ms = (!in_process).then(|| workers.iter().map(|w| w.cpu_ms()).sum::<f64>());
+    let master_cpu_ms = (cpu_ms - workers_cpu_ms.unwrap_or(0.0)).max(0.0);
+    let (master_peak_rss_kib, worker_peak_rss_kib) = if in_process {
+        let own = workers.iter().filter_map(|w| w.max_rss_kib).max();
+        (own.max(master_hwm), Vec::new())
+    } else {
+        (
+            master_hwm,
+            workers.iter().filter_map(|w| w.max_rss_kib).collect(),
+        )
+    };
+    Ok(RunRecord {
+        repeat,
+        order,
+        run_dir: Some(run_dir),
+        exit_code: status.code(),
+        timed_out,
+        wall_ms,
+        run_wall_ms: run.wall_ms,
+        devices: run.devices,
+        cpu_ms,
+        master_cpu_ms,
+        workers_cpu_ms,
+        lab_cpu_ms,
+        master_peak_rss_kib,
+        worker_peak_rss_kib,
+        ipc_messages: workers
+            .iter()
+            .map(|w| w.ipc_messages_in + w.ipc_messages_out)
+            .sum(),
+        ipc_bytes: workers
+            .iter()
+            .map(|w| w.ipc_bytes_in + w.ipc_bytes_out)
+            .sum(),
+        spawn_ms: spawn.map(|s| s.0),
+        spawn_all_ms: spawn.map(|s| s.1),
+        statuses: run.totals,
+        load_1m,
+    })
+}

@@ -1,0 +1,293 @@
+//! fleet against the simulated lab: scale, scenarios, counters, connection policy.
+
+use crate::common::*;
+use fleet_lab::Flavour;
+use fleet_testkit::fleet::results;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A `fleet lab` child process.
+struct LabProc {
+    child: Option<Child>,
+    state: PathBuf,
+    inventory: PathBuf,
+}
+
+impl LabProc {
+    fn start(dir: &Path, args: &[&str]) -> LabProc {
+        let state = dir.join("lab");
+        let mut cmd = fleet_testkit::fleet::command(BIN, dir);
+        cmd.arg("lab")
+            .arg("--state-dir")
+            .arg(&state)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().expect("spawn fleet lab");
+        let stdout = child.stdout.take().expect("lab stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("lab ready:") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        let ready = rx.recv_timeout(Duration::from_secs(60));
+        assert!(ready.is_ok(), "fleet lab did not get ready");
+        LabProc {
+            child: Some(child),
+            inventory: state.join("inventory.yaml"),
+            state,
+        }
+    }
+
+    /// Stops the lab (SIGINT) and returns the counters it wrote on exit.
+    fn stop(mut self) -> serde_json::Value {
+        let mut child = self.child.take().expect("running lab");
+        // SAFETY: kill(2) on our own child.
+        unsafe { kill(child.id() as i32, 2) };
+        let _ = child.wait();
+        let text = std::fs::read_to_string(self.state.join("stats.json")).expect("lab stats");
+        serde_json::from_str(&text).expect("lab stats JSON")
+    }
+}
+
+impl Drop for LabProc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+}
+
+/// device name -> (flavour, scenario), from the lab's inventory.
+fn lab_devices(inventory: &Path) -> Vec<(String, Flavour, String)> {
+    let text = std::fs::read_to_string(inventory).unwrap();
+    let inv = fleet_inventory::load_str(&text, inventory, fleet_inventory::Format::Fleet).unwrap();
+    inv.devices
+        .into_iter()
+        .map(|d| {
+            let flavour = Flavour::from_str(&d.data["flavour"]).unwrap();
+            let scenario = d.data.get("scenario").cloned().unwrap_or_default();
+            (d.name, flavour, scenario)
+        })
+        .collect()
+}
+
+#[test]
+fn five_hundred_lab_devices_match_their_deterministic_output() {
+    let dir = scratch();
+    let lab = LabProc::start(dir.path(), &["--devices", "500"]);
+    let inv = lab.inventory.to_str().unwrap().to_string();
+    let run = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            &inv,
+            "-p",
+            "2",
+            "-t",
+            "25",
+            "-c",
+            "show version",
+            "--format",
+            "none",
+        ],
+        &[],
+    );
+    run.assert_code(0);
+    let res = by_device(&results(&run.run_dir("runs")));
+    let devices = lab_devices(&lab.inventory);
+    assert_eq!(res.len(), 500);
+    for (name, flavour, _) in &devices {
+        let r = &res[name];
+        assert_eq!(status(r), "ok", "{r}");
+        let want = fleet_lab::expected_output(name, *flavour, "show version").unwrap();
+        assert_eq!(r["outputs"][0]["stdout"].as_str().unwrap(), want, "{name}");
+    }
+    let stats = lab.stop();
+    // Every session fleet reports really reached a device, once.
+    assert_eq!(stats["sessions_accepted"], 500, "{stats}");
+    assert_eq!(stats["auth_ok"], 500);
+    // IOS-like devices default to shell mode (paging off, then the command).
+    assert!(stats["commands"].as_u64().unwrap() >= 500, "{stats}");
+}
+
+#[test]
+fn lab_fault_scenario_gives_each_device_its_class() {
+    let dir = scratch();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/lab/faults.toml");
+    let lab = LabProc::start(
+        dir.path(),
+        &["--devices", "100", "--scenario", scenario.to_str().unwrap()],
+    );
+    let inv = lab.inventory.to_str().unwrap().to_string();
+    let run = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            &inv,
+            "-p",
+            "2",
+            "-t",
+            "10",
+            "-c",
+            "show version",
+            "--connect-timeout",
+            "2s",
+            "--session-timeout",
+            "4s",
+            "--command-timeout",
+            "3s",
+        ],
+        &[],
+    );
+    run.assert_code(1);
+    let res = by_device(&results(&run.run_dir("runs")));
+    let devices = lab_devices(&lab.inventory);
+    assert_eq!(res.len(), devices.len(), "nothing missing");
+    let mut per_class = std::collections::BTreeMap::<&str, usize>::new();
+    for (name, _, scenario) in &devices {
+        let want = match scenario.as_str() {
+            "auth_fail" => "auth_failed",
+            "refused" => "connect_failed",
+            "hang" => "timeout",
+            _ => "ok",
+        };
+        assert_eq!(
+            status(&res[name]),
+            want,
+            "{name} ({scenario}): {}",
+            res[name]
+        );
+        *per_class.entry(want).or_default() += 1;
+    }
+    assert_eq!(per_class["auth_failed"], 10, "{per_class:?}");
+    assert_eq!(per_class["connect_failed"], 5);
+    assert_eq!(per_class["timeout"], 5);
+    let stats = lab.stop();
+    // Refused connections never reach the lab; every other attempt does.
+    assert_eq!(stats["sessions_accepted"], 95, "{stats}");
+    assert!(stats["auth_failed"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn max_per_group_caps_concurrent_sessions() {
+    let dir = scratch();
+    let lab = LabProc::start(dir.path(), &["--devices", "60", "--latency", "100ms"]);
+    let inv = lab.inventory.to_str().unwrap().to_string();
+    let core = lab_devices(&lab.inventory).len();
+    assert!(core > 0);
+    let run = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            &inv,
+            "-p",
+            "2",
+            "-t",
+            "10",
+            "-c",
+            "show version",
+            "--max-per-group",
+            "core=3",
+            "--format",
+            "none",
+        ],
+        &[],
+    );
+    run.assert_code(0);
+    let stats = lab.stop();
+    let peak_core = stats["peak_sessions_per_group"]["core"].as_u64().unwrap();
+    assert!(
+        peak_core >= 1 && peak_core <= 3,
+        "core peak {peak_core}: {stats}"
+    );
+    // The other groups were not held back to 3.
+    assert!(stats["peak_sessions"].as_u64().unwrap() > 3, "{stats}");
+}
+
+#[test]
+fn connect_rate_paces_new_sessions() {
+    let dir = scratch();
+    let lab = LabProc::start(dir.path(), &["--devices", "90"]);
+    let inv = lab.inventory.to_str().unwrap().to_string();
+    let run = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            &inv,
+            "-p",
+            "2",
+            "-t",
+            "10",
+            "-c",
+            "show version",
+            "--connect-rate",
+            "50/s",
+            "--format",
+            "none",
+        ],
+        &[],
+    );
+    run.assert_code(0);
+    let stats = lab.stop();
+    let peak = stats["max_new_sessions_per_1s_window"].as_u64().unwrap();
+    assert!(
+        peak <= 51,
+        "at most 50/s (+1): saw {peak} in one second: {stats}"
+    );
+    assert_eq!(stats["sessions_accepted"], 90);
+}
+
+#[test]
+fn retry_classes_get_extra_attempts() {
+    let dir = scratch();
+    let closed = closed_port();
+    let inv = dir.path().join("inv.yaml");
+    std::fs::write(
+        &inv,
+        format!(
+            "defaults:\n  username: u\n  agent: true\n  commands: [x]\ndevices:\n  - name: gone\n    host: 127.0.0.1\n    port: {closed}\n"
+        ),
+    )
+    .unwrap();
+    let run = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            inv.to_str().unwrap(),
+            "-p",
+            "1",
+            "-t",
+            "1",
+            "--retry",
+            "connect_failed=2",
+            "--retry-backoff",
+            "10ms..40ms",
+        ],
+        &[],
+    );
+    run.assert_code(1);
+    let rd = run.run_dir("runs");
+    let res = results(&rd);
+    assert_eq!(res.len(), 1, "one final result per device");
+    assert_eq!(status(&res[0]), "connect_failed");
+    assert_eq!(res[0]["attempt"], 3);
+    let log = std::fs::read_to_string(rd.join("master.log")).unwrap();
+    assert!(log.matches("retry: attempt").count() >= 2, "{log}");
+}
