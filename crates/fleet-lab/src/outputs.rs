@@ -147,7 +147,7 @@ pub(crate) fn run_command(
             exit_status: 0,
         },
         None => {
-            let line = format!("{}\n", unknown_command_error(flavour, &command));
+            let line = format!("{}\n", unknown_command_error(flavour, command));
             let (stdout, stderr) = if flavour == Flavour::Linux {
                 (String::new(), line)
             } else {

@@ -147,7 +147,8 @@ impl Shell {
                     }
                 }
                 0x7f | 0x08 => {
-                    if self.line.pop().is_some() && !self.awaiting_password {
+                    let erased = self.line.pop().is_some();
+                    if erased && !self.awaiting_password {
                         events.push(ShellEvent::Echo(b"\x08 \x08".to_vec()));
                     }
                 }
