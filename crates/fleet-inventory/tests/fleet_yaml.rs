@@ -129,10 +129,18 @@ fn telnet_defaults_to_port_23_and_noop_needs_no_credentials() {
 }
 
 #[test]
-fn undefined_group_is_a_label_with_a_warning() {
+fn undefined_group_is_a_label_with_a_warning_only_beside_a_groups_section() {
     let inv = load_in(
         Path::new("/inv"),
         "devices:\n  - {name: a, host: h, groups: [x], transport: noop}\n  - {name: b, host: h, groups: [x], transport: noop}\n",
+        Format::Fleet,
+    )
+    .unwrap();
+    assert_eq!(inv.devices[0].groups, ["x"]);
+    assert!(inv.warnings.is_empty(), "{:?}", inv.warnings);
+    let inv = load_in(
+        Path::new("/inv"),
+        "groups:\n  y: {port: 2222}\ndevices:\n  - {name: a, host: h, groups: [x], transport: noop}\n  - {name: b, host: h, groups: [x], transport: noop}\n",
         Format::Fleet,
     )
     .unwrap();

@@ -105,6 +105,9 @@ impl Builder<'_> {
         for g in &group_names {
             match self.groups.get(g) {
                 Some(s) => layers.push(s),
+                // With no `groups:` section at all, groups are plain labels;
+                // with one, an undefined name is likely a typo.
+                None if self.groups.is_empty() => {}
                 None => self.secrets.warn_once(
                     format!("group:{g}"),
                     format!(
