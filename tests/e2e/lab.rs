@@ -10,14 +10,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// A `fleet lab` child process.
-struct LabProc {
+pub struct LabProc {
     child: Option<Child>,
-    state: PathBuf,
-    inventory: PathBuf,
+    pub state: PathBuf,
+    pub inventory: PathBuf,
 }
 
 impl LabProc {
-    fn start(dir: &Path, args: &[&str]) -> LabProc {
+    pub fn start(dir: &Path, args: &[&str]) -> LabProc {
         let state = dir.join("lab");
         let mut cmd = fleet_testkit::fleet::command(BIN, dir);
         cmd.arg("lab")
@@ -46,7 +46,7 @@ impl LabProc {
     }
 
     /// Stops the lab (SIGINT) and returns the counters it wrote on exit.
-    fn stop(mut self) -> serde_json::Value {
+    pub fn stop(mut self) -> serde_json::Value {
         let mut child = self.child.take().expect("running lab");
         // SAFETY: kill(2) on our own child.
         unsafe { kill(child.id() as i32, 2) };
@@ -70,7 +70,7 @@ extern "C" {
 }
 
 /// device name -> (flavour, scenario), from the lab's inventory.
-fn lab_devices(inventory: &Path) -> Vec<(String, Flavour, String)> {
+pub fn lab_devices(inventory: &Path) -> Vec<(String, Flavour, String)> {
     let text = std::fs::read_to_string(inventory).unwrap();
     let inv = fleet_inventory::load_str(&text, inventory, fleet_inventory::Format::Fleet).unwrap();
     inv.devices

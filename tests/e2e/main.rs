@@ -8,3 +8,4 @@ mod faults;
 mod inventory_errors;
 mod lab;
 mod logs;
+mod outputs;

@@ -1,0 +1,271 @@
+//! What people do with outputs: save them, group them, diff runs; and
+//! every inventory format people already have, against the lab.
+
+use crate::common::*;
+use crate::lab::{lab_devices, LabProc};
+use fleet_testkit::fleet::results;
+use std::fmt::Write as _;
+
+#[test]
+fn save_group_and_diff_outputs() {
+    let dir = scratch();
+    let lab = LabProc::start(dir.path(), &["--devices", "6", "--flavours", "linux"]);
+    let inv = lab.inventory.to_str().unwrap().to_string();
+    let saved = dir.path().join("saved");
+    let run = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            &inv,
+            "-p",
+            "2",
+            "-t",
+            "2",
+            "-c",
+            "uname -a",
+            "-c",
+            "echo same",
+            "--save-outputs",
+            saved.to_str().unwrap(),
+            "--group-output",
+            "--format",
+            "none",
+        ],
+        &[],
+    );
+    run.assert_code(0);
+    let first = run.run_dir("runs");
+    let devices = lab_devices(&lab.inventory);
+    for (name, flavour, _) in &devices {
+        let uname = std::fs::read_to_string(saved.join(name).join("uname-a.txt")).unwrap();
+        assert_eq!(
+            uname,
+            fleet_lab::expected_output(name, *flavour, "uname -a").unwrap()
+        );
+        let echo = std::fs::read_to_string(saved.join(name).join("echo-same.txt")).unwrap();
+        assert_eq!(echo, "same\n");
+    }
+    // Every device's uname differs (it names the device): six groups of one.
+    assert_eq!(run.stdout.matches(" (1)\n").count(), 6, "{}", run.explain());
+
+    // Only `echo same`: one group of six.
+    let run = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            &inv,
+            "-p",
+            "1",
+            "-t",
+            "3",
+            "-c",
+            "echo same",
+            "--group-output",
+            "--format",
+            "none",
+        ],
+        &[],
+    );
+    run.assert_code(0);
+    assert_eq!(run.stdout.matches(" (6)\n").count(), 1, "{}", run.explain());
+    assert!(run.stdout.contains("same\n"));
+
+    // Diff against the first run: the same commands give no change.
+    let run = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            &inv,
+            "-p",
+            "1",
+            "-t",
+            "3",
+            "-c",
+            "uname -a",
+            "-c",
+            "echo same",
+            "--diff",
+            first.to_str().unwrap(),
+            "--format",
+            "none",
+        ],
+        &[],
+    );
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("unchanged: 6 devices"),
+        "{}",
+        run.explain()
+    );
+    // A different command changes every device.
+    let run = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            &inv,
+            "-p",
+            "1",
+            "-t",
+            "3",
+            "-c",
+            "uname -a",
+            "-c",
+            "echo other",
+            "--diff",
+            first.to_str().unwrap(),
+            "--format",
+            "none",
+        ],
+        &[],
+    );
+    run.assert_code(0);
+    let changed = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("changed: "))
+        .count();
+    assert_eq!(changed, 6, "{}", run.explain());
+    assert!(run.stdout.contains("-same\n+other\n") || run.stdout.contains("+other"));
+}
+
+/// The lab's devices written in another format; fleet must run them unchanged.
+#[test]
+fn every_inventory_format_runs_against_the_lab() {
+    let dir = scratch();
+    let lab = LabProc::start(dir.path(), &["--devices", "8", "--flavours", "linux"]);
+    let password = std::fs::read_to_string(lab.state.join("password")).unwrap();
+    let password = password.trim();
+    let text = std::fs::read_to_string(&lab.inventory).unwrap();
+    let inv =
+        fleet_inventory::load_str(&text, &lab.inventory, fleet_inventory::Format::Fleet).unwrap();
+    let known = dir.path().join("known_hosts");
+    let known = known.to_str().unwrap();
+
+    let mut csv = String::from("name,host,port,username,platform,groups,password_env\n");
+    let mut ini = String::from("[lab]\n");
+    let mut ayaml = String::from("all:\n  children:\n    lab:\n      hosts:\n");
+    let mut nornir = String::new();
+    for d in &inv.devices {
+        writeln!(
+            csv,
+            "{},{},{},admin,linux,lab,LAB_PW",
+            d.name, d.host, d.port
+        )
+        .unwrap();
+        writeln!(
+            ini,
+            "{} ansible_host={} ansible_port={}",
+            d.name, d.host, d.port
+        )
+        .unwrap();
+        writeln!(
+            ayaml,
+            "        {}:\n          ansible_host: {}\n          ansible_port: {}",
+            d.name, d.host, d.port
+        )
+        .unwrap();
+        writeln!(
+            nornir,
+            "{}:\n  hostname: {}\n  port: {}\n  groups: [lab]",
+            d.name, d.host, d.port
+        )
+        .unwrap();
+    }
+    ini.push_str(&format!(
+        "[lab:vars]\nansible_user=admin\nansible_password={password}\n"
+    ));
+    ayaml.push_str(&format!(
+        "      vars:\n        ansible_user: admin\n        ansible_password: {password}\n"
+    ));
+    let formats = dir.path().join("formats");
+    std::fs::create_dir_all(formats.join("nornir")).unwrap();
+    std::fs::write(formats.join("devices.csv"), csv).unwrap();
+    std::fs::write(formats.join("hosts.ini"), ini).unwrap();
+    std::fs::write(formats.join("hosts.yaml"), ayaml).unwrap();
+    std::fs::write(formats.join("nornir/hosts.yaml"), nornir).unwrap();
+    std::fs::write(
+        formats.join("nornir/groups.yaml"),
+        "lab:\n  platform: linux\n  username: admin\n",
+    )
+    .unwrap();
+    std::fs::write(
+        formats.join("nornir/defaults.yaml"),
+        format!("password: {password}\n"),
+    )
+    .unwrap();
+
+    for (file, format) in [
+        ("devices.csv", None),
+        ("hosts.ini", Some("ansible-ini")),
+        ("hosts.yaml", Some("ansible-yaml")),
+        ("nornir", Some("nornir")),
+    ] {
+        let path = formats.join(file);
+        let path = path.to_str().unwrap();
+        let mut args = vec![
+            "run",
+            "-i",
+            path,
+            "-p",
+            "2",
+            "-t",
+            "2",
+            "-c",
+            "hostname",
+            "--known-hosts",
+            known,
+            "--format",
+            "none",
+        ];
+        if let Some(f) = format {
+            args.extend(["--inventory-format", f]);
+        }
+        let run = fleet(dir.path(), &args, &[("LAB_PW", password)]);
+        run.assert_code(0);
+        let res = by_device(&results(&run.run_dir("runs")));
+        assert_eq!(res.len(), 8, "{file}: {}", run.explain());
+        for d in &inv.devices {
+            assert_eq!(
+                res[&d.name]["outputs"][0]["stdout"],
+                format!("{}\n", d.name),
+                "{file}"
+            );
+        }
+        // Plaintext passwords in files are accepted, with a warning.
+        if file != "devices.csv" {
+            assert!(run.stderr.contains("warning"), "{file}: {}", run.explain());
+        }
+        assert!(
+            !run.stderr.contains(password),
+            "the password must not be echoed"
+        );
+    }
+}
+
+#[test]
+fn inventory_list_and_check() {
+    let dir = scratch();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/inventories/ansible/hosts.ini");
+    let f = fixture.to_str().unwrap();
+    let list = fleet(
+        dir.path(),
+        &["inventory", "list", "-i", f, "--limit", "ams-r0*"],
+        &[],
+    );
+    list.assert_code(0);
+    let names: Vec<&str> = list
+        .stdout
+        .lines()
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    assert_eq!(names.len(), 4, "{}", list.explain());
+    assert!(names.iter().all(|n| n.starts_with("ams-r0")));
+    let check = fleet(dir.path(), &["inventory", "check", "-i", f], &[]);
+    check.assert_code(0);
+    assert!(check.stdout.contains("ios"), "{}", check.explain());
+}
