@@ -68,6 +68,9 @@ pub(crate) fn render(
         let _ = writeln!(y, "    host: {}", quoted(&d.host));
         let _ = writeln!(y, "    port: {}", d.addr.port());
         let _ = writeln!(y, "    platform: {}", d.flavour.platform());
+        if d.behaviour.telnet {
+            y.push_str("    transport: telnet\n");
+        }
         let groups: Vec<String> = d.groups.iter().map(|g| quoted(g)).collect();
         let _ = writeln!(y, "    groups: [{}]", groups.join(", "));
         let _ = writeln!(

@@ -33,6 +33,7 @@ pub mod running_config;
 pub mod scenario;
 mod server;
 pub mod shell;
+mod telnet;
 
 pub use cli::{run_cli, LabArgs};
 pub use counters::Counters;

@@ -25,6 +25,7 @@
 //! # large_output_bytes = 20971520 # every command answers with this many bytes
 //! # host_key_change = true    # 2nd and later connections show another host key
 //! # group = "core"            # role group in the inventory (default core/access)
+//! # telnet = true             # serve telnet (Username:/Password:, same CLI) instead of SSH
 //! ```
 //!
 //! Durations use humantime syntax (`150ms`, `2s`). Devices no rule matches
@@ -65,6 +66,8 @@ pub struct Behaviour {
     pub host_key_change: bool,
     /// Role group override.
     pub group: Option<String>,
+    /// Serve telnet (login prompts, then the same CLI) instead of SSH.
+    pub telnet: bool,
 }
 
 impl Behaviour {
@@ -82,6 +85,7 @@ impl Behaviour {
             large_output: None,
             host_key_change: false,
             group: None,
+            telnet: false,
         }
     }
 }
@@ -109,6 +113,8 @@ struct RawRule {
     #[serde(default)]
     host_key_change: bool,
     group: Option<String>,
+    #[serde(default)]
+    telnet: bool,
 }
 
 /// The file as written.
@@ -206,6 +212,7 @@ impl Scenario {
             template.large_output = r.large_output_bytes;
             template.host_key_change = r.host_key_change;
             template.group = r.group.clone();
+            template.telnet = r.telnet;
             rules.push(Rule {
                 globs,
                 share: r.share,

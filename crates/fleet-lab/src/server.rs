@@ -135,6 +135,15 @@ async fn connection(shared: Arc<Shared>, device: Option<usize>, stream: TcpStrea
             _ = &mut stop => return,
         }
     }
+    if dev.behaviour.telnet {
+        let rng =
+            rand::rngs::StdRng::seed_from_u64(seeded(shared.seed, &format!("{}/{nth}", dev.name)));
+        tokio::select! {
+            _ = crate::telnet::session(&shared, &dev, stream, rng) => {}
+            _ = &mut stop => {}
+        }
+        return;
+    }
     let key = usize::from(dev.behaviour.host_key_change && nth > 0);
     let config = Arc::clone(&dev.ssh[key]);
     let handler = LabHandler::new(Arc::clone(&shared), Some(index), nth);
@@ -494,6 +503,76 @@ pub fn large_output_line(device_name: &str, n: u64) -> String {
     format!("{device_name} large output line {n:010} 0123456789abcdefghijklmnopqrstuvwxyz\n")
 }
 
+/// Where a shell session's bytes go: an SSH channel or a telnet socket.
+pub(crate) enum ShellSink<'a> {
+    /// SSH session channel (window-aware).
+    Ssh(&'a Channel<Msg>),
+    /// Telnet: the TCP write half.
+    Telnet(&'a mut tokio::net::tcp::OwnedWriteHalf),
+}
+
+impl ShellSink<'_> {
+    /// Sends bytes and counts them; false when the peer is gone.
+    pub(crate) async fn write(&mut self, shared: &Shared, bytes: Vec<u8>) -> bool {
+        match self {
+            ShellSink::Ssh(channel) => send(shared, channel, None, bytes).await,
+            ShellSink::Telnet(w) => {
+                use tokio::io::AsyncWriteExt;
+                let len = bytes.len();
+                let ok = w.write_all(&bytes).await.is_ok();
+                if ok {
+                    shared.counters.sent(len);
+                }
+                ok
+            }
+        }
+    }
+}
+
+/// Plays shell events: echo now, command output after the latency.
+/// Returns false when the session must end (logout or peer gone); on
+/// logout over SSH it also sends exit status, EOF and close.
+pub(crate) async fn play_shell_events(
+    shared: &Shared,
+    dev: &DeviceRuntime,
+    rng: &mut rand::rngs::StdRng,
+    events: Vec<ShellEvent>,
+    sink: &mut ShellSink<'_>,
+) -> bool {
+    for event in events {
+        let ok = match event {
+            ShellEvent::Echo(bytes) => sink.write(shared, bytes).await,
+            ShellEvent::Output(bytes) => {
+                shared.counters.command();
+                command_delay(&dev.behaviour, rng).await;
+                sink.write(shared, bytes).await
+            }
+            ShellEvent::Close => {
+                if let ShellSink::Ssh(channel) = sink {
+                    let _ = channel.exit_status(0).await;
+                    let _ = channel.eof().await;
+                    let _ = channel.close().await;
+                }
+                return false;
+            }
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// A new CLI for a session on `dev`.
+pub(crate) fn new_shell(shared: &Shared, dev: &DeviceRuntime) -> Shell {
+    Shell::new(
+        &dev.name,
+        dev.flavour,
+        Arc::clone(&dev.config),
+        shared.password.clone(),
+    )
+}
+
 /// Runs the interactive shell until the client logs out or closes.
 async fn shell(
     shared: &Shared,
@@ -501,12 +580,7 @@ async fn shell(
     channel: &mut Channel<Msg>,
     rng: &mut rand::rngs::StdRng,
 ) {
-    let mut cli = Shell::new(
-        &dev.name,
-        dev.flavour,
-        Arc::clone(&dev.config),
-        shared.password.clone(),
-    );
+    let mut cli = new_shell(shared, dev);
     if !send(shared, channel, None, cli.greeting()).await {
         return;
     }
@@ -516,24 +590,9 @@ async fn shell(
             ChannelMsg::Eof | ChannelMsg::Close => return,
             _ => continue,
         };
-        for event in cli.feed(&data) {
-            let ok = match event {
-                ShellEvent::Echo(bytes) => send(shared, channel, None, bytes).await,
-                ShellEvent::Output(bytes) => {
-                    shared.counters.command();
-                    command_delay(&dev.behaviour, rng).await;
-                    send(shared, channel, None, bytes).await
-                }
-                ShellEvent::Close => {
-                    let _ = channel.exit_status(0).await;
-                    let _ = channel.eof().await;
-                    let _ = channel.close().await;
-                    return;
-                }
-            };
-            if !ok {
-                return;
-            }
+        let events = cli.feed(&data);
+        if !play_shell_events(shared, dev, rng, events, &mut ShellSink::Ssh(channel)).await {
+            return;
         }
     }
 }

@@ -530,3 +530,52 @@ fn non_loopback_bind_needs_explicit_permission() {
         Err(fleet_lab::LabError::Config { .. })
     ));
 }
+
+#[test]
+fn telnet_devices_log_in_and_share_the_cli() {
+    let (_dir, lab) = start(
+        1,
+        &[Flavour::CiscoIos],
+        Some("[[rule]]\nname = \"telnet\"\nshare = 100\ntelnet = true\n"),
+    );
+    let dev = &lab.devices()[0];
+    let inventory = std::fs::read_to_string(lab.inventory_path()).expect("inventory");
+    assert!(inventory.contains("transport: telnet"));
+    let mut tcp = TcpStream::connect(dev.addr).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut text = Vec::new();
+    let mut read_until = |tcp: &mut TcpStream, suffix: &str| {
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&text).ends_with(suffix) {
+            let n = tcp.read(&mut buf).expect("read");
+            assert!(
+                n > 0,
+                "closed before {suffix:?}: {:?}",
+                String::from_utf8_lossy(&text)
+            );
+            text.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&std::mem::take(&mut text)).into_owned()
+    };
+    let hello = read_until(&mut tcp, "Username: ");
+    assert!(hello.as_bytes().starts_with(&[255, 251, 1]) || hello.starts_with('\u{fffd}'));
+    tcp.write_all(b"admin\r\n").expect("user");
+    read_until(&mut tcp, "Password: ");
+    tcp.write_all(format!("{}\r\0", lab.password().expose()).as_bytes())
+        .expect("pw");
+    let prompt = format!("{}>", dev.name);
+    read_until(&mut tcp, &prompt);
+    tcp.write_all(b"show version\r\n").expect("cmd");
+    let out = read_until(&mut tcp, &prompt);
+    let want = expected_output(&dev.name, dev.flavour, "show version").expect("known");
+    assert_eq!(
+        out,
+        format!("show version\r\n{}{prompt}", want.replace('\n', "\r\n"))
+    );
+    tcp.write_all(b"exit\r\n").expect("exit");
+    let mut rest = Vec::new();
+    let _ = tcp.read_to_end(&mut rest);
+    let c = lab.counters();
+    assert_eq!((c.auth_ok, c.commands), (1, 1));
+}
