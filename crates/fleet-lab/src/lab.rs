@@ -154,7 +154,12 @@ fn bind_socket(addr: SocketAddr) -> std::io::Result<TcpSocket> {
         SocketAddr::V4(_) => TcpSocket::new_v4()?,
         SocketAddr::V6(_) => TcpSocket::new_v6()?,
     };
-    socket.set_reuseaddr(true)?;
+    // Fixed ports: reuse them right after a previous lab exits (TIME_WAIT).
+    // OS-assigned ports: no SO_REUSEADDR, which makes the kernel's free-port
+    // search scan every bound socket (seconds for 10,000 devices).
+    if addr.port() != 0 {
+        socket.set_reuseaddr(true)?;
+    }
     socket.bind(addr)?;
     Ok(socket)
 }
