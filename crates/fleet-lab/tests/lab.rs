@@ -579,3 +579,37 @@ fn telnet_devices_log_in_and_share_the_cli() {
     let c = lab.counters();
     assert_eq!((c.auth_ok, c.commands), (1, 1));
 }
+
+#[test]
+fn inventory_loads_with_fleet_inventory() {
+    let (_dir, lab) = start(
+        10,
+        &[Flavour::CiscoIos, Flavour::Linux],
+        Some("[[rule]]\nname = \"telnet\"\nshare = 20\ntelnet = true\n"),
+    );
+    let inv =
+        fleet_inventory::load(lab.inventory_path(), None).expect("fleet loads the lab inventory");
+    assert_eq!(inv.devices.len(), 10);
+    assert_eq!(
+        inv.host_key_check,
+        Some(fleet_proto::HostKeyCheck::AcceptNew)
+    );
+    assert!(inv.warnings.is_empty(), "{:?}", inv.warnings);
+    for (d, lab_dev) in inv.devices.iter().zip(lab.devices()) {
+        assert_eq!(d.name, lab_dev.name);
+        assert_eq!(d.port, lab_dev.addr.port());
+        assert_eq!(d.username, "admin");
+        assert_eq!(d.commands, ["show version"]);
+        assert_eq!(d.platform.as_deref(), Some(lab_dev.flavour.platform()));
+        assert_eq!(d.data.get("scenario"), Some(&lab_dev.behaviour.name));
+        let telnet = d.transport == fleet_proto::Transport::Telnet;
+        assert_eq!(telnet, lab_dev.behaviour.telnet);
+        assert_eq!(
+            d.enable_secret.as_ref().map(|s| s.expose()),
+            Some(lab.password().expose())
+        );
+        assert!(d
+            .auth
+            .contains(&fleet_proto::Auth::Password(lab.password().clone())));
+    }
+}
