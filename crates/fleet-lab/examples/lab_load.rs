@@ -19,7 +19,7 @@ use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn session(addr: SocketAddr, password: &str) -> Result<ssh2::Session, String> {
     let tcp = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
@@ -152,5 +152,4 @@ fn main() {
         Err(e) => eprintln!("shutdown: {e}"),
     }
     let _ = std::fs::remove_dir_all(&dir);
-    let _ = Duration::ZERO;
 }

@@ -7,7 +7,7 @@
 //! {
 //!   "uptime_ms": 1234,
 //!   "sessions_accepted": 10,        // TCP connections accepted (hang devices included)
-//!   "handshakes_completed": 9,      // key exchange done (client reached user auth)
+//!   "handshakes_completed": 9,      // key exchange done (client reached user auth; telnet: connected)
 //!   "auth_ok": 8, "auth_failed": 1, // finished authentications (success / final reject)
 //!   "channels": 8,                  // session channels opened
 //!   "commands": 8,                  // exec commands + shell lines run

@@ -102,6 +102,10 @@ pub struct LabDevice {
 }
 
 /// A running lab. Dropping it shuts it down.
+///
+/// It owns a tokio runtime, so create and drop it from synchronous code
+/// (a plain `#[test]`, or `spawn_blocking` inside async code): tokio
+/// panics when a runtime is dropped inside another runtime's async context.
 pub struct Lab {
     runtime: Option<tokio::runtime::Runtime>,
     shared: Arc<Shared>,
@@ -259,7 +263,7 @@ impl Lab {
         let mut listeners = Vec::new();
         let mut refused = Vec::new();
         let mut devices = Vec::new();
-        let mut runtimes = Vec::new();
+        let mut device_runtimes = Vec::new();
         let mut known_hosts = String::new();
         let _guard = runtime.enter();
         for (i, ((name, flavour), behaviour)) in plan.into_iter().zip(behaviours).enumerate() {
@@ -294,7 +298,7 @@ impl Lab {
                 message: e.to_string(),
             })?;
             let group = group_names.iter().position(|g| *g == roles[i]).unwrap_or(0);
-            runtimes.push(Arc::new(DeviceRuntime {
+            device_runtimes.push(Arc::new(DeviceRuntime {
                 name: name.clone(),
                 flavour,
                 group,
@@ -321,7 +325,7 @@ impl Lab {
             password,
             client_key,
             counters: LiveCounters::new(group_names, names),
-            devices: runtimes,
+            devices: device_runtimes,
             lab_ports,
             shutdown: stop_rx,
         });

@@ -75,7 +75,7 @@ pub(crate) async fn serve_device(shared: Arc<Shared>, device: usize, listener: T
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    tokio::spawn(connection(Arc::clone(&shared), Some(device), stream));
+                    tokio::spawn(connection(Arc::clone(&shared), device, stream));
                 }
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
@@ -116,8 +116,7 @@ pub(crate) async fn serve_jump(
 }
 
 /// One TCP connection to a device, through its scripted behaviour.
-async fn connection(shared: Arc<Shared>, device: Option<usize>, stream: TcpStream) {
-    let Some(index) = device else { return };
+async fn connection(shared: Arc<Shared>, index: usize, stream: TcpStream) {
     let dev = Arc::clone(&shared.devices[index]);
     let _session = shared.counters.session_started(index, dev.group);
     let nth = dev.connections.fetch_add(1, Ordering::Relaxed);

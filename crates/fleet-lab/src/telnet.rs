@@ -16,10 +16,11 @@ const SGA: u8 = 3;
 /// Strips telnet commands from the byte stream, keeping state across reads.
 #[derive(Default)]
 struct IacFilter {
-    /// Bytes of the command in progress (after IAC).
+    /// Where in a command sequence the previous byte left us.
     state: IacState,
 }
 
+/// Position in the telnet command grammar (RFC 854).
 #[derive(Default, Clone, Copy, PartialEq, Eq)]
 enum IacState {
     #[default]
