@@ -100,12 +100,12 @@ pub fn run_cli(args: LabArgs) -> Result<i32, LabError> {
     if let Some(jump) = lab.jump_host() {
         ready.push_str(&format!(", jump host {jump}"));
     }
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{ready}")
-        .and_then(|()| stdout.flush())
-        .map_err(LabError::io("failed to write the ready line"))?;
-    drop(stdout);
-    lab.run_until_signal()?;
+    lab.run_until_signal(|| {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{ready}")
+            .and_then(|()| stdout.flush())
+            .map_err(LabError::io("failed to write the ready line"))
+    })?;
     let counters = lab.shutdown()?;
     eprintln!("{}", summary_json(&counters));
     Ok(0)

@@ -446,22 +446,29 @@ impl Lab {
         Ok(counters)
     }
 
-    /// Blocks until SIGINT or SIGTERM; on SIGUSR1 writes the stats file and
-    /// prints the JSON summary to stderr, then keeps running.
-    pub fn run_until_signal(&self) -> Result<(), LabError> {
+    /// Installs the SIGINT, SIGTERM and SIGUSR1 handlers, calls `ready`
+    /// (so a SIGUSR1 sent right after the ready line is never fatal), then
+    /// blocks until SIGINT or SIGTERM; on SIGUSR1 it writes the stats file
+    /// and prints the JSON summary to stderr, and keeps running.
+    pub fn run_until_signal(
+        &self,
+        ready: impl FnOnce() -> Result<(), LabError>,
+    ) -> Result<(), LabError> {
+        use tokio::signal::unix::{signal, SignalKind};
         let Some(runtime) = &self.runtime else {
-            return Ok(());
+            return ready();
         };
+        let _context = runtime.enter();
+        let sig = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(LabError::io(format!(
+                "failed to install the {name} handler"
+            )))
+        };
+        let mut int = sig(SignalKind::interrupt(), "SIGINT")?;
+        let mut term = sig(SignalKind::terminate(), "SIGTERM")?;
+        let mut usr1 = sig(SignalKind::user_defined1(), "SIGUSR1")?;
+        ready()?;
         runtime.block_on(async {
-            use tokio::signal::unix::{signal, SignalKind};
-            let sig = |kind: SignalKind, name: &str| {
-                signal(kind).map_err(LabError::io(format!(
-                    "failed to install the {name} handler"
-                )))
-            };
-            let mut int = sig(SignalKind::interrupt(), "SIGINT")?;
-            let mut term = sig(SignalKind::terminate(), "SIGTERM")?;
-            let mut usr1 = sig(SignalKind::user_defined1(), "SIGUSR1")?;
             loop {
                 tokio::select! {
                     _ = int.recv() => return Ok(()),
