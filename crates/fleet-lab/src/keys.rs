@@ -64,18 +64,23 @@ pub fn random_password() -> Secret {
     )
 }
 
-/// One `known_hosts` line for a device listening on `host:port`.
-pub fn known_hosts_line(host: &str, port: u16, key: &PrivateKey) -> Result<String, LabError> {
-    let public = key.public_key().to_openssh().map_err(|e| LabError::Key {
+/// A host key's public half in OpenSSH format (`ssh-ed25519 AAAA...`).
+pub fn public_openssh(key: &PrivateKey) -> Result<String, LabError> {
+    key.public_key().to_openssh().map_err(|e| LabError::Key {
         what: "encode a host key".to_string(),
         message: e.to_string(),
-    })?;
+    })
+}
+
+/// One `known_hosts` line for a device listening on `host:port` with the
+/// OpenSSH-format public key `public`.
+pub fn known_hosts_line(host: &str, port: u16, public: &str) -> String {
     let host = if port == 22 {
         host.to_string()
     } else {
         format!("[{host}]:{port}")
     };
-    Ok(format!("{host} {public}\n"))
+    format!("{host} {public}\n")
 }
 
 #[cfg(test)]

@@ -59,6 +59,30 @@ pub struct LabConfig {
 }
 
 impl LabConfig {
+    /// Rejects configurations the lab cannot or must not serve.
+    fn validate(&self) -> Result<(), LabError> {
+        let bad = |message: String| LabError::Config { message };
+        if self.devices == 0 {
+            return Err(bad("--devices must be at least 1".to_string()));
+        }
+        if self.flavours.is_empty() {
+            return Err(bad("--flavours must name at least one flavour".to_string()));
+        }
+        if !self.bind.is_loopback() && !self.allow_non_loopback {
+            return Err(bad(format!(
+                "refusing to listen on non-loopback address {} without an explicit --bind",
+                self.bind
+            )));
+        }
+        if self.start_port != 0 && usize::from(self.start_port) + self.devices > 65536 {
+            return Err(bad(format!(
+                "--start-port {} + {} devices exceeds port 65535",
+                self.start_port, self.devices
+            )));
+        }
+        Ok(())
+    }
+
     /// The `fleet lab` defaults with `devices` devices and state in `state_dir`.
     pub fn new(devices: usize, state_dir: impl Into<PathBuf>) -> Self {
         LabConfig {
@@ -121,6 +145,47 @@ pub struct Lab {
     _refused: Vec<TcpSocket>,
 }
 
+/// A device before it is bound: name, flavour, behaviour, role group.
+struct Planned {
+    name: String,
+    flavour: Flavour,
+    behaviour: Behaviour,
+    role: String,
+}
+
+/// Names devices (flavours round-robin), applies the scenario and picks
+/// role groups (every 10th device `core`, unless a rule sets `group`).
+fn plan(config: &LabConfig, seed: u64) -> Vec<Planned> {
+    let named: Vec<(String, Flavour)> = (0..config.devices)
+        .map(|i| {
+            let flavour = config.flavours[i % config.flavours.len()];
+            (format!("lab-{}-{:04}", flavour.short(), i + 1), flavour)
+        })
+        .collect();
+    let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
+    let behaviours = match &config.scenario {
+        Some(s) => s.assign(&names, seed, config.latency, config.jitter),
+        None => vec![Behaviour::normal(config.latency, config.jitter); names.len()],
+    };
+    named
+        .into_iter()
+        .zip(behaviours)
+        .enumerate()
+        .map(|(i, ((name, flavour), behaviour))| {
+            let role = behaviour
+                .group
+                .clone()
+                .unwrap_or_else(|| if i % 10 == 0 { "core" } else { "access" }.to_string());
+            Planned {
+                name,
+                flavour,
+                behaviour,
+                role,
+            }
+        })
+        .collect()
+}
+
 /// Raises the open-files soft limit to the hard limit: each device holds a
 /// listening socket and each session a connection.
 fn raise_nofile_limit() {
@@ -173,25 +238,7 @@ impl Lab {
     /// keys, password, known_hosts and the inventory (atomically), then
     /// returns. Usable from plain synchronous code.
     pub fn start(config: LabConfig) -> Result<Lab, LabError> {
-        let bad = |message: String| LabError::Config { message };
-        if config.devices == 0 {
-            return Err(bad("--devices must be at least 1".to_string()));
-        }
-        if config.flavours.is_empty() {
-            return Err(bad("--flavours must name at least one flavour".to_string()));
-        }
-        if !config.bind.is_loopback() && !config.allow_non_loopback {
-            return Err(bad(format!(
-                "refusing to listen on non-loopback address {} without an explicit --bind",
-                config.bind
-            )));
-        }
-        if config.start_port != 0 && usize::from(config.start_port) + config.devices > 65536 {
-            return Err(bad(format!(
-                "--start-port {} + {} devices exceeds port 65535",
-                config.start_port, config.devices
-            )));
-        }
+        config.validate()?;
         raise_nofile_limit();
 
         std::fs::create_dir_all(&config.state_dir).map_err(LabError::io(format!(
@@ -219,32 +266,14 @@ impl Lab {
             .or(config.scenario.as_ref().and_then(|s| s.seed))
             .unwrap_or(0);
 
-        let plan: Vec<(String, Flavour)> = (0..config.devices)
-            .map(|i| {
-                let flavour = config.flavours[i % config.flavours.len()];
-                (format!("lab-{}-{:04}", flavour.short(), i + 1), flavour)
-            })
-            .collect();
-        let names: Vec<String> = plan.iter().map(|(n, _)| n.clone()).collect();
-        let behaviours = match &config.scenario {
-            Some(s) => s.assign(&names, seed, config.latency, config.jitter),
-            None => vec![Behaviour::normal(config.latency, config.jitter); names.len()],
-        };
-        let roles: Vec<String> = behaviours
+        let plan = plan(&config, seed);
+        let group_names: Vec<String> = plan
             .iter()
-            .enumerate()
-            .map(|(i, b)| {
-                b.group
-                    .clone()
-                    .unwrap_or_else(|| if i % 10 == 0 { "core" } else { "access" }.to_string())
-            })
-            .collect();
-        let group_names: Vec<String> = roles
-            .iter()
-            .cloned()
+            .map(|p| p.role.clone())
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
+        let names: Vec<String> = plan.iter().map(|p| p.name.clone()).collect();
 
         let mut builder = tokio::runtime::Builder::new_multi_thread();
         builder.enable_all().thread_name("fleet-lab");
@@ -266,7 +295,13 @@ impl Lab {
         let mut device_runtimes = Vec::new();
         let mut known_hosts = String::new();
         let _guard = runtime.enter();
-        for (i, ((name, flavour), behaviour)) in plan.into_iter().zip(behaviours).enumerate() {
+        for (i, planned) in plan.into_iter().enumerate() {
+            let Planned {
+                name,
+                flavour,
+                behaviour,
+                role,
+            } = planned;
             let port = if config.start_port == 0 {
                 0
             } else {
@@ -287,24 +322,22 @@ impl Lab {
                 listeners.push((i, listener));
             }
             let key = keys::host_key(seed, &name, 0);
+            let host_key = keys::public_openssh(&key)?;
+            known_hosts.push_str(&keys::known_hosts_line(&host, addr.port(), &host_key));
+            let primary = ssh_config(flavour, key);
             let changed = if behaviour.host_key_change {
-                keys::host_key(seed, &name, 1)
+                ssh_config(flavour, keys::host_key(seed, &name, 1))
             } else {
-                key.clone()
+                Arc::clone(&primary)
             };
-            known_hosts.push_str(&keys::known_hosts_line(&host, addr.port(), &key)?);
-            let host_key = key.public_key().to_openssh().map_err(|e| LabError::Key {
-                what: "encode a host key".to_string(),
-                message: e.to_string(),
-            })?;
-            let group = group_names.iter().position(|g| *g == roles[i]).unwrap_or(0);
+            let group = group_names.iter().position(|g| *g == role).unwrap_or(0);
             device_runtimes.push(Arc::new(DeviceRuntime {
                 name: name.clone(),
                 flavour,
                 group,
                 behaviour: behaviour.clone(),
                 config: Arc::new(Mutex::new(RunningConfig::initial(&name, flavour))),
-                ssh: [ssh_config(flavour, key), ssh_config(flavour, changed)],
+                ssh: [primary, changed],
                 connections: AtomicU64::new(0),
             }));
             devices.push(LabDevice {
@@ -312,7 +345,7 @@ impl Lab {
                 flavour,
                 host: host.clone(),
                 addr,
-                groups: vec![roles[i].clone()],
+                groups: vec![role],
                 behaviour,
                 host_key,
             });
@@ -342,7 +375,11 @@ impl Lab {
                 .local_addr()
                 .map_err(LabError::io("failed to read the jump host address"))?;
             let key = keys::host_key(seed, "lab-jump", 0);
-            known_hosts.push_str(&keys::known_hosts_line(&host, addr.port(), &key)?);
+            known_hosts.push_str(&keys::known_hosts_line(
+                &host,
+                addr.port(),
+                &keys::public_openssh(&key)?,
+            ));
             runtime.spawn(server::serve_jump(
                 Arc::clone(&shared),
                 listener,
