@@ -613,3 +613,43 @@ fn inventory_loads_with_fleet_inventory() {
             .contains(&fleet_proto::Auth::Password(lab.password().clone())));
     }
 }
+
+#[test]
+fn slow_banner_devices_still_serve() {
+    let (_dir, lab) = start(
+        1,
+        &[Flavour::CiscoIos],
+        Some("[[rule]]\nname = \"slow_banner\"\nshare = 100\nbanner_delay = \"200ms\"\nlatency = \"20ms\"\njitter = \"10ms\"\n"),
+    );
+    let dev = &lab.devices()[0];
+    let sess = login(&lab, dev);
+    let (out, _, status) = exec(&sess, "show ip interface brief");
+    assert_eq!(
+        Some(out),
+        expected_output(&dev.name, dev.flavour, "show ip interface brief")
+    );
+    assert_eq!(status, 0);
+}
+
+#[test]
+fn fixture_scenarios_parse_and_pick_exact_shares() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/lab");
+    let names: Vec<String> = (1..=100).map(|i| format!("lab-ios-{i:04}")).collect();
+    let faults = Scenario::load(&fixtures.join("faults.toml")).expect("faults.toml");
+    let seed = faults.seed.expect("faults.toml has a seed");
+    let b = faults.assign(&names, seed, Duration::ZERO, Duration::ZERO);
+    let count = |n: &str| b.iter().filter(|x| x.name == n).count();
+    assert_eq!(
+        (count("auth_fail"), count("refused"), count("hang")),
+        (10, 5, 5)
+    );
+    assert_eq!(count("normal"), 80);
+    for file in ["mixed.toml", "telnet.toml"] {
+        let s = Scenario::load(&fixtures.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let b = s.assign(&names, s.seed.unwrap_or(0), Duration::ZERO, Duration::ZERO);
+        assert!(
+            b.iter().any(|x| x.name != "normal"),
+            "{file} changes nothing"
+        );
+    }
+}
