@@ -10,6 +10,9 @@ use fleet_proto::{CommandOutput, Status};
 use std::io::{self, Read};
 use std::time::Instant;
 
+/// libssh2 timeout while abandoning a failed channel, milliseconds.
+const ABANDON_MS: u32 = 100;
+
 /// Captured bytes of one stream, capped; the rest is counted and dropped.
 pub(crate) struct Capture {
     pub buf: Vec<u8>,
@@ -101,7 +104,12 @@ fn run_one(
     sess.set_blocking(false);
     let drained = drain(conn, &mut ch, &mut stdout, &mut stderr, &limit, &during);
     sess.set_blocking(true);
-    drained?;
+    if let Err(f) = drained {
+        // Dropping a channel that is still open waits for the peer's close
+        // under the session timeout: keep that short after a failure.
+        sess.set_timeout(ABANDON_MS);
+        return Err(f);
+    }
 
     sess.set_timeout(limit.libssh2_ms(&during)?);
     ch.wait_close().map_err(|e| fail(e, "close channel"))?;

@@ -157,6 +157,26 @@ impl KnownHosts {
         }
     }
 
+    /// Key types known for `name` (non-revoked), in file order: the
+    /// client prefers these host key algorithms, as OpenSSH does, so a
+    /// server with several keys presents the one we know.
+    pub fn key_types_for(&self, name: &str) -> Vec<String> {
+        let name = name.to_ascii_lowercase();
+        let mut types: Vec<String> = Vec::new();
+        let entries = self
+            .exact
+            .get(&name)
+            .into_iter()
+            .flatten()
+            .chain(self.other.iter().filter(|e| matches(&e.hosts, &name)));
+        for e in entries.filter(|e| !e.revoked) {
+            if !types.contains(&e.key_type) {
+                types.push(e.key_type.clone());
+            }
+        }
+        types
+    }
+
     /// Stores a new key in memory and appends it to the file (if any) as
     /// `name key-type base64`, creating the file 0600 and its dir 0700.
     pub fn add(&mut self, name: &str, blob: &[u8]) -> io::Result<()> {

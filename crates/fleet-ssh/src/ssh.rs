@@ -5,7 +5,7 @@ use crate::budget::{ms, Budget};
 use crate::error::{ssh_failure, Failure};
 use crate::known_hosts::{fingerprint, host_key_name, key_type, Check, KnownHosts};
 use fleet_proto::{Auth, HostKeyCheck, Status};
-use ssh2::{KeyboardInteractivePrompt, Prompt, Session};
+use ssh2::{KeyboardInteractivePrompt, MethodType, Prompt, Session};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::RwLock;
 use std::time::Instant;
@@ -33,6 +33,7 @@ pub(crate) fn handshake<S: AsRawFd + 'static>(
     let fd = stream.as_raw_fd();
     let mut sess = Session::new().map_err(|e| ssh_failure(&e, "create ssh session"))?;
     sess.set_tcp_stream(stream);
+    prefer_known_key_types(&sess, host, port, keys);
     let limit = budget.command();
     sess.set_timeout(limit.libssh2_ms("ssh handshake")?);
     if let Err(e) = sess.handshake() {
@@ -45,6 +46,47 @@ pub(crate) fn handshake<S: AsRawFd + 'static>(
     }
     check_host_key(&sess, host, port, keys)?;
     Ok(Connected { sess, fd })
+}
+
+/// Puts the host key algorithms of keys already known for this host
+/// first, so the server presents a key we can check.
+fn prefer_known_key_types(sess: &Session, host: &str, port: u16, keys: &HostKeys<'_>) {
+    if keys.check == HostKeyCheck::Off {
+        return;
+    }
+    let known = match keys.store.read() {
+        Ok(store) => store.key_types_for(&host_key_name(host, port)),
+        Err(poisoned) => poisoned
+            .into_inner()
+            .key_types_for(&host_key_name(host, port)),
+    };
+    if known.is_empty() {
+        return;
+    }
+    let Ok(supported) = sess.supported_algs(MethodType::HostKey) else {
+        return;
+    };
+    let mut prefs: Vec<&str> = Vec::new();
+    for t in &known {
+        let algs: Vec<&str> = if t == "ssh-rsa" {
+            vec!["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]
+        } else {
+            vec![t.as_str()]
+        };
+        for a in algs {
+            if supported.contains(&a) && !prefs.contains(&a) {
+                prefs.push(a);
+            }
+        }
+    }
+    for a in supported {
+        if a != "ssh-dss" && !prefs.contains(&a) {
+            prefs.push(a);
+        }
+    }
+    if let Err(e) = sess.method_pref(MethodType::HostKey, &prefs.join(",")) {
+        log::debug!("host key algorithm preference not set: {e}");
+    }
 }
 
 fn check_host_key(

@@ -401,3 +401,58 @@ fn show_timings() {
         println!("{:?} {:?} wall {:?}", out.status, out.timings, t.elapsed());
     }
 }
+
+#[test]
+fn known_key_type_is_preferred_when_the_server_has_several() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ecdsa = tmp.path().join("host_ecdsa");
+    let ok = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ecdsa", "-N", "", "-f"])
+        .arg(&ecdsa)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let sshd = Sshd::start_with(fleet_testkit::sshd::SshdOptions {
+        extra_config: vec![format!("HostKey {}", ecdsa.display())],
+        ..Default::default()
+    })
+    .unwrap();
+    // Only the ECDSA key is known; libssh2 on its own prefers ed25519.
+    let public = std::fs::read_to_string(ecdsa.with_extension("pub")).unwrap();
+    let body: Vec<&str> = public.split_whitespace().take(2).collect();
+    let kh = tmp.path().join("known_hosts");
+    std::fs::write(
+        &kh,
+        format!("[127.0.0.1]:{} {}\n", sshd.port(), body.join(" ")),
+    )
+    .unwrap();
+    let ctx = Context::new(settings(&kh, HostKeyCheck::Strict)).unwrap();
+    let out = ctx.run(&key_device(&sshd, &["true"]));
+    assert_eq!(out.status, Status::Ok, "{:?}\n{}", out.error, sshd.log());
+}
+
+#[test]
+fn password_falls_back_to_keyboard_interactive() {
+    if !Sshd::ensure_password_user(PW_USER, PW).unwrap() {
+        eprintln!("skipped: password auth needs root to create a user");
+        return;
+    }
+    // With PAM, sshd offers the password only as a keyboard-interactive prompt.
+    let sshd = Sshd::start_with(fleet_testkit::sshd::SshdOptions {
+        extra_config: vec![
+            "UsePAM yes".into(),
+            "PasswordAuthentication no".into(),
+            "KbdInteractiveAuthentication yes".into(),
+        ],
+        ..Default::default()
+    })
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut d = Device::new("d", "127.0.0.1", sshd.port());
+    d.username = PW_USER.into();
+    d.auth = vec![Auth::Password(Secret::new(PW))];
+    d.commands = vec!["echo kbd".into()];
+    let out = context(tmp.path()).run(&d);
+    assert_eq!(out.status, Status::Ok, "{:?}\n{}", out.error, sshd.log());
+    assert_eq!(out.outputs[0].stdout, "kbd\n");
+}

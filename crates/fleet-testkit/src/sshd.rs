@@ -25,8 +25,9 @@ static USER_LOCK: Mutex<()> = Mutex::new(());
 /// Options for [`Sshd::start_with`].
 #[derive(Debug, Clone, Default)]
 pub struct SshdOptions {
-    /// Extra `sshd_config` lines appended after the defaults (later lines
-    /// do not override earlier ones in sshd_config, so only add new keys).
+    /// Extra `sshd_config` lines: a line whose keyword is among the
+    /// defaults replaces that default (e.g. `UsePAM yes`), others are
+    /// appended (e.g. a second `HostKey`).
     pub extra_config: Vec<String>,
     /// Listen on this port instead of a free one (e.g. to restart a server
     /// with a different host key on the same address).
@@ -301,31 +302,47 @@ fn free_port() -> io::Result<u16> {
 
 fn config(dir: &Path, port: u16, extra: &[String]) -> String {
     let d = dir.display();
-    let mut cfg = format!(
-        "ListenAddress 127.0.0.1:{port}\n\
-         HostKey {d}/host_ed25519\n\
-         PidFile none\n\
-         AuthorizedKeysFile {d}/authorized_keys/%u\n\
-         StrictModes no\n\
-         UsePAM no\n\
-         UseDNS no\n\
-         PasswordAuthentication yes\n\
-         PubkeyAuthentication yes\n\
-         KbdInteractiveAuthentication no\n\
-         PermitRootLogin yes\n\
-         MaxStartups 1000:30:1000\n\
-         MaxSessions 100\n\
-         MaxAuthTries 20\n\
-         LoginGraceTime 60\n\
-         AllowTcpForwarding yes\n\
-         PrintMotd no\n\
-         PrintLastLog no\n\
-         LogLevel VERBOSE\n"
-    );
+    let mut lines: Vec<String> = [
+        format!("ListenAddress 127.0.0.1:{port}"),
+        format!("HostKey {d}/host_ed25519"),
+        "PidFile none".to_string(),
+        format!("AuthorizedKeysFile {d}/authorized_keys/%u"),
+        "StrictModes no".to_string(),
+        "UsePAM no".to_string(),
+        "UseDNS no".to_string(),
+        "PasswordAuthentication yes".to_string(),
+        "PubkeyAuthentication yes".to_string(),
+        "KbdInteractiveAuthentication no".to_string(),
+        "PermitRootLogin yes".to_string(),
+        "MaxStartups 1000:30:1000".to_string(),
+        "MaxSessions 100".to_string(),
+        "MaxAuthTries 20".to_string(),
+        "LoginGraceTime 60".to_string(),
+        "AllowTcpForwarding yes".to_string(),
+        "PrintMotd no".to_string(),
+        "PrintLastLog no".to_string(),
+        "LogLevel VERBOSE".to_string(),
+    ]
+    .into();
+    let key = |l: &str| {
+        l.split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
     for line in extra {
-        cfg.push_str(line);
-        cfg.push('\n');
+        // sshd keeps the first value of a keyword: replace defaults in place.
+        // HostKey may repeat, so extra host keys are added.
+        match lines
+            .iter_mut()
+            .find(|l| key(l) == key(line) && key(line) != "hostkey")
+        {
+            Some(existing) => *existing = line.clone(),
+            None => lines.push(line.clone()),
+        }
     }
+    let mut cfg = lines.join("\n");
+    cfg.push('\n');
     cfg
 }
 
