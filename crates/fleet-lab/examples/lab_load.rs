@@ -69,13 +69,17 @@ fn main() {
     let password = lab.password().expose().to_string();
 
     // 1. Concurrent sessions.
-    let barrier = Arc::new(Barrier::new(concurrent + 1));
+    // `opened`: every session is up; `release`: the main thread has read the
+    // lab's counters, so the threads may close their sessions.
+    let opened = Arc::new(Barrier::new(concurrent + 1));
+    let release = Arc::new(Barrier::new(concurrent + 1));
     let failures = Arc::new(AtomicUsize::new(0));
     let t0 = Instant::now();
     let handles: Vec<_> = (0..concurrent)
         .map(|i| {
             let addrs = Arc::clone(&addrs);
-            let barrier = Arc::clone(&barrier);
+            let opened = Arc::clone(&opened);
+            let release = Arc::clone(&release);
             let failures = Arc::clone(&failures);
             let password = password.clone();
             std::thread::Builder::new()
@@ -89,15 +93,17 @@ fn main() {
                             eprintln!("session {i}: {e}");
                         }
                     }
-                    barrier.wait(); // hold the session until all are open
+                    opened.wait();
+                    release.wait();
                     drop(result);
                 })
                 .expect("spawn client thread")
         })
         .collect();
-    barrier.wait();
+    opened.wait();
     let open_time = t0.elapsed();
     let peak = lab.counters().current_sessions;
+    release.wait();
     for h in handles {
         let _ = h.join();
     }
@@ -151,5 +157,16 @@ fn main() {
         ),
         Err(e) => eprintln!("shutdown: {e}"),
     }
+    let peak_rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_string)
+        });
+    println!(
+        "process peak RSS (lab + client threads): {}",
+        peak_rss.as_deref().unwrap_or("unknown")
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
