@@ -57,6 +57,17 @@ impl Context {
 
     /// Runs every command of `device` in one session. Never panics, never
     /// fails: every failure is an [`Outcome`] with its status and cause.
+    ///
+    /// | status | when |
+    /// | --- | --- |
+    /// | `connect_failed` | DNS failure, TCP refused/unreachable, a jump host cannot open the channel |
+    /// | `timeout` | connect, command or session limit (handshake and auth count as commands) |
+    /// | `auth_failed` | every credential rejected or unusable; telnet login or `enable` refused |
+    /// | `host_key_mismatch` | key changed or `@revoked`; unknown under `strict` |
+    /// | `command_failed` | non-zero exit or signal (exec), platform error marker (shell); stops the session |
+    /// | `protocol_error` | bad banner, kex failure, connection lost mid-session, anything else |
+    ///
+    /// Outputs of the commands that ran are kept whatever the status.
     pub fn run(&self, device: &Device) -> Outcome {
         let started_us = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -218,4 +229,15 @@ impl Context {
 
 fn default_known_hosts() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".ssh").join("known_hosts"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_is_shared_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Context>();
+    }
 }

@@ -456,3 +456,14 @@ fn password_falls_back_to_keyboard_interactive() {
     assert_eq!(out.status, Status::Ok, "{:?}\n{}", out.error, sshd.log());
     assert_eq!(out.outputs[0].stdout, "kbd\n");
 }
+
+#[test]
+fn connection_lost_mid_command_is_protocol_error() {
+    let sshd = Sshd::start().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    // The shell kills its sshd session process: the TCP connection drops.
+    let out = context(tmp.path()).run(&key_device(&sshd, &["echo start; kill -9 $PPID; sleep 5"]));
+    assert_eq!(out.status, Status::ProtocolError, "{:?}", out.error);
+    let err = out.error.unwrap();
+    assert!(err.contains("kill -9"), "{err}");
+}
