@@ -38,10 +38,10 @@ pub struct LabArgs {
     /// Directory for keys, password, known_hosts, inventory and stats.
     #[arg(long, default_value = "./lab")]
     pub state_dir: PathBuf,
-    /// Inventory to write (default <state-dir>/inventory.yaml).
+    /// Inventory to write (default STATE_DIR/inventory.yaml).
     #[arg(long)]
     pub write_inventory: Option<PathBuf>,
-    /// Stats file written on SIGUSR1 and exit (default <state-dir>/stats.json).
+    /// Stats file written on SIGUSR1 and exit (default STATE_DIR/stats.json).
     #[arg(long)]
     pub stats_file: Option<PathBuf>,
     /// Device flavours, assigned round-robin (cisco_ios, linux, cisco_nxos,

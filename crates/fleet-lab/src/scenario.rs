@@ -60,7 +60,7 @@ pub struct Behaviour {
     pub hang: bool,
     /// Send half of a command's output, then drop the connection.
     pub disconnect_mid_output: bool,
-    /// Every command answers with this many bytes (see [`crate::large_output_chunk`]).
+    /// Every command answers with this many bytes (see [`crate::large_output_line`]).
     pub large_output: Option<u64>,
     /// Second and later connections present a different host key.
     pub host_key_change: bool,

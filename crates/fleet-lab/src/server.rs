@@ -135,8 +135,7 @@ async fn connection(shared: Arc<Shared>, index: usize, stream: TcpStream) {
         }
     }
     if dev.behaviour.telnet {
-        let rng =
-            rand::rngs::StdRng::seed_from_u64(seeded(shared.seed, &format!("{}/{nth}", dev.name)));
+        let rng = rand::rngs::StdRng::seed_from_u64(session_seed(shared.seed, &dev.name, nth));
         tokio::select! {
             _ = crate::telnet::session(&shared, &dev, stream, rng) => {}
             _ = &mut stop => {}
@@ -159,6 +158,11 @@ async fn connection(shared: Arc<Shared>, index: usize, stream: TcpStream) {
     }
 }
 
+/// Seed of connection `nth` to device `name`: jitter is reproducible per seed.
+fn session_seed(seed: u64, name: &str, nth: u64) -> u64 {
+    seeded(seed, &format!("{name}/{nth}"))
+}
+
 /// Per-connection russh handler; `device` is `None` on the jump host.
 struct LabHandler {
     shared: Arc<Shared>,
@@ -174,7 +178,7 @@ impl LabHandler {
         let name = device
             .map(|i| shared.devices[i].name.as_str())
             .unwrap_or("lab-jump");
-        let rng_seed = seeded(shared.seed, &format!("{name}/{nth}"));
+        let rng_seed = session_seed(shared.seed, name, nth);
         LabHandler {
             shared,
             device,
