@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// How long logging out may take.
-const LOGOUT: Duration = Duration::from_millis(500);
+pub(crate) const LOGOUT: Duration = Duration::from_millis(500);
 
 /// If no prompt shows this long after connecting, press Enter once.
 const NUDGE_AFTER: Duration = Duration::from_secs(2);
@@ -167,6 +167,16 @@ impl<T: Terminal> Cli<T> {
         log::debug!("first prompt {:?}", line.trim());
         self.prompt = Some(self.platform.learned_prompt(&line));
         self.screen.take_body();
+    }
+
+    /// Reads and discards until the device closes or the limit passes.
+    pub fn drain_to_eof(&mut self, limit: &Limit) {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = self.term.read(&mut buf, limit, "logout") {
+            if n == 0 {
+                break;
+            }
+        }
     }
 
     /// The text received since the last prompt (for login checks).

@@ -5,7 +5,7 @@
 use crate::budget::{ms, Budget, Limit};
 use crate::error::Failure;
 use crate::platform::Platform;
-use crate::shell::{Cli, Stop};
+use crate::shell::{Cli, Stop, LOGOUT};
 use crate::tcp;
 use crate::term::Terminal;
 use crate::wait::wait_fd;
@@ -53,6 +53,10 @@ pub(crate) fn run(
     login?;
     let t2 = Instant::now();
     let result = cli.session(device, budget, outputs);
+    if result.is_ok() {
+        // Let the device finish the logout it was asked for.
+        cli.drain_to_eof(&budget.limit(Some(LOGOUT), "logout"));
+    }
     timings.commands = ms(t2.elapsed());
     result
 }

@@ -71,7 +71,11 @@ fn serve(listener: TcpListener, password: &'static str) -> std::thread::JoinHand
             got.extend_from_slice(&buf[..n]);
             for ev in shell.feed(&buf[..n]) {
                 match ev {
-                    ShellEvent::Echo(b) | ShellEvent::Output(b) => s.write_all(&b).unwrap(),
+                    ShellEvent::Echo(b) | ShellEvent::Output(b) => {
+                        if s.write_all(&b).is_err() {
+                            return got;
+                        }
+                    }
                     ShellEvent::Close => return got,
                 }
             }
