@@ -9,3 +9,4 @@ mod inventory_errors;
 mod lab;
 mod logs;
 mod outputs;
+mod shell;

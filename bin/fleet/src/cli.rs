@@ -223,6 +223,22 @@ pub struct RunArgs {
     #[arg(long, default_value = "1s..30s", value_name = "MIN..MAX")]
     pub retry_backoff: String,
 
+    /// Configuration lines to push through config mode (dry run unless --commit).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// One configuration line (repeatable), like --config.
+    #[arg(long, value_name = "LINE")]
+    pub config_line: Vec<String>,
+
+    /// Actually send --config/--config-line to devices (otherwise print what would be sent).
+    #[arg(long)]
+    pub commit: bool,
+
+    /// After --config, save the configuration (`write memory` or the platform's equivalent).
+    #[arg(long)]
+    pub save_config: bool,
+
     /// Write each device's outputs to DIR/<device>/<command-slug>.txt.
     #[arg(long, value_name = "DIR")]
     pub save_outputs: Option<PathBuf>,

@@ -15,6 +15,10 @@ const FDS_PER_WORKER_BASE: u64 = 64;
 /// Runs `fleet run` and returns the exit code.
 pub fn run(args: RunArgs) -> i32 {
     match prepare(&args) {
+        Ok((_, devices)) if is_dry_run(&args) => {
+            crate::config_push::print_dry_run(&devices);
+            ExitCode::AllOk.code()
+        }
         Ok((cfg, devices)) => match fleet_master::run(cfg, devices) {
             Ok(outcome) => outcome.exit_code.code(),
             Err(e) => {
@@ -27,6 +31,11 @@ pub fn run(args: RunArgs) -> i32 {
             ExitCode::Usage.code()
         }
     }
+}
+
+/// Config lines without `--commit`: show, don't touch.
+fn is_dry_run(args: &RunArgs) -> bool {
+    (args.config.is_some() || !args.config_line.is_empty()) && !args.commit
 }
 
 fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
@@ -63,6 +72,24 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
         }
         if args.transport == TransportArg::Noop {
             d.transport = Transport::Noop;
+        }
+    }
+    let push = crate::config_push::ConfigPush::from_args(
+        args.config.as_deref(),
+        &args.config_line,
+        args.save_config,
+    )?;
+    if args.commit && push.is_none() {
+        bail!("--commit needs --config or --config-line");
+    }
+    if let Some(push) = &push {
+        for d in &mut devices {
+            // Without -c, a config push runs only the config; with -c, the
+            // commands run after it (e.g. a `show` to verify).
+            if args.commands.is_empty() {
+                d.commands.clear();
+            }
+            push.apply(d)?;
         }
     }
     if let Some(d) = devices.iter().find(|d| d.commands.is_empty()) {

@@ -1,0 +1,247 @@
+//! Network CLI sessions against the lab: shell mode, paging, enable, config
+//! mode, unknown commands, telnet and jump hosts, through the real binary.
+
+use crate::common::*;
+use crate::lab::{lab_devices, LabProc};
+use fleet_lab::Flavour;
+use fleet_testkit::fleet::results;
+
+#[test]
+fn shell_mode_multi_command_output_is_exact() {
+    let dir = scratch();
+    let lab = LabProc::start(
+        dir.path(),
+        &["--devices", "6", "--flavours", "ios,eos,nxos"],
+    );
+    let inv = lab.inventory.to_str().unwrap().to_string();
+    let cmds = [
+        "show version",
+        "show ip interface brief",
+        "show running-config",
+    ];
+    let run = fleet(
+        dir.path(),
+        &[
+            "run", "-i", &inv, "-p", "1", "-t", "3", "--mode", "shell", "-c", cmds[0], "-c",
+            cmds[1], "-c", cmds[2], "--format", "none",
+        ],
+        &[],
+    );
+    run.assert_code(0);
+    let res = by_device(&results(&run.run_dir("runs")));
+    for (name, flavour, _) in lab_devices(&lab.inventory) {
+        let r = &res[&name];
+        assert_eq!(status(r), "ok", "{r}");
+        for (i, cmd) in cmds.iter().enumerate() {
+            let want = fleet_lab::expected_output(&name, flavour, cmd).unwrap();
+            // running-config is longer than a page: paging must be off or
+            // --More-- handled, and the text must come back unchanged.
+            assert_eq!(
+                r["outputs"][i]["stdout"].as_str().unwrap(),
+                want,
+                "{name} {cmd}"
+            );
+        }
+    }
+}
+
+#[test]
+fn unknown_command_is_command_failed_with_the_device_error() {
+    let dir = scratch();
+    let lab = LabProc::start(dir.path(), &["--devices", "1", "--flavours", "ios"]);
+    let inv = lab.inventory.to_str().unwrap().to_string();
+    let run = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            &inv,
+            "-p",
+            "0",
+            "-t",
+            "1",
+            "-c",
+            "show version",
+            "-c",
+            "show bogus",
+        ],
+        &[],
+    );
+    run.assert_code(1);
+    let res = results(&run.run_dir("runs"));
+    let r = &res[0];
+    assert_eq!(status(r), "command_failed", "{r}");
+    let want = fleet_lab::unknown_command_error(Flavour::CiscoIos, "show bogus");
+    let err = r["error"].as_str().unwrap();
+    assert!(
+        err.contains(want.trim()),
+        "error {err:?} should quote {want:?}"
+    );
+}
+
+#[test]
+fn config_dry_run_changes_nothing_commit_changes_running_config() {
+    let dir = scratch();
+    let lab = LabProc::start(dir.path(), &["--devices", "2", "--flavours", "ios"]);
+    let inv = lab.inventory.to_str().unwrap().to_string();
+    let line = "ntp server 192.0.2.123";
+    let show = |dir: &std::path::Path| {
+        let run = fleet(
+            dir,
+            &[
+                "run",
+                "-i",
+                &inv,
+                "-p",
+                "1",
+                "-t",
+                "2",
+                "-c",
+                "show running-config",
+                "--format",
+                "none",
+            ],
+            &[],
+        );
+        run.assert_code(0);
+        results(&run.run_dir("runs"))
+    };
+    // Dry run: prints the plan, connects to nothing.
+    let dry = fleet(
+        dir.path(),
+        &["run", "-i", &inv, "--config-line", line, "--save-config"],
+        &[],
+    );
+    dry.assert_code(0);
+    assert!(
+        dry.stdout.contains("configure terminal"),
+        "{}",
+        dry.explain()
+    );
+    assert!(dry.stdout.contains(line) && dry.stdout.contains("write memory"));
+    assert!(dry.stderr.contains("dry run"));
+    for r in show(dir.path()) {
+        assert!(!r["outputs"][0]["stdout"].as_str().unwrap().contains(line));
+    }
+    // Commit: the lab keeps per-device state, a later session sees the line.
+    let commit = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            &inv,
+            "--config-line",
+            line,
+            "--save-config",
+            "--commit",
+            "--format",
+            "none",
+        ],
+        &[],
+    );
+    commit.assert_code(0);
+    for r in show(dir.path()) {
+        let text = r["outputs"][0]["stdout"].as_str().unwrap();
+        assert!(text.contains(line), "{}: {text}", r["device"]);
+    }
+}
+
+#[test]
+fn telnet_devices_use_the_same_cli() {
+    let dir = scratch();
+    let scenario = dir.path().join("telnet.toml");
+    std::fs::write(
+        &scenario,
+        "[[rule]]\nname = \"telnet\"\nshare = 100\ntelnet = true\n",
+    )
+    .unwrap();
+    let lab = LabProc::start(
+        dir.path(),
+        &[
+            "--devices",
+            "2",
+            "--flavours",
+            "ios",
+            "--scenario",
+            scenario.to_str().unwrap(),
+        ],
+    );
+    let text = std::fs::read_to_string(&lab.inventory).unwrap();
+    assert!(text.contains("transport: telnet"), "{text}");
+    let inv = lab.inventory.to_str().unwrap().to_string();
+    let run = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            &inv,
+            "-p",
+            "1",
+            "-t",
+            "2",
+            "-c",
+            "show version",
+            "--format",
+            "none",
+        ],
+        &[],
+    );
+    run.assert_code(0);
+    let res = by_device(&results(&run.run_dir("runs")));
+    for (name, flavour, _) in lab_devices(&lab.inventory) {
+        let want = fleet_lab::expected_output(&name, flavour, "show version").unwrap();
+        assert_eq!(res[&name]["outputs"][0]["stdout"].as_str().unwrap(), want);
+    }
+}
+
+#[test]
+fn jump_host_run_through_the_lab() {
+    let dir = scratch();
+    let lab = LabProc::start(
+        dir.path(),
+        &["--devices", "4", "--flavours", "linux", "--jump-host"],
+    );
+    let text = std::fs::read_to_string(&lab.inventory).unwrap();
+    let jump = text
+        .lines()
+        .find_map(|l| {
+            l.split_once("jump_host: ")
+                .map(|(_, j)| j.split_whitespace().next().unwrap().to_string())
+        })
+        .expect("the lab names its jump host");
+    let with_jump = text.replacen(
+        "defaults:\n",
+        &format!("defaults:\n  jump_host: {jump}\n"),
+        1,
+    );
+    let inv = dir.path().join("via-jump.yaml");
+    std::fs::write(&inv, with_jump).unwrap();
+    let run = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            inv.to_str().unwrap(),
+            "-p",
+            "1",
+            "-t",
+            "4",
+            "-c",
+            "hostname",
+            "--format",
+            "none",
+        ],
+        &[],
+    );
+    run.assert_code(0);
+    let res = by_device(&results(&run.run_dir("runs")));
+    assert_eq!(res.len(), 4);
+    for (name, r) in &res {
+        assert_eq!(r["outputs"][0]["stdout"], format!("{name}\n"));
+    }
+    let stats = lab.stop();
+    // Four device sessions, all through one jump session that the worker's
+    // threads share (4 device auths + 1 jump auth).
+    assert_eq!(stats["sessions_accepted"], 4, "{stats}");
+    assert_eq!(stats["auth_ok"], 5, "the jump session is reused: {stats}");
+}
