@@ -158,11 +158,7 @@ pub fn run(cfg: RunConfig, devices: Vec<Device>) -> Result<RunOutcome, MasterErr
     let master_log = dir
         .append("master.log")
         .map_err(io_err(dir.file("master.log")))?;
-    fleet_logs::init(
-        "master",
-        cfg.log_level,
-        env_logger::Target::Pipe(Box::new(master_log)),
-    );
+    fleet_logs::init("master", cfg.log_level, master_log);
     log::info!(
         "run {} starting: {} devices, layout {} (batch {}), fleet {}",
         dir.id,
@@ -250,6 +246,7 @@ fn install_signals(events: mpsc::Sender<Event>) -> Result<(), MasterError> {
                     // Third strike: the user wants out now. Results written
                     // so far are flushed per batch.
                     eprintln!("fleet: third signal, exiting immediately");
+                    fleet_logs::flush();
                     std::process::exit(ExitCode::Interrupted.code());
                 }
                 if events.send(Event::Signal(sig)).is_err() {
@@ -1037,6 +1034,7 @@ impl Master {
             self.total,
             exit_code.code()
         );
+        fleet_logs::flush();
         self.reporter.finish(&outcome, &self.cfg, &self.compact);
         Ok(outcome)
     }

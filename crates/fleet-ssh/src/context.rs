@@ -93,7 +93,9 @@ impl Context {
         timings.total = budget.elapsed_ms();
         match result {
             Ok(()) => {
-                log::info!("session ok in {:.1} ms", timings.total);
+                // The worker logs the session's end with its status; this
+                // is the session layer's own view, for debugging.
+                log::debug!("session ok in {:.1} ms", timings.total);
                 Outcome {
                     status: Status::Ok,
                     error: None,
@@ -103,7 +105,7 @@ impl Context {
                 }
             }
             Err(f) => {
-                log::info!(
+                log::debug!(
                     "session {}: {} ({:.1} ms)",
                     f.status,
                     f.message,

@@ -280,6 +280,7 @@ fn receive_loop(shared: &Shared, from_master: &mut dyn FromMaster) {
                 // The master is gone: nobody will read our results, and
                 // workers must never outlive it.
                 log::error!("lost the master ({e}); exiting");
+                fleet_logs::flush();
                 std::process::exit(3);
             }
         };

@@ -2,6 +2,7 @@
 
 use crate::link;
 use crate::pool;
+use std::os::fd::AsFd;
 
 /// Arguments the master passes on the worker's command line. Nothing
 /// secret travels here: credentials arrive over IPC with each device.
@@ -33,7 +34,15 @@ pub fn worker_main(args: WorkerArgs) -> i32 {
         .ok()
         .and_then(|l| l.parse().ok())
         .unwrap_or(log::LevelFilter::Info);
-    fleet_logs::init(&format!("w{}", args.id), level, env_logger::Target::Stderr);
+    // Log through a buffered duplicate of stderr (the worker's log file).
+    let log_file = std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::fs::File::from);
+    match log_file {
+        Ok(f) => fleet_logs::init(&format!("w{}", args.id), level, f),
+        Err(e) => eprintln!("failed to open the log: {e}"),
+    }
     install_panic_hook();
     // Ctrl-C goes to the master, which decides how workers stop.
     // SAFETY: SIG_IGN installs no Rust code as a handler.
@@ -55,7 +64,7 @@ pub fn worker_main(args: WorkerArgs) -> i32 {
             return 3;
         }
     };
-    match pool::serve(args.id, Box::new(to_master), Box::new(from_master), false) {
+    let code = match pool::serve(args.id, Box::new(to_master), Box::new(from_master), false) {
         Ok(stats) => {
             log::info!(
                 "worker {} exiting: {} devices, cpu {:.0}+{:.0} ms, max rss {} KiB, {} ipc messages",
@@ -72,7 +81,9 @@ pub fn worker_main(args: WorkerArgs) -> i32 {
             log::error!("worker {} failed: {e}", args.id);
             3
         }
-    }
+    };
+    fleet_logs::flush();
+    code
 }
 
 /// A panic in any thread of a worker is logged with its backtrace (in the
@@ -83,6 +94,7 @@ fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let backtrace = std::backtrace::Backtrace::force_capture();
         log::error!("panic: {info}\nbacktrace:\n{backtrace}");
+        fleet_logs::flush();
         std::process::abort();
     }));
 }
