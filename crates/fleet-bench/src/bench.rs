@@ -51,7 +51,9 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0);
-    let work = cfg.out.join("work").join(format!("{stamp}"));
+    // Absolute, so the paths in bench.json hold from any directory.
+    let out = std::path::absolute(&cfg.out).map_err(BenchError::io("cannot resolve", &cfg.out))?;
+    let work = out.join("work").join(format!("{stamp}"));
     std::fs::create_dir_all(&work).map_err(BenchError::io("cannot create", &work))?;
 
     let mut lab = None;
@@ -78,7 +80,12 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
     let lab_cpu_start = lab.as_ref().and_then(LabProcess::cpu_ms);
     let names = device_names(&inventory)?;
     let devices = names.len() as u64;
-    let latency_ms = cfg.latency.as_secs_f64() * 1e3;
+    // The noop transport never waits on a device: no latency to add.
+    let latency_ms = if cfg.noop {
+        0.0
+    } else {
+        cfg.latency.as_secs_f64() * 1e3
+    };
 
     let spec = RunSpec {
         fleet_exe: &cfg.fleet_exe,
