@@ -406,3 +406,45 @@ fn host_keys_are_learned_then_enforced() {
     let res = results(&run.run_dir("runs"));
     assert_eq!(status(res.last().unwrap()), "host_key_mismatch");
 }
+
+#[test]
+fn a_poison_device_is_isolated_and_its_neighbours_finish() {
+    let sshd = Sshd::start().unwrap();
+    let dir = scratch();
+    let inv = slow_inventory(dir.path(), &sshd, 24, "sleep 0.2; echo ok");
+    let run = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            inv.to_str().unwrap(),
+            "-p",
+            "2",
+            "-t",
+            "4",
+            "--max-worker-restarts",
+            "6",
+            "--format",
+            "none",
+        ],
+        &[("FLEET_TEST_PANIC_DEVICE", "d005")],
+    );
+    run.assert_code(1);
+    let rd = run.run_dir("runs");
+    let res = by_device(&results(&rd));
+    assert_eq!(res.len(), 24);
+    for (name, r) in &res {
+        let want = if name == "d005" { "worker_lost" } else { "ok" };
+        assert_eq!(status(r), want, "{name}: {r}");
+    }
+    let poison = &res["d005"];
+    assert!(
+        poison["error"].as_str().unwrap().contains("isolated"),
+        "{poison}"
+    );
+    let log = std::fs::read_to_string(rd.join("master.log")).unwrap();
+    assert!(
+        log.contains("runs alone"),
+        "co-running devices were re-run alone"
+    );
+}

@@ -19,7 +19,7 @@ use fleet_proto::{
     Device, DeviceResult, ExitCode, Job, MasterToWorker, Status, WorkerConfig, WorkerEvent,
     WorkerToMaster, PROTOCOL_VERSION,
 };
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
@@ -91,6 +91,9 @@ struct Slot {
     /// It said Bye: a clean end.
     said_bye: bool,
     drain_sent: bool,
+    /// A suspect device runs alone on this worker: send nothing else until
+    /// its result is in.
+    solo: Option<u32>,
     /// Crash already handled for this generation.
     lost: bool,
     restarts: u32,
@@ -131,6 +134,11 @@ struct Master {
     delayed: Vec<(Instant, Job, DeviceResult)>,
     /// The dispatcher must look again at this time (next rate token).
     wake_at: Option<Instant>,
+    /// Devices that were running beside others when a worker crashed: any
+    /// of them may be the cause, so each runs alone next time.
+    suspects: HashSet<u32>,
+    /// Crashes of a worker that ran the device alone: proof, not suspicion.
+    strikes: HashMap<u32, u32>,
 }
 
 fn now_us() -> u64 {
@@ -224,6 +232,8 @@ pub fn run(cfg: RunConfig, devices: Vec<Device>) -> Result<RunOutcome, MasterErr
         gate,
         delayed: Vec::new(),
         wake_at: None,
+        suspects: HashSet::new(),
+        strikes: HashMap::new(),
     };
     if total > 0 {
         m.start_workers()?;
@@ -271,6 +281,7 @@ impl Master {
                 alive: true,
                 said_bye: false,
                 drain_sent: false,
+                solo: None,
                 lost: false,
                 restarts: 0,
                 record,
@@ -341,6 +352,7 @@ impl Master {
             alive: true,
             said_bye: false,
             drain_sent: false,
+            solo: None,
             lost: false,
             restarts: 0,
             record,
@@ -584,11 +596,18 @@ impl Master {
     fn take_in_flight(&mut self, seq: u32) -> Option<InFlight> {
         let f = self.in_flight.remove(&seq)?;
         self.gate.leave(&f.job.device);
+        for s in &mut self.slots {
+            if s.solo == Some(seq) {
+                s.solo = None;
+            }
+        }
         Some(f)
     }
 
     /// A worker finished a device: final, or retried after a backoff.
     fn device_done(&mut self, mut job: Job, result: DeviceResult) {
+        // It ran to a result without taking its worker down: not the cause.
+        self.suspects.remove(&job.seq);
         let policy = &self.cfg.policy;
         if self.stopping.is_none() && policy.should_retry(result.status, job.attempt) {
             let wait = policy.backoff(job.attempt);
@@ -688,6 +707,10 @@ impl Master {
                 mine.len()
             );
         }
+        let running = mine
+            .iter()
+            .filter(|seq| self.in_flight.get(seq).is_some_and(|f| f.started))
+            .count();
         let mut requeue = Vec::new();
         for seq in mine {
             let Some(f) = self.take_in_flight(seq) else {
@@ -696,8 +719,23 @@ impl Master {
             let mut job = f.job;
             if stopping {
                 self.final_without_session(&job, Status::Cancelled, "run interrupted");
+            } else if f.started && crashed && running > 1 && !self.suspects.contains(&seq) {
+                // Any of the devices running may have caused the crash: each
+                // gets another attempt, alone, before anyone is blamed.
+                let _scope = fleet_logs::device_scope(&job.device.name);
+                log::warn!(
+                    "requeue: running beside {} others when worker {slot} died; attempt {} runs alone",
+                    running - 1,
+                    job.attempt + 1
+                );
+                self.suspects.insert(seq);
+                job.attempt += 1;
+                requeue.push(job);
             } else if f.started {
-                if job.attempt > self.cfg.retries {
+                let strikes = self.strikes.entry(seq).or_default();
+                *strikes += 1;
+                let strikes = *strikes;
+                if strikes > self.cfg.retries {
                     let _scope = fleet_logs::device_scope(&job.device.name);
                     log::error!(
                         "worker_lost: device was running when worker {slot} died, attempt {} of {}; giving up",
@@ -705,7 +743,9 @@ impl Master {
                         self.cfg.retries + 1
                     );
                     let why = format!(
-                        "worker {slot} (pid {pid}) died while running this device ({why}), on {} attempt(s)",
+                        "worker {slot} (pid {pid}) died while running this device ({why}); \
+                         it crashed its worker {strikes} time(s), running alone: isolated \
+                         after {} attempt(s)",
                         job.attempt
                     );
                     self.final_without_session(&job, Status::WorkerLost, &why);
@@ -715,6 +755,7 @@ impl Master {
                         "requeue: device was running when worker {slot} died; attempt {} next",
                         job.attempt + 1
                     );
+                    self.suspects.insert(seq);
                     job.attempt += 1;
                     requeue.push(job);
                 }
@@ -850,16 +891,22 @@ impl Master {
     /// Takes up to `n` devices from the queue that the policy lets start
     /// now: in queue order, skipping devices whose group is at its cap,
     /// stopping when the rate limit has no token left.
-    fn pick(&mut self, n: usize) -> Vec<Job> {
-        if self.rate.is_none() && !self.gate.is_active() {
+    ///
+    /// A suspect device (see `suspects`) goes only to an idle worker, alone;
+    /// `solo` then says which one it is.
+    fn pick(&mut self, n: usize, idle: bool) -> (Vec<Job>, Option<u32>) {
+        if self.rate.is_none() && !self.gate.is_active() && self.suspects.is_empty() {
             let n = n.min(self.pending.len());
-            return self.pending.drain(..n).collect();
+            return (self.pending.drain(..n).collect(), None);
         }
         let now = Instant::now();
         let mut jobs = Vec::new();
         let mut i = 0;
         while jobs.len() < n && i < self.pending.len() {
-            if !self.gate.admits(&self.pending[i].device) {
+            let seq = self.pending[i].seq;
+            let suspect = self.suspects.contains(&seq);
+            if (suspect && !(idle && jobs.is_empty())) || !self.gate.admits(&self.pending[i].device)
+            {
                 i += 1;
                 continue;
             }
@@ -873,8 +920,11 @@ impl Master {
                 self.gate.enter(&job.device);
                 jobs.push(job);
             }
+            if suspect {
+                return (jobs, Some(seq));
+            }
         }
-        jobs
+        (jobs, None)
     }
 
     /// Sends batches to workers that asked, and `Drain` when all is done.
@@ -887,13 +937,16 @@ impl Master {
                 break;
             }
             let s = &self.slots[i];
-            if s.want == 0 || s.tx.is_none() || s.lost || s.drain_sent {
+            if s.want == 0 || s.tx.is_none() || s.lost || s.drain_sent || s.solo.is_some() {
                 continue;
             }
             let n = s.want.min(self.cfg.batch_size).min(self.pending.len());
             let slot = s.id;
             let record = s.record;
-            let jobs = self.pick(n);
+            let idle =
+                !self.suspects.is_empty() && !self.in_flight.values().any(|f| f.slot == slot);
+            let (jobs, solo) = self.pick(n, idle);
+            self.slots[i].solo = solo;
             if jobs.is_empty() {
                 continue;
             }
