@@ -291,3 +291,86 @@ fn retry_classes_get_extra_attempts() {
     let log = std::fs::read_to_string(rd.join("master.log")).unwrap();
     assert!(log.matches("retry: attempt").count() >= 2, "{log}");
 }
+
+#[test]
+fn large_outputs_arrive_whole_or_truncated_at_the_cap() {
+    let dir = scratch();
+    let scenario = dir.path().join("big.toml");
+    std::fs::write(
+        &scenario,
+        "[[rule]]\nname = \"big\"\ndevices = [\"lab-*-0001\"]\nlarge_output_bytes = 5242880\n",
+    )
+    .unwrap();
+    let lab = LabProc::start(
+        dir.path(),
+        &[
+            "--devices",
+            "3",
+            "--flavours",
+            "linux",
+            "--scenario",
+            scenario.to_str().unwrap(),
+        ],
+    );
+    let inv = lab.inventory.to_str().unwrap().to_string();
+    // Whole: 5 MiB crosses IPC in 1 MiB chunks and is reassembled exactly.
+    let run = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            &inv,
+            "-p",
+            "1",
+            "-t",
+            "3",
+            "-c",
+            "hostname",
+            "--max-output",
+            "8MiB",
+            "--format",
+            "none",
+        ],
+        &[],
+    );
+    run.assert_code(0);
+    let res = by_device(&results(&run.run_dir("runs")));
+    let big = &res["lab-linux-0001"]["outputs"][0];
+    let text = big["stdout"].as_str().unwrap();
+    assert_eq!(text.len(), 5_242_880);
+    assert_eq!(big["truncated"], false);
+    let first_line = text.lines().next().unwrap();
+    assert_eq!(
+        format!("{first_line}\n"),
+        fleet_lab::large_output_line("lab-linux-0001", 0)
+    );
+    assert_eq!(
+        res["lab-linux-0002"]["outputs"][0]["stdout"],
+        "lab-linux-0002\n"
+    );
+    // Capped: exactly --max-output bytes kept, marked truncated.
+    let run = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            &inv,
+            "-p",
+            "1",
+            "-t",
+            "3",
+            "-c",
+            "hostname",
+            "--max-output",
+            "1MiB",
+            "--format",
+            "none",
+        ],
+        &[],
+    );
+    run.assert_code(0);
+    let res = by_device(&results(&run.run_dir("runs")));
+    let big = &res["lab-linux-0001"]["outputs"][0];
+    assert_eq!(big["stdout"].as_str().unwrap().len(), 1 << 20);
+    assert_eq!(big["truncated"], true);
+}

@@ -139,6 +139,8 @@ struct Master {
     suspects: HashSet<u32>,
     /// Crashes of a worker that ran the device alone: proof, not suspicion.
     strikes: HashMap<u32, u32>,
+    /// Pieces of large outputs that arrived ahead of their result.
+    partial: HashMap<u32, Vec<(u32, bool, String)>>,
 }
 
 fn now_us() -> u64 {
@@ -234,6 +236,7 @@ pub fn run(cfg: RunConfig, devices: Vec<Device>) -> Result<RunOutcome, MasterErr
         wake_at: None,
         suspects: HashSet::new(),
         strikes: HashMap::new(),
+        partial: HashMap::new(),
     };
     if total > 0 {
         m.start_workers()?;
@@ -559,8 +562,25 @@ impl Master {
                                 log::debug!("started: {} on {thread}", f.job.device.name);
                             }
                         }
+                        WorkerEvent::OutputChunk {
+                            seq,
+                            index,
+                            stderr,
+                            data,
+                        } => {
+                            if self.in_flight.get(&seq).is_some_and(|f| f.slot == slot) {
+                                self.partial
+                                    .entry(seq)
+                                    .or_default()
+                                    .push((index, stderr, data));
+                            }
+                        }
                         WorkerEvent::Finished { seq, result } => match self.in_flight.get(&seq) {
                             Some(f) if f.slot == slot => {
+                                let mut result = result;
+                                if let Some(chunks) = self.partial.remove(&seq) {
+                                    reassemble(&mut result, chunks);
+                                }
                                 self.records[record].devices += 1;
                                 if let Some(f) = self.take_in_flight(seq) {
                                     self.device_done(f.job, result);
@@ -595,6 +615,7 @@ impl Master {
     /// Removes a device from flight, freeing its group slots.
     fn take_in_flight(&mut self, seq: u32) -> Option<InFlight> {
         let f = self.in_flight.remove(&seq)?;
+        self.partial.remove(&seq);
         self.gate.leave(&f.job.device);
         for s in &mut self.slots {
             if s.solo == Some(seq) {
@@ -1090,6 +1111,25 @@ impl Master {
         fleet_logs::flush();
         self.reporter.finish(&outcome, &self.cfg, &self.compact);
         Ok(outcome)
+    }
+}
+
+/// Puts chunked outputs back: chunks hold the start of each output, in order.
+fn reassemble(result: &mut DeviceResult, chunks: Vec<(u32, bool, String)>) {
+    let mut parts: BTreeMap<(u32, bool), String> = BTreeMap::new();
+    for (index, stderr, data) in chunks {
+        parts.entry((index, stderr)).or_default().push_str(&data);
+    }
+    for ((index, stderr), mut text) in parts {
+        if let Some(out) = result.outputs.get_mut(index as usize) {
+            let field = if stderr {
+                &mut out.stderr
+            } else {
+                &mut out.stdout
+            };
+            text.push_str(field);
+            *field = text;
+        }
     }
 }
 

@@ -22,7 +22,12 @@ use std::path::PathBuf;
 
 /// Bumped on any incompatible change to these messages. The master and its
 /// workers are the same executable, so a mismatch means a broken install.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// Largest piece of command output one IPC message carries: bigger outputs
+/// travel as [`WorkerEvent::OutputChunk`]s ahead of their result, so no
+/// message grows with `--max-output`.
+pub const OUTPUT_CHUNK: usize = 1 << 20;
 
 /// One device to run, as carried in a batch.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -83,6 +88,18 @@ pub enum WorkerEvent {
         seq: u32,
         /// Thread name.
         thread: String,
+    },
+    /// A piece of a large output of device `seq`, sent before its
+    /// `Finished` (whose output fields then hold only what follows).
+    OutputChunk {
+        /// Inventory position.
+        seq: u32,
+        /// Which command's output.
+        index: u32,
+        /// Standard error rather than standard output.
+        stderr: bool,
+        /// At most [`OUTPUT_CHUNK`] bytes of text.
+        data: String,
     },
     /// A device finished, in any status.
     Finished {

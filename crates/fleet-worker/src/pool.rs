@@ -14,7 +14,7 @@
 use crate::link::{FromMaster, LinkError, ToMaster};
 use fleet_proto::{
     DeviceResult, Job, MasterToWorker, Status, WorkerConfig, WorkerEvent, WorkerRef, WorkerStats,
-    WorkerToMaster, PROTOCOL_VERSION,
+    WorkerToMaster, OUTPUT_CHUNK, PROTOCOL_VERSION,
 };
 use fleet_ssh::{Context, SessionSettings};
 use std::collections::VecDeque;
@@ -411,6 +411,10 @@ fn session_loop(shared: &Shared, slot: usize, generation: u32, thread: String) {
         }
         // Report before counting the session done, so `Bye` (sent once
         // running reaches zero) always follows the last result.
+        let mut result = result;
+        for chunk in split_large_outputs(job.seq, &mut result) {
+            shared.send(Out::Event(chunk));
+        }
         shared.send(Out::Event(WorkerEvent::Finished {
             seq: job.seq,
             result,
@@ -419,6 +423,51 @@ fn session_loop(shared: &Shared, slot: usize, generation: u32, thread: String) {
         st.running -= 1;
         shared.maybe_request(&mut st);
         shared.changed.notify_all();
+    }
+}
+
+/// Moves every output larger than [`OUTPUT_CHUNK`] out of `result` into
+/// chunk events (cut at UTF-8 boundaries), so each IPC message stays small.
+pub(crate) fn split_large_outputs(seq: u32, result: &mut DeviceResult) -> Vec<WorkerEvent> {
+    let mut chunks = Vec::new();
+    for (index, out) in result.outputs.iter_mut().enumerate() {
+        for (stderr, text) in [(false, &mut out.stdout), (true, &mut out.stderr)] {
+            if text.len() <= OUTPUT_CHUNK {
+                continue;
+            }
+            let whole = std::mem::take(text);
+            let mut rest = whole.as_str();
+            while !rest.is_empty() {
+                let mut cut = rest.len().min(OUTPUT_CHUNK);
+                while !rest.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                let (piece, tail) = rest.split_at(cut);
+                chunks.push(WorkerEvent::OutputChunk {
+                    seq,
+                    index: index as u32,
+                    stderr,
+                    data: piece.to_string(),
+                });
+                rest = tail;
+            }
+        }
+    }
+    chunks
+}
+
+/// Bytes of output an event carries, for the sender's per-message budget.
+fn payload(ev: &WorkerEvent) -> usize {
+    match ev {
+        WorkerEvent::Started { .. } => 64,
+        WorkerEvent::OutputChunk { data, .. } => data.len(),
+        WorkerEvent::Finished { result, .. } => {
+            256 + result
+                .outputs
+                .iter()
+                .map(|o| o.stdout.len() + o.stderr.len() + o.command.len())
+                .sum::<usize>()
+        }
     }
 }
 
@@ -550,6 +599,7 @@ fn sender_loop(mut to_master: Box<dyn ToMaster>, rx: mpsc::Receiver<Out>) -> Wor
     };
     while let Ok(first) = rx.recv() {
         let mut events = Vec::new();
+        let mut bytes = 0;
         let mut need_work = None;
         let mut bye = None;
         let mut next = Some(first);
@@ -559,12 +609,13 @@ fn sender_loop(mut to_master: Box<dyn ToMaster>, rx: mpsc::Receiver<Out>) -> Wor
                     if matches!(ev, WorkerEvent::Finished { .. }) {
                         stats.devices += 1;
                     }
+                    bytes += payload(&ev);
                     events.push(ev)
                 }
                 Out::NeedWork(n) => need_work = Some(n),
                 Out::Bye(s) => bye = Some(s),
             }
-            if events.len() < MAX_EVENTS_PER_MESSAGE && bye.is_none() {
+            if events.len() < MAX_EVENTS_PER_MESSAGE && bytes < OUTPUT_CHUNK && bye.is_none() {
                 next = rx.try_recv().ok();
             }
         }
@@ -602,5 +653,56 @@ fn resource_stats() -> WorkerStats {
             }
         }
         Err(_) => WorkerStats::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fleet_proto::{CommandOutput, Timings};
+
+    #[test]
+    fn large_outputs_travel_in_bounded_chunks_that_reassemble() {
+        let big = "é".repeat(OUTPUT_CHUNK); // 2 bytes each: cuts must respect UTF-8
+        let mut result = DeviceResult {
+            device: "d".into(),
+            host: "h".into(),
+            port: 22,
+            status: Status::Ok,
+            error: None,
+            outputs: vec![CommandOutput {
+                command: "c".into(),
+                stdout: big.clone(),
+                stderr: "small".into(),
+                exit_status: Some(0),
+                truncated: false,
+            }],
+            worker: None,
+            timings_ms: Timings::default(),
+            attempt: 1,
+            started_us: 0,
+            batch: None,
+        };
+        let chunks = split_large_outputs(7, &mut result);
+        assert!(chunks.len() >= 2);
+        let mut joined = String::new();
+        for c in &chunks {
+            match c {
+                WorkerEvent::OutputChunk {
+                    seq,
+                    index,
+                    stderr,
+                    data,
+                } => {
+                    assert_eq!((*seq, *index, *stderr), (7, 0, false));
+                    assert!(data.len() <= OUTPUT_CHUNK);
+                    joined.push_str(data);
+                }
+                _ => panic!("not a chunk"),
+            }
+        }
+        assert_eq!(joined, big);
+        assert!(result.outputs[0].stdout.is_empty());
+        assert_eq!(result.outputs[0].stderr, "small");
     }
 }
