@@ -65,6 +65,10 @@ pub struct BenchArgs {
     #[arg(long, default_value = "30m", value_parser = crate::units::duration)]
     pub run_timeout: Duration,
 
+    /// Extra argument for every `fleet run`, repeatable (e.g. `--run-arg=--log-level=warn`).
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    pub run_arg: Vec<String>,
+
     /// Devices in the one-at-a-time calibration run measuring the handshake (0: skip).
     #[arg(long, default_value_t = 10)]
     pub calibration_devices: usize,
@@ -111,6 +115,7 @@ pub fn bench(args: BenchArgs) -> i32 {
         batch_size: args.batch_size,
         run_timeout: args.run_timeout,
         calibration_devices: args.calibration_devices,
+        run_args: args.run_arg.clone(),
         command_line: std::env::args().collect(),
     };
     let report = match fleet_bench::bench::run(&cfg, &mut |line| eprintln!("fleet bench: {line}")) {

@@ -96,6 +96,7 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
         batch_size: cfg.batch_size,
         timeout: cfg.run_timeout,
         lab_pid: lab.as_ref().map(LabProcess::pid),
+        run_args: &cfg.run_args,
     };
 
     let handshake_ms = if cfg.noop || cfg.calibration_devices == 0 {
@@ -164,6 +165,7 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
         latency_ms,
         transport: if cfg.noop { "noop" } else { "inventory" },
         command: cfg.command.clone(),
+        run_args: cfg.run_args.clone(),
         repeat: cfg.repeat,
         handshake_ms,
         baseline,

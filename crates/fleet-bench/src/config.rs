@@ -48,6 +48,8 @@ pub struct BenchConfig {
     /// Devices in the uncontended calibration run that measures the
     /// per-session handshake cost (0: skip).
     pub calibration_devices: usize,
+    /// Extra arguments for every `fleet run` (e.g. `--log-level=warn`).
+    pub run_args: Vec<String>,
     /// The command line, for bench.json.
     pub command_line: Vec<String>,
 }

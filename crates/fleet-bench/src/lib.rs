@@ -20,7 +20,7 @@
 //! - [`artifacts`]: reading run.json, workers.json, master.log, results.jsonl.
 //! - [`summary`]: per-layout figures ([`LayoutSummary`]).
 //! - [`report`]: bench.json ([`BenchReport`]), bench.csv, the stdout table.
-//! - [`chart`]: bench.svg.
+//! - [`chart`]: draws bench.svg.
 //! - [`procfs`]: /proc and getrusage readings.
 //!
 //! # bench.json (schema `fleet-bench/1`)
@@ -31,13 +31,14 @@
 //!   "cores": 2, "load_before": [1m, 5m, 15m], "load_after": [...],
 //!   "command_line": [...], "target": "lab" | "inventory" | "synthetic",
 //!   "inventory": path, "devices": N, "latency_ms", "transport": "inventory" | "noop",
-//!   "command", "repeat",
+//!   "command", "run_args": [extra fleet run args], "repeat",
 //!   "handshake_ms":  uncontended connect+auth median (0 if not measured),
 //!   "baseline": "1x1" | null,            // what speedup is relative to
 //!   "lab": {"pid", "cpu_ms_total", "stats": {fleet lab stats.json}} | null,
 //!   "layouts": [{
 //!     "layout": "4x50", "p": 4, "t": 50, "batch_size": null | B, "slots": 200,
 //!     "median_wall_ms",            // end to end: process start to exit
+//!     "median_run_wall_ms",        // run.json wall_ms: workers start to last result
 //!     "sessions_per_s",            // N / median wall
 //!     "speedup": x | null,         // baseline median wall / this one
 //!     "ideal_ms",                  // ceil(N / slots) * (latency_ms + handshake_ms)

@@ -53,6 +53,8 @@ pub struct BenchReport {
     pub transport: &'static str,
     /// Command run on each device.
     pub command: String,
+    /// Extra `fleet run` arguments (`--run-arg`).
+    pub run_args: Vec<String>,
     /// Runs per layout.
     pub repeat: usize,
     /// Uncontended per-session handshake cost (connect + auth median of a
@@ -82,6 +84,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "slots",
     "runs",
     "median_wall_ms",
+    "median_run_wall_ms",
     "sessions_per_s",
     "speedup",
     "ideal_ms",
@@ -125,6 +128,7 @@ pub fn csv(report: &BenchReport) -> String {
             l.slots.to_string(),
             l.runs.len().to_string(),
             f3(l.median_wall_ms),
+            opt(l.median_run_wall_ms.map(f3)),
             f3(l.sessions_per_s),
             opt(l.speedup.map(f3)),
             f3(l.ideal_ms),
@@ -177,11 +181,11 @@ pub fn table(report: &BenchReport) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "| layout | wall s | sess/s | speedup | ideal s | eff | cpu ms/sess | master cpu ms | workers cpu ms | lab cpu ms | rss total MiB | rss/worker MiB | ipc msgs | ipc MiB | spawn ms | status |"
+        "| layout | wall s | run s | sess/s | speedup | ideal s | eff | cpu ms/sess | master cpu ms | workers cpu ms | lab cpu ms | rss total MiB | rss/worker MiB | ipc msgs | ipc MiB | spawn ms | status |"
     );
     let _ = writeln!(
         out,
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
     );
     for l in &report.layouts {
         let status = match &l.flag {
@@ -190,9 +194,10 @@ pub fn table(report: &BenchReport) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {:.2} | {:.0} | {} | {:.2} | {} | {:.2} | {:.0} | {} | {} | {} | {} | {} | {:.2} | {} | {} |",
+            "| {} | {:.2} | {} | {:.0} | {} | {:.2} | {} | {:.2} | {:.0} | {} | {} | {} | {} | {} | {:.2} | {} | {} |",
             l.layout,
             l.median_wall_ms / 1e3,
+            opt(l.median_run_wall_ms.map(|w| format!("{:.2}", w / 1e3))),
             l.sessions_per_s,
             opt(l.speedup.map(|s| format!("{s:.1}x"))),
             l.ideal_ms / 1e3,

@@ -42,6 +42,8 @@ pub struct RunSpec<'a> {
     pub timeout: Duration,
     /// Pid of a lab child whose CPU to measure.
     pub lab_pid: Option<u32>,
+    /// Extra arguments appended to every `fleet run`.
+    pub run_args: &'a [String],
 }
 
 /// The measurements of one run (one element of a layout's `runs[]`).
@@ -140,6 +142,7 @@ pub fn run_once(
     if let Some(limit) = spec.limit {
         cmd.args(["--limit", limit]);
     }
+    cmd.args(spec.run_args);
 
     let load_1m = procfs::loadavg().map(|l| l[0]);
     let lab_before = spec.lab_pid.and_then(procfs::cpu_ms);

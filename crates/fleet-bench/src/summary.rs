@@ -23,6 +23,9 @@ pub struct LayoutSummary {
     pub runs: Vec<RunRecord>,
     /// Median end-to-end wall time, ms.
     pub median_wall_ms: f64,
+    /// Median of the master's own wall time (run.json: first worker start
+    /// to last result; excludes process start and inventory parse), ms.
+    pub median_run_wall_ms: Option<f64>,
     /// Devices / median wall time.
     pub sessions_per_s: f64,
     /// Sequential (1x1) median wall / this median wall (`None` without 1x1).
@@ -125,6 +128,7 @@ pub fn summarise(
         batch_size: layout.batch,
         slots: layout.slots(),
         median_wall_ms,
+        median_run_wall_ms: median_of(&runs, |r| r.run_wall_ms),
         sessions_per_s: if median_wall_ms > 0.0 {
             devices as f64 * 1e3 / median_wall_ms
         } else {
