@@ -72,10 +72,12 @@ pub struct RunOutcome {
     pub exit_code: ExitCode,
 }
 
+/// A device handed to a worker and not yet back.
 struct InFlight {
     job: Job,
+    /// Worker slot holding it.
     slot: u32,
-    batch: u64,
+    /// A thread picked it up (it was running, not queued, if the worker dies).
     started: bool,
 }
 
@@ -783,7 +785,6 @@ impl Master {
             } else {
                 requeue.push(job);
             }
-            let _ = f.batch;
         }
         for job in requeue.into_iter().rev() {
             self.pending.push_front(job);
@@ -985,7 +986,6 @@ impl Master {
                     InFlight {
                         job: job.clone(),
                         slot,
-                        batch: id,
                         started: false,
                     },
                 );
