@@ -212,7 +212,7 @@ fn max_per_group_caps_concurrent_sessions() {
     let stats = lab.stop();
     let peak_core = stats["peak_sessions_per_group"]["core"].as_u64().unwrap();
     assert!(
-        peak_core >= 1 && peak_core <= 3,
+        (1..=3).contains(&peak_core),
         "core peak {peak_core}: {stats}"
     );
     // The other groups were not held back to 3.
