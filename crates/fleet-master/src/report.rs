@@ -29,7 +29,7 @@ impl Reporter {
                 ProgressDrawTarget::stderr_with_hz(8),
             );
             let style = ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {per_sec} eta {eta} {msg}",
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} eta {eta} {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
@@ -86,8 +86,10 @@ impl Reporter {
             .take(16)
             .map(|(id, n)| format!("w{id}:{n}"))
             .collect();
+        let secs = bar.elapsed().as_secs_f64();
+        let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
         bar.set_message(format!(
-            "ok {ok} failed {failed} | active {}",
+            "{rate:.1}/s ok {ok} failed {failed} | active {}",
             workers.join(" ")
         ));
     }
