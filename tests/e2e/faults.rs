@@ -448,3 +448,61 @@ fn a_poison_device_is_isolated_and_its_neighbours_finish() {
         "co-running devices were re-run alone"
     );
 }
+
+#[test]
+fn a_second_ctrl_c_stops_at_once_and_still_writes_every_result() {
+    let sshd = Sshd::start().unwrap();
+    let dir = scratch();
+    let inv = slow_inventory(dir.path(), &sshd, 12, "sleep 30");
+    let child = spawn_fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            inv.to_str().unwrap(),
+            "-p",
+            "2",
+            "-t",
+            "2",
+            "--grace",
+            "60s",
+            "--format",
+            "none",
+        ],
+        &[],
+    );
+    let master = child.id();
+    let out = dir.path().join("runs");
+    // Wait until sessions are running inside the workers.
+    assert!(wait_for(Duration::from_secs(30), || {
+        newest_run_dir(&out)
+            .map(|d| {
+                (0..2).any(|i| {
+                    std::fs::read_to_string(d.join(format!("worker-{i}.log")))
+                        .is_ok_and(|l| l.contains("session start"))
+                })
+            })
+            .unwrap_or(false)
+    }));
+    let workers = children_of(master);
+    signal(master, SIGINT);
+    std::thread::sleep(Duration::from_millis(300));
+    signal(master, SIGINT);
+    let started = std::time::Instant::now();
+    let run = finish(child, dir.path(), "fleet run (two Ctrl-C)");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the second Ctrl-C must not wait for the grace period"
+    );
+    run.assert_code(130);
+    let res = results(&run.run_dir("runs"));
+    let per = counts_by_device(&res);
+    assert_eq!(per.len(), 12, "{}", run.explain());
+    assert!(
+        res.iter().all(|r| status(r) == "cancelled"),
+        "sessions of 30 s cannot have finished"
+    );
+    assert!(wait_for(Duration::from_secs(10), || workers
+        .iter()
+        .all(|&p| !alive(p))));
+}
