@@ -2,14 +2,14 @@
 # make bench: a small layout sweep that fits a few minutes on a 2-core machine.
 # Usage: scripts/bench.sh [FLEET_BIN]
 # Outputs (bench.json, bench.csv, bench.svg, and every run under work/) in:
-#   target/bench/lab   200 lab devices at 200 ms: sequential vs threads vs processes
+#   target/bench/lab   100 lab devices at 200 ms: sequential vs threads vs processes
 #   target/bench/zero  500 lab devices at 0 ms: the orchestration's own overhead
 #   target/bench/noop  100,000 devices, --transport noop: pure dispatch cost, batch sizes
 # Override the first sweep with BENCH_DEVICES, BENCH_LATENCY, BENCH_LAYOUTS, BENCH_REPEAT.
 set -euo pipefail
 fleet=${1:-target/release/fleet}
 out=${BENCH_OUT:-target/bench}
-devices=${BENCH_DEVICES:-200}
+devices=${BENCH_DEVICES:-100}
 latency=${BENCH_LATENCY:-200ms}
 layouts=${BENCH_LAYOUTS:-1x1,0x50,4x1,2x50,4x50,8x25}
 repeat=${BENCH_REPEAT:-2}

@@ -65,6 +65,11 @@ pub struct BenchArgs {
     #[arg(long, default_value = "30m", value_parser = crate::units::duration)]
     pub run_timeout: Duration,
 
+    /// Extra argument for the lab, repeatable (e.g. `--lab-arg=--flavours=linux`:
+    /// exec sessions with one command, so one latency per session).
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    pub lab_arg: Vec<String>,
+
     /// Extra argument for every `fleet run`, repeatable (e.g. `--run-arg=--log-level=warn`).
     #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
     pub run_arg: Vec<String>,
@@ -97,6 +102,7 @@ pub fn bench(args: BenchArgs) -> i32 {
         (None, false) => Target::Lab {
             devices: args.devices,
             threads: args.lab_threads,
+            args: args.lab_arg.clone(),
         },
     };
     let cfg = BenchConfig {

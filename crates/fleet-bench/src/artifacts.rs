@@ -110,9 +110,19 @@ pub fn spawn_times(master_log: &Path, workers: usize) -> Option<(f64, f64)> {
     Some((ms(first), ms(last)))
 }
 
-/// Median of `connect + auth` over the ok sessions in `results.jsonl`, ms:
-/// the client-side cost of one handshake.
-pub fn median_handshake_ms(run_dir: &Path) -> Option<f64> {
+/// What one session costs when nothing else runs, from a calibration
+/// run's `results.jsonl`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SessionCosts {
+    /// Median `connect + auth` over ok sessions: one handshake, ms.
+    pub handshake_ms: f64,
+    /// Mean `total` over ok sessions: handshake, every command with its
+    /// latency, close, ms. The length of one wave of the ideal makespan.
+    pub session_ms: f64,
+}
+
+/// Reads [`SessionCosts`] from a run directory (`None` without ok sessions).
+pub fn session_costs(run_dir: &Path) -> Option<SessionCosts> {
     #[derive(Deserialize)]
     struct Row {
         status: String,
@@ -122,16 +132,24 @@ pub fn median_handshake_ms(run_dir: &Path) -> Option<f64> {
     struct Timings {
         connect: f64,
         auth: f64,
+        total: f64,
     }
     let file = std::fs::File::open(run_dir.join("results.jsonl")).ok()?;
-    let mut v: Vec<f64> = std::io::BufReader::new(file)
+    let rows: Vec<Timings> = std::io::BufReader::new(file)
         .lines()
         .map_while(Result::ok)
         .filter_map(|l| serde_json::from_str::<Row>(&l).ok())
         .filter(|r| r.status == "ok")
-        .map(|r| r.timings_ms.connect + r.timings_ms.auth)
+        .map(|r| r.timings_ms)
         .collect();
-    crate::summary::median(&mut v)
+    if rows.is_empty() {
+        return None;
+    }
+    let mut hs: Vec<f64> = rows.iter().map(|t| t.connect + t.auth).collect();
+    Some(SessionCosts {
+        handshake_ms: crate::summary::median(&mut hs)?,
+        session_ms: rows.iter().map(|t| t.total).sum::<f64>() / rows.len() as f64,
+    })
 }
 
 #[cfg(test)]

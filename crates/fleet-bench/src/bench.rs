@@ -58,7 +58,11 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
 
     let mut lab = None;
     let (target, inventory) = match &cfg.target {
-        Target::Lab { devices, threads } => {
+        Target::Lab {
+            devices,
+            threads,
+            args,
+        } => {
             progress(&format!(
                 "starting a lab of {devices} devices (latency {} ms)",
                 cfg.latency.as_millis()
@@ -68,6 +72,7 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
                 *devices,
                 cfg.latency,
                 *threads,
+                args,
                 &work.join("lab"),
             )?;
             let inv = l.inventory();
@@ -99,11 +104,15 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
         run_args: &cfg.run_args,
     };
 
-    let handshake_ms = if cfg.noop || cfg.calibration_devices == 0 {
-        0.0
+    let costs = if cfg.noop || cfg.calibration_devices == 0 {
+        None
     } else {
         calibrate(&spec, &names, cfg.calibration_devices, &work, progress)?
     };
+    let handshake_ms = costs.map(|c| c.handshake_ms).unwrap_or(0.0);
+    // One wave of the ideal makespan: the uncontended session as measured
+    // (handshake + each command's latency + close), else the bare latency.
+    let session_ms = costs.map(|c| c.session_ms).unwrap_or(latency_ms);
 
     let mut runs: Vec<Vec<RunRecord>> = vec![Vec::new(); cfg.layouts.len()];
     let mut order = 0;
@@ -144,7 +153,7 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
         .layouts
         .iter()
         .zip(runs)
-        .map(|(l, r)| summary::summarise(*l, r, devices, latency_ms, handshake_ms))
+        .map(|(l, r)| summary::summarise(*l, r, devices, session_ms))
         .collect();
     let baseline = summary::fill_speedups(&mut layouts);
     Ok(BenchReport {
@@ -168,6 +177,7 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
         run_args: cfg.run_args.clone(),
         repeat: cfg.repeat,
         handshake_ms,
+        session_ms,
         baseline,
         lab: lab_report,
         layouts,
@@ -179,15 +189,15 @@ fn dir_name(layout: &Layout) -> String {
     layout.to_string().replace('@', "-b")
 }
 
-/// Measures the uncontended per-session handshake: the first `k` devices,
-/// one at a time inside the master (`-p 0 -t 1`).
+/// Measures the uncontended session (handshake, and the whole session):
+/// the first `k` devices, one at a time inside the master (`-p 0 -t 1`).
 fn calibrate(
     spec: &RunSpec<'_>,
     names: &[String],
     k: usize,
     work: &Path,
     progress: &mut dyn FnMut(&str),
-) -> Result<f64, BenchError> {
+) -> Result<Option<artifacts::SessionCosts>, BenchError> {
     let k = k.min(names.len());
     let limit = names[..k]
         .iter()
@@ -204,16 +214,14 @@ fn calibrate(
         batch: None,
     };
     let rec = runner::run_once(&spec, layout, &work.join("calibration"), 0, 0)?;
-    let hs = rec
-        .run_dir
-        .as_deref()
-        .and_then(artifacts::median_handshake_ms)
-        .unwrap_or(0.0);
+    let costs = rec.run_dir.as_deref().and_then(artifacts::session_costs);
     progress(&format!(
-        "calibration: {k} devices one at a time: handshake (connect + auth) median {hs:.1} ms, {} not ok",
+        "calibration: {k} devices one at a time: handshake (connect + auth) median {:.1} ms, session mean {:.1} ms, {} not ok",
+        costs.map(|c| c.handshake_ms).unwrap_or(0.0),
+        costs.map(|c| c.session_ms).unwrap_or(0.0),
         rec.failures()
     ));
-    Ok(hs)
+    Ok(costs)
 }
 
 /// Escapes glob metacharacters so `name:GLOB` matches exactly one name.

@@ -14,6 +14,8 @@ pub enum Target {
         devices: usize,
         /// Tokio threads of the lab (`None`: one per core).
         threads: Option<usize>,
+        /// Extra `fleet lab` arguments (e.g. `--flavours=linux`).
+        args: Vec<String>,
     },
     /// An existing inventory (real devices, or anything `fleet run` reads).
     Inventory(PathBuf),

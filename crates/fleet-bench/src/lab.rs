@@ -29,6 +29,7 @@ impl LabProcess {
         devices: usize,
         latency: Duration,
         threads: Option<usize>,
+        extra_args: &[String],
         state_dir: &Path,
     ) -> Result<LabProcess, BenchError> {
         std::fs::create_dir_all(state_dir)
@@ -50,6 +51,7 @@ impl LabProcess {
         if let Some(t) = threads {
             cmd.arg("--threads").arg(t.to_string());
         }
+        cmd.args(extra_args);
         let mut child = cmd.spawn().map_err(|source| BenchError::Spawn {
             action: "start",
             program: fleet_exe.to_path_buf(),

@@ -8,7 +8,8 @@
 //! (A B C A B C), each `fleet run` a child process with its own run
 //! directory. It reports per layout: median wall time, sessions/s,
 //! speed-up over `1x1`, efficiency against the ideal makespan
-//! `ceil(N / (P×T)) × (latency + handshake)`, CPU (master from
+//! `ceil(N / (P×T)) × session` (the uncontended session: handshake plus
+//! each command's latency), CPU (master from
 //! `getrusage(RUSAGE_CHILDREN)` deltas, workers from workers.json, lab from
 //! /proc), peak RSS, IPC, worker spawn time and statuses.
 //!
@@ -33,6 +34,8 @@
 //!   "inventory": path, "devices": N, "latency_ms", "transport": "inventory" | "noop",
 //!   "command", "run_args": [extra fleet run args], "repeat",
 //!   "handshake_ms":  uncontended connect+auth median (0 if not measured),
+//!   "session_ms":    uncontended mean session total (handshake + each command's
+//!                    latency + close; the bare latency if not measured),
 //!   "baseline": "1x1" | null,            // what speedup is relative to
 //!   "lab": {"pid", "cpu_ms_total", "stats": {fleet lab stats.json}} | null,
 //!   "layouts": [{
@@ -41,7 +44,7 @@
 //!     "median_run_wall_ms",        // run.json wall_ms: workers start to last result
 //!     "sessions_per_s",            // N / median wall
 //!     "speedup": x | null,         // baseline median wall / this one
-//!     "ideal_ms",                  // ceil(N / slots) * (latency_ms + handshake_ms)
+//!     "ideal_ms",                  // ceil(N / slots) * session_ms
 //!     "efficiency": r | null,      // ideal_ms / median_wall_ms
 //!     "cpu_ms_per_session",        // median (master + workers CPU) / N
 //!     "master_cpu_ms", "workers_cpu_ms" (null for p = 0), "lab_cpu_ms" (null without lab),

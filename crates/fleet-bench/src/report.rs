@@ -60,6 +60,10 @@ pub struct BenchReport {
     /// Uncontended per-session handshake cost (connect + auth median of a
     /// `-p 0 -t 1` calibration run), ms; 0 when not measured.
     pub handshake_ms: f64,
+    /// Mean uncontended session time (calibration `total`: handshake, every
+    /// command with its latency, close), ms: one wave of the ideal
+    /// makespan. The bare latency when not measured (noop: 0).
+    pub session_ms: f64,
     /// The sequential layout speed-ups are relative to, if any.
     pub baseline: Option<String>,
     /// The lab child, if the benchmark started one.
@@ -168,11 +172,12 @@ pub fn table(report: &BenchReport) -> String {
     };
     let _ = writeln!(
         out,
-        "fleet bench: {} devices, latency {} ms, transport {}, handshake {:.1} ms, {} repeats, {} cores, load {} -> {}",
+        "fleet bench: {} devices, latency {} ms, transport {}, handshake {:.1} ms, session {:.1} ms, {} repeats, {} cores, load {} -> {}",
         report.devices,
         report.latency_ms,
         report.transport,
         report.handshake_ms,
+        report.session_ms,
         report.repeat,
         report.cores,
         load(report.load_before),

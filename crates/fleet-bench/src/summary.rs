@@ -30,7 +30,8 @@ pub struct LayoutSummary {
     pub sessions_per_s: f64,
     /// Sequential (1x1) median wall / this median wall (`None` without 1x1).
     pub speedup: Option<f64>,
-    /// `ceil(N / (P×T)) × (latency + handshake_ms)`, ms.
+    /// `ceil(N / (P×T)) × session_ms` (the uncontended session: handshake +
+    /// each command's latency + close), ms.
     pub ideal_ms: f64,
     /// `ideal_ms / median_wall_ms` (1.0 is perfect; `None` when ideal is 0).
     pub efficiency: Option<f64>,
@@ -83,18 +84,17 @@ fn median_of(runs: &[RunRecord], f: impl Fn(&RunRecord) -> Option<f64>) -> Optio
     median(&mut v)
 }
 
-/// Summarises one layout. `devices` is N; `latency_ms` and `handshake_ms`
-/// give the ideal makespan.
+/// Summarises one layout. `devices` is N; `session_ms`, the uncontended
+/// length of one session, gives the ideal makespan.
 pub fn summarise(
     layout: Layout,
     runs: Vec<RunRecord>,
     devices: u64,
-    latency_ms: f64,
-    handshake_ms: f64,
+    session_ms: f64,
 ) -> LayoutSummary {
     let median_wall_ms = median_of(&runs, |r| Some(r.wall_ms)).unwrap_or(0.0);
     let waves = devices.div_ceil(layout.slots().max(1)) as f64;
-    let ideal_ms = waves * (latency_ms + handshake_ms);
+    let ideal_ms = waves * session_ms;
     let mut statuses = BTreeMap::new();
     for r in &runs {
         for (s, n) in &r.statuses {
@@ -223,7 +223,6 @@ mod tests {
             vec![run(1000.0, 20, 0), run(3000.0, 20, 0), run(2000.0, 20, 0)],
             20,
             500.0,
-            0.0,
         );
         assert_eq!(s.median_wall_ms, 2000.0);
         assert_eq!(s.ideal_ms, 1000.0);
@@ -233,15 +232,15 @@ mod tests {
         assert_eq!(s.peak_rss_total_kib, 2200);
         assert_eq!(s.peak_rss_per_worker_kib, Some(700));
         assert!(s.all_ok);
-        let bad = summarise(l, vec![run(1000.0, 19, 1)], 20, 500.0, 0.0);
+        let bad = summarise(l, vec![run(1000.0, 19, 1)], 20, 500.0);
         assert!(!bad.all_ok);
         assert!(bad.flag.unwrap().contains("1 sessions not ok"));
     }
 
     #[test]
     fn speedup_against_sequential() {
-        let seq = summarise("1x1".parse().unwrap(), vec![run(8000.0, 4, 0)], 4, 0.0, 0.0);
-        let par = summarise("0x4".parse().unwrap(), vec![run(2000.0, 4, 0)], 4, 0.0, 0.0);
+        let seq = summarise("1x1".parse().unwrap(), vec![run(8000.0, 4, 0)], 4, 0.0);
+        let par = summarise("0x4".parse().unwrap(), vec![run(2000.0, 4, 0)], 4, 0.0);
         let mut all = vec![seq, par];
         assert_eq!(fill_speedups(&mut all).as_deref(), Some("1x1"));
         assert_eq!(all[1].speedup, Some(4.0));
