@@ -506,3 +506,88 @@ fn a_second_ctrl_c_stops_at_once_and_still_writes_every_result() {
         .iter()
         .all(|&p| !alive(p))));
 }
+
+/// `--ask-pass` reads the password from the terminal (a pty here), never
+/// from argv or the environment of fleet.
+#[test]
+fn ask_pass_reads_the_password_from_the_terminal() {
+    let sshd = Sshd::start().unwrap();
+    let dir = scratch();
+    const PW: &str = "Prompted-Pass-5519";
+    if !Sshd::ensure_password_user("fleetask", PW).unwrap() {
+        eprintln!("not root: cannot create a password user; skipping");
+        return;
+    }
+    let inv = dir.path().join("inv.yaml");
+    std::fs::write(
+        &inv,
+        format!(
+            "known_hosts: known_hosts\ndefaults:\n  username: fleetask\n  commands: [\"echo prompted\"]\ndevices:\n  - {{name: a, host: 127.0.0.1, port: {}}}\n",
+            sshd.port()
+        ),
+    )
+    .unwrap();
+    // Without a terminal: a clear usage error, nothing runs.
+    let run = fleet(
+        dir.path(),
+        &["run", "-i", inv.to_str().unwrap(), "--ask-pass"],
+        &[],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.explain());
+    assert!(run.stderr.contains("terminal"), "{}", run.explain());
+    // With a pty: python's pty module plays the user typing the password.
+    let script = r#"
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+buf = b""
+while b"password" not in buf.lower():
+    chunk = os.read(fd, 1024)
+    if not chunk:
+        sys.exit(99)
+    buf += chunk
+os.write(fd, os.environ.pop("TYPED").encode() + b"\n")
+while True:
+    try:
+        if not os.read(fd, 4096):
+            break
+    except OSError:
+        break
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let out = std::process::Command::new("python3")
+        .current_dir(dir.path())
+        .args([
+            "-c",
+            script,
+            BIN,
+            "run",
+            "-i",
+            inv.to_str().unwrap(),
+            "--ask-pass",
+            "-p",
+            "1",
+            "-t",
+            "1",
+        ])
+        .env("TYPED", PW)
+        .output()
+        .expect("python3 with pty");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let rd = fleet_testkit::fleet::newest_run_dir(&dir.path().join("runs")).unwrap();
+    let res = results(&rd);
+    assert_eq!(status(&res[0]), "ok", "{}", res[0]);
+    assert_eq!(res[0]["outputs"][0]["stdout"], "prompted\n");
+    for entry in std::fs::read_dir(&rd).unwrap() {
+        let text =
+            String::from_utf8_lossy(&std::fs::read(entry.unwrap().path()).unwrap()).into_owned();
+        assert!(!text.contains(PW));
+    }
+}

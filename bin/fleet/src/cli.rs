@@ -125,6 +125,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "EXPR")]
     pub limit: Option<String>,
 
+    /// Ask for the SSH password once, on the terminal (never echoed, never an
+    /// argument); it is tried after each device's own credentials.
+    #[arg(short = 'k', long)]
+    pub ask_pass: bool,
+
     /// Worker processes; 0 runs the threads inside the master.
     #[arg(short, long, env = "FLEET_PROCESSES", default_value_t = 2,
           value_parser = clap::value_parser!(u32).range(0..=MAX_PROCESSES as i64))]

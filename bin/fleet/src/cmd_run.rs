@@ -50,11 +50,26 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
         .map(|f| f.parse::<fleet_inventory::Format>())
         .transpose()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let prompted = if args.ask_pass {
+        let pw = rpassword::prompt_password("SSH password: ")
+            .context("--ask-pass needs a terminal to read the password from")?;
+        fleet_inventory::set_password_prompted();
+        Some(fleet_proto::Secret::new(pw))
+    } else {
+        None
+    };
     let inventory = fleet_inventory::load(&inventory_path, format)?;
     for w in &inventory.warnings {
         eprintln!("fleet: warning: {w}");
     }
     let mut devices = inventory.devices;
+    if let Some(pw) = &prompted {
+        for d in &mut devices {
+            if d.transport != Transport::Noop {
+                d.auth.push(fleet_proto::Auth::Password(pw.clone()));
+            }
+        }
+    }
     if let Some(expr) = &args.limit {
         let limit = fleet_inventory::limit::Limit::parse(expr)
             .map_err(|e| anyhow::anyhow!("--limit: {e}"))?;

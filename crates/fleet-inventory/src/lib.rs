@@ -45,6 +45,21 @@ pub use inventory::{summary, Inventory, Summary};
 
 use std::path::Path;
 
+/// Set once `fleet run --ask-pass` has read a password from the terminal:
+/// devices may then come without credentials of their own, because the
+/// caller adds the prompted password to every device.
+static PASSWORD_PROMPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Declares that a password was prompted for and will be added to every
+/// device after loading (Ansible's `--ask-pass`).
+pub fn set_password_prompted() {
+    PASSWORD_PROMPTED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub(crate) fn password_prompted() -> bool {
+    PASSWORD_PROMPTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Loads the inventory at `path` (a file, or a Nornir directory), detecting
 /// the format from the path and content unless `format` is given.
 pub fn load(path: &Path, format: Option<Format>) -> Result<Inventory, InventoryError> {

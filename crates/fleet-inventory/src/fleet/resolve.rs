@@ -86,7 +86,7 @@ pub(super) fn resolve(
                 format!("device `{name}` has no username (set `username` on the device, one of its groups or `defaults`)"),
             ));
         }
-        if auth.is_empty() && transport == Transport::Ssh {
+        if auth.is_empty() && transport == Transport::Ssh && !crate::password_prompted() {
             return Err(device_err(
                 "credentials",
                 ErrorKind::MissingCredentials,
