@@ -147,6 +147,10 @@ fn bench_tiny_sweep_against_a_lab() {
         doc["handshake_ms"].as_f64().unwrap() > 0.0,
         "calibration ran"
     );
+    assert!(
+        doc["session_ms"].as_f64().unwrap() >= doc["handshake_ms"].as_f64().unwrap(),
+        "a session includes its handshake: {doc}"
+    );
     assert!(doc["lab"]["cpu_ms_total"].is_number(), "{}", doc["lab"]);
     // The lab saw every session of every run: calibration + 2 layouts.
     assert_eq!(
