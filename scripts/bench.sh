@@ -33,6 +33,11 @@ run() {
 run lab --devices "$devices" --latency "$latency" --layouts "$layouts" --repeat "$repeat"
 run zero --devices 500 --zero-latency --layouts 1x1,0x8,2x4,2x50,4x50 --repeat "$repeat"
 run noop --transport noop --devices 100000 --layouts 0x8,2x8,2x8@64,2x8@1024,4x8@1024 --repeat "$repeat"
+# Each 100,000-device run directory holds ~100 MB of logs, results and trace: keep the numbers
+# (bench.json/csv/svg), drop the runs unless BENCH_KEEP_RUNS=1.
+if [ "${BENCH_KEEP_RUNS:-0}" != 1 ]; then
+  rm -rf "$out/noop/work"
+fi
 
 echo
 echo "bench: outputs in $out/{lab,zero,noop}/bench.{json,csv,svg}; load now: $(cut -d' ' -f1-3 /proc/loadavg)"
