@@ -51,6 +51,16 @@ fn slow_inventory(dir: &Path, sshd: &Sshd, n: usize, cmd: &str) -> std::path::Pa
     inventory(dir, sshd, &format!("  commands: [\"{cmd}\"]\n"), &devices)
 }
 
+/// Whether a worker of the newest run under `out` has started a session.
+fn sessions_started(out: &Path) -> bool {
+    newest_run_dir(out).is_some_and(|d| {
+        (0..4).any(|i| {
+            std::fs::read_to_string(d.join(format!("worker-{i}.log")))
+                .is_ok_and(|l| l.contains("session start"))
+        })
+    })
+}
+
 fn counts_by_device(res: &[serde_json::Value]) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for r in res {
@@ -167,11 +177,7 @@ fn workers_die_with_a_sigkilled_master() {
     let workers = children_of(master);
     // Let sessions start, so workers are busy inside ssh2 calls.
     let out = dir.path().join("runs");
-    assert!(wait_for(Duration::from_secs(20), || {
-        newest_run_dir(&out)
-            .and_then(|d| std::fs::read_to_string(d.join("worker-0.log")).ok())
-            .is_some_and(|l| l.contains("session start"))
-    }));
+    assert!(wait_for(Duration::from_secs(30), || sessions_started(&out)));
     signal(master, SIGKILL);
     let _ = child.wait();
     assert!(
@@ -304,7 +310,16 @@ fn passwords_appear_nowhere() {
     );
     let master = child.id();
     // While workers run, their argv and environment must not hold a secret.
-    assert!(wait_for(Duration::from_secs(20), || !children_of(master).is_empty()));
+    // (A child between fork and exec still shows the master's environment,
+    // so wait until every child is the exec'ed worker.)
+    let is_worker = |pid: &u32| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains("__worker"))
+    };
+    assert!(wait_for(Duration::from_secs(20), || {
+        let kids = children_of(master);
+        kids.len() == 2 && kids.iter().all(is_worker)
+    }));
     for pid in children_of(master) {
         for f in ["cmdline", "environ"] {
             let bytes = std::fs::read(format!("/proc/{pid}/{f}")).unwrap_or_default();
@@ -474,16 +489,7 @@ fn a_second_ctrl_c_stops_at_once_and_still_writes_every_result() {
     let master = child.id();
     let out = dir.path().join("runs");
     // Wait until sessions are running inside the workers.
-    assert!(wait_for(Duration::from_secs(30), || {
-        newest_run_dir(&out)
-            .map(|d| {
-                (0..2).any(|i| {
-                    std::fs::read_to_string(d.join(format!("worker-{i}.log")))
-                        .is_ok_and(|l| l.contains("session start"))
-                })
-            })
-            .unwrap_or(false)
-    }));
+    assert!(wait_for(Duration::from_secs(30), || sessions_started(&out)));
     let workers = children_of(master);
     signal(master, SIGINT);
     std::thread::sleep(Duration::from_millis(300));

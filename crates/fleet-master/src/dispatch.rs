@@ -102,6 +102,26 @@ struct Slot {
     record: usize,
 }
 
+impl Slot {
+    /// A just-started worker incarnation, not yet connected.
+    fn new(id: u32, generation: u32, pid: u32, record: usize) -> Slot {
+        Slot {
+            id,
+            generation,
+            pid,
+            tx: None,
+            want: 0,
+            alive: true,
+            said_bye: false,
+            drain_sent: false,
+            solo: None,
+            lost: false,
+            restarts: 0,
+            record,
+        }
+    }
+}
+
 struct Stopping {
     deadline: Instant,
     /// Workers were killed at the deadline (done once).
@@ -277,20 +297,7 @@ impl Master {
     fn start_workers(&mut self) -> Result<(), MasterError> {
         if self.cfg.processes == 0 {
             let record = self.new_record(0, 0, std::process::id());
-            self.slots.push(Slot {
-                id: 0,
-                generation: 0,
-                pid: std::process::id(),
-                tx: None,
-                want: 0,
-                alive: true,
-                said_bye: false,
-                drain_sent: false,
-                solo: None,
-                lost: false,
-                restarts: 0,
-                record,
-            });
+            self.slots.push(Slot::new(0, 0, std::process::id(), record));
             spawn::spawn_in_process(self.events.clone())
                 .map_err(|source| MasterError::Spawn { slot: 0, source })?;
             return Ok(());
@@ -348,20 +355,7 @@ impl Master {
         );
         self.mark("worker start", Some(id), format!("pid {}", spawned.pid));
         let record = self.new_record(id, generation, spawned.pid);
-        Ok(Slot {
-            id,
-            generation,
-            pid: spawned.pid,
-            tx: None,
-            want: 0,
-            alive: true,
-            said_bye: false,
-            drain_sent: false,
-            solo: None,
-            lost: false,
-            restarts: 0,
-            record,
-        })
+        Ok(Slot::new(id, generation, spawned.pid, record))
     }
 
     fn mark(&mut self, name: &str, worker: Option<u32>, detail: String) {
