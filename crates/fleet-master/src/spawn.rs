@@ -32,6 +32,7 @@ const ENV_ALLOWLIST: &[&str] = &[
     "RUST_BACKTRACE",
     "SSH_AUTH_SOCK",
     "FLEET_TEST_PANIC_DEVICE",
+    "MALLOC_ARENA_MAX",
 ];
 
 /// How long the exit of a worker waits for its IPC reader to drain.
