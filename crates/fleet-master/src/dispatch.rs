@@ -1068,16 +1068,17 @@ impl Master {
         self.dir
             .write_atomic("workers.json", &workers_json)
             .map_err(io_err(self.dir.file("workers.json")))?;
-        let trace = sink::trace_json(
+        let mut trace = Vec::with_capacity(256 * self.compact.len() + 4096);
+        sink::write_trace(
+            &mut trace,
             &self.compact,
             &self.marks,
             &self.records,
             std::process::id(),
             t0_us,
-        );
-        self.dir
-            .write_atomic("trace.json", trace.to_string().as_bytes())
-            .map_err(io_err(self.dir.file("trace.json")))?;
+        )
+        .and_then(|()| self.dir.write_atomic("trace.json", &trace))
+        .map_err(io_err(self.dir.file("trace.json")))?;
         let outcome = RunOutcome {
             run_id: self.dir.id.clone(),
             run_dir: self.dir.path.clone(),

@@ -101,28 +101,33 @@ pub struct MasterMark {
 /// dispatches and worker starts/exits as instant events. Every event,
 /// metadata included, carries `ph`, `ts`, `pid` and `tid`, which strict
 /// trace-event readers require.
-pub fn trace_json(
+///
+/// Events are written one by one as they are made: a 100,000-device run
+/// never holds its whole trace as a JSON tree.
+pub fn write_trace(
+    out: &mut impl Write,
     results: &[DeviceResult],
     marks: &[MasterMark],
     workers: &[WorkerRecord],
     master_pid: u32,
     t0_us: u64,
-) -> serde_json::Value {
+) -> io::Result<()> {
     use serde_json::json;
     let rel = |ts: u64| ts.saturating_sub(t0_us);
-    let mut events = Vec::new();
+    out.write_all(b"{\"traceEvents\":[\n")?;
+    let mut events = Events { out, first: true };
     let mut tids: HashMap<(u32, String), u64> = HashMap::new();
     events.push(
         json!({"ph": "M", "name": "process_name", "pid": master_pid, "tid": 0, "ts": 0,
         "args": {"name": "master"}}),
-    );
+    )?;
     let mut named = std::collections::HashSet::new();
     for w in workers {
         if w.pid != master_pid && named.insert(w.pid) {
             events.push(
                 json!({"ph": "M", "name": "process_name", "pid": w.pid, "tid": 0, "ts": 0,
                 "args": {"name": format!("worker {} (gen {})", w.id, w.generation)}}),
-            );
+            )?;
         }
     }
     for r in results {
@@ -131,18 +136,22 @@ pub fn trace_json(
             continue;
         }
         let next = tids.len() as u64 + 1;
-        let tid = *tids.entry((w.pid, w.thread.clone())).or_insert_with(|| {
-            events.push(
-                json!({"ph": "M", "name": "thread_name", "pid": w.pid, "tid": next, "ts": 0,
-                "args": {"name": w.thread}}),
-            );
-            next
-        });
+        let tid = match tids.get(&(w.pid, w.thread.clone())) {
+            Some(&tid) => tid,
+            None => {
+                tids.insert((w.pid, w.thread.clone()), next);
+                events.push(
+                    json!({"ph": "M", "name": "thread_name", "pid": w.pid, "tid": next, "ts": 0,
+                    "args": {"name": w.thread}}),
+                )?;
+                next
+            }
+        };
         let ts = rel(r.started_us) as f64;
         let t = &r.timings_ms;
         events.push(json!({"ph": "X", "cat": "session", "name": r.device, "pid": w.pid, "tid": tid,
             "ts": ts, "dur": (t.total * 1e3).max(1.0),
-            "args": {"status": r.status, "attempt": r.attempt, "batch": r.batch, "error": r.error}}));
+            "args": {"status": r.status, "attempt": r.attempt, "batch": r.batch, "error": r.error}}))?;
         let mut at = ts;
         for (name, ms) in [
             ("connect", t.connect),
@@ -153,7 +162,7 @@ pub fn trace_json(
                 events.push(
                     json!({"ph": "X", "cat": "phase", "name": name, "pid": w.pid,
                     "tid": tid, "ts": at, "dur": ms * 1e3}),
-                );
+                )?;
                 at += ms * 1e3;
             }
         }
@@ -168,7 +177,24 @@ pub fn trace_json(
             json!({"ph": "i", "s": "p", "cat": "master", "name": m.name, "pid": pid,
             "tid": 0, "ts": rel(m.ts_us) as f64,
             "args": {"worker": m.worker, "detail": m.detail}}),
-        );
+        )?;
     }
-    json!({"traceEvents": events, "displayTimeUnit": "ms"})
+    let out = events.out;
+    out.write_all(b"\n],\"displayTimeUnit\":\"ms\"}\n")
+}
+
+/// Writes trace events as elements of one JSON array.
+struct Events<'a, W: Write> {
+    out: &'a mut W,
+    first: bool,
+}
+
+impl<W: Write> Events<'_, W> {
+    fn push(&mut self, event: serde_json::Value) -> io::Result<()> {
+        if !self.first {
+            self.out.write_all(b",\n")?;
+        }
+        self.first = false;
+        serde_json::to_writer(&mut *self.out, &event).map_err(io::Error::from)
+    }
 }
