@@ -112,21 +112,27 @@ pub fn init(who: &str, default_level: log::LevelFilter, file: File) {
     if let Ok(spec) = std::env::var("RUST_LOG") {
         builder.parse_filters(&spec);
     }
+    let prefix = format!("{who} {pid}");
     builder.target(target).format(move |buf, record| {
+        // The hot path of every log line: no allocation beyond the line.
         let thread = std::thread::current();
-        let thread = sanitize(thread.name().unwrap_or("main"));
-        let device = DEVICE.with(|d| d.borrow().clone());
-        writeln!(
-            buf,
-            "{} {:<5} {} {} {} {} {}",
-            buf.timestamp_micros(),
-            record.level(),
-            who,
-            pid,
-            thread,
-            device.as_deref().unwrap_or("-"),
-            record.args()
-        )
+        let name = thread.name().unwrap_or("main");
+        let name = if name.contains(char::is_whitespace) {
+            std::borrow::Cow::Owned(sanitize(name))
+        } else {
+            std::borrow::Cow::Borrowed(name)
+        };
+        DEVICE.with(|d| {
+            let device = d.borrow();
+            writeln!(
+                buf,
+                "{} {:<5} {prefix} {name} {} {}",
+                buf.timestamp_micros(),
+                record.level(),
+                device.as_deref().unwrap_or("-"),
+                record.args()
+            )
+        })
     });
     // A second init (tests, -p 0 in-process workers) keeps the first logger.
     let _ = builder.try_init();
