@@ -33,7 +33,7 @@ pub mod secret;
 pub use device::{Auth, Device, HostKeyCheck, JumpHost, Mode, Timeouts, Transport};
 pub use exit::ExitCode;
 pub use ipc::{
-    Job, MasterToWorker, WorkerConfig, WorkerEvent, WorkerStats, WorkerToMaster, OUTPUT_CHUNK,
+    Job, MasterToWorker, ThreadProgress, WorkerConfig, WorkerEvent, WorkerStats, WorkerToMaster, OUTPUT_CHUNK,
     PROTOCOL_VERSION,
 };
 pub use result::{CommandOutput, DeviceResult, Status, Timings, WorkerRef};
