@@ -32,6 +32,8 @@ pub enum Command {
     Runs(crate::cmd_logs::RunsArgs),
     /// Benchmark layouts (sequential, threads, processes, processes x threads) against a lab.
     Bench(crate::cmd_bench::BenchArgs),
+    /// Write a run's self-contained HTML report, or serve past runs' reports on loopback.
+    Report(crate::cmd_report::ReportArgs),
     /// Internal: a worker process started by `fleet run`.
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),

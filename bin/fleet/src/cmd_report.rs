@@ -1,0 +1,111 @@
+//! `fleet report`: one run as a self-contained HTML file, or `--serve` to
+//! browse the runs of an `--out` directory. The work is in `fleet-report`.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use fleet_report::{model::Limits, serve};
+use std::path::PathBuf;
+
+/// Exit code for bad flags, an unreadable run or an unwritable file.
+const USAGE: i32 = 2;
+
+/// Flags of `fleet report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run directory (`runs/<run-id>`); not with --serve.
+    #[arg(required_unless_present = "serve")]
+    pub run_dir: Option<PathBuf>,
+
+    /// Where to write the report [default: RUN_DIR/report.html]; `-` for stdout.
+    #[arg(short, long, value_name = "FILE", conflicts_with = "serve")]
+    pub output: Option<PathBuf>,
+
+    /// Serve the reports of every run under --out, read-only, until Ctrl-C.
+    #[arg(long, conflicts_with = "run_dir")]
+    pub serve: bool,
+
+    /// The runs directory to serve.
+    #[arg(long, default_value = "runs", value_name = "DIR", requires = "serve")]
+    pub out: PathBuf,
+
+    /// Address to serve on; a non-loopback address is accepted only when named here.
+    #[arg(long, value_name = "ADDR", requires = "serve")]
+    pub listen: Option<String>,
+
+    /// Bytes kept of each command's output in the page.
+    #[arg(long, default_value_t = 16 * 1024, value_name = "BYTES")]
+    pub output_cap: usize,
+}
+
+/// Runs `fleet report`; returns the exit code.
+pub fn report(args: ReportArgs) -> i32 {
+    match run(args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("fleet report: error: {e:#}");
+            USAGE
+        }
+    }
+}
+
+fn run(args: ReportArgs) -> Result<()> {
+    if args.serve {
+        // FLEET_REPORT_LISTEN may set the address, but only a --listen the
+        // user typed may open it beyond loopback.
+        let (addr, explicit) = match (&args.listen, std::env::var("FLEET_REPORT_LISTEN")) {
+            (Some(a), _) => (a.clone(), true),
+            (None, Ok(a)) if !a.is_empty() => (a, false),
+            _ => (serve::DEFAULT_LISTEN.to_string(), false),
+        };
+        let listener = serve::bind(&serve::Listen { addr, explicit })?;
+        let local = listener
+            .local_addr()
+            .context("failed to read the bound address")?;
+        if !args.out.is_dir() {
+            bail!("runs directory {} does not exist", args.out.display());
+        }
+        eprintln!(
+            "fleet report: serving {} on http://{local}/ (read-only; Ctrl-C stops)",
+            args.out.display()
+        );
+        serve::serve(listener, args.out)?;
+        return Ok(());
+    }
+    let Some(run_dir) = args.run_dir else {
+        bail!("a run directory is required")
+    };
+    let limits = Limits {
+        output_bytes: args.output_cap,
+        ..Limits::default()
+    };
+    let html = fleet_report::render_run(&run_dir, &limits)?;
+    let out = args.output.unwrap_or_else(|| run_dir.join("report.html"));
+    if out.as_os_str() == "-" {
+        use std::io::Write;
+        std::io::stdout()
+            .write_all(html.as_bytes())
+            .context("failed to write the report to stdout")?;
+        return Ok(());
+    }
+    write_private(&out, html.as_bytes())
+        .with_context(|| format!("failed to write {}", out.display()))?;
+    eprintln!(
+        "fleet report: {} ({} KiB)",
+        out.display(),
+        html.len() / 1024
+    );
+    Ok(())
+}
+
+/// Reports hold device outputs: written 0600, like the run directory's files.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)
+}
