@@ -39,6 +39,8 @@ pub enum Command {
     Runs(RunsArgs),
     /// Benchmark layouts (sequential, threads, processes, processes x threads) against a lab.
     Bench(BenchArgs),
+    /// Write a run's self-contained HTML report, or serve past runs' reports on loopback.
+    Report(ReportArgs),
     /// Internal: a worker process started by `fleet run`.
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),
@@ -403,4 +405,32 @@ fn group_caps(s: &str) -> Result<BTreeMap<String, usize>, String> {
 /// One `--retry` value: `connect_failed=3` or `connect_failed=3,timeout=1`.
 fn retry_classes(s: &str) -> Result<BTreeMap<Status, u32>, String> {
     fleet_master::policy::parse_retry(&[s.to_string()])
+}
+
+/// Flags of `fleet report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run directory (`runs/<run-id>`); not with --serve.
+    #[arg(required_unless_present = "serve")]
+    pub run_dir: Option<PathBuf>,
+
+    /// Where to write the report [default: RUN_DIR/report.html]; `-` for stdout.
+    #[arg(short, long, value_name = "FILE", conflicts_with = "serve")]
+    pub output: Option<PathBuf>,
+
+    /// Serve the reports of every run under --out, read-only, until Ctrl-C.
+    #[arg(long, conflicts_with = "run_dir")]
+    pub serve: bool,
+
+    /// The runs directory to serve.
+    #[arg(long, default_value = "runs", value_name = "DIR", requires = "serve")]
+    pub out: PathBuf,
+
+    /// Address to serve on; a non-loopback address is accepted only when named here.
+    #[arg(long, value_name = "ADDR", requires = "serve")]
+    pub listen: Option<String>,
+
+    /// Bytes kept of each command's output in the page.
+    #[arg(long, default_value_t = 16 * 1024, value_name = "BYTES")]
+    pub output_cap: usize,
 }

@@ -6,6 +6,7 @@ mod cli;
 mod cmd_bench;
 mod cmd_inventory;
 mod cmd_logs;
+mod cmd_report;
 mod cmd_run;
 mod units;
 
@@ -27,6 +28,7 @@ fn main() {
         Command::Logs(args) => cmd_logs::logs(args),
         Command::Bench(args) => cmd_bench::bench(args),
         Command::Runs(args) => cmd_logs::runs(args),
+        Command::Report(args) => cmd_report::report(args),
         Command::Worker(args) => fleet_worker::worker_main(fleet_worker::WorkerArgs {
             id: args.id,
             ipc: args.ipc,
