@@ -16,7 +16,7 @@
 use crate::config::RunConfig;
 use crate::report::Reporter;
 use crate::rundir::{now_rfc3339, RunDir};
-use crate::sink::{self, MasterMark, ResultsFile, WorkerRecord};
+use crate::sink::{self, write_run_json, MasterMark, ResultsFile, WorkerRecord};
 use crate::spawn::{self, Event, WorkerTx};
 use fleet_proto::{
     Device, DeviceResult, ExitCode, MasterToWorker, Status, WorkerConfig, WorkerEvent,
@@ -30,7 +30,6 @@ use std::time::{Duration, Instant, SystemTime};
 mod finish;
 pub mod machine;
 
-use finish::write_run_json;
 use machine::{Action, Batching, Machine, Settings, WorkerKey};
 
 /// How long workers get to leave after `Drain` once all results are in.
@@ -290,6 +289,7 @@ impl Shell {
             generation: key.generation,
             pid,
             started_at: now_rfc3339(),
+            hello_at: None,
             exited_at: None,
             exit: None,
             crashed: false,
@@ -511,6 +511,7 @@ impl Shell {
             } => {
                 if let Some(r) = self.record(key) {
                     r.pid = pid;
+                    r.hello_at = Some(now_rfc3339());
                 }
                 log::info!(
                     "worker_hello: worker {worker_id} pid {pid} protocol {protocol_version}"
