@@ -137,9 +137,10 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         threads,
         // No-op sessions take microseconds: round trips matter, balance
         // does not. Real sessions: measured by the dispatcher.
-        batch_size: args.batch_size.map(|b| b as usize).or(
-            (args.transport == TransportArg::Noop).then_some(NOOP_BATCH_SIZE.max(threads)),
-        ),
+        batch_size: args
+            .batch_size
+            .map(|b| b as usize)
+            .or((args.transport == TransportArg::Noop).then_some(NOOP_BATCH_SIZE.max(threads))),
         worker_silence: fleet_master::dispatch::DEFAULT_WORKER_SILENCE,
         timeouts: Timeouts {
             connect: Some(args.connect_timeout),

@@ -89,5 +89,3 @@ impl RunConfig {
         self.processes.max(1) * self.threads
     }
 }
-
-

@@ -110,9 +110,8 @@ pub struct RunLayout {
     pub processes: usize,
     /// Session threads per worker.
     pub threads: usize,
-    /// Devices per batch sent to a worker, when fixed by `--batch-size`;
-    /// `None`: adaptive (sized from measured session time).
-    #[serde(default)]
+    /// `--batch-size` (devices queued per worker beyond its threads);
+    /// `None`: sized by the dispatcher from measured session times.
     pub batch_size: Option<usize>,
 }
 

@@ -89,7 +89,7 @@ pub fn worker_main(args: WorkerArgs) -> i32 {
 /// A panic in any thread of a worker is logged with its backtrace (in the
 /// worker's own log format) and then aborts the process: the master sees
 /// the crash at once and re-queues the worker's devices, instead of a
-/// worker limping on with a dead thread.
+/// worker limping on with a dead thread (see the crate's panic policy).
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let backtrace = std::backtrace::Backtrace::force_capture();

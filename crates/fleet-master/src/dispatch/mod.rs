@@ -348,11 +348,8 @@ impl Shell {
                 next_tick = now + TICK;
                 self.feed(machine::Event::Tick);
                 self.flush();
-                self.reporter.tick(
-                    self.machine.done(),
-                    &self.counts,
-                    &self.machine.activity(),
-                );
+                self.reporter
+                    .tick(self.machine.done(), &self.counts, &self.machine.activity());
             }
         }
     }
@@ -471,13 +468,24 @@ impl Shell {
             } => {
                 let key = WorkerKey { slot, generation };
                 self.txs.remove(&key);
+                let held = self.machine.held(key);
+                let mut crashed = false;
+                let mut pid = 0;
                 if let Some(r) = self.record(key) {
                     r.exit = Some(status.clone());
                     r.exited_at = Some(now_rfc3339());
                     // Judged like the machine does: a clean exit says Bye.
                     r.crashed = !(success && r.cpu_user_ms.is_some());
+                    crashed = r.crashed;
+                    pid = r.pid;
                 }
                 self.mark("worker exit", Some(slot), status.clone());
+                if crashed {
+                    log::error!(
+                        "worker_crashed: worker {slot} generation {generation} pid {pid}: {status}; {held} devices in flight"
+                    );
+                    self.mark("worker crashed", Some(slot), status.clone());
+                }
                 self.feed(machine::Event::Exited {
                     worker: key,
                     status,
