@@ -30,6 +30,8 @@ pub enum Command {
     Logs(crate::cmd_logs::LogsArgs),
     /// List past runs (newest last).
     Runs(crate::cmd_logs::RunsArgs),
+    /// Merge the run directories of `fleet run --shard K/N` into one run.
+    Merge(crate::cmd_merge::MergeArgs),
     /// Benchmark layouts (sequential, threads, processes, processes x threads) against a lab.
     Bench(crate::cmd_bench::BenchArgs),
     /// Internal: a worker process started by `fleet run`.
@@ -263,4 +265,8 @@ pub struct RunArgs {
     /// With --resume: also re-run devices that failed.
     #[arg(long, requires = "resume")]
     pub retry_failed: bool,
+
+    /// --shard K/N, --shard-by KEY.
+    #[command(flatten)]
+    pub shard: crate::shard::ShardArgs,
 }

@@ -42,6 +42,7 @@ fn is_dry_run(args: &RunArgs) -> bool {
 }
 
 fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
+    let shard = crate::shard::resolve(&args.shard)?;
     let inventory_path = match (&args.inventory, &args.resume) {
         (Some(p), _) => p.clone(),
         (None, Some(dir)) => inventory_of_run(dir)?,
@@ -84,6 +85,8 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
             );
         }
     }
+    let (mut devices, shard) =
+        crate::shard::apply(&args.shard, shard, args.limit.as_deref(), devices)?;
     for d in &mut devices {
         if !args.commands.is_empty() {
             d.commands = args.commands.clone();
@@ -189,6 +192,7 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
         save_outputs: args.save_outputs.clone(),
         group_output: args.group_output,
         diff_against: args.diff.clone(),
+        shard,
     };
     Ok((cfg, devices))
 }

@@ -6,8 +6,10 @@ mod cli;
 mod cmd_bench;
 mod cmd_inventory;
 mod cmd_logs;
+mod cmd_merge;
 mod cmd_run;
 mod config_push;
+mod shard;
 mod units;
 
 use clap::Parser;
@@ -28,6 +30,7 @@ fn main() {
         Command::Logs(args) => cmd_logs::logs(args),
         Command::Bench(args) => cmd_bench::bench(args),
         Command::Runs(args) => cmd_logs::runs(args),
+        Command::Merge(args) => cmd_merge::merge(args),
         Command::Worker(args) => fleet_worker::worker_main(fleet_worker::WorkerArgs {
             id: args.id,
             ipc: args.ipc,

@@ -18,6 +18,10 @@ pub struct ShardRecord {
     pub selection_digest: String,
     /// Devices in that selection, across all shards.
     pub selected: usize,
+    /// The `--limit` that made the selection, so a merge can rebuild it
+    /// from the inventory and name the devices of a missing shard.
+    #[serde(default)]
+    pub limit: Option<String>,
     /// Devices in this shard.
     pub devices: usize,
 }
@@ -68,6 +72,7 @@ mod tests {
             by: "group:site".into(),
             selection_digest: selection_digest(["a"]),
             selected: 10,
+            limit: Some("group:core".into()),
             devices: 4,
         };
         let json = serde_json::to_string(&r).unwrap();

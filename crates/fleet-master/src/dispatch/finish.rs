@@ -153,6 +153,7 @@ pub(super) fn write_run_json(
         "interrupted": outcome.map(|o| o.interrupted),
         "exit_code": outcome.map(|o| o.exit_code.code()),
         "resumed": cfg.resume_dir.is_some(),
+        "shard": cfg.shard,
     });
     let bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
     let name = if cfg.resume_dir.is_some() && outcome.is_none() {
