@@ -344,3 +344,90 @@ fn shard_flags_are_checked_before_anything_runs() {
         run.explain()
     );
 }
+
+/// Runs one `run:` step of the CI example with bash, as GitHub does
+/// (`bash -e`), after substituting the expressions GitHub would.
+fn run_step(dir: &Path, path_dir: &Path, script: &str, vars: &[(&str, String)]) {
+    let mut script = script.to_string();
+    for (expr, value) in vars {
+        script = script.replace(&format!("${{{{ {expr} }}}}"), value);
+    }
+    assert!(
+        !script.contains("${{"),
+        "unsubstituted expression in:\n{script}"
+    );
+    let path = format!(
+        "{}:{}",
+        path_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = fleet_testkit::fleet::command("bash", dir)
+        .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &script])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "step failed ({:?}):\n{script}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn ci_matrix_example_runs_as_written() {
+    use yaml_rust2::{Yaml, YamlLoader};
+    let dir = scratch();
+    let mut inv = String::from(
+        "defaults:\n  username: u\n  agent: true\n  transport: noop\n  commands: [x]\ndevices:\n",
+    );
+    for i in 0..30 {
+        inv.push_str(&format!("  - {{name: d{i:02}, host: 127.0.0.1}}\n"));
+    }
+    std::fs::write(dir.path().join("inventory.yaml"), inv).unwrap();
+    // `fleet` on PATH, as the workflow expects.
+    let bin_dir = dir.path().join("bin");
+    std::fs::create_dir(&bin_dir).unwrap();
+    std::os::unix::fs::symlink(BIN, bin_dir.join("fleet")).unwrap();
+
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/deploy/ci/github-actions-matrix.yml");
+    let wf = &YamlLoader::load_from_str(&std::fs::read_to_string(file).unwrap()).unwrap()[0];
+    let jobs = &wf["jobs"];
+    let matrix: Vec<i64> = jobs["shard"]["strategy"]["matrix"]["shard"]
+        .as_vec()
+        .expect("matrix.shard list")
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert_eq!(matrix, [1, 2, 3]);
+    let runs = |job: &str| -> Vec<String> {
+        jobs[job]["steps"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["run"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(jobs["merge"]["needs"], Yaml::String("shard".into()));
+    for k in &matrix {
+        for script in runs("shard") {
+            let vars = [
+                ("matrix.shard", k.to_string()),
+                ("strategy.job-total", matrix.len().to_string()),
+            ];
+            run_step(dir.path(), &bin_dir, &script, &vars);
+        }
+    }
+    for script in runs("merge") {
+        run_step(dir.path(), &bin_dir, &script, &[]);
+    }
+    let merged = dir.path().join("runs/merged");
+    let got = statuses(&merged);
+    assert_eq!(got.len(), 30);
+    assert!(got.values().all(|s| s == "ok"), "{got:?}");
+    let rj = run_json(&merged);
+    assert_eq!(rj["merge"]["complete"], true, "{rj}");
+    assert_eq!(rj["merge"]["n"], 3);
+}
