@@ -11,8 +11,20 @@ use clap::Args;
 use fleet_merge::{MergeOptions, MergeReport, ShardRun};
 use std::path::PathBuf;
 
-/// Merged, but not every device exactly once.
-const INCOMPLETE: i32 = 3;
+/// Device names printed per problem; the full lists are in run.json.
+const MAX_NAMES: usize = 50;
+
+/// `a, b, c` or `a, b, ... and 7 more (run.json: merge.missing_named)`.
+fn name_list(names: &[&str]) -> String {
+    if names.len() <= MAX_NAMES {
+        return names.join(", ");
+    }
+    format!(
+        "{}, ... and {} more (run.json: merge.missing_named)",
+        names[..MAX_NAMES].join(", "),
+        names.len() - MAX_NAMES
+    )
+}
 
 /// Flags of `fleet merge`.
 #[derive(Debug, Args)]
@@ -55,7 +67,7 @@ pub fn merge(args: MergeArgs) -> i32 {
         Ok(report) => {
             print_report(&report);
             if !report.is_complete() {
-                INCOMPLETE
+                fleet_proto::ExitCode::MergeIncomplete.code()
             } else if report.failed() > 0 {
                 fleet_proto::ExitCode::SomeFailed.code()
             } else {
@@ -147,7 +159,7 @@ fn print_report(r: &MergeReport) {
                 "fleet merge: shard {k}/{} is missing: {} devices: {}",
                 r.n,
                 names.len(),
-                names.join(", ")
+                name_list(&names)
             );
         }
     }
@@ -164,7 +176,7 @@ fn print_report(r: &MergeReport) {
             if in_present.is_empty() {
                 String::new()
             } else {
-                format!(" (in shards that ran: {})", in_present.join(", "))
+                format!(" (in shards that ran: {})", name_list(&in_present))
             }
         );
     }

@@ -8,7 +8,6 @@ mod cmd_inventory;
 mod cmd_logs;
 mod cmd_merge;
 mod cmd_run;
-mod config_push;
 mod shard;
 mod units;
 

@@ -3,8 +3,7 @@
 
 use anyhow::Result;
 use clap::Args;
-use fleet_proto::Device;
-use fleet_shard::{Shard, ShardBy, ShardRecord, ShardSpec};
+use fleet_shard::{Shard, ShardBy, ShardSpec};
 
 /// Sharding flags of `fleet run`.
 #[derive(Debug, Args)]
@@ -41,35 +40,4 @@ pub fn resolve(args: &ShardArgs) -> Result<Option<Shard>> {
         .shard
         .map(|spec| spec.resolve(|v| std::env::var(v).ok()))
         .transpose()?)
-}
-
-/// Keeps this process's shard of `devices` (all of them without
-/// `--shard`) and says what to record in run.json.
-pub fn apply(
-    args: &ShardArgs,
-    shard: Option<Shard>,
-    limit: Option<&str>,
-    devices: Vec<Device>,
-) -> Result<(Vec<Device>, Option<ShardRecord>)> {
-    let Some(shard) = shard else {
-        return Ok((devices, None));
-    };
-    let by = args.shard_by.clone().unwrap_or_default();
-    let selected = devices.len();
-    let digest = fleet_shard::selection_digest(devices.iter().map(|d| d.name.as_str()));
-    let mine = fleet_shard::select(devices, shard, &by);
-    eprintln!(
-        "fleet: shard {shard} (by {by}): {} of {selected} devices",
-        mine.len()
-    );
-    let record = ShardRecord {
-        k: shard.k(),
-        n: shard.n(),
-        by: by.to_string(),
-        selection_digest: digest,
-        selected,
-        limit: limit.map(str::to_string),
-        devices: mine.len(),
-    };
-    Ok((mine, Some(record)))
 }

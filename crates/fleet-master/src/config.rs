@@ -68,7 +68,7 @@ pub struct RunConfig {
     pub diff_against: Option<PathBuf>,
     /// `--shard K/N`: which part of the selection this run is, recorded in
     /// run.json for `fleet merge`.
-    pub shard: Option<fleet_shard::ShardRecord>,
+    pub shard: Option<fleet_proto::rundir::ShardRecord>,
 }
 
 impl RunConfig {

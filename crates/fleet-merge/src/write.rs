@@ -275,6 +275,7 @@ pub(crate) fn write(
         .collect();
     let devices = seen.len();
     let doc = json!({
+        "schema": fleet_proto::rundir::SCHEMA,
         "run_id": run_id,
         "fleet_version": env!("CARGO_PKG_VERSION"),
         "host": host,
@@ -283,7 +284,8 @@ pub(crate) fn write(
         "layout": {
             "processes": layout_sum("processes"),
             "threads": threads_max,
-            "batch_size": Value::Null,
+            // Shards may differ; 0 keeps the field a number (fleet-run/1).
+            "batch_size": 0,
         },
         "started_at": rfc3339(started_us),
         "ended_at": if all_ended { ended_us.map(rfc3339) } else { None },

@@ -10,13 +10,16 @@ pub enum ExitCode {
     SomeFailed = 1,
     /// Bad flags or a bad inventory: nothing ran.
     Usage = 2,
+    /// `fleet merge` wrote the merged run, but a shard or some devices are
+    /// missing, or a device has results in two shards.
+    MergeIncomplete = 3,
     /// The run was interrupted (SIGINT/SIGTERM); every device still has a result.
     Interrupted = 130,
 }
 
 impl ExitCode {
     /// The numeric code for `std::process::exit`.
-    pub fn code(self) -> i32 {
+    pub const fn code(self) -> i32 {
         self as i32
     }
 }

@@ -1,30 +1,9 @@
 //! What a shard records in its `run.json`, so `fleet merge` can check that
 //! the run directories it is given are the N parts of one selection.
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The `shard` object of a shard's `run.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShardRecord {
-    /// 1-based shard index.
-    pub k: u32,
-    /// Number of shards.
-    pub n: u32,
-    /// The `--shard-by` key (`name`, `group:site`, ...).
-    pub by: String,
-    /// [`selection_digest`] of the devices split into shards (the
-    /// inventory after `--limit`): equal in every shard of one run.
-    pub selection_digest: String,
-    /// Devices in that selection, across all shards.
-    pub selected: usize,
-    /// The `--limit` that made the selection, so a merge can rebuild it
-    /// from the inventory and name the devices of a missing shard.
-    #[serde(default)]
-    pub limit: Option<String>,
-    /// Devices in this shard.
-    pub devices: usize,
-}
+pub use fleet_proto::rundir::ShardRecord;
 
 /// `sha256:<hex>` of the sorted device names, one per line: the same
 /// selection gives the same digest whatever the inventory's order or
