@@ -8,7 +8,7 @@ DEMO_DEVICES ?= 500
 DEMO_LAYOUT_P ?= 4
 DEMO_LAYOUT_T ?= 25
 
-.PHONY: all setup build demo test lint bench clean
+.PHONY: all setup build demo test lint bench clean slurm-e2e k8s-check
 
 all: build
 
@@ -44,6 +44,20 @@ lint:
 ## Layout benchmark: a small sweep that fits a 2-core machine; outputs in target/bench/.
 bench: setup build
 	@bash scripts/bench.sh $(FLEET)
+
+## Sharded run on a real single-node Slurm: a 4-task array of
+## docs/deploy/slurm/fleet-array.sbatch against the lab, then the dependent
+## merge (root; installs slurm-wlm and munge with apt; fails if Slurm cannot start).
+slurm-e2e: build
+	bash scripts/slurm-e2e.sh $(FLEET)
+
+## Offline schema check of docs/deploy/k8s/fleet-indexed-job.yaml against the
+## official Kubernetes Python client's models (pinned, in a venv under target/).
+K8S_VENV := target/k8s-venv
+k8s-check:
+	@test -x $(K8S_VENV)/bin/python || python3 -m venv $(K8S_VENV)
+	@$(K8S_VENV)/bin/pip install -q --disable-pip-version-check kubernetes==37.0.2
+	$(K8S_VENV)/bin/python scripts/check-k8s-manifest.py docs/deploy/k8s/fleet-indexed-job.yaml
 
 clean:
 	$(CARGO) clean

@@ -10,4 +10,5 @@ mod lab;
 mod logs;
 mod outputs;
 mod report;
+mod shard;
 mod shell;

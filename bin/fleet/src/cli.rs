@@ -37,6 +37,8 @@ pub enum Command {
     Logs(LogsArgs),
     /// List past runs (newest last).
     Runs(RunsArgs),
+    /// Merge the run directories of `fleet run --shard K/N` into one run.
+    Merge(crate::cmd_merge::MergeArgs),
     /// Benchmark layouts (sequential, threads, processes, processes x threads) against a lab.
     Bench(BenchArgs),
     /// Write a run's self-contained HTML report, or serve past runs' reports on loopback.
@@ -273,6 +275,10 @@ pub struct RunArgs {
     /// With --resume: also re-run devices that failed.
     #[arg(long, requires = "resume")]
     pub retry_failed: bool,
+
+    /// --shard K/N, --shard-by KEY.
+    #[command(flatten)]
+    pub shard: crate::shard::ShardArgs,
 }
 
 /// Flags of `fleet bench`.

@@ -48,6 +48,7 @@ enum Prepared {
 fn prepare(args: &RunArgs) -> Result<Prepared> {
     // Everything that needs no inventory first: a mistake here costs no
     // inventory load and no password prompt.
+    let shard = crate::shard::resolve(&args.shard)?;
     let inventory_path = match (&args.inventory, &args.resume) {
         (Some(p), _) => p.clone(),
         (None, Some(dir)) => inventory_of_run(dir)?,
@@ -102,10 +103,17 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
                 dir: dir.clone(),
                 retry_failed: args.retry_failed,
             }),
+            shard: shard.map(|s| (s, args.shard.shard_by.clone().unwrap_or_default())),
         },
     )?;
     if plan.dry_run {
         return Ok(Prepared::DryRun(plan.devices));
+    }
+    if let Some(s) = &plan.shard {
+        eprintln!(
+            "fleet: shard {}/{} (by {}): {} of {} devices",
+            s.k, s.n, s.by, s.devices, s.selected
+        );
     }
     if let Some(dir) = &args.resume {
         eprintln!(
@@ -169,6 +177,7 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         save_outputs: args.save_outputs.clone(),
         group_output: args.group_output,
         diff_against: args.diff.clone(),
+        shard: plan.shard.clone(),
     };
     Ok(Prepared::Run(Box::new(cfg), plan.devices))
 }

@@ -6,8 +6,10 @@ mod cli;
 mod cmd_bench;
 mod cmd_inventory;
 mod cmd_logs;
+mod cmd_merge;
 mod cmd_report;
 mod cmd_run;
+mod shard;
 mod units;
 
 use clap::Parser;
@@ -29,6 +31,7 @@ fn main() {
         Command::Bench(args) => cmd_bench::bench(args),
         Command::Runs(args) => cmd_logs::runs(args),
         Command::Report(args) => cmd_report::report(args),
+        Command::Merge(args) => cmd_merge::merge(args),
         Command::Worker(args) => fleet_worker::worker_main(fleet_worker::WorkerArgs {
             id: args.id,
             ipc: args.ipc,

@@ -78,6 +78,9 @@ pub fn read_results(run_dir: &Path) -> Result<Vec<DeviceResult>, LogsError> {
 
 /// Tells the story of `device` in the run at `run_dir`.
 pub fn explain(run_dir: &Path, device: &str) -> Result<Story, LogsError> {
+    if let Some(story) = crate::shards::explain_merged(run_dir, device)? {
+        return Ok(story);
+    }
     let entries = read_run(run_dir)?;
     let results = read_results(run_dir)?;
     let run_id = run_dir

@@ -70,6 +70,9 @@ pub struct RunConfig {
     pub group_output: bool,
     /// `--diff RUN_DIR`: print which outputs changed since that run.
     pub diff_against: Option<PathBuf>,
+    /// `--shard K/N`: which part of the selection this run is, recorded in
+    /// run.json for `fleet merge`.
+    pub shard: Option<fleet_proto::rundir::ShardRecord>,
 }
 
 impl RunConfig {

@@ -215,6 +215,9 @@ pub struct PlanOptions {
     pub config: Option<ConfigPush>,
     /// `--resume`.
     pub resume: Option<Resume>,
+    /// `--shard K/N --shard-by KEY`: keep only that part of the devices
+    /// selected by `--limit` (before `--resume` drops the done ones).
+    pub shard: Option<(fleet_shard::Shard, fleet_shard::ShardBy)>,
 }
 
 /// The devices a run will run, each with its final commands.
@@ -227,6 +230,8 @@ pub struct RunPlan {
     /// With `--resume`: devices of the inventory (after `--limit`) already
     /// done in that run, left out.
     pub already_done: usize,
+    /// With `--shard`: what run.json records about this part.
+    pub shard: Option<fleet_proto::rundir::ShardRecord>,
 }
 
 impl RunPlan {
@@ -254,6 +259,21 @@ impl RunPlan {
                     expr: limit.expr.clone(),
                 });
             }
+        }
+        let mut shard = None;
+        if let Some((part, by)) = &opts.shard {
+            let selected = devices.len();
+            let digest = fleet_shard::selection_digest(devices.iter().map(|d| d.name.as_str()));
+            devices = fleet_shard::select(devices, *part, by);
+            shard = Some(fleet_proto::rundir::ShardRecord {
+                k: part.k(),
+                n: part.n(),
+                by: by.to_string(),
+                selection_digest: digest,
+                selected,
+                limit: opts.limit.as_ref().map(|l| l.expr.clone()),
+                devices: devices.len(),
+            });
         }
         for d in &mut devices {
             if !opts.commands.is_empty() {
@@ -286,6 +306,7 @@ impl RunPlan {
             devices,
             dry_run: opts.config.as_ref().is_some_and(|c| !c.commit),
             already_done,
+            shard,
         })
     }
 }

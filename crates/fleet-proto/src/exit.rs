@@ -14,6 +14,9 @@ pub enum ExitCode {
     /// the first failed write; the devices without a recorded result are
     /// listed on stderr (and saved in a fallback file when possible).
     ResultsNotWritten = 4,
+    /// `fleet merge` wrote the merged run, but a shard or some devices are
+    /// missing, or a device has results in two shards.
+    MergeIncomplete = 5,
     /// The run was interrupted (SIGINT/SIGTERM); every device still has a result.
     Interrupted = 130,
 }

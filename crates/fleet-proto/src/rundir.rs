@@ -177,6 +177,33 @@ pub struct RunJson {
     /// Whether this was a `--resume` of an earlier run.
     #[serde(default)]
     pub resumed: bool,
+    /// `--shard K/N`: which part of a sharded run this is (`null` otherwise).
+    #[serde(default)]
+    pub shard: Option<ShardRecord>,
+}
+
+/// The `shard` object of a shard's `run.json`, so `fleet merge` can check
+/// that the run directories it is given are the N parts of one selection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardRecord {
+    /// 1-based shard index.
+    pub k: u32,
+    /// Number of shards.
+    pub n: u32,
+    /// The `--shard-by` key (`name`, `group:site`, ...).
+    pub by: String,
+    /// SHA-256 of the sorted names of the devices split into shards (the
+    /// inventory after `--limit`), `sha256:<hex>`: equal in every shard of
+    /// one run (`fleet_shard::selection_digest`).
+    pub selection_digest: String,
+    /// Devices in that selection, across all shards.
+    pub selected: usize,
+    /// The `--limit` that made the selection, so a merge can rebuild it
+    /// from the inventory and name the devices of a missing shard.
+    #[serde(default)]
+    pub limit: Option<String>,
+    /// Devices in this shard.
+    pub devices: usize,
 }
 
 impl RunJson {
@@ -561,6 +588,7 @@ mod tests {
             interrupted: Some(false),
             exit_code: Some(1),
             resumed: false,
+            shard: None,
         }
     }
 
