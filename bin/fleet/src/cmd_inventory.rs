@@ -27,9 +27,21 @@ fn inner(args: InventoryArgs) -> Result<i32> {
         .map(|f| f.parse::<fleet_inventory::Format>())
         .transpose()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut inv = fleet_inventory::load(&common.inventory, format)?;
+    let adhoc = common.adhoc.has_hosts() || common.adhoc.ssh_config.is_some();
+    let mut inv = match &common.inventory {
+        Some(path) => fleet_inventory::load(path, format)?,
+        None if common.adhoc.has_hosts() => fleet_inventory::Inventory::default(),
+        None => anyhow::bail!(
+            "no inventory: pass --inventory FILE (or set FLEET_INVENTORY), or hosts with -w HOSTLIST"
+        ),
+    };
     for w in &inv.warnings {
         eprintln!("fleet: warning: {w}");
+    }
+    if adhoc {
+        let devices = std::mem::take(&mut inv.devices);
+        let env = crate::adhoc::LocalEnv::from_process();
+        inv.devices = crate::adhoc::resolve(&common.adhoc, devices, &env, false)?.devices;
     }
     if let Some(expr) = &common.limit {
         let limit = fleet_inventory::limit::Limit::parse(expr)
@@ -37,7 +49,22 @@ fn inner(args: InventoryArgs) -> Result<i32> {
         inv.devices.retain(|d| limit.matches(d));
     }
     let mut out = std::io::stdout().lock();
-    if list {
+    if list && adhoc {
+        // The resolution: who logs in where, through which hops, with what.
+        for d in &inv.devices {
+            let _ = writeln!(
+                out,
+                "{}\t{}@{}:{}\t{}\tvia {}\tauth {}",
+                d.name,
+                d.username,
+                d.host,
+                d.port,
+                d.platform.as_deref().unwrap_or("-"),
+                crate::adhoc::jump_summary(&d.jump),
+                crate::adhoc::auth_summary(&d.auth)
+            );
+        }
+    } else if list {
         for d in &inv.devices {
             let groups = if d.groups.is_empty() {
                 "-".to_string()

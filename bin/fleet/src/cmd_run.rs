@@ -43,9 +43,12 @@ fn is_dry_run(args: &RunArgs) -> bool {
 
 fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
     let inventory_path = match (&args.inventory, &args.resume) {
-        (Some(p), _) => p.clone(),
-        (None, Some(dir)) => inventory_of_run(dir)?,
-        (None, None) => bail!("no inventory: pass --inventory FILE (or set FLEET_INVENTORY)"),
+        (Some(p), _) => Some(p.clone()),
+        (None, _) if args.adhoc.has_hosts() => None,
+        (None, Some(dir)) => Some(inventory_of_run(dir)?),
+        (None, None) => bail!(
+            "no inventory: pass --inventory FILE (or set FLEET_INVENTORY), or hosts with -w HOSTLIST"
+        ),
     };
     let format = args
         .inventory_format
@@ -61,11 +64,27 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
     } else {
         None
     };
-    let inventory = fleet_inventory::load(&inventory_path, format)?;
-    for w in &inventory.warnings {
-        eprintln!("fleet: warning: {w}");
-    }
-    let mut devices = inventory.devices;
+    let (inventory_devices, inventory_known_hosts, inventory_check) = match &inventory_path {
+        Some(path) => {
+            let inventory = fleet_inventory::load(path, format)?;
+            for w in &inventory.warnings {
+                eprintln!("fleet: warning: {w}");
+            }
+            (
+                inventory.devices,
+                inventory.known_hosts,
+                inventory.host_key_check,
+            )
+        }
+        None => (Vec::new(), None, None),
+    };
+    let mut resolution = crate::adhoc::resolve(
+        &args.adhoc,
+        inventory_devices,
+        &crate::adhoc::LocalEnv::from_process(),
+        flag_given("--connect-timeout"),
+    )?;
+    let mut devices = std::mem::take(&mut resolution.devices);
     if let Some(pw) = &prompted {
         for d in &mut devices {
             if d.transport != Transport::Noop {
@@ -80,7 +99,9 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
         if devices.is_empty() {
             bail!(
                 "no device in {} matches --limit '{expr}'",
-                inventory_path.display()
+                inventory_path
+                    .as_deref()
+                    .map_or("the -w hosts".to_string(), |p| p.display().to_string())
             );
         }
     }
@@ -148,8 +169,19 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
         Some(HostKeyCheckArg::Strict) => HostKeyCheck::Strict,
         Some(HostKeyCheckArg::AcceptNew) => HostKeyCheck::AcceptNew,
         Some(HostKeyCheckArg::Off) => HostKeyCheck::Off,
-        None => inventory.host_key_check.unwrap_or_default(),
+        None => match inventory_check {
+            Some(c) => c,
+            None => resolution
+                .host_key_check
+                .single("StrictHostKeyChecking", "--host-key-check")?
+                .unwrap_or_default(),
+        },
     };
+    let (known_hosts, known_hosts_extra) =
+        match args.known_hosts.clone().or(inventory_known_hosts) {
+            Some(p) => (Some(p), resolution.global_known_hosts.clone()),
+            None => resolution.known_hosts_files()?,
+        };
     let cfg = RunConfig {
         processes,
         threads,
@@ -169,7 +201,8 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
         },
         max_output: args.max_output,
         host_key_check,
-        known_hosts: args.known_hosts.clone().or(inventory.known_hosts),
+        known_hosts,
+        known_hosts_extra,
         default_mode: args.mode.map(|m| match m {
             ModeArg::Exec => Mode::Exec,
             ModeArg::Shell => Mode::Shell,
@@ -183,7 +216,7 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
         progress,
         log_level: args.log_level,
         command_line: std::env::args().collect(),
-        inventory: Some(absolute(&inventory_path)),
+        inventory: inventory_path.as_deref().map(absolute),
         worker_exe: std::env::current_exe().context("cannot find the fleet executable")?,
         policy,
         save_outputs: args.save_outputs.clone(),
@@ -209,6 +242,12 @@ fn policy(args: &RunArgs) -> Result<fleet_master::policy::Policy> {
         backoff_min,
         backoff_max,
     })
+}
+
+/// Whether `flag` was given on the command line (its default must not
+/// count as explicit when it competes with the ssh config).
+fn flag_given(flag: &str) -> bool {
+    std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")))
 }
 
 fn absolute(p: &Path) -> PathBuf {

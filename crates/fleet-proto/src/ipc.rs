@@ -53,6 +53,9 @@ pub struct WorkerConfig {
     pub host_key_check: HostKeyCheck,
     /// `known_hosts` file to check and extend.
     pub known_hosts: Option<PathBuf>,
+    /// Further known_hosts files, read only (see `fleet_ssh::SessionSettings`).
+    #[serde(default)]
+    pub known_hosts_extra: Vec<PathBuf>,
     /// Mode when neither the device nor its platform says.
     pub default_mode: Option<Mode>,
     /// Devices a worker keeps queued beyond its busy threads, so a thread
