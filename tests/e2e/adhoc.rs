@@ -67,8 +67,19 @@ fn hostlist_with_ssh_config_runs_dev1_to_dev3() {
     let run = fleet_isolated(
         dir.path(),
         &[
-            "run", "-w", "dev[1-3]", "-F", "cfg", "-c", "echo adhoc-$USER", "-p", "1", "-t", "3",
-            "--format", "none",
+            "run",
+            "-w",
+            "dev[1-3]",
+            "-F",
+            "cfg",
+            "-c",
+            "echo adhoc-$USER",
+            "-p",
+            "1",
+            "-t",
+            "3",
+            "--format",
+            "none",
         ],
         &[],
     );
@@ -86,7 +97,16 @@ fn hostlist_with_ssh_config_runs_dev1_to_dev3() {
     // The resolution, without running; -x drops dev2.
     let list = fleet_isolated(
         dir.path(),
-        &["inventory", "list", "-w", "dev[1-3]", "-x", "dev2", "-F", "cfg"],
+        &[
+            "inventory",
+            "list",
+            "-w",
+            "dev[1-3]",
+            "-x",
+            "dev2",
+            "-F",
+            "cfg",
+        ],
         &[],
     );
     list.assert_code(0);
@@ -111,7 +131,9 @@ fn malformed_ssh_config_is_an_error_with_file_and_line_and_nothing_runs() {
     std::fs::write(dir.path().join("cfg"), "Host dev*\n  Port twenty\n").unwrap();
     let run = fleet_isolated(
         dir.path(),
-        &["run", "-w", "dev1", "-F", "cfg", "-c", "true", "--format", "none"],
+        &[
+            "run", "-w", "dev1", "-F", "cfg", "-c", "true", "--format", "none",
+        ],
         &[],
     );
     run.assert_code(2);
@@ -123,7 +145,11 @@ fn malformed_ssh_config_is_an_error_with_file_and_line_and_nothing_runs() {
     assert!(!dir.path().join("runs").exists(), "nothing ran");
     let bad_list = fleet_isolated(dir.path(), &["run", "-w", "web[3-1]", "-c", "true"], &[]);
     bad_list.assert_code(2);
-    assert!(bad_list.stderr.contains("goes down"), "{}", bad_list.explain());
+    assert!(
+        bad_list.stderr.contains("goes down"),
+        "{}",
+        bad_list.explain()
+    );
 }
 
 #[test]
@@ -138,14 +164,31 @@ fn strict_accepts_a_known_hosts_file_hashed_by_ssh_keygen() {
     let key = sshd.client_key().display().to_string();
     let args = |kh: &str| -> Vec<String> {
         [
-            "run", "-w", &target, "-F", "none", "--key-file", &key, "--known-hosts", kh,
-            "--host-key-check", "strict", "-c", "echo strict-ok", "--format", "none",
+            "run",
+            "-w",
+            &target,
+            "-F",
+            "none",
+            "--key-file",
+            &key,
+            "--known-hosts",
+            kh,
+            "--host-key-check",
+            "strict",
+            "-c",
+            "echo strict-ok",
+            "--format",
+            "none",
         ]
         .map(str::to_string)
         .to_vec()
     };
     let a = args("known_hosts");
-    let run = fleet_isolated(dir.path(), &a.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+    let run = fleet_isolated(
+        dir.path(),
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[],
+    );
     run.assert_code(0);
     let res = results(&run.run_dir("runs"));
     assert_eq!(status(&res[0]), "ok", "{}", res[0]);
@@ -154,7 +197,11 @@ fn strict_accepts_a_known_hosts_file_hashed_by_ssh_keygen() {
     // Control: the same run with an empty file is refused, so strict did check.
     std::fs::write(dir.path().join("empty"), "").unwrap();
     let a = args("empty");
-    let run = fleet_isolated(dir.path(), &a.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+    let run = fleet_isolated(
+        dir.path(),
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[],
+    );
     let res = results(&run.run_dir("runs"));
     assert_eq!(status(&res[0]), "host_key_mismatch", "{}", res[0]);
 }
@@ -168,10 +215,7 @@ fn accept_new_appends_a_hashed_line_that_ssh_then_accepts() {
     let kh = dir.path().join("known_hosts");
     std::fs::write(
         &kh,
-        format!(
-            "other.example {}\n",
-            sshd.host_public_key().unwrap().trim()
-        ),
+        format!("other.example {}\n", sshd.host_public_key().unwrap().trim()),
     )
     .unwrap();
     ssh_keygen_hash(&kh);
@@ -189,7 +233,9 @@ fn accept_new_appends_a_hashed_line_that_ssh_then_accepts() {
     .unwrap();
     let run = fleet_isolated(
         dir.path(),
-        &["run", "-w", "target", "-F", "cfg", "-c", "true", "--format", "none"],
+        &[
+            "run", "-w", "target", "-F", "cfg", "-c", "true", "--format", "none",
+        ],
         &[],
     );
     run.assert_code(0);
@@ -201,10 +247,22 @@ fn accept_new_appends_a_hashed_line_that_ssh_then_accepts() {
 
     // OpenSSH itself accepts the appended line under strict checking.
     let out = Command::new("ssh")
-        .args(["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
+        .args([
+            "-F",
+            "/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+        ])
         .arg("-o")
         .arg(format!("UserKnownHostsFile={}", kh.display()))
-        .args(["-o", "GlobalKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes"])
+        .args([
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "IdentitiesOnly=yes",
+        ])
         .arg("-i")
         .arg(sshd.client_key())
         .arg("-p")
@@ -237,8 +295,8 @@ fn proxy_jump_from_the_ssh_config_through_the_lab_jump_host() {
         .and_then(|(_, j)| j.split('"').next())
         .expect("the lab names its jump host");
     let (jhost, jport) = jump.rsplit_once(':').expect("host:port");
-    let inv = fleet_inventory::load_str(&text, &lab.inventory, fleet_inventory::Format::Fleet)
-        .unwrap();
+    let inv =
+        fleet_inventory::load_str(&text, &lab.inventory, fleet_inventory::Format::Fleet).unwrap();
     let password = inv.devices[0]
         .auth
         .iter()
@@ -265,12 +323,23 @@ fn proxy_jump_from_the_ssh_config_through_the_lab_jump_host() {
     let hosts = names.join(",");
     let list = fleet_isolated(
         dir.path(),
-        &["inventory", "list", "-w", &hosts, "-F", "cfg", "--password-env", "LAB_PW"],
+        &[
+            "inventory",
+            "list",
+            "-w",
+            &hosts,
+            "-F",
+            "cfg",
+            "--password-env",
+            "LAB_PW",
+        ],
         &[("LAB_PW", &password)],
     );
     list.assert_code(0);
     assert!(
-        list.stdout.lines().all(|l| l.contains(&format!("via admin@{jhost}:{jport}"))),
+        list.stdout
+            .lines()
+            .all(|l| l.contains(&format!("via admin@{jhost}:{jport}"))),
         "{}",
         list.explain()
     );
@@ -278,8 +347,21 @@ fn proxy_jump_from_the_ssh_config_through_the_lab_jump_host() {
     let run = fleet_isolated(
         dir.path(),
         &[
-            "run", "-w", &hosts, "-F", "cfg", "--password-env", "LAB_PW", "-p", "1", "-t", "3",
-            "-c", "hostname", "--format", "none",
+            "run",
+            "-w",
+            &hosts,
+            "-F",
+            "cfg",
+            "--password-env",
+            "LAB_PW",
+            "-p",
+            "1",
+            "-t",
+            "3",
+            "-c",
+            "hostname",
+            "--format",
+            "none",
         ],
         &[("LAB_PW", &password)],
     );

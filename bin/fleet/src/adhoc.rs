@@ -326,7 +326,12 @@ pub fn resolve(
     Ok(res)
 }
 
-fn expand_all(files: &[String], t: &Tokens<'_>, keyword: &str, device: &str) -> Result<Vec<PathBuf>> {
+fn expand_all(
+    files: &[String],
+    t: &Tokens<'_>,
+    keyword: &str,
+    device: &str,
+) -> Result<Vec<PathBuf>> {
     files
         .iter()
         .map(|f| expand_tokens(f, t).map_err(|e| anyhow!("ssh config {keyword} for {device}: {e}")))
@@ -508,7 +513,10 @@ mod tests {
             auth_summary(&by["dev1"].auth),
             format!("key:{}/k-127.0.0.1-flaguser", dir.path().display())
         );
-        assert_eq!(by["dev1"].timeouts.connect, Some(std::time::Duration::from_secs(7)));
+        assert_eq!(
+            by["dev1"].timeouts.connect,
+            Some(std::time::Duration::from_secs(7))
+        );
         assert_eq!(res.host_key_check, PerRun::One(HostKeyCheck::AcceptNew));
         // --connect-timeout given: the config's ConnectTimeout does not apply.
         let res = resolve(&a, vec![], &env(dir.path()), true).unwrap();
@@ -519,15 +527,24 @@ mod tests {
     fn exclusion_and_mixed_run_wide_values() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("cfg");
-        std::fs::write(&cfg, "Host a*\n  StrictHostKeyChecking no\n  UserKnownHostsFile ~/kh1 ~/kh2\n").unwrap();
+        std::fs::write(
+            &cfg,
+            "Host a*\n  StrictHostKeyChecking no\n  UserKnownHostsFile ~/kh1 ~/kh2\n",
+        )
+        .unwrap();
         let mut a = args(&cfg, "a[1-3],b1");
         a.exclude = vec!["a2".into()];
         let res = resolve(&a, vec![], &env(dir.path()), false).unwrap();
         let names: Vec<&str> = res.devices.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["a1", "a3", "b1"]);
-        let e = res.host_key_check.single("StrictHostKeyChecking", "--host-key-check");
+        let e = res
+            .host_key_check
+            .single("StrictHostKeyChecking", "--host-key-check");
         let msg = e.unwrap_err().to_string();
-        assert!(msg.contains("a1: Off") && msg.contains("b1: unset"), "{msg}");
+        assert!(
+            msg.contains("a1: Off") && msg.contains("b1: unset"),
+            "{msg}"
+        );
         a.exclude = vec!["b1".into()];
         let res = resolve(&a, vec![], &env(dir.path()), false).unwrap();
         let (w, extra) = res.known_hosts_files().unwrap();

@@ -177,11 +177,11 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
                 .unwrap_or_default(),
         },
     };
-    let (known_hosts, known_hosts_extra) =
-        match args.known_hosts.clone().or(inventory_known_hosts) {
-            Some(p) => (Some(p), resolution.global_known_hosts.clone()),
-            None => resolution.known_hosts_files()?,
-        };
+    let (known_hosts, known_hosts_extra) = match args.known_hosts.clone().or(inventory_known_hosts)
+    {
+        Some(p) => (Some(p), resolution.global_known_hosts.clone()),
+        None => resolution.known_hosts_files()?,
+    };
     let cfg = RunConfig {
         processes,
         threads,

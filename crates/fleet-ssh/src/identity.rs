@@ -70,9 +70,15 @@ mod tests {
             agent: true,
             ..Default::default()
         };
-        assert_eq!(kinds(&ssh_auth(home.path(), &p)), ["agent", "id_rsa", "id_ed25519"]);
+        assert_eq!(
+            kinds(&ssh_auth(home.path(), &p)),
+            ["agent", "id_rsa", "id_ed25519"]
+        );
         let none = IdentityPolicy::default();
-        assert_eq!(kinds(&ssh_auth(home.path(), &none)), ["id_rsa", "id_ed25519"]);
+        assert_eq!(
+            kinds(&ssh_auth(home.path(), &none)),
+            ["id_rsa", "id_ed25519"]
+        );
     }
 
     #[test]

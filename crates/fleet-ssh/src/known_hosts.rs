@@ -477,7 +477,11 @@ mod tests {
         let (a, b) = (dir.path().join("a"), dir.path().join("b"));
         let k1 = blob("ssh-ed25519", b"one");
         let k2 = blob("ssh-ed25519", b"two");
-        fs::write(&b, line("second", &k2) + &format!("@cert-authority {}", line("*.ca", &k1))).unwrap();
+        fs::write(
+            &b,
+            line("second", &k2) + &format!("@cert-authority {}", line("*.ca", &k1)),
+        )
+        .unwrap();
         let kh = KnownHosts::load_all(Some(a.clone()), &[b, dir.path().join("missing")]).unwrap();
         assert_eq!(kh.check("second", &k2), Check::Match);
         assert_eq!(kh.check("x.ca", &k2), Check::CertAuthorityOnly);

@@ -281,11 +281,9 @@ fn apply(r: &mut Resolved, s: &Setting, at: &Location, original: &str) {
             r.port = Some(*p);
             note(r, "Port");
         }
-        Setting::IdentityFile(f) => {
-            if !r.identity_files.contains(f) {
-                r.identity_files.push(f.clone());
-                note(r, "IdentityFile");
-            }
+        Setting::IdentityFile(f) if !r.identity_files.contains(f) => {
+            r.identity_files.push(f.clone());
+            note(r, "IdentityFile");
         }
         Setting::IdentitiesOnly(b) if r.identities_only.is_none() => {
             r.identities_only = Some(*b);
