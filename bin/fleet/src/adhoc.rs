@@ -359,7 +359,10 @@ fn apply(
     if d.username.is_empty() {
         d.username = r.user.clone().unwrap_or_else(|| env.user.clone());
     }
-    if d.auth.is_empty() {
+    // The inventory falls back to the agent for devices without credentials:
+    // that is no explicit choice, so the config's keys still apply after it.
+    let agent_only = d.auth == [Auth::Agent];
+    if d.auth.is_empty() || agent_only {
         let tokens = Tokens {
             host: &d.host,
             original_host: &alias,
@@ -369,14 +372,18 @@ fn apply(
             home: &env.home,
         };
         let files = expand_all(&r.identity_files, &tokens, "IdentityFile", &d.name)?;
-        d.auth = ssh_auth(
+        let mut auth = ssh_auth(
             &env.home,
             &IdentityPolicy {
-                agent: env.agent,
+                agent: env.agent && !agent_only,
                 identity_files: &files,
                 identities_only: r.identities_only == Some(true),
             },
         );
+        if agent_only {
+            auth.insert(0, Auth::Agent);
+        }
+        d.auth = auth;
     }
     if d.jump.is_empty() {
         if let Some(hops) = &r.proxy_jump {
@@ -499,6 +506,7 @@ mod tests {
         a.user = Some("flaguser".into());
         let mut inv = Device::new("inv", "inv", 22);
         inv.username = "invuser".into();
+        inv.auth = vec![Auth::Agent];
         let res = resolve(&a, vec![inv], &env(dir.path()), false).unwrap();
         let by: std::collections::HashMap<_, _> =
             res.devices.iter().map(|d| (d.name.as_str(), d)).collect();
@@ -508,6 +516,10 @@ mod tests {
         assert_eq!(by["dev2:2202"].port, 2202);
         assert_eq!(by["dev2:2202"].username, "bob");
         assert_eq!(by["inv"].username, "invuser");
+        assert_eq!(
+            auth_summary(&by["inv"].auth),
+            format!("agent,key:{}/k-127.0.0.1-invuser", dir.path().display())
+        );
         assert_eq!(by["inv"].port, 2201);
         assert_eq!(
             auth_summary(&by["dev1"].auth),
