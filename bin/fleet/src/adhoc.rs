@@ -245,7 +245,12 @@ pub fn resolve(
         .into_iter()
         .filter(|d| !is_excluded(&d.name, &d.host, d.port))
         .collect();
-    let known: std::collections::HashSet<String> = devices.iter().map(|d| d.name.clone()).collect();
+    // Only built when there are -w hosts: 100k inventory devices need no set.
+    let known: std::collections::HashSet<String> = if targets.is_empty() {
+        Default::default()
+    } else {
+        devices.iter().map(|d| d.name.clone()).collect()
+    };
     let mut adhoc: Vec<(Device, Target)> = Vec::new();
     for t in fleet_hostlist::exclude(targets, &excluded) {
         if known.contains(&t.name()) {
