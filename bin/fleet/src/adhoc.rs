@@ -392,9 +392,7 @@ fn apply(
     }
     if d.jump.is_empty() {
         if let Some(hops) = &r.proxy_jump {
-            for hop in hops {
-                d.jump.push(jump_host(hop, cfg, env, &d.auth, &d.name)?);
-            }
+            d.jump = jump_chain(hops, cfg, env, &d.auth, &d.name, 0)?;
         }
     }
     if !connect_timeout_flag && d.timeouts.connect.is_none() {
@@ -403,6 +401,40 @@ fn apply(
         }
     }
     Ok(())
+}
+
+/// Most nested `ProxyJump`s followed (a hop's own hops), against loops.
+const MAX_JUMP_DEPTH: usize = 8;
+
+/// The hops to reach a host: each hop's own `ProxyJump` comes first, as
+/// ssh does when it runs `ssh -J` for the hop.
+fn jump_chain(
+    hops: &[fleet_sshconfig::Hop],
+    cfg: &SshConfig,
+    env: &LocalEnv,
+    device_auth: &[Auth],
+    device: &str,
+    depth: usize,
+) -> Result<Vec<JumpHost>> {
+    if depth >= MAX_JUMP_DEPTH {
+        bail!("ssh config ProxyJump for {device}: more than {MAX_JUMP_DEPTH} nested jump hosts (a loop?)");
+    }
+    let mut chain = Vec::new();
+    for (i, hop) in hops.iter().enumerate() {
+        // Only the first hop is reached directly; ssh ignores the others' ProxyJump.
+        if i == 0 {
+            let r = cfg.resolve(&Query {
+                host: &hop.host,
+                user: hop.user.as_deref(),
+                local_user: &env.user,
+            });
+            if let Some(inner) = r.proxy_jump.as_deref().filter(|h| !h.is_empty()) {
+                chain.extend(jump_chain(inner, cfg, env, device_auth, device, depth + 1)?);
+            }
+        }
+        chain.push(jump_host(hop, cfg, env, device_auth, device)?);
+    }
+    Ok(chain)
 }
 
 /// A `ProxyJump` hop resolved through the config (its `HostName`, `User`,
@@ -598,5 +630,20 @@ mod tests {
         );
         assert_eq!(auth_summary(&d.jump[0].auth), "key:/k");
         assert_eq!(d.username, "me");
+
+        // A hop's own ProxyJump comes first; a loop is an error.
+        std::fs::write(
+            &cfg,
+            "Host inner\n  HostName 127.0.0.8\nHost bastion\n  ProxyJump inner\n\
+             Host *.lab\n  ProxyJump bastion\nHost loop\n  ProxyJump loop\n",
+        )
+        .unwrap();
+        let res = resolve(&a, vec![], &env(dir.path()), false).unwrap();
+        assert_eq!(
+            jump_summary(&res.devices[0].jump),
+            "me@127.0.0.8:22,me@bastion:22"
+        );
+        let e = resolve(&args(&cfg, "loop"), vec![], &env(dir.path()), false).unwrap_err();
+        assert!(e.to_string().contains("a loop?"), "{e}");
     }
 }
