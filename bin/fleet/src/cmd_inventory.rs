@@ -21,15 +21,9 @@ fn inner(args: InventoryArgs) -> Result<i32> {
         InventoryCommand::List(c) => (c, true),
         InventoryCommand::Check(c) => (c, false),
     };
-    let format = common
-        .inventory_format
-        .as_deref()
-        .map(|f| f.parse::<fleet_inventory::Format>())
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let adhoc = common.adhoc.has_hosts() || common.adhoc.ssh_config.is_some();
     let mut inv = match &common.inventory {
-        Some(path) => fleet_inventory::load(path, format)?,
+        Some(path) => fleet_inventory::load(path, common.inventory_format)?,
         None if common.adhoc.has_hosts() => fleet_inventory::Inventory::default(),
         None => anyhow::bail!(
             "no inventory: pass --inventory FILE (or set FLEET_INVENTORY), or hosts with -w HOSTLIST"
@@ -43,9 +37,7 @@ fn inner(args: InventoryArgs) -> Result<i32> {
         let env = crate::adhoc::LocalEnv::from_process();
         inv.devices = crate::adhoc::resolve(&common.adhoc, devices, &env, false)?.devices;
     }
-    if let Some(expr) = &common.limit {
-        let limit = fleet_inventory::limit::Limit::parse(expr)
-            .map_err(|e| anyhow::anyhow!("--limit: {e}"))?;
+    if let Some(limit) = &common.limit {
         inv.devices.retain(|d| limit.matches(d));
     }
     let mut out = std::io::stdout().lock();
