@@ -64,15 +64,18 @@ pub enum InventoryCommand {
 
 #[derive(Debug, Args)]
 pub struct InventoryCommon {
-    /// Inventory file (or Nornir directory).
+    /// Inventory file (or Nornir directory); optional with -w.
     #[arg(short, long, env = "FLEET_INVENTORY")]
-    pub inventory: std::path::PathBuf,
+    pub inventory: Option<std::path::PathBuf>,
     /// Inventory format, when detection is not enough.
     #[arg(long, value_name = "FORMAT", value_parser = inventory_format)]
     pub inventory_format: Option<fleet_inventory::Format>,
     /// Only devices matching this pattern.
     #[arg(long, value_name = "EXPR", value_parser = LimitExpr::parse)]
     pub limit: Option<LimitExpr>,
+    /// Ad-hoc hosts and the ssh config (see `fleet run --help`).
+    #[command(flatten)]
+    pub adhoc: crate::adhoc::AdhocArgs,
 }
 
 #[derive(Debug, Args)]
@@ -267,6 +270,10 @@ pub struct RunArgs {
     /// Show which devices' outputs changed since a previous run.
     #[arg(long, value_name = "RUN_DIR")]
     pub diff: Option<PathBuf>,
+
+    /// Ad-hoc hosts (-w, -x) and the OpenSSH client config (-F).
+    #[command(flatten)]
+    pub adhoc: crate::adhoc::AdhocArgs,
 
     /// Continue a run: run only devices without a final result there.
     #[arg(long, value_name = "RUN_DIR")]

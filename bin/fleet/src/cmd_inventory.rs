@@ -21,15 +21,42 @@ fn inner(args: InventoryArgs) -> Result<i32> {
         InventoryCommand::List(c) => (c, true),
         InventoryCommand::Check(c) => (c, false),
     };
-    let mut inv = fleet_inventory::load(&common.inventory, common.inventory_format)?;
+    let adhoc = common.adhoc.has_hosts() || common.adhoc.ssh_config.is_some();
+    let mut inv = match &common.inventory {
+        Some(path) => fleet_inventory::load(path, common.inventory_format)?,
+        None if common.adhoc.has_hosts() => fleet_inventory::Inventory::default(),
+        None => anyhow::bail!(
+            "no inventory: pass --inventory FILE (or set FLEET_INVENTORY), or hosts with -w HOSTLIST"
+        ),
+    };
     for w in &inv.warnings {
         eprintln!("fleet: warning: {w}");
+    }
+    if adhoc {
+        let devices = std::mem::take(&mut inv.devices);
+        let env = crate::adhoc::LocalEnv::from_process();
+        inv.devices = crate::adhoc::resolve(&common.adhoc, devices, &env, false)?.devices;
     }
     if let Some(limit) = &common.limit {
         inv.devices.retain(|d| limit.matches(d));
     }
     let mut out = std::io::stdout().lock();
-    if list {
+    if list && adhoc {
+        // The resolution: who logs in where, through which hops, with what.
+        for d in &inv.devices {
+            let _ = writeln!(
+                out,
+                "{}\t{}@{}:{}\t{}\tvia {}\tauth {}",
+                d.name,
+                d.username,
+                d.host,
+                d.port,
+                d.platform.as_deref().unwrap_or("-"),
+                crate::adhoc::jump_summary(&d.jump),
+                crate::adhoc::auth_summary(&d.auth)
+            );
+        }
+    } else if list {
         for d in &inv.devices {
             let groups = if d.groups.is_empty() {
                 "-".to_string()

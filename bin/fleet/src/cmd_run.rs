@@ -50,9 +50,12 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
     // inventory load and no password prompt.
     let shard = crate::shard::resolve(&args.shard)?;
     let inventory_path = match (&args.inventory, &args.resume) {
-        (Some(p), _) => p.clone(),
-        (None, Some(dir)) => inventory_of_run(dir)?,
-        (None, None) => bail!("no inventory: pass --inventory FILE (or set FLEET_INVENTORY)"),
+        (Some(p), _) => Some(p.clone()),
+        (None, _) if args.adhoc.has_hosts() => None,
+        (None, Some(dir)) => Some(inventory_of_run(dir)?),
+        (None, None) => bail!(
+            "no inventory: pass --inventory FILE (or set FLEET_INVENTORY), or hosts with -w HOSTLIST"
+        ),
     };
     let config = ConfigPush::from_sources(
         args.config.as_deref(),
@@ -80,19 +83,38 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
     } else {
         None
     };
-    let inventory = fleet_inventory::load_with(
-        &inventory_path,
-        &fleet_inventory::LoadOptions {
-            format: args.inventory_format,
-            password_prompted: password.is_some(),
-        },
+    let (inventory_devices, inventory_known_hosts, inventory_check) = match &inventory_path {
+        Some(path) => {
+            let inventory = fleet_inventory::load_with(
+                path,
+                &fleet_inventory::LoadOptions {
+                    format: args.inventory_format,
+                    password_prompted: password.is_some(),
+                },
+            )?;
+            for w in &inventory.warnings {
+                eprintln!("fleet: warning: {w}");
+            }
+            (
+                inventory.devices,
+                inventory.known_hosts,
+                inventory.host_key_check,
+            )
+        }
+        None => (Vec::new(), None, None),
+    };
+    // -w/-x and the ssh config, before --limit and the password (which the plan adds).
+    let mut resolution = crate::adhoc::resolve(
+        &args.adhoc,
+        inventory_devices,
+        &crate::adhoc::LocalEnv::from_process(),
+        flag_given("--connect-timeout"),
     )?;
-    for w in &inventory.warnings {
-        eprintln!("fleet: warning: {w}");
-    }
     let plan = RunPlan::build(
-        &inventory_path,
-        inventory.devices,
+        inventory_path
+            .as_deref()
+            .unwrap_or(Path::new("the -w hosts")),
+        std::mem::take(&mut resolution.devices),
         &PlanOptions {
             password,
             limit: args.limit.clone(),
@@ -138,7 +160,18 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         Some(HostKeyCheckArg::Strict) => HostKeyCheck::Strict,
         Some(HostKeyCheckArg::AcceptNew) => HostKeyCheck::AcceptNew,
         Some(HostKeyCheckArg::Off) => HostKeyCheck::Off,
-        None => inventory.host_key_check.unwrap_or_default(),
+        None => match inventory_check {
+            Some(c) => c,
+            None => resolution
+                .host_key_check
+                .single("StrictHostKeyChecking", "--host-key-check")?
+                .unwrap_or_default(),
+        },
+    };
+    let (known_hosts, known_hosts_extra) = match args.known_hosts.clone().or(inventory_known_hosts)
+    {
+        Some(p) => (Some(p), resolution.global_known_hosts.clone()),
+        None => resolution.known_hosts_files()?,
     };
     let cfg = RunConfig {
         processes,
@@ -157,7 +190,8 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         },
         max_output: args.max_output,
         host_key_check,
-        known_hosts: args.known_hosts.clone().or(inventory.known_hosts),
+        known_hosts,
+        known_hosts_extra,
         default_mode: args.mode.map(|m| match m {
             ModeArg::Exec => Mode::Exec,
             ModeArg::Shell => Mode::Shell,
@@ -171,7 +205,7 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         progress,
         log_level: args.log_level,
         command_line: std::env::args().collect(),
-        inventory: Some(absolute(&inventory_path)),
+        inventory: inventory_path.as_deref().map(absolute),
         worker_exe,
         policy: policy(args),
         save_outputs: args.save_outputs.clone(),
@@ -211,6 +245,12 @@ fn print_dry_run(devices: &[Device]) {
         "fleet: dry run: nothing was sent to {} devices; add --commit to apply",
         devices.len()
     );
+}
+
+/// Whether `flag` was given on the command line (its default must not
+/// count as explicit when it competes with the ssh config).
+fn flag_given(flag: &str) -> bool {
+    std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")))
 }
 
 fn absolute(p: &Path) -> PathBuf {

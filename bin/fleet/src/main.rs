@@ -2,6 +2,7 @@
 //! P worker processes × T threads. This binary only parses arguments and
 //! calls the engine crates; see `cli` for the flags.
 
+mod adhoc;
 mod cli;
 mod cmd_bench;
 mod cmd_inventory;

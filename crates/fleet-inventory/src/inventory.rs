@@ -8,7 +8,7 @@ use std::path::PathBuf;
 /// A fully resolved inventory: devices in file order, run-level settings
 /// and the warnings collected while loading (the caller decides how to show
 /// them).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Inventory {
     /// Resolved devices, in inventory order, names unique.
     pub devices: Vec<Device>,

@@ -38,6 +38,8 @@ pub struct RunConfig {
     pub host_key_check: HostKeyCheck,
     /// `known_hosts` file; `None` means `~/.ssh/known_hosts`.
     pub known_hosts: Option<PathBuf>,
+    /// Further known_hosts files, read but never written.
+    pub known_hosts_extra: Vec<PathBuf>,
     /// Mode when neither device nor platform says.
     pub default_mode: Option<Mode>,
     /// Re-runs of a device whose worker died while running it.

@@ -171,6 +171,7 @@ pub fn run(cfg: RunConfig, devices: Vec<Device>) -> Result<RunOutcome, MasterErr
         max_output: cfg.max_output,
         host_key_check: cfg.host_key_check,
         known_hosts: cfg.known_hosts.clone(),
+        known_hosts_extra: cfg.known_hosts_extra.clone(),
         default_mode: cfg.default_mode,
         heartbeat: HEARTBEAT,
     };

@@ -82,6 +82,7 @@ pub fn serve(
         max_output: config.max_output,
         host_key_check: config.host_key_check,
         known_hosts: config.known_hosts.clone(),
+        known_hosts_extra: config.known_hosts_extra.clone(),
         default_mode: config.default_mode,
     })
     .map_err(|e| PoolError::Setup(e.to_string()))?;
