@@ -4,6 +4,7 @@
 mod bench;
 mod common;
 mod core;
+mod escape;
 mod faults;
 mod inventory_errors;
 mod lab;

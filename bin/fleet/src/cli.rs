@@ -256,6 +256,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "RUN_DIR")]
     pub diff: Option<PathBuf>,
 
+    /// Print device text as the devices sent it, even on a terminal. By
+    /// default, control characters in outputs, errors and names (escape
+    /// sequences, bells, lone carriage returns, C1 codes) are shown as
+    /// `\x1b`-style escapes when stdout or stderr is a terminal; files
+    /// and pipes always get the exact text.
+    #[arg(long)]
+    pub raw_output: bool,
+
     /// Continue a run: run only devices without a final result there.
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,

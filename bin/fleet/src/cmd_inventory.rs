@@ -36,6 +36,9 @@ fn inner(args: InventoryArgs) -> Result<i32> {
             .map_err(|e| anyhow::anyhow!("--limit: {e}"))?;
         inv.devices.retain(|d| limit.matches(d));
     }
+    // Inventories may come from elsewhere (dynamic, CSV): names and groups
+    // are escaped on a terminal.
+    let policy = fleet_escape::Streams::detect(false).stdout;
     let mut out = std::io::stdout().lock();
     if list {
         for d in &inv.devices {
@@ -47,15 +50,15 @@ fn inner(args: InventoryArgs) -> Result<i32> {
             let _ = writeln!(
                 out,
                 "{}\t{}:{}\t{}\t{}",
-                d.name,
-                d.host,
+                policy.line(&d.name),
+                policy.line(&d.host),
                 d.port,
-                d.platform.as_deref().unwrap_or("-"),
-                groups
+                policy.line(d.platform.as_deref().unwrap_or("-")),
+                policy.line(&groups)
             );
         }
     } else {
-        let _ = write!(out, "{}", fleet_inventory::summary(&inv));
+        let _ = write!(out, "{}", policy.text(&fleet_inventory::summary(&inv).to_string()));
     }
     Ok(ExitCode::AllOk.code())
 }

@@ -19,7 +19,8 @@ const FDS_PER_WORKER_BASE: u64 = 64;
 pub fn run(args: RunArgs) -> i32 {
     match prepare(&args) {
         Ok((_, devices)) if is_dry_run(&args) => {
-            crate::config_push::print_dry_run(&devices);
+            let policy = fleet_escape::Streams::detect(args.raw_output).stdout;
+            crate::config_push::print_dry_run(&devices, policy);
             ExitCode::AllOk.code()
         }
         Ok((cfg, devices)) => match fleet_master::run(cfg, devices) {
@@ -30,7 +31,9 @@ pub fn run(args: RunArgs) -> i32 {
             }
         },
         Err(e) => {
-            eprintln!("fleet: error: {e:#}");
+            // Errors may quote inventories (names, lines): escaped on a terminal.
+            let policy = fleet_escape::Streams::detect(args.raw_output).stderr;
+            eprintln!("fleet: error: {}", policy.text(&format!("{e:#}")));
             ExitCode::Usage.code()
         }
     }
@@ -62,8 +65,9 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
         None
     };
     let inventory = fleet_inventory::load(&inventory_path, format)?;
+    let stderr = fleet_escape::Streams::detect(args.raw_output).stderr;
     for w in &inventory.warnings {
-        eprintln!("fleet: warning: {w}");
+        eprintln!("fleet: warning: {}", stderr.text(&w.to_string()));
     }
     let mut devices = inventory.devices;
     if let Some(pw) = &prompted {
@@ -189,6 +193,7 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
         save_outputs: args.save_outputs.clone(),
         group_output: args.group_output,
         diff_against: args.diff.clone(),
+        escape: fleet_escape::Streams::detect(args.raw_output),
     };
     Ok((cfg, devices))
 }

@@ -92,11 +92,16 @@ fn save_command(platform: &str) -> Option<&'static str> {
 }
 
 /// Prints what a dry run would send, per device.
-pub fn print_dry_run(devices: &[Device]) {
+pub fn print_dry_run(devices: &[Device], policy: fleet_escape::Policy) {
     for d in devices {
-        println!("--- {} ({}:{})", d.name, d.host, d.port);
+        println!(
+            "--- {} ({}:{})",
+            policy.line(&d.name),
+            policy.line(&d.host),
+            d.port
+        );
         for c in &d.commands {
-            println!("{c}");
+            println!("{}", policy.line(c));
         }
     }
     eprintln!(

@@ -86,6 +86,32 @@ impl Policy {
     }
 }
 
+/// The policies of the two streams a command prints on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Streams {
+    /// Results, tables, grouped outputs, diffs, `fleet logs` lines.
+    pub stdout: Policy,
+    /// Progress notes, warnings, the summary.
+    pub stderr: Policy,
+}
+
+impl Streams {
+    /// Both streams printed as they are.
+    pub const RAW: Streams = Streams {
+        stdout: Policy::Raw,
+        stderr: Policy::Raw,
+    };
+
+    /// Escapes each stream that is a terminal, unless `raw_output`.
+    pub fn detect(raw_output: bool) -> Streams {
+        use std::io::IsTerminal;
+        Streams {
+            stdout: Policy::for_stream(std::io::stdout().is_terminal(), raw_output),
+            stderr: Policy::for_stream(std::io::stderr().is_terminal(), raw_output),
+        }
+    }
+}
+
 /// A C0 control, DEL or a C1 control: what a terminal may obey.
 pub fn is_control(c: char) -> bool {
     matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}')

@@ -34,7 +34,12 @@ impl Filter {
     pub fn matches(&self, e: &Entry) -> bool {
         let r = &e.record;
         let device_ok = match &self.device {
-            Some(d) => r.device.as_deref() == Some(d.as_str()),
+            // Log lines carry the name as a field (escaped, no whitespace).
+            Some(d) => r.device.as_deref().is_some_and(|logged| {
+                logged == d
+                    || (d.contains(|c: char| c.is_whitespace() || fleet_escape::is_control(c))
+                        && logged == crate::format::field(d))
+            }),
             None => true,
         };
         let worker_ok = match self.worker {

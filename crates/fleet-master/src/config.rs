@@ -66,6 +66,9 @@ pub struct RunConfig {
     pub group_output: bool,
     /// `--diff RUN_DIR`: print which outputs changed since that run.
     pub diff_against: Option<PathBuf>,
+    /// Whether device text printed on stdout / stderr is escaped
+    /// (terminals, unless `--raw-output`); files always get exact text.
+    pub escape: fleet_escape::Streams,
 }
 
 impl RunConfig {
