@@ -121,7 +121,11 @@ fn assert_terminal_safe(run: &PtyRun) {
     assert!(bad.is_empty(), "stdout: {bad:?}\n{}", run.explain());
     let err = String::from_utf8_lossy(&run.stderr);
     for needle in ["\x07", "\x1b]", "\x1b[2J", "\x1b[31m", "\x7f"] {
-        assert!(!err.contains(needle), "stderr has {needle:?}\n{}", run.explain());
+        assert!(
+            !err.contains(needle),
+            "stderr has {needle:?}\n{}",
+            run.explain()
+        );
     }
     assert!(
         !err.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)),
@@ -246,7 +250,10 @@ fn device_escape_sequences_never_reach_the_terminal() {
     );
     let i = &res[&ios];
     let ios_out = i["outputs"][0]["stdout"].as_str().unwrap();
-    assert!(ios_out.contains("\u{9b}31mC1\u{9d}0;title\u{9c} \x7fDEL"), "{ios_out:?}");
+    assert!(
+        ios_out.contains("\u{9b}31mC1\u{9d}0;title\u{9c} \x7fDEL"),
+        "{ios_out:?}"
+    );
     assert!(ios_out.contains(FORGED_LOG_LINE));
     let ios_err = i["error"].as_str().unwrap();
     assert!(
@@ -258,7 +265,12 @@ fn device_escape_sequences_never_reach_the_terminal() {
     let saved_dir = std::fs::read_dir(&saved)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("lab-evil"))
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("lab-evil")
+        })
         .expect("saved outputs of the renamed device");
     assert_eq!(
         std::fs::read_to_string(saved_dir.join("show-version.txt")).unwrap(),
@@ -286,7 +298,11 @@ fn device_escape_sequences_never_reach_the_terminal() {
     assert_eq!(second.code, Some(1), "{}", second.explain());
     assert_terminal_safe(&second);
     let out = String::from_utf8_lossy(&second.stdout);
-    assert!(out.contains("changed: lab-evil\\x1b]0;NAME"), "{}", second.explain());
+    assert!(
+        out.contains("changed: lab-evil\\x1b]0;NAME"),
+        "{}",
+        second.explain()
+    );
     // (the diff splits lines at a lone CR too, so SHOWN comes in pieces)
     for piece in ["\\x1b]0;PWNED\\x07\\x1b[2J", "\\u{9b}31mC1\\u{9d}0;title"] {
         assert!(out.contains(piece), "{piece}\n{}", second.explain());
@@ -295,7 +311,19 @@ fn device_escape_sequences_never_reach_the_terminal() {
     // 5. --format jsonl on a terminal: the same values, no raw controls.
     let third = on_pty(
         dir.path(),
-        &["run", "-i", inv, "-p", "0", "-t", "2", "-c", "show version", "--format", "jsonl"],
+        &[
+            "run",
+            "-i",
+            inv,
+            "-p",
+            "0",
+            "-t",
+            "2",
+            "-c",
+            "show version",
+            "--format",
+            "jsonl",
+        ],
     );
     assert_eq!(third.code, Some(0), "{}", third.explain());
     assert_terminal_safe(&third);
@@ -348,7 +376,13 @@ fn device_escape_sequences_never_reach_the_terminal() {
     for device in [ios.as_str(), EVIL_NAME] {
         let story = on_pty(
             dir.path(),
-            &["logs", run1.to_str().unwrap(), "--device", device, "--explain"],
+            &[
+                "logs",
+                run1.to_str().unwrap(),
+                "--device",
+                device,
+                "--explain",
+            ],
         );
         assert_eq!(story.code, Some(0), "{}", story.explain());
         assert_terminal_safe(&story);
@@ -374,9 +408,9 @@ fn device_escape_sequences_never_reach_the_terminal() {
     }
     // The name was logged (debug) inside a genuine record, escaped.
     assert!(
-        records.iter().any(|r| r["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("\\n2026-01-01T00:00:01Z ERROR master 1 main - forged by a name"))),
+        records.iter().any(|r| r["message"].as_str().is_some_and(
+            |m| m.contains("\\n2026-01-01T00:00:01Z ERROR master 1 main - forged by a name")
+        )),
         "{}",
         json.stdout
     );
@@ -384,14 +418,16 @@ fn device_escape_sequences_never_reach_the_terminal() {
     // --device finds them by the real name.
     let by_name = fleet(
         dir.path(),
-        &["logs", run1.to_str().unwrap(), "--device", EVIL_NAME, "--json"],
+        &[
+            "logs",
+            run1.to_str().unwrap(),
+            "--device",
+            EVIL_NAME,
+            "--json",
+        ],
         &[],
     );
     by_name.assert_code(0);
-    assert!(
-        by_name.stdout.lines().count() >= 2,
-        "{}",
-        by_name.explain()
-    );
+    assert!(by_name.stdout.lines().count() >= 2, "{}", by_name.explain());
     drop(lab);
 }

@@ -58,7 +58,11 @@ fn inner(args: InventoryArgs) -> Result<i32> {
             );
         }
     } else {
-        let _ = write!(out, "{}", policy.text(&fleet_inventory::summary(&inv).to_string()));
+        let _ = write!(
+            out,
+            "{}",
+            policy.text(&fleet_inventory::summary(&inv).to_string())
+        );
     }
     Ok(ExitCode::AllOk.code())
 }

@@ -446,7 +446,11 @@ async fn exec(
             let r = run_command(&dev.name, dev.flavour, command, &config);
             if dev.behaviour.escapes {
                 let r = crate::escapes::command(r, dev.flavour, command);
-                (crate::escapes::exec_stdout(&r), r.stderr.into_bytes(), r.exit_status)
+                (
+                    crate::escapes::exec_stdout(&r),
+                    r.stderr.into_bytes(),
+                    r.exit_status,
+                )
             } else {
                 (r.stdout.into_bytes(), r.stderr.into_bytes(), r.exit_status)
             }

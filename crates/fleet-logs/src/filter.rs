@@ -183,6 +183,21 @@ mod tests {
     }
 
     #[test]
+    fn by_device_finds_names_the_log_had_to_escape() {
+        let name = "core sw\x1b[2J";
+        let line = format!(
+            "2026-11-22T00:10:00.000000Z INFO  w1 2 w1-t0 {} session start",
+            crate::format::field(name)
+        );
+        let e = parse_entries(&line, "worker-1.log");
+        let f = Filter {
+            device: Some(name.into()),
+            ..Filter::default()
+        };
+        assert!(f.matches(&e[0]), "{line}");
+    }
+
+    #[test]
     fn by_level_keeps_that_level_and_worse() {
         let f = Filter {
             level: Some(parse_level("warn").unwrap()),

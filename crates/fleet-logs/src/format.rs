@@ -200,17 +200,19 @@ mod tests {
         let entries = parse_entries(&text, "worker-0.log");
         assert_eq!(entries.len(), 1, "{text}");
         assert_eq!(text.lines().count(), 1, "{text}");
-        assert!(entries[0]
-            .record
-            .message
-            .contains("boom\\n2026-01-01T00:00:00Z ERROR master 1 main - forged\\n2026-01-01T00:00:01.5Z"));
+        assert!(entries[0].record.message.contains(
+            "boom\\n2026-01-01T00:00:00Z ERROR master 1 main - forged\\n2026-01-01T00:00:01.5Z"
+        ));
     }
 
     #[test]
     fn control_characters_are_shown_visibly() {
         let text = logged("\x1b]0;PWNED\x07\x1b[2J\rCR \u{9b}31m \x7f\ttab");
         assert!(
-            !text.trim_end_matches('\n').chars().any(|c| fleet_escape::is_control(c) && c != '\t'),
+            !text
+                .trim_end_matches('\n')
+                .chars()
+                .any(|c| fleet_escape::is_control(c) && c != '\t'),
             "{text:?}"
         );
         assert!(text.contains("\\x1b]0;PWNED\\x07\\x1b[2J\\rCR \\u{9b}31m \\x7f\ttab"));
@@ -218,7 +220,8 @@ mod tests {
 
     #[test]
     fn backtraces_keep_their_lines() {
-        let text = logged("panic: boom\nbacktrace:\n   0: std::backtrace::Backtrace::create\n   1: main");
+        let text =
+            logged("panic: boom\nbacktrace:\n   0: std::backtrace::Backtrace::create\n   1: main");
         let entries = parse_entries(&text, "worker-0.log");
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].text.lines().count(), 4);

@@ -290,7 +290,10 @@ mod tests {
     #[test]
     fn the_table_escapes_names_and_errors_on_a_terminal() {
         let rows = [
-            row(&format!("evil{HOSTILE}\nname"), &format!("failed: {HOSTILE}")),
+            row(
+                &format!("evil{HOSTILE}\nname"),
+                &format!("failed: {HOSTILE}"),
+            ),
             row("r1", "plain"),
         ];
         let mut out = Vec::new();
@@ -302,7 +305,14 @@ mod tests {
         // Columns line up on the escaped width.
         let starts: Vec<usize> = text.lines().map(|l| l.find("  ").unwrap()).collect();
         assert!(text.lines().nth(2).unwrap().starts_with("r1 "));
-        assert_eq!(starts[1], text.lines().nth(1).unwrap().find("  command_failed").unwrap());
+        assert_eq!(
+            starts[1],
+            text.lines()
+                .nth(1)
+                .unwrap()
+                .find("  command_failed")
+                .unwrap()
+        );
 
         let mut out = Vec::new();
         print_table(&mut out, &rows, Policy::Raw).unwrap();
