@@ -10,13 +10,17 @@ pub enum ExitCode {
     SomeFailed = 1,
     /// Bad flags or a bad inventory: nothing ran.
     Usage = 2,
+    /// `results.jsonl` could not be written: the run stopped dispatching at
+    /// the first failed write; the devices without a recorded result are
+    /// listed on stderr (and saved in a fallback file when possible).
+    ResultsNotWritten = 4,
     /// The run was interrupted (SIGINT/SIGTERM); every device still has a result.
     Interrupted = 130,
 }
 
 impl ExitCode {
     /// The numeric code for `std::process::exit`.
-    pub fn code(self) -> i32 {
+    pub const fn code(self) -> i32 {
         self as i32
     }
 }
