@@ -5,6 +5,7 @@ mod adhoc;
 mod bench;
 mod common;
 mod core;
+mod escape;
 mod faults;
 mod inventory_errors;
 mod lab;

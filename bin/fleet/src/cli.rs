@@ -274,6 +274,13 @@ pub struct RunArgs {
     /// Ad-hoc hosts (-w, -x) and the OpenSSH client config (-F).
     #[command(flatten)]
     pub adhoc: crate::adhoc::AdhocArgs,
+    /// Print device text as the devices sent it, even on a terminal. By
+    /// default, control characters in outputs, errors and names (escape
+    /// sequences, bells, lone carriage returns, C1 codes) are shown as
+    /// `\x1b`-style escapes when stdout or stderr is a terminal; files
+    /// and pipes always get the exact text.
+    #[arg(long)]
+    pub raw_output: bool,
 
     /// Continue a run: run only devices without a final result there.
     #[arg(long, value_name = "RUN_DIR")]
@@ -395,6 +402,11 @@ pub struct LogsArgs {
     /// result and what its worker was doing meanwhile.
     #[arg(long, requires = "device")]
     pub explain: bool,
+
+    /// Print log lines as written, even on a terminal (by default control
+    /// characters are shown as `\x1b`-style escapes when stdout is one).
+    #[arg(long)]
+    pub raw_output: bool,
 }
 
 /// Flags of `fleet runs`.

@@ -40,6 +40,9 @@ fn inner(args: InventoryArgs) -> Result<i32> {
     if let Some(limit) = &common.limit {
         inv.devices.retain(|d| limit.matches(d));
     }
+    // Inventories may come from elsewhere (dynamic, CSV): names and groups
+    // are escaped on a terminal.
+    let policy = fleet_escape::Streams::detect(false).stdout;
     let mut out = std::io::stdout().lock();
     if list && adhoc {
         // The resolution: who logs in where, through which hops, with what.
@@ -66,15 +69,19 @@ fn inner(args: InventoryArgs) -> Result<i32> {
             let _ = writeln!(
                 out,
                 "{}\t{}:{}\t{}\t{}",
-                d.name,
-                d.host,
+                policy.line(&d.name),
+                policy.line(&d.host),
                 d.port,
-                d.platform.as_deref().unwrap_or("-"),
-                groups
+                policy.line(d.platform.as_deref().unwrap_or("-")),
+                policy.line(&groups)
             );
         }
     } else {
-        let _ = write!(out, "{}", fleet_inventory::summary(&inv));
+        let _ = write!(
+            out,
+            "{}",
+            policy.text(&fleet_inventory::summary(&inv).to_string())
+        );
     }
     Ok(ExitCode::AllOk.code())
 }

@@ -2,6 +2,7 @@
 //! inventory, then the password prompt, then the inventory and the
 //! [`RunPlan`], then workers. Bad input fails before any process starts.
 
+use fleet_escape::{Policy, Streams};
 use crate::cli::{FormatArg, HostKeyCheckArg, ModeArg, ProgressArg, RunArgs, TransportArg};
 use anyhow::{bail, Context, Result};
 use fleet_master::plan::{ConfigPush, PlanOptions, Resume, RunPlan};
@@ -20,7 +21,7 @@ const FDS_PER_WORKER_BASE: u64 = 64;
 pub fn run(args: RunArgs) -> i32 {
     match prepare(&args) {
         Ok(Prepared::DryRun(devices)) => {
-            print_dry_run(&devices);
+            print_dry_run(&devices, Streams::detect(args.raw_output).stdout);
             ExitCode::AllOk.code()
         }
         Ok(Prepared::Run(cfg, devices)) => match fleet_master::run(*cfg, devices) {
@@ -31,7 +32,9 @@ pub fn run(args: RunArgs) -> i32 {
             }
         },
         Err(e) => {
-            eprintln!("fleet: error: {e:#}");
+            // Errors may quote inventories (names, lines): escaped on a terminal.
+            let stderr = Streams::detect(args.raw_output).stderr;
+            eprintln!("fleet: error: {}", stderr.text(&format!("{e:#}")));
             ExitCode::Usage.code()
         }
     }
@@ -92,8 +95,9 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
                     password_prompted: password.is_some(),
                 },
             )?;
+            let stderr = Streams::detect(args.raw_output).stderr;
             for w in &inventory.warnings {
-                eprintln!("fleet: warning: {w}");
+                eprintln!("fleet: warning: {}", stderr.text(&w.to_string()));
             }
             (
                 inventory.devices,
@@ -212,6 +216,7 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         group_output: args.group_output,
         diff_against: args.diff.clone(),
         shard: plan.shard.clone(),
+        escape: Streams::detect(args.raw_output),
     };
     Ok(Prepared::Run(Box::new(cfg), plan.devices))
 }
@@ -233,12 +238,18 @@ fn policy(args: &RunArgs) -> fleet_master::policy::Policy {
     }
 }
 
-/// Prints what a dry run would send, per device.
-fn print_dry_run(devices: &[Device]) {
+/// Prints what a dry run would send, per device (names and lines from
+/// the inventory and config file: escaped on a terminal).
+fn print_dry_run(devices: &[Device], policy: Policy) {
     for d in devices {
-        println!("--- {} ({}:{})", d.name, d.host, d.port);
+        println!(
+            "--- {} ({}:{})",
+            policy.line(&d.name),
+            policy.line(&d.host),
+            d.port
+        );
         for c in &d.commands {
-            println!("{c}");
+            println!("{}", policy.line(c));
         }
     }
     eprintln!(

@@ -26,6 +26,8 @@
 //! # host_key_change = true    # 2nd and later connections show another host key
 //! # group = "core"            # role group in the inventory (default core/access)
 //! # telnet = true             # serve telnet (Username:/Password:, same CLI) instead of SSH
+//! # escapes = true            # banner, outputs and error lines carry terminal escape
+//! #                           # sequences (ESC, BEL, CR, C1, DEL): see `fleet_lab::escapes`
 //! ```
 //!
 //! Durations use humantime syntax (`150ms`, `2s`). Devices no rule matches
@@ -68,6 +70,9 @@ pub struct Behaviour {
     pub group: Option<String>,
     /// Serve telnet (login prompts, then the same CLI) instead of SSH.
     pub telnet: bool,
+    /// Banner, outputs and error lines carry terminal control sequences
+    /// ([`crate::escapes`]).
+    pub escapes: bool,
 }
 
 impl Behaviour {
@@ -86,6 +91,7 @@ impl Behaviour {
             host_key_change: false,
             group: None,
             telnet: false,
+            escapes: false,
         }
     }
 }
@@ -115,6 +121,8 @@ struct RawRule {
     group: Option<String>,
     #[serde(default)]
     telnet: bool,
+    #[serde(default)]
+    escapes: bool,
 }
 
 /// The file as written.
@@ -213,6 +221,7 @@ impl Scenario {
             template.host_key_change = r.host_key_change;
             template.group = r.group.clone();
             template.telnet = r.telnet;
+            template.escapes = r.escapes;
             rules.push(Rule {
                 globs,
                 share: r.share,

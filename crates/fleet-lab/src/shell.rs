@@ -59,6 +59,8 @@ pub struct Shell {
     awaiting_password: bool,
     /// Lines still to show after ` --More-- `.
     pager: Option<VecDeque<String>>,
+    /// The `escapes` fault: hostile banner, outputs and error lines.
+    escapes: bool,
 }
 
 impl Shell {
@@ -85,7 +87,14 @@ impl Shell {
             last_cr: false,
             awaiting_password: false,
             pager: None,
+            escapes: false,
         }
+    }
+
+    /// With the `escapes` fault ([`crate::escapes`]) on or off.
+    pub fn with_escapes(mut self, escapes: bool) -> Self {
+        self.escapes = escapes;
+        self
     }
 
     /// The banner and first prompt.
@@ -95,7 +104,12 @@ impl Shell {
         } else {
             "Linux lab shell (fleet lab simulation)\r\n"
         };
-        format!("{banner}{}", self.prompt()).into_bytes()
+        let hostile = if self.escapes {
+            crate::escapes::banner()
+        } else {
+            String::new()
+        };
+        format!("{hostile}{banner}{}", self.prompt()).into_bytes()
     }
 
     fn hostname(&self) -> String {
@@ -334,7 +348,10 @@ impl Shell {
             }
             _ => {
                 let config = self.config.lock().ok()?.clone();
-                let result = run_command(&self.name, self.flavour, line, &config);
+                let mut result = run_command(&self.name, self.flavour, line, &config);
+                if self.escapes {
+                    result = crate::escapes::command(result, self.flavour, line);
+                }
                 Some(format!("{}{}", result.stdout, result.stderr))
             }
         }

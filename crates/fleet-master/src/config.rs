@@ -75,6 +75,9 @@ pub struct RunConfig {
     /// `--shard K/N`: which part of the selection this run is, recorded in
     /// run.json for `fleet merge`.
     pub shard: Option<fleet_proto::rundir::ShardRecord>,
+    /// Whether device text printed on stdout / stderr is escaped
+    /// (terminals, unless `--raw-output`); files always get exact text.
+    pub escape: fleet_escape::Streams,
 }
 
 impl RunConfig {
