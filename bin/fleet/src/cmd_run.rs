@@ -92,11 +92,14 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
             d.transport = Transport::Noop;
         }
     }
-    let push = crate::config_push::ConfigPush::from_args(
+    let mut push = crate::config_push::ConfigPush::from_args(
         args.config.as_deref(),
         &args.config_line,
         args.save_config,
     )?;
+    if let Some(p) = &mut push {
+        p.confirmed_minutes = args.commit_confirmed;
+    }
     if args.commit && push.is_none() {
         bail!("--commit needs --config or --config-line");
     }

@@ -1,5 +1,8 @@
 //! `--config FILE` / `--config-line LINE`: push configuration lines through
-//! each device's configuration mode, dry-run unless `--commit`.
+//! each device's configuration mode, dry-run unless `--commit`. Platforms
+//! with a candidate configuration (Junos) get their `commit`; with
+//! `--commit-confirmed MINUTES`, a commit the device rolls back unless
+//! confirmed in time (Junos, EOS configuration sessions).
 
 use anyhow::{bail, Context, Result};
 use fleet_proto::{Device, Mode};
@@ -12,6 +15,9 @@ pub struct ConfigPush {
     /// Save the configuration afterwards (`write memory` or the platform's
     /// equivalent).
     pub save: bool,
+    /// Commit with automatic rollback after this many minutes unless
+    /// confirmed (`--commit-confirmed`).
+    pub confirmed_minutes: Option<u32>,
 }
 
 impl ConfigPush {
@@ -39,7 +45,11 @@ impl ConfigPush {
             }
             return Ok(None);
         }
-        Ok(Some(ConfigPush { lines: all, save }))
+        Ok(Some(ConfigPush {
+            lines: all,
+            save,
+            confirmed_minutes: None,
+        }))
     }
 
     /// The whole command sequence for `device`: enter config mode, the
@@ -63,13 +73,37 @@ impl ConfigPush {
                 spec.name
             );
         };
-        let mut commands = vec![enter.to_string()];
-        commands.extend(self.lines.iter().cloned());
-        commands.push(exit.to_string());
-        if self.save {
-            match save_command(spec.name) {
-                Some(save) => commands.push(save.to_string()),
+        let confirmed = match self.confirmed_minutes {
+            None => None,
+            Some(minutes) => match spec.confirmed_commit {
+                Some(c) => Some((c, minutes)),
                 None => bail!(
+                    "device `{}`: platform {} has no confirmed commit (--commit-confirmed works on juniper_junos and arista_eos)",
+                    device.name,
+                    spec.name
+                ),
+            },
+        };
+        let mut commands = vec![confirmed.map_or(enter, |(c, _)| c.enter).to_string()];
+        commands.extend(self.lines.iter().cloned());
+        match confirmed {
+            Some((c, minutes)) => {
+                commands.push(c.command(minutes));
+                if !c.leaves_config_mode {
+                    commands.push(exit.to_string());
+                }
+            }
+            None => {
+                commands.extend(spec.commit.map(String::from));
+                commands.push(exit.to_string());
+            }
+        }
+        if self.save {
+            match (spec.save, spec.commit) {
+                (Some(save), _) => commands.push(save.to_string()),
+                // A commit already made the change persistent.
+                (None, Some(_)) => {}
+                (None, None) => bail!(
                     "device `{}`: don't know how to save the configuration on {}",
                     device.name,
                     spec.name
@@ -80,14 +114,6 @@ impl ConfigPush {
         device.commands = commands;
         device.mode = Some(Mode::Shell);
         Ok(())
-    }
-}
-
-fn save_command(platform: &str) -> Option<&'static str> {
-    match platform {
-        "cisco_ios" | "arista_eos" => Some("write memory"),
-        "cisco_nxos" => Some("copy running-config startup-config"),
-        _ => None,
     }
 }
 
