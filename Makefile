@@ -8,7 +8,7 @@ DEMO_DEVICES ?= 500
 DEMO_LAYOUT_P ?= 4
 DEMO_LAYOUT_T ?= 25
 
-.PHONY: all setup build demo test lint bench clean
+.PHONY: all setup build demo test lint bench interop clean
 
 all: build
 
@@ -44,6 +44,12 @@ lint:
 ## Layout benchmark: a small sweep that fits a 2-core machine; outputs in target/bench/.
 bench: setup build
 	@bash scripts/bench.sh $(FLEET)
+
+## Netmiko as the oracle: the same commands through Netmiko and fleet must
+## print the same text, and config pushed by either must be visible to the
+## other (venv with a pinned Netmiko under target/interop; needs python3-venv).
+interop: build
+	@bash scripts/interop/run.sh $(FLEET)
 
 clean:
 	$(CARGO) clean
