@@ -495,7 +495,9 @@ fn render_body(body: &Body, flavour: Flavour, which: &str) -> String {
             }
             match (flavour, which) {
                 (Flavour::JuniperJunos, _) => text,
-                (_, "startup") => format!("Using {} out of 262144 bytes\n!\n{text}end\n", text.len()),
+                (_, "startup") => {
+                    format!("Using {} out of 262144 bytes\n!\n{text}end\n", text.len())
+                }
                 _ => format!(
                     "Building configuration...\n\nCurrent configuration : {} bytes\n!\n{text}end\n",
                     text.len()
@@ -555,16 +557,26 @@ mod tests {
         let mut rc = RunningConfig::initial("mx1", Flavour::JuniperJunos);
         assert_eq!(rc.hostname(), Some("mx1"));
         let text = rc.render(Flavour::JuniperJunos);
-        assert!(text.starts_with("system {\n    host-name mx1;\n    ntp {\n        server "), "{text}");
+        assert!(
+            text.starts_with("system {\n    host-name mx1;\n    ntp {\n        server "),
+            "{text}"
+        );
         assert!(text.contains("    ge-0/0/0 {\n        description \"lab link 0\";\n        unit 0 {\n            family inet {\n                address 10."), "{text}");
-        assert!(text.contains("    ge-0/0/2 {\n        description \"lab link 2\";\n        disable;\n    }\n"), "{text}");
+        assert!(
+            text.contains(
+                "    ge-0/0/2 {\n        description \"lab link 2\";\n        disable;\n    }\n"
+            ),
+            "{text}"
+        );
         let base = rc.clone();
         assert!(rc.set("system host-name mx2"));
         assert!(rc.set("interfaces ge-0/0/3 description \"to core\""));
         assert!(rc.delete("interfaces ge-0/0/2 disable"));
         assert!(!rc.delete("interfaces ge-0/0/9"));
         assert_eq!(rc.hostname(), Some("mx2"));
-        assert!(rc.render_set().contains("set interfaces ge-0/0/3 description \"to core\"\n"));
+        assert!(rc
+            .render_set()
+            .contains("set interfaces ge-0/0/3 description \"to core\"\n"));
         assert_eq!(
             rc.compare(&base),
             "[edit system]\n-  host-name mx1;\n+  host-name mx2;\n\
@@ -591,6 +603,11 @@ mod tests {
         assert!(!device.settle(t0 + Duration::from_secs(600)));
         assert_eq!(device.hostname(), Some("mx2"));
         // rollback 1 is the configuration before the last commit.
-        assert_eq!(device.rollback(1).and_then(|c| c.hostname().map(String::from)), Some("mx1".into()));
+        assert_eq!(
+            device
+                .rollback(1)
+                .and_then(|c| c.hostname().map(String::from)),
+            Some("mx1".into())
+        );
     }
 }

@@ -343,7 +343,9 @@ impl Shell {
                 self.with_config(RunningConfig::save);
                 "Building configuration...\n[OK]\n".to_string()
             }
-            Question::Destination => format!("%Error opening nvram:{text} (No such file or directory)\n"),
+            Question::Destination => {
+                format!("%Error opening nvram:{text} (No such file or directory)\n")
+            }
             Question::ExitUncommitted if yes => {
                 self.candidate = None;
                 self.mode = CliMode::User;
@@ -410,18 +412,22 @@ impl Shell {
             }
             (CliMode::Enable, "configure terminal" | "conf t" | "config t" | "configure") => {
                 self.mode = CliMode::Config;
-                Some(match flavour {
-                    Flavour::CiscoIos => {
-                        "Enter configuration commands, one per line.  End with CNTL/Z.\n"
+                Some(
+                    match flavour {
+                        Flavour::CiscoIos => {
+                            "Enter configuration commands, one per line.  End with CNTL/Z.\n"
+                        }
+                        Flavour::CiscoNxos => {
+                            "Enter configuration commands, one per line. End with CNTL/Z.\n"
+                        }
+                        _ => "",
                     }
-                    Flavour::CiscoNxos => {
-                        "Enter configuration commands, one per line. End with CNTL/Z.\n"
-                    }
-                    _ => "",
-                }
-                .to_string())
+                    .to_string(),
+                )
             }
-            (CliMode::Enable, l) if flavour == Flavour::AristaEos && l.starts_with("configure session ") => {
+            (CliMode::Enable, l)
+                if flavour == Flavour::AristaEos && l.starts_with("configure session ") =>
+            {
                 let rest = &l["configure session ".len()..];
                 match rest.split_once(' ') {
                     Some((_, "commit")) => {
@@ -456,7 +462,11 @@ impl Shell {
             (CliMode::Enable, "copy running-config startup-config" | "copy run start") => {
                 match flavour {
                     Flavour::CiscoIos => {
-                        self.ask(Question::Destination, "Destination filename [startup-config]? ", events);
+                        self.ask(
+                            Question::Destination,
+                            "Destination filename [startup-config]? ",
+                            events,
+                        );
                         None
                     }
                     Flavour::CiscoNxos => {
@@ -507,7 +517,9 @@ impl Shell {
                 self.eos_commit(None);
                 Some(String::new())
             }
-            (CliMode::Config | CliMode::ConfigIf(_), l) if in_session && l.starts_with("commit timer ") => {
+            (CliMode::Config | CliMode::ConfigIf(_), l)
+                if in_session && l.starts_with("commit timer ") =>
+            {
                 match parse_hms(&l["commit timer ".len()..]) {
                     Some(d) => {
                         self.eos_commit(Some(d));
@@ -591,7 +603,10 @@ impl Shell {
         match (verb, rest) {
             ("set", "") | ("delete", "") => Some(syntax),
             ("set", statement) => {
-                let ok = self.candidate.as_mut().is_some_and(|c| c.edit.set(statement));
+                let ok = self
+                    .candidate
+                    .as_mut()
+                    .is_some_and(|c| c.edit.set(statement));
                 Some(if ok { String::new() } else { syntax })
             }
             ("delete", path) => {
@@ -604,7 +619,11 @@ impl Shell {
             }
             ("show", what) => {
                 let committed = self.committed();
-                let edit = self.candidate.as_ref().map(|c| &c.edit).unwrap_or(&committed);
+                let edit = self
+                    .candidate
+                    .as_ref()
+                    .map(|c| &c.edit)
+                    .unwrap_or(&committed);
                 Some(match what {
                     "" => edit.render(self.flavour),
                     "| compare" => edit.compare(&committed),
@@ -617,7 +636,11 @@ impl Shell {
                 None => Some(syntax),
             },
             ("rollback", n) => {
-                let n = if n.is_empty() { Some(0) } else { n.parse().ok() };
+                let n = if n.is_empty() {
+                    Some(0)
+                } else {
+                    n.parse().ok()
+                };
                 let loaded = n.and_then(|n| self.committed().rollback(n));
                 match (loaded, self.candidate.as_mut()) {
                     (Some(config), Some(c)) => {
@@ -786,17 +809,61 @@ mod tests {
     #[test]
     fn session_preparation_answers_like_devices() {
         let cases: &[(Flavour, &str, &str)] = &[
-            (Flavour::AristaEos, "terminal width 511", "Width set to 511 columns.\r\nr1>"),
-            (Flavour::AristaEos, "terminal width 32767", "Width set to 32767 columns.\r\nr1>"),
-            (Flavour::AristaEos, "terminal length 0", "Pagination disabled.\r\nr1>"),
-            (Flavour::CiscoIos, "terminal width 511", "terminal width 511\r\nr1>"),
-            (Flavour::CiscoIos, "terminal width 512", "terminal width 512\r\nr1>"),
-            (Flavour::CiscoNxos, "terminal width 511", "terminal width 511\r\nr1#"),
-            (Flavour::JuniperJunos, "set cli screen-width 511", "Screen width set to 511\r\nadmin@r1> "),
-            (Flavour::JuniperJunos, "set cli screen-width 1024", "Screen width set to 1024\r\nadmin@r1> "),
-            (Flavour::JuniperJunos, "set cli complete-on-space off", "Disabling complete-on-space\r\nadmin@r1> "),
-            (Flavour::JuniperJunos, "set cli screen-length 0", "Screen length set to 0\r\nadmin@r1> "),
-            (Flavour::JuniperJunos, "set cli timestamp disable", "\r\nadmin@r1> "),
+            (
+                Flavour::AristaEos,
+                "terminal width 511",
+                "Width set to 511 columns.\r\nr1>",
+            ),
+            (
+                Flavour::AristaEos,
+                "terminal width 32767",
+                "Width set to 32767 columns.\r\nr1>",
+            ),
+            (
+                Flavour::AristaEos,
+                "terminal length 0",
+                "Pagination disabled.\r\nr1>",
+            ),
+            (
+                Flavour::CiscoIos,
+                "terminal width 511",
+                "terminal width 511\r\nr1>",
+            ),
+            (
+                Flavour::CiscoIos,
+                "terminal width 512",
+                "terminal width 512\r\nr1>",
+            ),
+            (
+                Flavour::CiscoNxos,
+                "terminal width 511",
+                "terminal width 511\r\nr1#",
+            ),
+            (
+                Flavour::JuniperJunos,
+                "set cli screen-width 511",
+                "Screen width set to 511\r\nadmin@r1> ",
+            ),
+            (
+                Flavour::JuniperJunos,
+                "set cli screen-width 1024",
+                "Screen width set to 1024\r\nadmin@r1> ",
+            ),
+            (
+                Flavour::JuniperJunos,
+                "set cli complete-on-space off",
+                "Disabling complete-on-space\r\nadmin@r1> ",
+            ),
+            (
+                Flavour::JuniperJunos,
+                "set cli screen-length 0",
+                "Screen length set to 0\r\nadmin@r1> ",
+            ),
+            (
+                Flavour::JuniperJunos,
+                "set cli timestamp disable",
+                "\r\nadmin@r1> ",
+            ),
         ];
         for (flavour, cmd, want) in cases {
             let mut s = shell(*flavour);
@@ -824,7 +891,9 @@ mod tests {
             text(&a.feed(b"set system ntp server 192.0.2.7\n")),
             "set system ntp server 192.0.2.7\r\n\r\n[edit]\r\nadmin@r1# "
         );
-        assert!(text(&a.feed(b"delete interfaces ge-0/0/9\n")).contains("warning: statement not found"));
+        assert!(
+            text(&a.feed(b"delete interfaces ge-0/0/9\n")).contains("warning: statement not found")
+        );
         assert!(text(&a.feed(b"frobnicate\n")).contains("unknown command."));
         assert!(text(&a.feed(b"show | compare\n"))
             .contains("[edit system ntp]\r\n+  server 192.0.2.7;\r\n"));
@@ -834,9 +903,14 @@ mod tests {
         assert!(!text(&b.feed(b"show configuration\n")).contains("192.0.2.7"));
         assert!(text(&a.feed(b"commit check\n")).contains("configuration check succeeds"));
         assert!(!text(&b.feed(b"show configuration | display set\n")).contains("192.0.2.7"));
-        assert!(text(&a.feed(b"commit\n")).starts_with("commit\r\ncommit complete\r\n\r\n[edit]\r\n"));
+        assert!(
+            text(&a.feed(b"commit\n")).starts_with("commit\r\ncommit complete\r\n\r\n[edit]\r\n")
+        );
         let shown = text(&b.feed(b"show configuration | display set\n"));
-        assert!(shown.contains("set system ntp server 192.0.2.7\r\n"), "{shown}");
+        assert!(
+            shown.contains("set system ntp server 192.0.2.7\r\n"),
+            "{shown}"
+        );
         // Exit with uncommitted changes asks; `no` stays, `yes` discards.
         a.feed(b"set system host-name r9\n");
         assert!(text(&a.feed(b"exit\n"))
@@ -850,7 +924,10 @@ mod tests {
         assert!(text(&a.feed(b"exit\n")).ends_with("Exiting configuration mode\r\n\r\nadmin@r1> "));
         a.feed(b"configure\nset system host-name r2\n");
         let out = text(&a.feed(b"commit and-quit\n"));
-        assert!(out.ends_with("commit complete\r\nExiting configuration mode\r\n\r\nadmin@r2> "), "{out:?}");
+        assert!(
+            out.ends_with("commit complete\r\nExiting configuration mode\r\n\r\nadmin@r2> "),
+            "{out:?}"
+        );
         // rollback 1 loads the configuration before that commit.
         a.feed(b"configure\n");
         assert!(text(&a.feed(b"rollback 1\n")).contains("load complete"));
@@ -874,19 +951,29 @@ mod tests {
         let config = shared(Flavour::CiscoIos);
         let mut s = session(&config, Flavour::CiscoIos);
         s.feed(b"enable\ns3cret\nconf t\nntp server 192.0.2.1\nend\n");
-        assert!(!config.lock().unwrap().render_startup(Flavour::CiscoIos).contains("192.0.2.1"));
+        assert!(!config
+            .lock()
+            .unwrap()
+            .render_startup(Flavour::CiscoIos)
+            .contains("192.0.2.1"));
         assert_eq!(
             text(&s.feed(b"copy running-config startup-config\n")),
             "copy running-config startup-config\r\nDestination filename [startup-config]? "
         );
-        assert_eq!(text(&s.feed(b"\n")), "\r\nBuilding configuration...\r\n[OK]\r\nr1#");
+        assert_eq!(
+            text(&s.feed(b"\n")),
+            "\r\nBuilding configuration...\r\n[OK]\r\nr1#"
+        );
         assert!(text(&s.feed(b"show startup-config\n")).contains("ntp server 192.0.2.1\r\n"));
         assert!(text(&s.feed(b"clear counters\n"))
             .ends_with("Clear \"show interface\" counters on all interfaces [confirm]"));
         assert_eq!(text(&s.feed(b"\n")), "\r\nr1#");
         assert!(text(&s.feed(b"clear logging\n")).ends_with("Clear logging buffer [confirm]"));
         assert_eq!(text(&s.feed(b"y\n")), "y\r\nr1#");
-        assert_eq!(text(&s.feed(b"write mem\n")), "write mem\r\nBuilding configuration...\r\n[OK]\r\nr1#");
+        assert_eq!(
+            text(&s.feed(b"write mem\n")),
+            "write mem\r\nBuilding configuration...\r\n[OK]\r\nr1#"
+        );
     }
 
     #[test]
@@ -906,7 +993,10 @@ mod tests {
         assert!(!config.lock().unwrap().pending_confirm());
         a.feed(b"configure session other\nntp server 192.0.2.6\nabort\n");
         assert!(!text(&b.feed(b"show running-config\n")).contains("192.0.2.6"));
-        assert_eq!(text(&a.feed(b"write memory\n")), "write memory\r\nCopy completed successfully.\r\nr1#");
+        assert_eq!(
+            text(&a.feed(b"write memory\n")),
+            "write memory\r\nCopy completed successfully.\r\nr1#"
+        );
     }
 
     #[test]

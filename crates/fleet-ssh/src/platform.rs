@@ -95,10 +95,7 @@ pub const TABLE: &[Spec] = &[
         ],
         default_mode: Mode::Shell,
         config_prompt: Some(IOS_CONFIG),
-        answers: &[
-            CONFIRM,
-            (r"Destination filename \[[^\]\n]*\]\? ?$", ""),
-        ],
+        answers: &[CONFIRM, (r"Destination filename \[[^\]\n]*\]\? ?$", "")],
         commit: None,
         confirmed_commit: None,
         save: Some("write memory"),
@@ -160,7 +157,10 @@ pub const TABLE: &[Spec] = &[
         error_markers: &["syntax error", "unknown command", "error: "],
         default_mode: Mode::Shell,
         config_prompt: Some(r"# ?$"),
-        answers: &[(r"Exit with uncommitted changes\? \[yes,no\] \(yes\) ?$", "yes")],
+        answers: &[(
+            r"Exit with uncommitted changes\? \[yes,no\] \(yes\) ?$",
+            "yes",
+        )],
         commit: Some("commit"),
         confirmed_commit: Some(ConfirmedCommit {
             enter: "configure",
@@ -342,7 +342,10 @@ mod tests {
                 .find(|(re, _)| re.is_match(line))
                 .map(|(_, a)| *a)
         };
-        assert_eq!(answer(ios, b"Destination filename [startup-config]? "), Some(""));
+        assert_eq!(
+            answer(ios, b"Destination filename [startup-config]? "),
+            Some("")
+        );
         assert_eq!(answer(ios, b"Proceed with reload? [confirm]"), Some(""));
         assert_eq!(answer(ios, b"r1#"), None);
         let junos = Platform::for_device(Some("juniper_junos")).unwrap();
@@ -350,11 +353,25 @@ mod tests {
             answer(junos, b"Exit with uncommitted changes? [yes,no] (yes) "),
             Some("yes")
         );
-        assert!(junos.config_prompt.as_ref().unwrap().is_match(b"admin@mx1# "));
-        assert!(!junos.config_prompt.as_ref().unwrap().is_match(b"admin@mx1> "));
+        assert!(junos
+            .config_prompt
+            .as_ref()
+            .unwrap()
+            .is_match(b"admin@mx1# "));
+        assert!(!junos
+            .config_prompt
+            .as_ref()
+            .unwrap()
+            .is_match(b"admin@mx1> "));
         let eos = TABLE.iter().find(|s| s.name == "arista_eos").unwrap();
-        assert_eq!(eos.confirmed_commit.unwrap().command(5), "commit timer 00:05:00");
-        assert_eq!(eos.confirmed_commit.unwrap().command(90), "commit timer 01:30:00");
+        assert_eq!(
+            eos.confirmed_commit.unwrap().command(5),
+            "commit timer 00:05:00"
+        );
+        assert_eq!(
+            eos.confirmed_commit.unwrap().command(90),
+            "commit timer 01:30:00"
+        );
         let j = TABLE.iter().find(|s| s.name == "juniper_junos").unwrap();
         assert_eq!(j.confirmed_commit.unwrap().command(5), "commit confirmed 5");
     }

@@ -253,13 +253,20 @@ fn device_questions_are_answered_from_the_platform_table() {
         outs[3].stdout,
         "Destination filename [startup-config]? \nBuilding configuration...\n[OK]\n"
     );
-    assert!(outs[4].stdout.ends_with("[confirm]\n"), "{:?}", outs[4].stdout);
+    assert!(
+        outs[4].stdout.ends_with("[confirm]\n"),
+        "{:?}",
+        outs[4].stdout
+    );
     assert!(outs[5].stdout.contains("ntp server 192.0.2.44\n"));
 }
 
 #[test]
 fn junos_exit_with_uncommitted_changes_is_answered() {
-    let config = Arc::new(Mutex::new(RunningConfig::initial("r1", Flavour::JuniperJunos)));
+    let config = Arc::new(Mutex::new(RunningConfig::initial(
+        "r1",
+        Flavour::JuniperJunos,
+    )));
     let (r, outs) = run_on(
         "juniper_junos",
         Flavour::JuniperJunos,
@@ -273,8 +280,13 @@ fn junos_exit_with_uncommitted_changes_is_answered() {
         ],
     );
     r.unwrap();
-    assert!(outs[2].stdout.contains("Exit with uncommitted changes? [yes,no] (yes) yes\n"));
-    assert!(!outs[3].stdout.contains("192.0.2.8"), "discarded, never committed");
+    assert!(outs[2]
+        .stdout
+        .contains("Exit with uncommitted changes? [yes,no] (yes) yes\n"));
+    assert!(
+        !outs[3].stdout.contains("192.0.2.8"),
+        "discarded, never committed"
+    );
     let (r, outs) = run_on(
         "juniper_junos",
         Flavour::JuniperJunos,
@@ -301,12 +313,18 @@ fn stuck_config_mode_is_left_with_exit() {
         Flavour::CiscoIos,
         &config,
         true,
-        &["configure terminal", "ntp server 192.0.2.9", "end", "show running-config"],
+        &[
+            "configure terminal",
+            "ntp server 192.0.2.9",
+            "end",
+            "show running-config",
+        ],
     );
     r.unwrap();
     // `end` left the device in config mode; the session sent `exit`, so
     // `show running-config` ran in exec mode (in config mode it would be
     // taken as a config line and print nothing).
-    assert!(outs.iter().any(|o| o.command == "show running-config"
-        && o.stdout.contains("ntp server 192.0.2.9")));
+    assert!(outs
+        .iter()
+        .any(|o| o.command == "show running-config" && o.stdout.contains("ntp server 192.0.2.9")));
 }
