@@ -21,19 +21,11 @@ fn inner(args: InventoryArgs) -> Result<i32> {
         InventoryCommand::List(c) => (c, true),
         InventoryCommand::Check(c) => (c, false),
     };
-    let format = common
-        .inventory_format
-        .as_deref()
-        .map(|f| f.parse::<fleet_inventory::Format>())
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut inv = fleet_inventory::load(&common.inventory, format)?;
+    let mut inv = fleet_inventory::load(&common.inventory, common.inventory_format)?;
     for w in &inv.warnings {
         eprintln!("fleet: warning: {w}");
     }
-    if let Some(expr) = &common.limit {
-        let limit = fleet_inventory::limit::Limit::parse(expr)
-            .map_err(|e| anyhow::anyhow!("--limit: {e}"))?;
+    if let Some(limit) = &common.limit {
         inv.devices.retain(|d| limit.matches(d));
     }
     let mut out = std::io::stdout().lock();

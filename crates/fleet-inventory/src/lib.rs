@@ -45,25 +45,33 @@ pub use inventory::{summary, Inventory, Summary};
 
 use std::path::Path;
 
-/// Set once `fleet run --ask-pass` has read a password from the terminal:
-/// devices may then come without credentials of their own, because the
-/// caller adds the prompted password to every device.
-static PASSWORD_PROMPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Declares that a password was prompted for and will be added to every
-/// device after loading (Ansible's `--ask-pass`).
-pub fn set_password_prompted() {
-    PASSWORD_PROMPTED.store(true, std::sync::atomic::Ordering::Relaxed);
-}
-
-pub(crate) fn password_prompted() -> bool {
-    PASSWORD_PROMPTED.load(std::sync::atomic::Ordering::Relaxed)
+/// How to load an inventory, besides its path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// The format; `None` detects it from the path and content.
+    pub format: Option<Format>,
+    /// A password was prompted for (`fleet run --ask-pass`) and the caller
+    /// adds it to every device after loading: devices may then come without
+    /// credentials of their own.
+    pub password_prompted: bool,
 }
 
 /// Loads the inventory at `path` (a file, or a Nornir directory), detecting
 /// the format from the path and content unless `format` is given.
 pub fn load(path: &Path, format: Option<Format>) -> Result<Inventory, InventoryError> {
-    let format = match format {
+    load_with(
+        path,
+        &LoadOptions {
+            format,
+            ..LoadOptions::default()
+        },
+    )
+}
+
+/// [`load`] with every option: the format, and whether a prompted password
+/// stands in for missing credentials.
+pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Inventory, InventoryError> {
+    let format = match options.format {
         Some(f) => f,
         None => {
             let head = if path.is_dir() {
@@ -103,7 +111,7 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Inventory, InventoryE
             format!("not valid UTF-8 (byte offset {at}); save the file as UTF-8"),
         )
     })?;
-    let mut inv = load_str(&text, &file, format)?;
+    let mut inv = load_str_with(&text, &file, format, options.password_prompted)?;
     inv.source = path.to_path_buf();
     Ok(inv)
 }
@@ -111,9 +119,18 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Inventory, InventoryE
 /// Parses inventory `text` as if read from `origin` (relative paths and
 /// Nornir's `groups.yaml`/`defaults.yaml` resolve against its directory).
 pub fn load_str(text: &str, origin: &Path, format: Format) -> Result<Inventory, InventoryError> {
+    load_str_with(text, origin, format, false)
+}
+
+fn load_str_with(
+    text: &str,
+    origin: &Path,
+    format: Format,
+    password_prompted: bool,
+) -> Result<Inventory, InventoryError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match format {
-        Format::Fleet => fleet::load(text, origin),
+        Format::Fleet => fleet::load(text, origin, password_prompted),
         Format::Nornir => nornir::load(text, origin),
         Format::AnsibleIni => ansible::load_ini(text, origin),
         Format::AnsibleYaml => ansible::load_yaml(text, origin),
