@@ -152,11 +152,10 @@ fn junos_replaces(old: &[String], new: &[String]) -> bool {
 fn junos_tree(items: &[(Vec<String>, String)], depth: usize, out: &mut String) {
     let indent = "    ".repeat(depth);
     let mut done = vec![false; items.len()];
-    for i in 0..items.len() {
+    for (i, (path, leaf)) in items.iter().enumerate() {
         if done[i] {
             continue;
         }
-        let (path, leaf) = &items[i];
         match path.first() {
             None => {
                 done[i] = true;
@@ -164,10 +163,10 @@ fn junos_tree(items: &[(Vec<String>, String)], depth: usize, out: &mut String) {
             }
             Some(head) => {
                 let mut group = Vec::new();
-                for j in i..items.len() {
-                    if !done[j] && items[j].0.first() == Some(head) {
+                for (j, (other, other_leaf)) in items.iter().enumerate().skip(i) {
+                    if !done[j] && other.first() == Some(head) {
                         done[j] = true;
-                        group.push((items[j].0[1..].to_vec(), items[j].1.clone()));
+                        group.push((other[1..].to_vec(), other_leaf.clone()));
                     }
                 }
                 out.push_str(&format!("{indent}{head} {{\n"));

@@ -428,7 +428,7 @@ impl Shell {
             (CliMode::Enable, l)
                 if flavour == Flavour::AristaEos && l.starts_with("configure session ") =>
             {
-                let rest = &l["configure session ".len()..];
+                let rest = l.strip_prefix("configure session ").unwrap_or(l);
                 match rest.split_once(' ') {
                     Some((_, "commit")) => {
                         self.with_config(|c| {
@@ -520,7 +520,7 @@ impl Shell {
             (CliMode::Config | CliMode::ConfigIf(_), l)
                 if in_session && l.starts_with("commit timer ") =>
             {
-                match parse_hms(&l["commit timer ".len()..]) {
+                match parse_hms(l.strip_prefix("commit timer ").unwrap_or(l)) {
                     Some(d) => {
                         self.eos_commit(Some(d));
                         Some(String::new())
@@ -534,7 +534,7 @@ impl Shell {
                 Some(String::new())
             }
             (CliMode::Config | CliMode::ConfigIf(_), l) if l.starts_with("do ") => {
-                Some(self.operational(&l[3..]))
+                Some(self.operational(l.strip_prefix("do ").unwrap_or(l)))
             }
             (CliMode::Config | CliMode::ConfigIf(_), l) if l.starts_with("show ") => {
                 Some(format!("{}\n", unknown_command_error(flavour, l)))
