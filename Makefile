@@ -8,7 +8,7 @@ DEMO_DEVICES ?= 500
 DEMO_LAYOUT_P ?= 4
 DEMO_LAYOUT_T ?= 25
 
-.PHONY: all setup build demo test lint bench clean slurm-e2e k8s-check
+.PHONY: all setup build demo test lint bench interop clean slurm-e2e k8s-check
 
 all: build
 
@@ -58,6 +58,12 @@ k8s-check:
 	@test -x $(K8S_VENV)/bin/python || python3 -m venv $(K8S_VENV)
 	@$(K8S_VENV)/bin/pip install -q --disable-pip-version-check kubernetes==37.0.2
 	$(K8S_VENV)/bin/python scripts/check-k8s-manifest.py docs/deploy/k8s/fleet-indexed-job.yaml
+
+## Netmiko as the oracle: the same commands through Netmiko and fleet must
+## print the same text, and config pushed by either must be visible to the
+## other (venv with a pinned Netmiko under target/interop; needs python3-venv).
+interop: build
+	@bash scripts/interop/run.sh $(FLEET)
 
 clean:
 	$(CARGO) clean

@@ -255,6 +255,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub commit: bool,
 
+    /// With --commit: commit so that the device rolls the change back after
+    /// MINUTES unless confirmed (Junos `commit confirmed`, EOS `commit timer`).
+    /// Confirm with a later `commit` (Junos) or `configure session fleet commit` (EOS).
+    #[arg(long, value_name = "MINUTES", requires = "commit", value_parser = clap::value_parser!(u32).range(1..=65535))]
+    pub commit_confirmed: Option<u32>,
+
     /// After --config, save the configuration (`write memory` or the platform's equivalent).
     #[arg(long)]
     pub save_config: bool,

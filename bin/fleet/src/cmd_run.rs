@@ -60,12 +60,15 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
             "no inventory: pass --inventory FILE (or set FLEET_INVENTORY), or hosts with -w HOSTLIST"
         ),
     };
-    let config = ConfigPush::from_sources(
+    let mut config = ConfigPush::from_sources(
         args.config.as_deref(),
         &args.config_line,
         args.save_config,
         args.commit,
     )?;
+    if let Some(c) = &mut config {
+        c.confirmed_minutes = args.commit_confirmed;
+    }
     if let Some(prev) = &args.diff {
         if !prev.join("results.jsonl").is_file() {
             bail!(

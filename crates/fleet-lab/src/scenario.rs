@@ -28,6 +28,7 @@
 //! # telnet = true             # serve telnet (Username:/Password:, same CLI) instead of SSH
 //! # escapes = true            # banner, outputs and error lines carry terminal escape
 //! #                           # sequences (ESC, BEL, CR, C1, DEL): see `fleet_lab::escapes`
+//! # sticky_config_mode = true # `end` leaves config mode stuck; `exit` still works
 //! ```
 //!
 //! Durations use humantime syntax (`150ms`, `2s`). Devices no rule matches
@@ -73,6 +74,9 @@ pub struct Behaviour {
     /// Banner, outputs and error lines carry terminal control sequences
     /// ([`crate::escapes`]).
     pub escapes: bool,
+    /// `end` does not leave configuration mode (as when it lands in a
+    /// pending multi-line input); `exit` still leaves one level at a time.
+    pub sticky_config_mode: bool,
 }
 
 impl Behaviour {
@@ -92,6 +96,7 @@ impl Behaviour {
             group: None,
             telnet: false,
             escapes: false,
+            sticky_config_mode: false,
         }
     }
 }
@@ -123,6 +128,7 @@ struct RawRule {
     telnet: bool,
     #[serde(default)]
     escapes: bool,
+    sticky_config_mode: bool,
 }
 
 /// The file as written.
@@ -222,6 +228,7 @@ impl Scenario {
             template.group = r.group.clone();
             template.telnet = r.telnet;
             template.escapes = r.escapes;
+            template.sticky_config_mode = r.sticky_config_mode;
             rules.push(Rule {
                 globs,
                 share: r.share,

@@ -440,7 +440,10 @@ async fn exec(
         }
         None => {
             let config = match dev.config.lock() {
-                Ok(c) => c.clone(),
+                Ok(mut c) => {
+                    c.settle(std::time::Instant::now());
+                    c.clone()
+                }
                 Err(_) => RunningConfig::initial(&dev.name, dev.flavour),
             };
             let r = run_command(&dev.name, dev.flavour, command, &config);
@@ -591,6 +594,7 @@ pub(crate) fn new_shell(shared: &Shared, dev: &DeviceRuntime) -> Shell {
         shared.password.clone(),
     )
     .with_escapes(dev.behaviour.escapes)
+    .with_sticky_end(dev.behaviour.sticky_config_mode)
 }
 
 /// Runs the interactive shell until the client logs out or closes.
