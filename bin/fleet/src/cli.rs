@@ -162,15 +162,15 @@ pub struct RunArgs {
     pub progress: ProgressArg,
 
     /// TCP connect timeout.
-    #[arg(long, default_value = "5s", value_parser = crate::units::duration)]
+    #[arg(long, default_value = "5s", value_parser = crate::units::timeout)]
     pub connect_timeout: Duration,
 
     /// Time limit for each command.
-    #[arg(long, default_value = "30s", value_parser = crate::units::duration)]
+    #[arg(long, default_value = "30s", value_parser = crate::units::timeout)]
     pub command_timeout: Duration,
 
     /// Time limit for a whole session, connect to close.
-    #[arg(long, default_value = "120s", value_parser = crate::units::duration)]
+    #[arg(long, default_value = "120s", value_parser = crate::units::timeout)]
     pub session_timeout: Duration,
 
     /// Re-runs of a device whose worker died while running it.

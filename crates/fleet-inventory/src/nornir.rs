@@ -131,9 +131,8 @@ impl Parser<'_> {
             "port" => a.port = Some(yaml::port(self.file, node, "port")?),
             "username" => a.username = Some(yaml::string(self.file, node, "username")?),
             "platform" => {
-                a.platform = Some(normalize_platform(&yaml::string(
-                    self.file, node, "platform",
-                )?))
+                let raw = yaml::string(self.file, node, "platform")?;
+                a.platform = Some(normalize_platform(&raw, self.secrets))
             }
             "password" => {
                 let s = yaml::scalar(self.file, node, "password")?;

@@ -9,11 +9,15 @@
 //! - [`result`]: what happened to one device, the line in `results.jsonl`.
 //! - [`ipc`]: the versioned messages between master and workers.
 //! - [`exit`]: the documented exit codes of the `fleet` binary.
+//! - [`platform`]: platform names and every other tool's spelling of them.
+//! - [`duration`]: the one duration syntax for flags, inventories and policies.
 #![deny(missing_docs)]
 
 pub mod device;
+pub mod duration;
 pub mod exit;
 pub mod ipc;
+pub mod platform;
 pub mod result;
 pub mod secret;
 
