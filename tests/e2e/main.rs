@@ -1,6 +1,7 @@
 //! End-to-end tests: they drive the real `fleet` binary against a real
 //! OpenSSH sshd (and the fleet lab) on loopback.
 
+mod ansible_repo;
 mod bench;
 mod common;
 mod core;

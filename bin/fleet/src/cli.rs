@@ -46,9 +46,33 @@ pub struct InventoryArgs {
 #[derive(Debug, Subcommand)]
 pub enum InventoryCommand {
     /// One line per device that would run: name, address, platform, groups.
-    List(InventoryCommon),
+    List(InventoryList),
     /// Validate and print counts per group, platform and transport.
     Check(InventoryCommon),
+    /// Every resolved field of one device and where it was set (secrets
+    /// only as their kind and source).
+    Show(InventoryShow),
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryList {
+    #[command(flatten)]
+    pub common: InventoryCommon,
+    /// Every resolved field, one block per device.
+    #[arg(long, conflicts_with = "json")]
+    pub long: bool,
+    /// Every resolved field as JSON Lines (one device per line; secrets
+    /// only as their kind).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryShow {
+    #[command(flatten)]
+    pub common: InventoryCommon,
+    /// Device name.
+    pub device: String,
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +86,10 @@ pub struct InventoryCommon {
     /// Only devices matching this pattern.
     #[arg(long, value_name = "EXPR")]
     pub limit: Option<String>,
+    /// File with the Ansible Vault password (or an executable printing it)
+    /// [default: $ANSIBLE_VAULT_PASSWORD_FILE].
+    #[arg(long, value_name = "FILE")]
+    pub vault_password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +152,11 @@ pub struct RunArgs {
     /// Only devices matching this Ansible-like pattern (e.g. 'group:core,!name:lab-*').
     #[arg(long, value_name = "EXPR")]
     pub limit: Option<String>,
+
+    /// File with the Ansible Vault password (or an executable printing it)
+    /// [default: $ANSIBLE_VAULT_PASSWORD_FILE].
+    #[arg(long, value_name = "FILE")]
+    pub vault_password_file: Option<PathBuf>,
 
     /// Ask for the SSH password once, on the terminal (never echoed, never an
     /// argument); it is tried after each device's own credentials.

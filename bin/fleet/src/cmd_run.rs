@@ -61,7 +61,12 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
     } else {
         None
     };
-    let inventory = fleet_inventory::load(&inventory_path, format)?;
+    let opts = fleet_inventory::LoadOptions {
+        vault_password: fleet_inventory::VaultPassword::from_flag_or_env(
+            args.vault_password_file.as_deref(),
+        ),
+    };
+    let inventory = fleet_inventory::load_with(&inventory_path, format, &opts)?;
     for w in &inventory.warnings {
         eprintln!("fleet: warning: {w}");
     }
@@ -76,6 +81,9 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
     if let Some(expr) = &args.limit {
         let limit = fleet_inventory::limit::Limit::parse(expr)
             .map_err(|e| anyhow::anyhow!("--limit: {e}"))?;
+        for w in limit.unmatched(&devices) {
+            eprintln!("fleet: warning: --limit: {w}");
+        }
         devices.retain(|d| limit.matches(d));
         if devices.is_empty() {
             bail!(

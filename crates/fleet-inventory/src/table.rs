@@ -307,5 +307,6 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
         host_key_check: None,
         warnings: secrets.warnings,
         source: file.to_path_buf(),
+        origins: Default::default(),
     })
 }

@@ -166,12 +166,16 @@ fn finish(model: Model, file: &Path, warnings: Vec<String>) -> Result<Inventory,
     let mut secrets = Secrets::default();
     secrets.warnings = warnings;
     let mut devices = Vec::with_capacity(model.hosts.len());
+    let mut origins = std::collections::BTreeMap::new();
     // connection -> (count, first host, where)
     let mut skipped: std::collections::BTreeMap<String, (usize, String, String)> =
         std::collections::BTreeMap::new();
     resolve(model, file, |name, groups, vars| {
         match vars::device(name, groups, vars, &mut secrets)? {
-            Ok(d) => devices.push(d),
+            Ok((d, o)) => {
+                origins.insert(d.name.clone(), o);
+                devices.push(d)
+            }
             Err(u) => {
                 let e = skipped
                     .entry(u.connection)
@@ -192,5 +196,6 @@ fn finish(model: Model, file: &Path, warnings: Vec<String>) -> Result<Inventory,
         host_key_check: None,
         warnings: secrets.warnings,
         source: file.to_path_buf(),
+        origins,
     })
 }

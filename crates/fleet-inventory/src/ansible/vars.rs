@@ -125,14 +125,26 @@ pub(crate) struct Unsupported {
     pub at: String,
 }
 
-/// Builds the device for host `name` from its resolved variables; `Ok(Err)`
-/// for a host whose `ansible_connection` fleet cannot serve.
+/// Where each device field was set: field -> `file:line`.
+pub(crate) type Origins = std::collections::BTreeMap<String, String>;
+
+/// Builds the device for host `name` from its resolved variables, with
+/// where each field came from; `Ok(Err)` for a host whose
+/// `ansible_connection` fleet cannot serve.
 pub(crate) fn device(
     name: &str,
     groups: Vec<String>,
     vars: &HashMap<&str, &Var>,
     secrets: &mut Secrets,
-) -> Result<Result<Device, Unsupported>, InventoryError> {
+) -> Result<Result<(Device, Origins), Unsupported>, InventoryError> {
+    let mut origins = Origins::new();
+    let mut note = |field: &str, v: &Var| {
+        let how = if v.vault { " (vault)" } else { "" };
+        origins.insert(
+            field.to_owned(),
+            format!("{}:{}{how}", v.file.display(), v.line.unwrap_or(0)),
+        );
+    };
     let get = |keys: &[&'static str]| -> Option<(&'static str, &Var)> {
         keys.iter().find_map(|k| vars.get(*k).map(|v| (*k, *v)))
     };
@@ -196,7 +208,10 @@ pub(crate) fn device(
         }
     }
     let host = match get(&["ansible_host", "ansible_ssh_host"]) {
-        Some((k, v)) => text(k, v)?,
+        Some((k, v)) => {
+            note("host", v);
+            text(k, v)?
+        }
         None => name.to_owned(),
     };
     let port = match get(&["ansible_port", "ansible_ssh_port"]) {
@@ -208,10 +223,14 @@ pub(crate) fn device(
     let mut d = Device::new(name, host, port);
     d.groups = groups;
     d.username = match get(&["ansible_user", "ansible_ssh_user"]) {
-        Some((k, v)) => text(k, v)?,
+        Some((k, v)) => {
+            note("username", v);
+            text(k, v)?
+        }
         None => String::new(),
     };
     if let Some((k, v)) = get(&["ansible_ssh_private_key_file", "ansible_private_key_file"]) {
+        note("key_file", v);
         let base = v.file.parent().unwrap_or(Path::new("."));
         let raw = text(k, v)?;
         let path = resolve_path(base, &raw).map_err(|m| err(k, v, ErrorKind::InvalidValue, m))?;
@@ -236,6 +255,7 @@ pub(crate) fn device(
         "ansible_ssh_password",
     ]) {
         if let Some(s) = secret(k, v, secrets)? {
+            note("password", v);
             d.auth.push(Auth::Password(s));
         }
     }
@@ -258,7 +278,13 @@ pub(crate) fn device(
     }
     let become_pw = get(&["ansible_become_password", "ansible_become_pass"]);
     match (become_on, become_pw) {
-        (true, Some((k, v))) => d.enable_secret = secret(k, v, secrets)?,
+        (true, Some((k, v))) => {
+            note("enable_secret", v);
+            if let Some((_, b)) = get(&["ansible_become"]) {
+                note("become", b);
+            }
+            d.enable_secret = secret(k, v, secrets)?
+        }
         (true, None) => secrets.warn_once(
             format!("become-nopw:{}", d.name),
             format!("host `{}`: ansible_become is true but no ansible_become_password is set; fleet sends `enable` only with a secret", d.name),
@@ -275,10 +301,12 @@ pub(crate) fn device(
         (false, None) => {}
     }
     if let Some((k, v)) = get(&["ansible_network_os"]) {
+        note("platform", v);
         d.platform = Some(normalize_platform(&text(k, v)?, secrets));
     }
     if let Some((k, v)) = get(&["ansible_connection"]) {
         if text(k, v)?.rsplit('.').next() == Some("network_cli") {
+            note("mode", v);
             d.mode = Some(Mode::Shell);
         }
     }
@@ -287,6 +315,7 @@ pub(crate) fn device(
             let args = text(key, v)?;
             let hops = proxy_jump(&args).map_err(|m| err(key, v, ErrorKind::InvalidValue, m))?;
             if !hops.is_empty() {
+                note("jump", v);
                 d.jump = hops;
                 break;
             }
@@ -295,11 +324,12 @@ pub(crate) fn device(
     for (k, v) in vars {
         // Secrets from a vault never become data (data is printed).
         if !MAPPED.contains(k) && !v.vault {
+            note(&format!("data.{k}"), v);
             d.data.insert((*k).to_owned(), v.value.clone());
         }
     }
     fill_gaps(&mut d, secrets);
-    Ok(Ok(d))
+    Ok(Ok((d, origins)))
 }
 
 /// Hops from `-o ProxyJump=a,b`, `-J a,b` or

@@ -289,6 +289,7 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
         host_key_check,
         warnings: b.secrets.warnings,
         source: file.to_path_buf(),
+        origins: Default::default(),
     })
 }
 
