@@ -136,6 +136,7 @@ fn long(inv: &Inventory, d: &Device) -> String {
     let tracked = !inv.origins.is_empty();
     let from = |field: &str| -> String {
         match origins.and_then(|o| o.get(field)) {
+            _ if field == "-" => String::new(),
             Some(at) => format!("  ({at})"),
             None if tracked => "  (default)".to_owned(),
             None => String::new(),
@@ -145,7 +146,7 @@ fn long(inv: &Inventory, d: &Device) -> String {
     let mut line = |k: &str, v: String, field: &str| {
         s.push_str(&format!("{k:<16}{v}{}\n", from(field)));
     };
-    line("name", d.name.clone(), "name");
+    line("name", d.name.clone(), "-");
     line("host", d.host.clone(), "host");
     line("port", d.port.to_string(), "port");
     line("transport", transport(d.transport).to_owned(), "transport");
@@ -203,16 +204,29 @@ fn long(inv: &Inventory, d: &Device) -> String {
         } else {
             d.groups.join(", ")
         },
-        "groups",
+        "-",
     );
     let t = |v: Option<std::time::Duration>| {
         v.map_or("run default".to_owned(), |d| {
             humantime::format_duration(d).to_string()
         })
     };
-    line("connect_timeout", t(d.timeouts.connect), "connect_timeout");
-    line("command_timeout", t(d.timeouts.command), "command_timeout");
-    line("session_timeout", t(d.timeouts.session), "session_timeout");
+    let tf = |v: Option<std::time::Duration>, f: &'static str| if v.is_some() { f } else { "-" };
+    line(
+        "connect_timeout",
+        t(d.timeouts.connect),
+        tf(d.timeouts.connect, "connect_timeout"),
+    );
+    line(
+        "command_timeout",
+        t(d.timeouts.command),
+        tf(d.timeouts.command, "command_timeout"),
+    );
+    line(
+        "session_timeout",
+        t(d.timeouts.session),
+        tf(d.timeouts.session, "session_timeout"),
+    );
     line(
         "commands",
         if d.commands.is_empty() {
@@ -220,7 +234,11 @@ fn long(inv: &Inventory, d: &Device) -> String {
         } else {
             d.commands.join("; ")
         },
-        "commands",
+        if d.commands.is_empty() {
+            "-"
+        } else {
+            "commands"
+        },
     );
     for (k, v) in &d.data {
         line(&format!("data.{k}"), v.clone(), &format!("data.{k}"));

@@ -216,6 +216,7 @@ pub(crate) fn device(
     };
     let port = match get(&["ansible_port", "ansible_ssh_port"]) {
         Some((k, v)) => {
+            note("port", v);
             parse_port(&text(k, v)?).map_err(|m| err(k, v, ErrorKind::InvalidValue, m))?
         }
         None => 22,
