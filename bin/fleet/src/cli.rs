@@ -1,6 +1,13 @@
-//! Command-line interface (clap derive).
+//! Command-line interface (clap derive): every argument struct of every
+//! subcommand lives here, and every flag value is parsed by a clap value
+//! parser, so a typo fails before the inventory loads and before any
+//! password prompt. The `cmd_*` modules take these structs and call the
+//! engine crates; nothing here depends on them.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use fleet_master::plan::LimitExpr;
+use fleet_proto::Status;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -27,11 +34,11 @@ pub enum Command {
     /// Serve a simulated network of SSH devices on loopback (for demos, tests, benchmarks).
     Lab(fleet_lab::LabArgs),
     /// Show a run's logs merged in time order, filtered, or one device's story.
-    Logs(crate::cmd_logs::LogsArgs),
+    Logs(LogsArgs),
     /// List past runs (newest last).
-    Runs(crate::cmd_logs::RunsArgs),
+    Runs(RunsArgs),
     /// Benchmark layouts (sequential, threads, processes, processes x threads) against a lab.
-    Bench(crate::cmd_bench::BenchArgs),
+    Bench(BenchArgs),
     /// Internal: a worker process started by `fleet run`.
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),
@@ -81,11 +88,11 @@ pub struct InventoryCommon {
     #[arg(short, long, env = "FLEET_INVENTORY")]
     pub inventory: std::path::PathBuf,
     /// Inventory format, when detection is not enough.
-    #[arg(long, value_name = "FORMAT")]
-    pub inventory_format: Option<String>,
+    #[arg(long, value_name = "FORMAT", value_parser = inventory_format)]
+    pub inventory_format: Option<fleet_inventory::Format>,
     /// Only devices matching this pattern.
-    #[arg(long, value_name = "EXPR")]
-    pub limit: Option<String>,
+    #[arg(long, value_name = "EXPR", value_parser = LimitExpr::parse)]
+    pub limit: Option<LimitExpr>,
     /// File with the Ansible Vault password (or an executable printing it)
     /// [default: $ANSIBLE_VAULT_PASSWORD_FILE].
     #[arg(long, value_name = "FILE")]
@@ -146,12 +153,12 @@ pub struct RunArgs {
     pub inventory: Option<PathBuf>,
 
     /// Inventory format, when detection from the file name and content is not enough.
-    #[arg(long, value_name = "FORMAT")]
-    pub inventory_format: Option<String>,
+    #[arg(long, value_name = "FORMAT", value_parser = inventory_format)]
+    pub inventory_format: Option<fleet_inventory::Format>,
 
     /// Only devices matching this Ansible-like pattern (e.g. 'group:core,!name:lab-*').
-    #[arg(long, value_name = "EXPR")]
-    pub limit: Option<String>,
+    #[arg(long, value_name = "EXPR", value_parser = LimitExpr::parse)]
+    pub limit: Option<LimitExpr>,
 
     /// File with the Ansible Vault password (or an executable printing it)
     /// [default: $ANSIBLE_VAULT_PASSWORD_FILE].
@@ -245,21 +252,22 @@ pub struct RunArgs {
 
     /// New sessions per second across all workers, e.g. `50/s` (protects
     /// TACACS/RADIUS servers and fragile devices).
-    #[arg(long, value_name = "RATE")]
-    pub connect_rate: Option<String>,
+    #[arg(long, value_name = "RATE", value_parser = fleet_master::policy::parse_rate)]
+    pub connect_rate: Option<f64>,
 
     /// At most N concurrent sessions to devices of GROUP, whatever P×T is
     /// (`--max-per-group core=10`, repeatable or comma-separated).
-    #[arg(long, value_name = "GROUP=N")]
-    pub max_per_group: Vec<String>,
+    #[arg(long, value_name = "GROUP=N", value_parser = group_caps)]
+    pub max_per_group: Vec<BTreeMap<String, usize>>,
 
     /// Retry failure classes, e.g. `connect_failed=3,timeout=1` (extra attempts).
-    #[arg(long, value_name = "CLASS=N")]
-    pub retry: Vec<String>,
+    #[arg(long, value_name = "CLASS=N", value_parser = retry_classes)]
+    pub retry: Vec<BTreeMap<Status, u32>>,
 
     /// Backoff range for --retry (doubles per attempt, with jitter).
-    #[arg(long, default_value = "1s..30s", value_name = "MIN..MAX")]
-    pub retry_backoff: String,
+    #[arg(long, default_value = "1s..30s", value_name = "MIN..MAX",
+          value_parser = fleet_master::policy::parse_backoff)]
+    pub retry_backoff: (Duration, Duration),
 
     /// Configuration lines to push through config mode (dry run unless --commit).
     #[arg(long, value_name = "FILE")]
@@ -296,4 +304,136 @@ pub struct RunArgs {
     /// With --resume: also re-run devices that failed.
     #[arg(long, requires = "resume")]
     pub retry_failed: bool,
+}
+
+/// Flags of `fleet bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Simulated lab devices (ignored with --inventory).
+    #[arg(long, default_value_t = 200)]
+    pub devices: usize,
+
+    /// Lab latency per command.
+    #[arg(long, default_value = "500ms", value_parser = crate::units::duration,
+          conflicts_with = "zero_latency")]
+    pub latency: Duration,
+
+    /// Latency 0: shows the orchestration's own overhead.
+    #[arg(long)]
+    pub zero_latency: bool,
+
+    /// Layouts PxT (0xT: threads inside the master), optionally @BATCH.
+    #[arg(long, default_value = "1x1,0x50,4x1,2x50,4x50")]
+    pub layouts: String,
+
+    /// Runs per layout, interleaved (A B C A B C).
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+
+    /// Output directory: bench.json, bench.csv, bench.svg, and work/ with every run.
+    #[arg(long, default_value = "bench")]
+    pub out: PathBuf,
+
+    /// Run against this inventory (real devices) instead of a lab.
+    #[arg(short, long)]
+    pub inventory: Option<PathBuf>,
+
+    /// `noop` passes through to `fleet run --transport noop` (no SSH at all;
+    /// without --inventory, --devices generated devices are used, no lab).
+    #[arg(long, value_enum, default_value_t = TransportArg::Inventory)]
+    pub transport: TransportArg,
+
+    /// Command run on every device.
+    #[arg(short, long, default_value = "show version")]
+    pub command: String,
+
+    /// --batch-size for layouts without @BATCH [default: fleet's, T/2].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch_size: Option<u32>,
+
+    /// Tokio threads of the lab [default: one per core].
+    #[arg(long)]
+    pub lab_threads: Option<usize>,
+
+    /// Interrupt (and flag) a run that takes longer than this.
+    #[arg(long, default_value = "30m", value_parser = crate::units::duration)]
+    pub run_timeout: Duration,
+
+    /// Extra argument for the lab, repeatable (e.g. `--lab-arg=--flavours=linux`:
+    /// exec sessions with one command, so one latency per session).
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    pub lab_arg: Vec<String>,
+
+    /// Extra argument for every `fleet run`, repeatable (e.g. `--run-arg=--log-level=warn`).
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    pub run_arg: Vec<String>,
+
+    /// Devices in the one-at-a-time calibration run measuring the handshake (0: skip).
+    #[arg(long, default_value_t = 10)]
+    pub calibration_devices: usize,
+}
+
+/// Flags of `fleet logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The run directory (`runs/<run-id>`).
+    pub run_dir: PathBuf,
+
+    /// Only lines from worker N's process(es); the master's lines about
+    /// --device are kept too.
+    #[arg(long, value_name = "N")]
+    pub worker: Option<u32>,
+
+    /// Only lines about this device, from every process.
+    #[arg(long, value_name = "NAME")]
+    pub device: Option<String>,
+
+    /// Only this level and more severe (error, warn, info, debug, trace).
+    #[arg(long, value_name = "LEVEL")]
+    pub level: Option<String>,
+
+    /// Only records matching this regular expression (any of their lines).
+    #[arg(long, value_name = "REGEX")]
+    pub grep: Option<String>,
+
+    /// Only records at or after this time: RFC 3339 UTC
+    /// (2026-11-22T00:10:00Z) or a duration from the run start (10s, 1m30s).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Only records at or before this time (same forms as --since).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// One JSON object per record instead of the original lines.
+    #[arg(long, conflicts_with = "explain")]
+    pub json: bool,
+
+    /// Tell the story of --device: dispatch, worker, phases, attempts,
+    /// result and what its worker was doing meanwhile.
+    #[arg(long, requires = "device")]
+    pub explain: bool,
+}
+
+/// Flags of `fleet runs`.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Directory holding run directories.
+    #[arg(long, default_value = "runs")]
+    pub out: PathBuf,
+}
+
+/// `--inventory-format` values (`fleet`, `nornir`, `ansible-ini`, ...).
+fn inventory_format(s: &str) -> Result<fleet_inventory::Format, fleet_inventory::UnknownFormat> {
+    s.parse()
+}
+
+/// One `--max-per-group` value: `core=10` or `core=10,edge=4`.
+fn group_caps(s: &str) -> Result<BTreeMap<String, usize>, String> {
+    fleet_master::policy::parse_group_caps(&[s.to_string()])
+}
+
+/// One `--retry` value: `connect_failed=3` or `connect_failed=3,timeout=1`.
+fn retry_classes(s: &str) -> Result<BTreeMap<Status, u32>, String> {
+    fleet_master::policy::parse_retry(&[s.to_string()])
 }

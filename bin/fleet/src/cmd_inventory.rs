@@ -19,25 +19,19 @@ pub fn run(args: InventoryArgs) -> i32 {
 }
 
 fn load(common: &InventoryCommon) -> Result<Inventory> {
-    let format = common
-        .inventory_format
-        .as_deref()
-        .map(|f| f.parse::<fleet_inventory::Format>())
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let opts = fleet_inventory::LoadOptions {
+        format: common.inventory_format,
         vault_password: fleet_inventory::VaultPassword::from_flag_or_env(
             common.vault_password_file.as_deref(),
         ),
+        ..Default::default()
     };
-    let mut inv = fleet_inventory::load_with(&common.inventory, format, &opts)?;
+    let mut inv = fleet_inventory::load_with(&common.inventory, &opts)?;
     for w in &inv.warnings {
         eprintln!("fleet: warning: {w}");
     }
-    if let Some(expr) = &common.limit {
-        let limit = fleet_inventory::limit::Limit::parse(expr)
-            .map_err(|e| anyhow::anyhow!("--limit: {e}"))?;
-        for w in limit.unmatched(&inv.devices) {
+    if let Some(limit) = &common.limit {
+        for w in limit.limit.unmatched(&inv.devices) {
             eprintln!("fleet: warning: --limit: {w}");
         }
         inv.devices.retain(|d| limit.matches(d));

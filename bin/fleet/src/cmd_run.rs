@@ -1,11 +1,12 @@
-//! `fleet run`: flags, then inventory, then workers. Bad input fails before
-//! any process starts.
+//! `fleet run`: flags (already typed by clap), then the checks that need no
+//! inventory, then the password prompt, then the inventory and the
+//! [`RunPlan`], then workers. Bad input fails before any process starts.
 
 use crate::cli::{FormatArg, HostKeyCheckArg, ModeArg, ProgressArg, RunArgs, TransportArg};
 use anyhow::{bail, Context, Result};
+use fleet_master::plan::{ConfigPush, PlanOptions, Resume, RunPlan};
 use fleet_master::{OutputFormat, RunConfig};
 use fleet_proto::{Device, ExitCode, HostKeyCheck, Mode, Timeouts, Transport};
-use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -18,11 +19,11 @@ const FDS_PER_WORKER_BASE: u64 = 64;
 /// Runs `fleet run` and returns the exit code.
 pub fn run(args: RunArgs) -> i32 {
     match prepare(&args) {
-        Ok((_, devices)) if is_dry_run(&args) => {
-            crate::config_push::print_dry_run(&devices);
+        Ok(Prepared::DryRun(devices)) => {
+            print_dry_run(&devices);
             ExitCode::AllOk.code()
         }
-        Ok((cfg, devices)) => match fleet_master::run(cfg, devices) {
+        Ok(Prepared::Run(cfg, devices)) => match fleet_master::run(*cfg, devices) {
             Ok(outcome) => outcome.exit_code.code(),
             Err(e) => {
                 eprintln!("fleet: error: {:#}", anyhow::Error::from(e));
@@ -36,99 +37,28 @@ pub fn run(args: RunArgs) -> i32 {
     }
 }
 
-/// Config lines without `--commit`: show, don't touch.
-fn is_dry_run(args: &RunArgs) -> bool {
-    (args.config.is_some() || !args.config_line.is_empty()) && !args.commit
+/// What `fleet run` goes on to do once its input is checked.
+enum Prepared {
+    /// Configuration lines without `--commit`: print what would be sent.
+    DryRun(Vec<Device>),
+    /// Start the run.
+    Run(Box<RunConfig>, Vec<Device>),
 }
 
-fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
+fn prepare(args: &RunArgs) -> Result<Prepared> {
+    // Everything that needs no inventory first: a mistake here costs no
+    // inventory load and no password prompt.
     let inventory_path = match (&args.inventory, &args.resume) {
         (Some(p), _) => p.clone(),
         (None, Some(dir)) => inventory_of_run(dir)?,
         (None, None) => bail!("no inventory: pass --inventory FILE (or set FLEET_INVENTORY)"),
     };
-    let format = args
-        .inventory_format
-        .as_deref()
-        .map(|f| f.parse::<fleet_inventory::Format>())
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let prompted = if args.ask_pass {
-        let pw = rpassword::prompt_password("SSH password: ")
-            .context("--ask-pass needs a terminal to read the password from")?;
-        fleet_inventory::set_password_prompted();
-        Some(fleet_proto::Secret::new(pw))
-    } else {
-        None
-    };
-    let opts = fleet_inventory::LoadOptions {
-        vault_password: fleet_inventory::VaultPassword::from_flag_or_env(
-            args.vault_password_file.as_deref(),
-        ),
-    };
-    let inventory = fleet_inventory::load_with(&inventory_path, format, &opts)?;
-    for w in &inventory.warnings {
-        eprintln!("fleet: warning: {w}");
-    }
-    let mut devices = inventory.devices;
-    if let Some(pw) = &prompted {
-        for d in &mut devices {
-            if d.transport != Transport::Noop {
-                d.auth.push(fleet_proto::Auth::Password(pw.clone()));
-            }
-        }
-    }
-    if let Some(expr) = &args.limit {
-        let limit = fleet_inventory::limit::Limit::parse(expr)
-            .map_err(|e| anyhow::anyhow!("--limit: {e}"))?;
-        for w in limit.unmatched(&devices) {
-            eprintln!("fleet: warning: --limit: {w}");
-        }
-        devices.retain(|d| limit.matches(d));
-        if devices.is_empty() {
-            bail!(
-                "no device in {} matches --limit '{expr}'",
-                inventory_path.display()
-            );
-        }
-    }
-    for d in &mut devices {
-        if !args.commands.is_empty() {
-            d.commands = args.commands.clone();
-        }
-        if args.transport == TransportArg::Noop {
-            d.transport = Transport::Noop;
-        }
-    }
-    let push = crate::config_push::ConfigPush::from_args(
+    let config = ConfigPush::from_sources(
         args.config.as_deref(),
         &args.config_line,
         args.save_config,
+        args.commit,
     )?;
-    if args.commit && push.is_none() {
-        bail!("--commit needs --config or --config-line");
-    }
-    if let Some(push) = &push {
-        for d in &mut devices {
-            // Without -c, a config push runs only the config; with -c, the
-            // commands run after it (e.g. a `show` to verify).
-            if args.commands.is_empty() {
-                d.commands.clear();
-            }
-            push.apply(d)?;
-        }
-    }
-    if let Some(d) = devices.iter().find(|d| d.commands.is_empty()) {
-        bail!(
-            "nothing to run on device `{}`: give --command or `commands:` in the inventory",
-            d.name
-        );
-    }
-    if let Some(dir) = &args.resume {
-        devices = remaining_after(dir, devices, args.retry_failed)?;
-    }
-
-    let policy = policy(args)?;
     if let Some(prev) = &args.diff {
         if !prev.join("results.jsonl").is_file() {
             bail!(
@@ -140,6 +70,58 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
     let processes = args.processes as usize;
     let threads = args.threads as usize;
     check_fd_budget(processes, threads)?;
+    let worker_exe = std::env::current_exe().context("failed to find the fleet executable")?;
+
+    let password = if args.ask_pass {
+        let pw = rpassword::prompt_password("SSH password: ")
+            .context("--ask-pass needs a terminal to read the password from")?;
+        Some(fleet_proto::Secret::new(pw))
+    } else {
+        None
+    };
+    let inventory = fleet_inventory::load_with(
+        &inventory_path,
+        &fleet_inventory::LoadOptions {
+            format: args.inventory_format,
+            password_prompted: password.is_some(),
+            vault_password: fleet_inventory::VaultPassword::from_flag_or_env(
+                args.vault_password_file.as_deref(),
+            ),
+        },
+    )?;
+    for w in &inventory.warnings {
+        eprintln!("fleet: warning: {w}");
+    }
+    if let Some(l) = &args.limit {
+        for w in l.limit.unmatched(&inventory.devices) {
+            eprintln!("fleet: warning: --limit: {w}");
+        }
+    }
+    let plan = RunPlan::build(
+        &inventory_path,
+        inventory.devices,
+        &PlanOptions {
+            password,
+            limit: args.limit.clone(),
+            commands: args.commands.clone(),
+            transport: (args.transport == TransportArg::Noop).then_some(Transport::Noop),
+            config,
+            resume: args.resume.as_ref().map(|dir| Resume {
+                dir: dir.clone(),
+                retry_failed: args.retry_failed,
+            }),
+        },
+    )?;
+    if plan.dry_run {
+        return Ok(Prepared::DryRun(plan.devices));
+    }
+    if let Some(dir) = &args.resume {
+        eprintln!(
+            "fleet: resuming {}: {} devices left to run",
+            dir.display(),
+            plan.devices.len()
+        );
+    }
 
     let format = match args.format {
         FormatArg::Table => OutputFormat::Table,
@@ -192,31 +174,44 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
         log_level: args.log_level,
         command_line: std::env::args().collect(),
         inventory: Some(absolute(&inventory_path)),
-        worker_exe: std::env::current_exe().context("cannot find the fleet executable")?,
-        policy,
+        worker_exe,
+        policy: policy(args),
         save_outputs: args.save_outputs.clone(),
         group_output: args.group_output,
         diff_against: args.diff.clone(),
     };
-    Ok((cfg, devices))
+    Ok(Prepared::Run(Box::new(cfg), plan.devices))
 }
 
-fn policy(args: &RunArgs) -> Result<fleet_master::policy::Policy> {
-    use fleet_master::policy::{parse_backoff, parse_group_caps, parse_rate, parse_retry};
-    let err = |e: String| anyhow::anyhow!(e);
-    let (backoff_min, backoff_max) = parse_backoff(&args.retry_backoff).map_err(err)?;
-    Ok(fleet_master::policy::Policy {
-        connect_rate: args
-            .connect_rate
-            .as_deref()
-            .map(parse_rate)
-            .transpose()
-            .map_err(err)?,
-        group_caps: parse_group_caps(&args.max_per_group).map_err(err)?,
-        retry: parse_retry(&args.retry).map_err(err)?,
+/// The connection policy from its (already parsed) flags.
+fn policy(args: &RunArgs) -> fleet_master::policy::Policy {
+    let (backoff_min, backoff_max) = args.retry_backoff;
+    fleet_master::policy::Policy {
+        connect_rate: args.connect_rate,
+        group_caps: args
+            .max_per_group
+            .iter()
+            .flatten()
+            .map(|(g, n)| (g.clone(), *n))
+            .collect(),
+        retry: args.retry.iter().flatten().map(|(s, n)| (*s, *n)).collect(),
         backoff_min,
         backoff_max,
-    })
+    }
+}
+
+/// Prints what a dry run would send, per device.
+fn print_dry_run(devices: &[Device]) {
+    for d in devices {
+        println!("--- {} ({}:{})", d.name, d.host, d.port);
+        for c in &d.commands {
+            println!("{c}");
+        }
+    }
+    eprintln!(
+        "fleet: dry run: nothing was sent to {} devices; add --commit to apply",
+        devices.len()
+    );
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -234,38 +229,6 @@ fn inventory_of_run(dir: &Path) -> Result<PathBuf> {
         Some(p) => Ok(PathBuf::from(p)),
         None => bail!("{} names no inventory; pass --inventory", path.display()),
     }
-}
-
-/// Devices of a previous run that still need running: no result at all,
-/// or cancelled, or (with `--retry-failed`) failed.
-fn remaining_after(dir: &Path, devices: Vec<Device>, retry_failed: bool) -> Result<Vec<Device>> {
-    let path = dir.join("results.jsonl");
-    let results = fleet_master::sink::read_results(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    // The last word on each device wins (a resumed run appends).
-    let mut last = std::collections::HashMap::new();
-    for r in results {
-        last.insert(r.device.clone(), r.status);
-    }
-    let done: HashSet<&String> = last
-        .iter()
-        .filter(|(_, st)| match st {
-            fleet_proto::Status::Cancelled => false,
-            st if retry_failed => st.is_ok(),
-            _ => true,
-        })
-        .map(|(name, _)| name)
-        .collect();
-    let left: Vec<Device> = devices
-        .into_iter()
-        .filter(|d| !done.contains(&d.name))
-        .collect();
-    eprintln!(
-        "fleet: resuming {}: {} devices left to run",
-        dir.display(),
-        left.len()
-    );
-    Ok(left)
 }
 
 /// Raises RLIMIT_NOFILE to its hard limit and refuses a layout whose

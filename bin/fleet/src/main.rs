@@ -7,7 +7,6 @@ mod cmd_bench;
 mod cmd_inventory;
 mod cmd_logs;
 mod cmd_run;
-mod config_push;
 mod units;
 
 use clap::Parser;

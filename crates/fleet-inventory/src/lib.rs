@@ -47,33 +47,27 @@ pub use vault::VaultPassword;
 
 use std::path::Path;
 
-/// Set once `fleet run --ask-pass` has read a password from the terminal:
-/// devices may then come without credentials of their own, because the
-/// caller adds the prompted password to every device.
-static PASSWORD_PROMPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Declares that a password was prompted for and will be added to every
-/// device after loading (Ansible's `--ask-pass`).
-pub fn set_password_prompted() {
-    PASSWORD_PROMPTED.store(true, std::sync::atomic::Ordering::Relaxed);
-}
-
-pub(crate) fn password_prompted() -> bool {
-    PASSWORD_PROMPTED.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// How to load: the secrets an inventory may need that are not in it.
-#[derive(Debug, Clone)]
+/// How to load an inventory, besides its path.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadOptions {
+    /// The format; `None` detects it from the path and content.
+    pub format: Option<Format>,
+    /// A password was prompted for (`fleet run --ask-pass`) and the caller
+    /// adds it to every device after loading: devices may then come without
+    /// credentials of their own.
+    pub password_prompted: bool,
     /// The Ansible Vault password, for vault-encrypted files and `!vault`
     /// values (`--vault-password-file`, else `ANSIBLE_VAULT_PASSWORD_FILE`).
     pub vault_password: VaultPassword,
 }
 
 impl Default for LoadOptions {
-    /// The vault password file from `ANSIBLE_VAULT_PASSWORD_FILE`, if set.
+    /// Detected format, no prompted password, and the vault password file
+    /// from `ANSIBLE_VAULT_PASSWORD_FILE` if set.
     fn default() -> Self {
         LoadOptions {
+            format: None,
+            password_prompted: false,
             vault_password: VaultPassword::from_flag_or_env(None),
         }
     }
@@ -84,15 +78,18 @@ impl Default for LoadOptions {
 /// unless `format` is given. Vault passwords come from the environment
 /// (see [`LoadOptions::default`]).
 pub fn load(path: &Path, format: Option<Format>) -> Result<Inventory, InventoryError> {
-    load_with(path, format, &LoadOptions::default())
+    load_with(
+        path,
+        &LoadOptions {
+            format,
+            ..LoadOptions::default()
+        },
+    )
 }
 
-/// [`load`] with explicit [`LoadOptions`].
-pub fn load_with(
-    path: &Path,
-    format: Option<Format>,
-    opts: &LoadOptions,
-) -> Result<Inventory, InventoryError> {
+/// [`load`] with every option: the format, whether a prompted password
+/// stands in for missing credentials, and the vault password.
+pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Inventory, InventoryError> {
     let mut vault = vault::Vault::new(opts.vault_password.clone());
     let unknown = || {
         InventoryError::file(
@@ -102,7 +99,7 @@ pub fn load_with(
         )
     };
     if path.is_dir() {
-        let format = match format {
+        let format = match opts.format {
             Some(f) => f,
             None => Format::detect(path, &[]).ok_or_else(unknown)?,
         };
@@ -115,7 +112,7 @@ pub fn load_with(
             .find(|p| p.is_file())
             .unwrap_or_else(|| path.join("hosts.yaml"));
         let text = read_text(&file)?;
-        let mut inv = load_str(&text, &file, format)?;
+        let mut inv = load_str_with(&text, &file, format, opts.password_prompted)?;
         inv.source = path.to_path_buf();
         return Ok(inv);
     }
@@ -131,7 +128,7 @@ pub fn load_with(
     } else {
         text
     };
-    let format = match format {
+    let format = match opts.format {
         Some(f) => f,
         None => {
             let head = &text.as_bytes()[..text.len().min(4096)];
@@ -143,7 +140,7 @@ pub fn load_with(
         Format::AnsibleIni | Format::AnsibleYaml => {
             ansible::load_file(text, path, format, &mut vault)?
         }
-        _ => load_str(text, path, format)?,
+        _ => load_str_with(text, path, format, opts.password_prompted)?,
     };
     inv.source = path.to_path_buf();
     Ok(inv)
@@ -172,9 +169,18 @@ pub(crate) fn read_text(file: &Path) -> Result<String, InventoryError> {
 /// Nornir's `groups.yaml`/`defaults.yaml`, Ansible's `group_vars/` and
 /// `host_vars/` resolve against its directory).
 pub fn load_str(text: &str, origin: &Path, format: Format) -> Result<Inventory, InventoryError> {
+    load_str_with(text, origin, format, false)
+}
+
+fn load_str_with(
+    text: &str,
+    origin: &Path,
+    format: Format,
+    password_prompted: bool,
+) -> Result<Inventory, InventoryError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match format {
-        Format::Fleet => fleet::load(text, origin),
+        Format::Fleet => fleet::load(text, origin, password_prompted),
         Format::Nornir => nornir::load(text, origin),
         Format::AnsibleIni | Format::AnsibleYaml => {
             let mut vault = vault::Vault::new(VaultPassword::from_flag_or_env(None));

@@ -20,12 +20,13 @@ fn repo() -> PathBuf {
 fn with_vault() -> LoadOptions {
     LoadOptions {
         vault_password: VaultPassword::File(repo().join("vault-password.txt")),
+        ..LoadOptions::default()
     }
 }
 
 fn load_prod() -> fleet_inventory::Inventory {
     init_env();
-    load_with(&repo().join("inventories/prod"), None, &with_vault()).unwrap()
+    load_with(&repo().join("inventories/prod"), &with_vault()).unwrap()
 }
 
 const LOGIN: &str = "fixture-login-pw";
@@ -139,7 +140,7 @@ fn agrees_with_ansible_inventory() {
 #[test]
 fn the_inventory_file_alone_finds_the_vars_beside_it() {
     init_env();
-    let inv = load_with(&repo().join("inventories/prod/hosts"), None, &with_vault()).unwrap();
+    let inv = load_with(&repo().join("inventories/prod/hosts"), &with_vault()).unwrap();
     assert_eq!(inv.devices.len(), 3);
     assert_eq!(inv.devices[0].port, 2201);
     assert_eq!(inv.devices[0].username, "netops");
@@ -150,8 +151,9 @@ fn vault_without_a_password_stops_the_load() {
     init_env();
     let none = LoadOptions {
         vault_password: VaultPassword::None,
+        ..LoadOptions::default()
     };
-    let e = load_with(&repo().join("inventories/prod"), None, &none).unwrap_err();
+    let e = load_with(&repo().join("inventories/prod"), &none).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Secret);
     let s = e.to_string();
     assert!(
@@ -169,8 +171,9 @@ fn a_wrong_vault_password_is_a_clear_error() {
     std::fs::write(&pw, "not-the-password\n").unwrap();
     let opts = LoadOptions {
         vault_password: VaultPassword::File(pw),
+        ..LoadOptions::default()
     };
-    let e = load_with(&repo().join("inventories/prod"), None, &opts).unwrap_err();
+    let e = load_with(&repo().join("inventories/prod"), &opts).unwrap_err();
     assert!(e.to_string().contains("wrong vault password"), "{e}");
 }
 
@@ -187,11 +190,16 @@ fn a_vault_encrypted_inventory_file_is_decrypted_not_read_as_ini() {
     std::fs::write(&f, &vaulted).unwrap();
     let none = LoadOptions {
         vault_password: VaultPassword::None,
+        ..LoadOptions::default()
     };
-    let e = load_with(&f, None, &none).unwrap_err();
+    let e = load_with(&f, &none).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Secret);
     assert!(e.to_string().contains("vault-encrypted"), "{e}");
-    let e = load_with(&f, Some(Format::AnsibleIni), &with_vault());
+    let opts = LoadOptions {
+        format: Some(Format::AnsibleIni),
+        ..with_vault()
+    };
+    let e = load_with(&f, &opts);
     // Decrypted, it is a YAML mapping, not an inventory: an error, not
     // devices named after ciphertext lines.
     if let Ok(inv) = e {

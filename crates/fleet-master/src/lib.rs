@@ -1,5 +1,7 @@
 //! The master side of a run: one source of truth for where every device is.
 //!
+//! - [`plan`]: which devices run and with which commands ([`plan::RunPlan`]),
+//!   from the loaded inventory and the typed options.
 //! - [`config`]: the settings of a run, validated before anything starts.
 //! - [`rundir`]: the run directory (`<out>/<run-id>/`) and its private files.
 //! - [`spawn`]: worker processes (self re-exec) and the in-process pool of
@@ -17,6 +19,7 @@
 pub mod config;
 pub mod dispatch;
 pub mod outputs;
+pub mod plan;
 pub mod policy;
 pub mod report;
 pub mod rundir;
@@ -25,3 +28,4 @@ pub mod spawn;
 
 pub use config::{OutputFormat, RunConfig};
 pub use dispatch::{run, MasterError, RunOutcome};
+pub use plan::{PlanOptions, RunPlan};

@@ -16,7 +16,7 @@ pub enum ExitCode {
 
 impl ExitCode {
     /// The numeric code for `std::process::exit`.
-    pub fn code(self) -> i32 {
+    pub const fn code(self) -> i32 {
         self as i32
     }
 }

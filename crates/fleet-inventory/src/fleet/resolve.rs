@@ -58,6 +58,7 @@ pub(super) fn resolve(
     layers: &[&Settings],
     device_at: At,
     secrets: &mut Secrets,
+    password_prompted: bool,
 ) -> Result<Device, InventoryError> {
     let transport = first(layers, |l| l.transport.as_ref()).map_or(Transport::Ssh, |v| v.v);
     let default_port = if transport == Transport::Telnet {
@@ -86,7 +87,7 @@ pub(super) fn resolve(
                 format!("device `{name}` has no username (set `username` on the device, one of its groups or `defaults`)"),
             ));
         }
-        if auth.is_empty() && transport == Transport::Ssh && !crate::password_prompted() {
+        if auth.is_empty() && transport == Transport::Ssh && !password_prompted {
             return Err(device_err(
                 "credentials",
                 ErrorKind::MissingCredentials,

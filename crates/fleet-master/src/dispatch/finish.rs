@@ -46,10 +46,7 @@ impl Master {
         } else {
             ExitCode::AllOk
         };
-        let workers_json = serde_json::to_vec_pretty(&self.records).unwrap_or_default();
-        self.dir
-            .write_atomic("workers.json", &workers_json)
-            .map_err(io_err(self.dir.file("workers.json")))?;
+        sink::write_workers_json(&self.dir, &self.records)?;
         let mut trace = Vec::with_capacity(256 * self.compact.len() + 4096);
         sink::write_trace(
             &mut trace,
@@ -108,62 +105,4 @@ pub(super) fn reassemble(result: &mut DeviceResult, chunks: Vec<(u32, bool, Stri
             *field = text;
         }
     }
-}
-
-pub(super) fn write_run_json(
-    cfg: &RunConfig,
-    dir: &RunDir,
-    started_at: &str,
-    ended_at: Option<&str>,
-    devices: usize,
-    outcome: Option<&RunOutcome>,
-) -> Result<(), MasterError> {
-    let host = nix::unistd::gethostname()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let totals: BTreeMap<String, usize> = outcome
-        .map(|o| {
-            o.counts
-                .iter()
-                .map(|(s, n)| (s.as_str().to_string(), *n))
-                .collect()
-        })
-        .unwrap_or_default();
-    let doc = serde_json::json!({
-        "run_id": dir.id,
-        "fleet_version": env!("CARGO_PKG_VERSION"),
-        "host": host,
-        "command_line": cfg.command_line,
-        "inventory": cfg.inventory,
-        "layout": {
-            "processes": cfg.processes,
-            "threads": cfg.threads,
-            "batch_size": cfg.batch_size,
-        },
-        "timeouts_ms": {
-            "connect": cfg.timeouts.connect.map(|d| d.as_millis() as u64),
-            "command": cfg.timeouts.command.map(|d| d.as_millis() as u64),
-            "session": cfg.timeouts.session.map(|d| d.as_millis() as u64),
-        },
-        "started_at": started_at,
-        "ended_at": ended_at,
-        "devices": devices,
-        "wall_ms": outcome.map(|o| o.wall.as_secs_f64() * 1e3),
-        "totals": totals,
-        "interrupted": outcome.map(|o| o.interrupted),
-        "exit_code": outcome.map(|o| o.exit_code.code()),
-        "resumed": cfg.resume_dir.is_some(),
-    });
-    let bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
-    let name = if cfg.resume_dir.is_some() && outcome.is_none() {
-        // Keep the original run.json until the resumed run ends.
-        return Ok(());
-    } else {
-        "run.json"
-    };
-    dir.write_atomic(name, &bytes)
-        .map_err(|source| MasterError::RunDir {
-            path: dir.file(name),
-            source,
-        })
 }

@@ -17,7 +17,7 @@ use crate::config::RunConfig;
 use crate::policy::{GroupGate, RateLimiter};
 use crate::report::Reporter;
 use crate::rundir::{now_rfc3339, RunDir};
-use crate::sink::{self, MasterMark, ResultsFile, WorkerRecord};
+use crate::sink::{self, write_run_json, MasterMark, ResultsFile, WorkerRecord};
 use crate::spawn::{self, Event, WorkerTx};
 use fleet_proto::{
     Device, DeviceResult, ExitCode, Job, MasterToWorker, Status, WorkerConfig, WorkerEvent,
@@ -32,7 +32,7 @@ mod finish;
 mod recovery;
 mod schedule;
 
-use finish::{reassemble, write_run_json};
+use finish::reassemble;
 
 /// How long workers get to leave after `Drain` once all results are in.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -325,6 +325,7 @@ impl Master {
             generation,
             pid,
             started_at: now_rfc3339(),
+            hello_at: None,
             exited_at: None,
             exit: None,
             crashed: false,
@@ -554,6 +555,7 @@ impl Master {
                 }
                 self.slots[i].pid = pid;
                 self.records[record].pid = pid;
+                self.records[record].hello_at = Some(now_rfc3339());
                 log::info!(
                     "worker_hello: worker {worker_id} pid {pid} protocol {protocol_version}"
                 );

@@ -1,0 +1,382 @@
+//! What a run will do, decided before anything starts: the devices, each
+//! with the commands it will run, from the loaded inventory and the typed
+//! options of `fleet run`.
+//!
+//! [`RunPlan::build`] is the one place device selection happens, in this
+//! order: `--ask-pass` password, `--limit`, `-c` commands, `--transport`
+//! override, `--config`/`--config-line` push, the "nothing to run" check,
+//! then `--resume` (devices already done in that run drop out).
+
+use fleet_inventory::limit::Limit;
+use fleet_proto::{Auth, Device, Mode, Secret, Transport};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// Why a plan could not be made: bad input, nothing has run.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// `--limit` left no device.
+    #[error("no device in {inventory} matches --limit '{expr}'")]
+    NoMatch {
+        /// The inventory file.
+        inventory: PathBuf,
+        /// The `--limit` expression as given.
+        expr: String,
+    },
+    /// A device would run no command at all.
+    #[error("nothing to run on device `{0}`: give --command or `commands:` in the inventory")]
+    NothingToRun(String),
+    /// The `--config FILE` could not be read.
+    #[error("failed to read config file {path}")]
+    ConfigFile {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `--save-config` or `--commit` without any configuration line.
+    #[error("{0} needs --config or --config-line")]
+    ConfigMissing(&'static str),
+    /// The device's platform has no (known) configuration mode.
+    #[error("device `{device}`: {why}")]
+    ConfigMode {
+        /// The device.
+        device: String,
+        /// What is missing.
+        why: String,
+    },
+    /// The `--resume` run directory could not be read.
+    #[error("failed to read the run to resume, {path}")]
+    Resume {
+        /// Its `results.jsonl`.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Configuration lines to push through each device's configuration mode
+/// (`--config FILE`, `--config-line LINE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigPush {
+    /// Configuration lines, in order.
+    pub lines: Vec<String>,
+    /// Save the configuration afterwards (`write memory` or the platform's
+    /// equivalent).
+    pub save: bool,
+    /// Actually send them (`--commit`); otherwise the plan is a dry run.
+    pub commit: bool,
+}
+
+impl ConfigPush {
+    /// Collects lines from `--config FILE` (blank lines and `!`/`#`
+    /// comments skipped) and `--config-line`; `None` when there are none.
+    /// Checked before the inventory loads: `--save-config` and `--commit`
+    /// without lines are errors.
+    pub fn from_sources(
+        file: Option<&Path>,
+        lines: &[String],
+        save: bool,
+        commit: bool,
+    ) -> Result<Option<ConfigPush>, PlanError> {
+        let mut all = Vec::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| PlanError::ConfigFile {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            all.extend(
+                text.lines()
+                    .map(str::trim_end)
+                    .filter(|l| {
+                        let t = l.trim_start();
+                        !t.is_empty() && !t.starts_with('!') && !t.starts_with('#')
+                    })
+                    .map(String::from),
+            );
+        }
+        all.extend(lines.iter().cloned());
+        if all.is_empty() {
+            if save {
+                return Err(PlanError::ConfigMissing("--save-config"));
+            }
+            if commit {
+                return Err(PlanError::ConfigMissing("--commit"));
+            }
+            return Ok(None);
+        }
+        Ok(Some(ConfigPush {
+            lines: all,
+            save,
+            commit,
+        }))
+    }
+
+    /// The whole command sequence for `device`: enter config mode, the
+    /// lines, leave, save, then the device's own commands (e.g. a `show`
+    /// to verify). Forces shell mode: config mode is a CLI state.
+    pub fn apply(&self, device: &mut Device) -> Result<(), PlanError> {
+        let err = |why: String| PlanError::ConfigMode {
+            device: device.name.clone(),
+            why,
+        };
+        let platform = device.platform.as_deref();
+        let spec = fleet_ssh::platform::Platform::for_device(platform)
+            .map(|p| p.spec)
+            .ok_or_else(|| {
+                err(format!(
+                    "unknown platform {:?}; config mode needs a known platform",
+                    platform.unwrap_or("-")
+                ))
+            })?;
+        let (Some(enter), Some(exit)) = (spec.config_enter, spec.config_exit) else {
+            return Err(err(format!(
+                "platform {} has no configuration mode",
+                spec.name
+            )));
+        };
+        let mut commands = vec![enter.to_string()];
+        commands.extend(self.lines.iter().cloned());
+        commands.push(exit.to_string());
+        if self.save {
+            match save_command(spec.name) {
+                Some(save) => commands.push(save.to_string()),
+                None => {
+                    return Err(err(format!(
+                        "don't know how to save the configuration on {}",
+                        spec.name
+                    )))
+                }
+            }
+        }
+        commands.append(&mut device.commands);
+        device.commands = commands;
+        device.mode = Some(Mode::Shell);
+        Ok(())
+    }
+}
+
+fn save_command(platform: &str) -> Option<&'static str> {
+    match platform {
+        "cisco_ios" | "arista_eos" => Some("write memory"),
+        "cisco_nxos" => Some("copy running-config startup-config"),
+        _ => None,
+    }
+}
+
+/// A `--limit` expression, parsed, with its text for messages.
+#[derive(Debug, Clone)]
+pub struct LimitExpr {
+    /// As given.
+    pub expr: String,
+    /// Parsed.
+    pub limit: Limit,
+}
+
+impl LimitExpr {
+    /// Parses an Ansible-like pattern (`group:core,!name:lab-*`).
+    pub fn parse(expr: &str) -> Result<LimitExpr, fleet_inventory::limit::LimitError> {
+        Ok(LimitExpr {
+            expr: expr.to_string(),
+            limit: Limit::parse(expr)?,
+        })
+    }
+
+    /// True when the device is selected.
+    pub fn matches(&self, d: &Device) -> bool {
+        self.limit.matches(d)
+    }
+}
+
+/// `--resume RUN_DIR [--retry-failed]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    /// The run directory to continue.
+    pub dir: PathBuf,
+    /// Also re-run devices whose last result failed.
+    pub retry_failed: bool,
+}
+
+/// The options of `fleet run` that choose devices and shape their
+/// commands, already parsed and typed.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// `--ask-pass`: tried after each device's own credentials.
+    pub password: Option<Secret>,
+    /// `--limit`.
+    pub limit: Option<LimitExpr>,
+    /// `-c`: replaces every device's commands.
+    pub commands: Vec<String>,
+    /// `--transport noop`: replaces every device's transport.
+    pub transport: Option<Transport>,
+    /// `--config` / `--config-line`.
+    pub config: Option<ConfigPush>,
+    /// `--resume`.
+    pub resume: Option<Resume>,
+}
+
+/// The devices a run will run, each with its final commands.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    /// In inventory order.
+    pub devices: Vec<Device>,
+    /// Configuration lines without `--commit`: print, send nothing.
+    pub dry_run: bool,
+    /// With `--resume`: devices of the inventory (after `--limit`) already
+    /// done in that run, left out.
+    pub already_done: usize,
+}
+
+impl RunPlan {
+    /// Chooses and shapes devices from `inventory` (loaded from
+    /// `inventory_path`) following `opts`.
+    pub fn build(
+        inventory_path: &Path,
+        devices: Vec<Device>,
+        opts: &PlanOptions,
+    ) -> Result<RunPlan, PlanError> {
+        let mut devices = devices;
+        if let Some(pw) = &opts.password {
+            for d in devices
+                .iter_mut()
+                .filter(|d| d.transport != Transport::Noop)
+            {
+                d.auth.push(Auth::Password(pw.clone()));
+            }
+        }
+        if let Some(limit) = &opts.limit {
+            devices.retain(|d| limit.matches(d));
+            if devices.is_empty() {
+                return Err(PlanError::NoMatch {
+                    inventory: inventory_path.to_path_buf(),
+                    expr: limit.expr.clone(),
+                });
+            }
+        }
+        for d in &mut devices {
+            if !opts.commands.is_empty() {
+                d.commands = opts.commands.clone();
+            }
+            if let Some(t) = opts.transport {
+                d.transport = t;
+            }
+        }
+        if let Some(push) = &opts.config {
+            for d in &mut devices {
+                // Without -c, a config push runs only the config; with -c,
+                // the commands run after it (e.g. a `show` to verify).
+                if opts.commands.is_empty() {
+                    d.commands.clear();
+                }
+                push.apply(d)?;
+            }
+        }
+        if let Some(d) = devices.iter().find(|d| d.commands.is_empty()) {
+            return Err(PlanError::NothingToRun(d.name.clone()));
+        }
+        let mut already_done = 0;
+        if let Some(resume) = &opts.resume {
+            let before = devices.len();
+            devices = remaining_after(&resume.dir, devices, resume.retry_failed)?;
+            already_done = before - devices.len();
+        }
+        Ok(RunPlan {
+            devices,
+            dry_run: opts.config.as_ref().is_some_and(|c| !c.commit),
+            already_done,
+        })
+    }
+}
+
+/// Devices of a previous run that still need running: no result at all,
+/// or cancelled, or (with `retry_failed`) failed.
+fn remaining_after(
+    dir: &Path,
+    devices: Vec<Device>,
+    retry_failed: bool,
+) -> Result<Vec<Device>, PlanError> {
+    let path = dir.join("results.jsonl");
+    let results =
+        crate::sink::read_results(&path).map_err(|source| PlanError::Resume { path, source })?;
+    let last: HashMap<&str, fleet_proto::Status> = results
+        .iter()
+        .map(|r| (r.device.as_str(), r.status))
+        .collect();
+    let done: HashSet<&str> = last
+        .iter()
+        .filter(|(_, st)| match st {
+            fleet_proto::Status::Cancelled => false,
+            st if retry_failed => st.is_ok(),
+            _ => true,
+        })
+        .map(|(name, _)| *name)
+        .collect();
+    Ok(devices
+        .into_iter()
+        .filter(|d| !done.contains(d.name.as_str()))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn devs() -> Vec<Device> {
+        let mut a = Device::new("r1", "h", 22);
+        a.groups = vec!["core".into()];
+        a.commands = vec!["show version".into()];
+        let mut b = Device::new("r2", "h", 22);
+        b.commands = vec!["uptime".into()];
+        vec![a, b]
+    }
+
+    #[test]
+    fn limit_commands_and_transport_shape_devices() {
+        let opts = PlanOptions {
+            limit: Some(LimitExpr::parse("group:core").unwrap()),
+            commands: vec!["id".into()],
+            transport: Some(Transport::Noop),
+            ..PlanOptions::default()
+        };
+        let plan = RunPlan::build(Path::new("inv.yaml"), devs(), &opts).unwrap();
+        assert_eq!(plan.devices.len(), 1);
+        assert_eq!(plan.devices[0].commands, ["id"]);
+        assert_eq!(plan.devices[0].transport, Transport::Noop);
+        assert!(!plan.dry_run);
+    }
+
+    #[test]
+    fn a_limit_matching_nothing_is_an_error() {
+        let opts = PlanOptions {
+            limit: Some(LimitExpr::parse("name:nope").unwrap()),
+            ..PlanOptions::default()
+        };
+        let e = RunPlan::build(Path::new("inv.yaml"), devs(), &opts).unwrap_err();
+        assert!(matches!(e, PlanError::NoMatch { .. }), "{e}");
+    }
+
+    #[test]
+    fn config_push_without_commit_is_a_dry_run_and_needs_lines() {
+        assert!(matches!(
+            ConfigPush::from_sources(None, &[], false, true),
+            Err(PlanError::ConfigMissing("--commit"))
+        ));
+        let push = ConfigPush::from_sources(None, &["hostname x".into()], false, false)
+            .unwrap()
+            .unwrap();
+        let mut d = devs();
+        for x in &mut d {
+            x.platform = Some("cisco_ios".into());
+        }
+        let opts = PlanOptions {
+            config: Some(push),
+            ..PlanOptions::default()
+        };
+        let plan = RunPlan::build(Path::new("inv.yaml"), d, &opts).unwrap();
+        assert!(plan.dry_run);
+        assert_eq!(plan.devices[0].commands[1], "hostname x");
+        assert_eq!(plan.devices[0].mode, Some(Mode::Shell));
+    }
+}
