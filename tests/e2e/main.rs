@@ -2,6 +2,7 @@
 //! OpenSSH sshd (and the fleet lab) on loopback.
 
 mod adhoc;
+mod ansible_repo;
 mod bench;
 mod common;
 mod core;

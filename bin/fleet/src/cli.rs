@@ -57,9 +57,33 @@ pub struct InventoryArgs {
 #[derive(Debug, Subcommand)]
 pub enum InventoryCommand {
     /// One line per device that would run: name, address, platform, groups.
-    List(InventoryCommon),
+    List(InventoryList),
     /// Validate and print counts per group, platform and transport.
     Check(InventoryCommon),
+    /// Every resolved field of one device and where it was set (secrets
+    /// only as their kind and source).
+    Show(InventoryShow),
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryList {
+    #[command(flatten)]
+    pub common: InventoryCommon,
+    /// Every resolved field, one block per device.
+    #[arg(long, conflicts_with = "json")]
+    pub long: bool,
+    /// Every resolved field as JSON Lines (one device per line; secrets
+    /// only as their kind).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryShow {
+    #[command(flatten)]
+    pub common: InventoryCommon,
+    /// Device name.
+    pub device: String,
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +100,10 @@ pub struct InventoryCommon {
     /// Ad-hoc hosts and the ssh config (see `fleet run --help`).
     #[command(flatten)]
     pub adhoc: crate::adhoc::AdhocArgs,
+    /// File with the Ansible Vault password (or an executable printing it)
+    /// [default: $ANSIBLE_VAULT_PASSWORD_FILE].
+    #[arg(long, value_name = "FILE")]
+    pub vault_password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -139,6 +167,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "EXPR", value_parser = LimitExpr::parse)]
     pub limit: Option<LimitExpr>,
 
+    /// File with the Ansible Vault password (or an executable printing it)
+    /// [default: $ANSIBLE_VAULT_PASSWORD_FILE].
+    #[arg(long, value_name = "FILE")]
+    pub vault_password_file: Option<PathBuf>,
+
     /// Ask for the SSH password once, on the terminal (never echoed, never an
     /// argument); it is tried after each device's own credentials.
     #[arg(short = 'k', long)]
@@ -176,15 +209,15 @@ pub struct RunArgs {
     pub progress: ProgressArg,
 
     /// TCP connect timeout.
-    #[arg(long, default_value = "5s", value_parser = crate::units::duration)]
+    #[arg(long, default_value = "5s", value_parser = crate::units::timeout)]
     pub connect_timeout: Duration,
 
     /// Time limit for each command.
-    #[arg(long, default_value = "30s", value_parser = crate::units::duration)]
+    #[arg(long, default_value = "30s", value_parser = crate::units::timeout)]
     pub command_timeout: Duration,
 
     /// Time limit for a whole session, connect to close.
-    #[arg(long, default_value = "120s", value_parser = crate::units::duration)]
+    #[arg(long, default_value = "120s", value_parser = crate::units::timeout)]
     pub session_timeout: Duration,
 
     /// Re-runs of a device whose worker died while running it.

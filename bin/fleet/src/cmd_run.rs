@@ -89,6 +89,7 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
     } else {
         None
     };
+    let stderr = Streams::detect(args.raw_output).stderr;
     let (inventory_devices, inventory_known_hosts, inventory_check) = match &inventory_path {
         Some(path) => {
             let inventory = fleet_inventory::load_with(
@@ -96,9 +97,11 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
                 &fleet_inventory::LoadOptions {
                     format: args.inventory_format,
                     password_prompted: password.is_some(),
+                    vault_password: fleet_inventory::VaultPassword::from_flag_or_env(
+                        args.vault_password_file.as_deref(),
+                    ),
                 },
             )?;
-            let stderr = Streams::detect(args.raw_output).stderr;
             for w in &inventory.warnings {
                 eprintln!("fleet: warning: {}", stderr.text(&w.to_string()));
             }
@@ -117,6 +120,11 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         &crate::adhoc::LocalEnv::from_process(),
         flag_given("--connect-timeout"),
     )?;
+    if let Some(l) = &args.limit {
+        for w in l.limit.unmatched(&resolution.devices) {
+            eprintln!("fleet: warning: --limit: {}", stderr.text(&w.to_string()));
+        }
+    }
     let plan = RunPlan::build(
         inventory_path
             .as_deref()

@@ -124,7 +124,8 @@ pub(super) fn resolve(
         port: first(layers, |l| l.port.as_ref()).map_or(default_port, |v| v.v),
         username,
         auth,
-        platform: first(layers, |l| l.platform.as_ref()).map(|v| v.v.clone()),
+        platform: first(layers, |l| l.platform.as_ref())
+            .map(|v| crate::secrets::normalize_platform(&v.v, secrets)),
         commands: first(layers, |l| l.commands.as_ref())
             .map(|v| v.v.clone())
             .unwrap_or_default(),
