@@ -124,7 +124,7 @@ fn read_password(path: &Path) -> Result<Secret, String> {
 
 fn unhex(s: &str) -> Result<Vec<u8>, String> {
     let s = s.trim();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err("odd number of hex digits".to_owned());
     }
     (0..s.len())

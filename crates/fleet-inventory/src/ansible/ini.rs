@@ -102,7 +102,7 @@ pub(crate) fn parse(text: &str, file: &Arc<Path>, model: &mut Model) -> Result<(
             continue;
         }
         let at = |col: usize, field: Option<&str>, kind, msg: String| {
-            InventoryError::at(&**file, Some(line_no), Some(col), field, kind, msg)
+            InventoryError::at(file, Some(line_no), Some(col), field, kind, msg)
         };
         let indent = raw.len() - raw.trim_start().len() + 1;
         if let Some(rest) = line.strip_prefix('[') {
