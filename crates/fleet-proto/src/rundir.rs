@@ -628,10 +628,10 @@ mod tests {
             cpu_sys_ms: Some(2.0),
             ..WorkerRecord::default()
         };
-        let text = serde_json::to_string(&vec![w.clone()]).unwrap();
+        let text = serde_json::to_string(std::slice::from_ref(&w)).unwrap();
         assert_eq!(
             serde_json::from_str::<Vec<WorkerRecord>>(&text).unwrap(),
-            [w.clone()]
+            std::slice::from_ref(&w)
         );
         assert_eq!(w.cpu_ms(), 3.0);
         let minimal = r#"[{"id":0,"generation":0,"pid":1,"started_at":"x"}]"#;
