@@ -649,7 +649,12 @@ fn a_frozen_worker_is_killed_and_replaced_and_its_devices_move_on() {
     assert_eq!(run.code, Some(1), "{}", run.explain());
     let rd = run.run_dir("runs");
     let res = by_device(&results(&rd));
-    assert_eq!(res.len(), 16, "every device has a result\n{}", run.explain());
+    assert_eq!(
+        res.len(),
+        16,
+        "every device has a result\n{}",
+        run.explain()
+    );
     let timed_out: Vec<&serde_json::Value> =
         res.values().filter(|r| status(r) == "timeout").collect();
     assert!(
@@ -657,10 +662,7 @@ fn a_frozen_worker_is_killed_and_replaced_and_its_devices_move_on() {
         "the frozen worker's running sessions end timeout: {res:?}"
     );
     for r in &timed_out {
-        assert!(
-            r["error"].as_str().unwrap().contains("sent nothing"),
-            "{r}"
-        );
+        assert!(r["error"].as_str().unwrap().contains("sent nothing"), "{r}");
     }
     assert_eq!(
         res.values().filter(|r| status(r) == "ok").count(),

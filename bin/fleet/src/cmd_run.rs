@@ -2,9 +2,9 @@
 //! inventory, then the password prompt, then the inventory and the
 //! [`RunPlan`], then workers. Bad input fails before any process starts.
 
-use fleet_escape::{Policy, Streams};
 use crate::cli::{FormatArg, HostKeyCheckArg, ModeArg, ProgressArg, RunArgs, TransportArg};
 use anyhow::{bail, Context, Result};
+use fleet_escape::{Policy, Streams};
 use fleet_master::plan::{ConfigPush, PlanOptions, Resume, RunPlan};
 use fleet_master::{OutputFormat, RunConfig};
 use fleet_proto::{Device, ExitCode, HostKeyCheck, Mode, Timeouts, Transport};
@@ -141,9 +141,10 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         threads,
         // No-op sessions take microseconds: round trips matter, balance
         // does not. Real sessions: measured by the dispatcher.
-        batch_size: args.batch_size.map(|b| b as usize).or(
-            (args.transport == TransportArg::Noop).then_some(NOOP_BATCH_SIZE.max(threads)),
-        ),
+        batch_size: args
+            .batch_size
+            .map(|b| b as usize)
+            .or((args.transport == TransportArg::Noop).then_some(NOOP_BATCH_SIZE.max(threads))),
         worker_silence: fleet_master::dispatch::DEFAULT_WORKER_SILENCE,
         timeouts: Timeouts {
             connect: Some(args.connect_timeout),

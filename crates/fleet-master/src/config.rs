@@ -92,5 +92,3 @@ impl RunConfig {
         self.processes.max(1) * self.threads
     }
 }
-
-

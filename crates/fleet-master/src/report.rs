@@ -239,7 +239,9 @@ pub fn summary(o: &RunOutcome, cfg: &RunConfig) -> String {
     } else {
         format!(
             "{} processes x {} threads, batch {}",
-            cfg.processes, cfg.threads, cfg.batch_label()
+            cfg.processes,
+            cfg.threads,
+            cfg.batch_label()
         )
     };
     let mut s = format!(

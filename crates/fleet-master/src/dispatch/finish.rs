@@ -22,10 +22,7 @@ impl Shell {
             (_, r) => r,
         };
         let io_err = |path: PathBuf| move |source| MasterError::RunDir { path, source };
-        let interrupted = matches!(
-            self.machine.stop_cause(),
-            Some(machine::StopCause::Signal)
-        );
+        let interrupted = matches!(self.machine.stop_cause(), Some(machine::StopCause::Signal));
         let failed: usize = self
             .counts
             .iter()
@@ -110,7 +107,11 @@ impl Shell {
         let fallback = std::env::temp_dir().join(format!("fleet-{}-unrecorded.jsonl", self.dir.id));
         let wanted: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
         let mut lines = Vec::new();
-        for r in self.compact.iter().filter(|r| wanted.contains(r.device.as_str())) {
+        for r in self
+            .compact
+            .iter()
+            .filter(|r| wanted.contains(r.device.as_str()))
+        {
             if serde_json::to_writer(&mut lines, r).is_ok() {
                 lines.push(b'\n');
             }
@@ -129,7 +130,10 @@ impl Shell {
                 "fleet: their results (without outputs) are in {}",
                 fallback.display()
             ),
-            Err(e) => eprintln!("fleet: no fallback file either ({}: {e})", fallback.display()),
+            Err(e) => eprintln!(
+                "fleet: no fallback file either ({}: {e})",
+                fallback.display()
+            ),
         }
         log::error!(
             "{} devices have no recorded result: {}",
@@ -152,4 +156,3 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     f.write_all(bytes)?;
     f.sync_all()
 }
-

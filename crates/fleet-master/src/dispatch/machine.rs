@@ -389,7 +389,15 @@ impl Machine {
             return out;
         }
         for slot in 0..self.set.processes.max(1) as u32 {
-            self.spawn(WorkerKey { slot, generation: 0 }, 0, now, &mut out);
+            self.spawn(
+                WorkerKey {
+                    slot,
+                    generation: 0,
+                },
+                0,
+                now,
+                &mut out,
+            );
         }
         out
     }
@@ -437,7 +445,9 @@ impl Machine {
 
     /// The name of device `seq`.
     pub fn device_name(&self, seq: u32) -> Option<&str> {
-        self.devices.get(seq as usize).map(|e| e.job.device.name.as_str())
+        self.devices
+            .get(seq as usize)
+            .map(|e| e.job.device.name.as_str())
     }
 
     /// The measured pace (for logs and tests).
@@ -735,7 +745,6 @@ impl Machine {
     }
 }
 
-
 impl Machine {
     fn on_exited(
         &mut self,
@@ -881,7 +890,10 @@ impl Machine {
             log::error!("worker_lost: giving up after attempt {}", e.job.attempt);
             self.finish_without_session(seq, Status::WorkerLost, &why, out);
         } else {
-            log::warn!("requeue: session panicked; attempt {} next", e.job.attempt + 1);
+            log::warn!(
+                "requeue: session panicked; attempt {} next",
+                e.job.attempt + 1
+            );
             e.job.attempt += 1;
             self.queue.push_front(seq);
         }
@@ -905,10 +917,7 @@ impl Machine {
         }
         let max = self.set.max_worker_restarts;
         if restarts >= max {
-            log::error!(
-                "worker {} reached --max-worker-restarts ({max})",
-                key.slot
-            );
+            log::error!("worker {} reached --max-worker-restarts ({max})", key.slot);
             return;
         }
         let next = WorkerKey {
@@ -1725,7 +1734,10 @@ mod tests {
         assert_eq!(r.len(), 1);
         assert_eq!((r[0].0, r[0].1), (0, Status::WorkerLost));
         assert!(r[0].2.contains("isolated after 2 attempt(s)"), "{}", r[0].2);
-        assert!(has(&a, |a| matches!(a, Action::Spawn(k) if k.generation == 2)));
+        assert!(has(
+            &a,
+            |a| matches!(a, Action::Spawn(k) if k.generation == 2)
+        ));
     }
 
     #[test]
@@ -1805,7 +1817,11 @@ mod tests {
         assert_eq!(sent_to(&a, W0), vec![0, 1, 5, 6, 7]);
         s.start(W0, 0);
         let a = s.finish(W0, 0, Status::Ok);
-        assert_eq!(sent_to(&a, W0), vec![2], "a freed core slot admits the next");
+        assert_eq!(
+            sent_to(&a, W0),
+            vec![2],
+            "a freed core slot admits the next"
+        );
     }
 
     #[test]
@@ -1822,9 +1838,14 @@ mod tests {
         let r = records(&a);
         // 0 runs on W0, 2 was sent to W1 after 1 ended: the other 3 wait.
         assert_eq!(r.len(), 4, "queue cancelled, backoff final: {r:?}");
-        assert!(r.iter().any(|(seq, st, _)| *seq == 1 && *st == Status::Timeout));
+        assert!(r
+            .iter()
+            .any(|(seq, st, _)| *seq == 1 && *st == Status::Timeout));
         assert!(r.iter().filter(|x| x.1 == Status::Cancelled).count() == 3);
-        assert!(has(&a, |a| matches!(a, Action::Send(k, MasterToWorker::Stop) if *k == W0)));
+        assert!(has(
+            &a,
+            |a| matches!(a, Action::Send(k, MasterToWorker::Stop) if *k == W0)
+        ));
         assert!(has(&a, |a| matches!(a, Action::Note(_))));
         assert_eq!(s.m.stop_cause(), Some(&StopCause::Signal));
         let a = s.finish(W0, 0, Status::Ok);
@@ -1850,7 +1871,10 @@ mod tests {
         let r = records(&a);
         assert_eq!(r.len(), 2);
         assert!(r.iter().all(|x| x.1 == Status::Cancelled));
-        assert!(!has(&a, |a| matches!(a, Action::Spawn(_))), "no restart when stopping");
+        assert!(
+            !has(&a, |a| matches!(a, Action::Spawn(_))),
+            "no restart when stopping"
+        );
         assert!(s.m.finished());
     }
 
@@ -1861,8 +1885,13 @@ mod tests {
         s.start(W0, 0);
         s.ev(Event::Signal);
         let a = s.ev(Event::Signal);
-        assert!(!has(&a, |a| matches!(a, Action::Kill(_))), "cannot kill itself");
-        assert!(records(&a).iter().any(|x| x.0 == 0 && x.1 == Status::Cancelled));
+        assert!(
+            !has(&a, |a| matches!(a, Action::Kill(_))),
+            "cannot kill itself"
+        );
+        assert!(records(&a)
+            .iter()
+            .any(|x| x.0 == 0 && x.1 == Status::Cancelled));
         assert!(s.m.finished());
     }
 
@@ -1877,7 +1906,10 @@ mod tests {
         s.start(W0, 1);
         s.finish(W0, 0, Status::Ok);
         let a = s.finish(W0, 1, Status::Ok);
-        assert!(has(&a, |a| matches!(a, Action::Send(_, MasterToWorker::Drain))));
+        assert!(has(&a, |a| matches!(
+            a,
+            Action::Send(_, MasterToWorker::Drain)
+        )));
         s.ev(Event::Bye(W0));
         s.ev(Event::Exited {
             worker: W0,
@@ -1908,13 +1940,12 @@ mod tests {
     fn queued_devices_are_taken_back_for_idle_threads_at_the_end() {
         let mut s = take_back_setup();
         // The last result of worker 1 triggered the take-back; check the state.
-        let asked: Vec<u32> = s
-            .m
-            .devices
-            .iter()
-            .filter(|e| matches!(&e.state, State::InFlight(f) if f.recalled))
-            .map(|e| e.job.seq)
-            .collect();
+        let asked: Vec<u32> =
+            s.m.devices
+                .iter()
+                .filter(|e| matches!(&e.state, State::InFlight(f) if f.recalled))
+                .map(|e| e.job.seq)
+                .collect();
         assert_eq!(asked.len(), 2, "as many as worker 1 has idle threads");
         assert!(asked.iter().all(|seq| (2..6).contains(seq)), "{asked:?}");
         // Worker 0 returns one (the other had just started there).
@@ -1927,7 +1958,10 @@ mod tests {
         assert_eq!(in_flight_on(&s, asked[0]), Some((W0, true)));
         // Not asked twice.
         let a = s.ev(Event::Tick);
-        assert!(!has(&a, |a| matches!(a, Action::Send(_, MasterToWorker::TakeBack { .. }))));
+        assert!(!has(&a, |a| matches!(
+            a,
+            Action::Send(_, MasterToWorker::TakeBack { .. })
+        )));
     }
 
     #[test]
@@ -1973,7 +2007,10 @@ mod tests {
         assert_eq!(r.len(), 1);
         assert_eq!((r[0].0, r[0].1), (0, Status::Timeout));
         assert!(r[0].2.contains("sent nothing"), "{}", r[0].2);
-        assert!(has(&a, |a| matches!(a, Action::Spawn(k) if k.slot == 0 && k.generation == 1)));
+        assert!(has(
+            &a,
+            |a| matches!(a, Action::Spawn(k) if k.slot == 0 && k.generation == 1)
+        ));
         for seq in [1, 2] {
             assert!(!matches!(s.state(seq), State::InFlight(f) if f.worker == W0));
         }
@@ -2027,7 +2064,10 @@ mod tests {
             error: "No space left on device".into(),
         });
         assert!(matches!(s.m.stop_cause(), Some(StopCause::WriteFailed(_))));
-        assert!(has(&a, |a| matches!(a, Action::Send(_, MasterToWorker::Stop))));
+        assert!(has(&a, |a| matches!(
+            a,
+            Action::Send(_, MasterToWorker::Stop)
+        )));
         let r = records(&a);
         assert_eq!(r.len(), 4, "the queue ends cancelled");
         assert!(r[0].2.contains("cannot be written"));
@@ -2070,7 +2110,10 @@ mod tests {
         s.ev(Event::Connected(W0));
         s.start(W0, 0);
         let a = s.finish(W0, 0, Status::Ok);
-        assert!(has(&a, |a| matches!(a, Action::Send(_, MasterToWorker::Drain))));
+        assert!(has(&a, |a| matches!(
+            a,
+            Action::Send(_, MasterToWorker::Drain)
+        )));
         assert!(!s.m.finished(), "the worker has not exited");
         s.at(10_001);
         s.ev(Event::Heartbeat(W0));

@@ -348,11 +348,8 @@ impl Shell {
                 next_tick = now + TICK;
                 self.feed(machine::Event::Tick);
                 self.flush();
-                self.reporter.tick(
-                    self.machine.done(),
-                    &self.counts,
-                    &self.machine.activity(),
-                );
+                self.reporter
+                    .tick(self.machine.done(), &self.counts, &self.machine.activity());
             }
         }
     }

@@ -263,4 +263,3 @@ fn resource_stats() -> WorkerStats {
         Err(_) => WorkerStats::default(),
     }
 }
-

@@ -9,7 +9,10 @@ use std::sync::mpsc;
 
 /// Runs until `Bye` is sent (or the master is gone); returns the worker's
 /// final statistics.
-pub(super) fn sender_loop(mut to_master: Box<dyn ToMaster>, rx: mpsc::Receiver<Out>) -> WorkerStats {
+pub(super) fn sender_loop(
+    mut to_master: Box<dyn ToMaster>,
+    rx: mpsc::Receiver<Out>,
+) -> WorkerStats {
     const MAX_EVENTS_PER_MESSAGE: usize = 512;
     let mut stats = WorkerStats::default();
     let mut send = |msg: WorkerToMaster, stats: &mut WorkerStats| match to_master.send(msg) {
