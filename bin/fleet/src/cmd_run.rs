@@ -2,9 +2,9 @@
 //! inventory, then the password prompt, then the inventory and the
 //! [`RunPlan`], then workers. Bad input fails before any process starts.
 
-use fleet_escape::{Policy, Streams};
 use crate::cli::{FormatArg, HostKeyCheckArg, ModeArg, ProgressArg, RunArgs, TransportArg};
 use anyhow::{bail, Context, Result};
+use fleet_escape::{Policy, Streams};
 use fleet_master::plan::{ConfigPush, PlanOptions, Resume, RunPlan};
 use fleet_master::{OutputFormat, RunConfig};
 use fleet_proto::{Device, ExitCode, HostKeyCheck, Mode, Timeouts, Transport};
