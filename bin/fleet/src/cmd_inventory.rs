@@ -102,7 +102,11 @@ fn inner(args: InventoryArgs) -> Result<i32> {
         }
         InventoryCommand::Check(c) => {
             let inv = load(&c)?;
-            let _ = write!(out, "{}", policy.text(&fleet_inventory::summary(&inv).to_string()));
+            let _ = write!(
+                out,
+                "{}",
+                policy.text(&fleet_inventory::summary(&inv).to_string())
+            );
         }
         InventoryCommand::Show(s) => {
             let inv = load(&s.common)?;

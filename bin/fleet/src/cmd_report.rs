@@ -1,14 +1,13 @@
 //! `fleet report`: one run as a self-contained HTML file, or `--serve` to
 //! browse the runs of an `--out` directory. The work is in `fleet-report`.
 
-use anyhow::{bail, Context, Result};
 use crate::cli::ReportArgs;
+use anyhow::{bail, Context, Result};
 use fleet_report::{model::Limits, serve};
 use std::path::PathBuf;
 
 /// Exit code for bad flags, an unreadable run or an unwritable file.
 const USAGE: i32 = 2;
-
 
 /// Runs `fleet report`; returns the exit code.
 pub fn report(args: ReportArgs) -> i32 {
