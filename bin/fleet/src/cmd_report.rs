@@ -4,7 +4,6 @@
 use crate::cli::ReportArgs;
 use anyhow::{bail, Context, Result};
 use fleet_report::{model::Limits, serve};
-use std::path::PathBuf;
 
 /// Exit code for bad flags, an unreadable run or an unwritable file.
 const USAGE: i32 = 2;
