@@ -128,6 +128,7 @@ struct RawRule {
     telnet: bool,
     #[serde(default)]
     escapes: bool,
+    #[serde(default)]
     sticky_config_mode: bool,
 }
 
