@@ -8,9 +8,10 @@ use std::fmt;
 use std::str::FromStr;
 
 /// What keeps devices together: devices with equal keys share a shard.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub enum ShardBy {
     /// Each device alone (the default): the best balance.
+    #[default]
     Name,
     /// Devices at the same address together.
     Host,
@@ -29,12 +30,6 @@ pub enum ShardBy {
     /// `data.KEY` (or `data:KEY`): devices with the same inventory data
     /// value together; devices without the key are spread alone.
     Data(String),
-}
-
-impl Default for ShardBy {
-    fn default() -> ShardBy {
-        ShardBy::Name
-    }
 }
 
 impl PartialEq for ShardBy {
