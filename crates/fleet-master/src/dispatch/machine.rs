@@ -1488,7 +1488,7 @@ mod tests {
 
     fn devices(n: usize) -> Vec<Device> {
         (0..n)
-            .map(|i| Device::new(&format!("d{i:03}"), "127.0.0.1", 22))
+            .map(|i| Device::new(format!("d{i:03}"), "127.0.0.1", 22))
             .collect()
     }
 
