@@ -406,10 +406,10 @@ fn device_escape_sequences_never_reach_the_terminal() {
         let ts = r["ts"].as_str().unwrap();
         assert!(!ts.starts_with("2026-01-01T00:00:0"), "forged record: {r}");
     }
-    // The name was logged (debug) inside a genuine record, escaped.
+    // The name was logged inside genuine records, escaped onto one line.
     assert!(
-        records.iter().any(|r| r["message"].as_str().is_some_and(
-            |m| m.contains("\\n2026-01-01T00:00:01Z ERROR master 1 main - forged by a name")
+        records.iter().any(|r| r["device"].as_str().is_some_and(
+            |d| d.contains("\\n2026-01-01T00:00:01Z_ERROR_master_1_main_-_forged_by_a_name")
         )),
         "{}",
         json.stdout
