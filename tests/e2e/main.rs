@@ -9,4 +9,5 @@ mod inventory_errors;
 mod lab;
 mod logs;
 mod outputs;
+mod rundir;
 mod shell;

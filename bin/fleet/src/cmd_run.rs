@@ -27,7 +27,7 @@ pub fn run(args: RunArgs) -> i32 {
             Ok(outcome) => outcome.exit_code.code(),
             Err(e) => {
                 eprintln!("fleet: error: {:#}", anyhow::Error::from(e));
-                ExitCode::SomeFailed.code()
+                ExitCode::RunFailed.code()
             }
         },
         Err(e) => {

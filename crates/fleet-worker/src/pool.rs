@@ -12,6 +12,8 @@
 //! every session is done, then says `Bye` with the worker's statistics.
 
 use crate::link::{FromMaster, LinkError, ToMaster};
+use fleet_proto::event::Lifecycle;
+use fleet_proto::rundir::TracePhase;
 use fleet_proto::{
     DeviceResult, Job, MasterToWorker, Status, WorkerConfig, WorkerEvent, WorkerRef, WorkerStats,
     WorkerToMaster, OUTPUT_CHUNK, PROTOCOL_VERSION,
@@ -281,7 +283,7 @@ fn receive_loop(shared: &Shared, from_master: &mut dyn FromMaster) {
                 // workers must never outlive it.
                 log::error!("lost the master ({e}); exiting");
                 fleet_logs::flush();
-                std::process::exit(3);
+                std::process::exit(fleet_proto::ExitCode::WorkerFailed.code());
             }
         };
         let mut st = shared.lock();
@@ -361,11 +363,11 @@ fn session_loop(shared: &Shared, slot: usize, generation: u32, thread: String) {
 
         let scope = fleet_logs::device_scope(&device.name);
         log::info!(
-            "session start: {}:{} attempt {} batch {}",
-            device.host,
-            device.port,
-            job.attempt,
-            batch
+            "{}",
+            Lifecycle::SessionStart {
+                attempt: job.attempt,
+                batch,
+            }
         );
         let outcome = run_one(shared, device);
         let result = DeviceResult {
@@ -385,17 +387,24 @@ fn session_loop(shared: &Shared, slot: usize, generation: u32, thread: String) {
             started_us: outcome.started_us.max(started_us),
             batch: Some(batch),
         };
+        if log::log_enabled!(log::Level::Debug) {
+            let t = &result.timings_ms;
+            for (phase, ms) in [
+                (TracePhase::Connect, t.connect),
+                (TracePhase::Auth, t.auth),
+                (TracePhase::Commands, t.commands),
+            ] {
+                log::debug!("{}", Lifecycle::Phase { phase, ms });
+            }
+        }
+        let end = Lifecycle::SessionEnd {
+            status: result.status,
+            ms: result.timings_ms.total,
+            error: result.error.clone(),
+        };
         match &result.error {
-            None => log::info!(
-                "session end: {} in {:.1} ms",
-                result.status,
-                result.timings_ms.total
-            ),
-            Some(e) => log::warn!(
-                "session end: {} in {:.1} ms: {e}",
-                result.status,
-                result.timings_ms.total
-            ),
+            None => log::info!("{end}"),
+            Some(_) => log::warn!("{end}"),
         }
         drop(scope);
 

@@ -19,6 +19,7 @@ use crate::report::Reporter;
 use crate::rundir::{now_rfc3339, RunDir};
 use crate::sink::{self, write_run_json, MasterMark, ResultsFile, WorkerRecord};
 use crate::spawn::{self, Event, WorkerTx};
+use fleet_proto::event::Lifecycle;
 use fleet_proto::{
     Device, DeviceResult, ExitCode, Job, MasterToWorker, Status, WorkerConfig, WorkerEvent,
     WorkerToMaster, PROTOCOL_VERSION,
@@ -361,8 +362,12 @@ impl Master {
         )
         .map_err(|source| MasterError::Spawn { slot: id, source })?;
         log::info!(
-            "worker_started: worker {id} generation {generation} pid {}",
-            spawned.pid
+            "{}",
+            Lifecycle::WorkerSpawn {
+                worker: id,
+                generation,
+                pid: spawned.pid,
+            }
         );
         self.mark("worker start", Some(id), format!("pid {}", spawned.pid));
         let record = self.new_record(id, generation, spawned.pid);
@@ -430,7 +435,13 @@ impl Master {
             self.delayed = wait;
             for (_, job, _) in due {
                 let _scope = fleet_logs::device_scope(&job.device.name);
-                log::info!("retry: attempt {} queued after backoff", job.attempt);
+                log::info!(
+                    "{}",
+                    Lifecycle::Requeue {
+                        attempt: job.attempt,
+                        reason: "retry after backoff".into(),
+                    }
+                );
                 self.pending.push_back(job);
             }
         }
@@ -519,9 +530,19 @@ impl Master {
                 s.tx = None;
                 let crashed = !(s.said_bye && success);
                 let record = s.record;
+                let pid = s.pid;
                 self.records[record].exit = Some(status.clone());
                 self.records[record].exited_at = Some(now_rfc3339());
-                log::info!("worker_exited: worker {slot} generation {generation}: {status}");
+                log::info!(
+                    "{}",
+                    Lifecycle::WorkerExit {
+                        worker: slot,
+                        generation,
+                        pid,
+                        exit: status.clone(),
+                        crashed,
+                    }
+                );
                 self.mark("worker exit", Some(slot), status.clone());
                 self.worker_gone(slot, generation, &status, crashed);
             }
@@ -557,7 +578,12 @@ impl Master {
                 self.records[record].pid = pid;
                 self.records[record].hello_at = Some(now_rfc3339());
                 log::info!(
-                    "worker_hello: worker {worker_id} pid {pid} protocol {protocol_version}"
+                    "{}",
+                    Lifecycle::WorkerHello {
+                        worker: worker_id,
+                        pid,
+                        protocol: protocol_version,
+                    }
                 );
             }
             WorkerToMaster::NeedWork { want } => self.slots[i].want = want,
@@ -661,21 +687,18 @@ impl Master {
     fn record_result(&mut self, result: DeviceResult) {
         {
             let _scope = fleet_logs::device_scope(&result.device);
-            let w = result
-                .worker
-                .as_ref()
-                .map(|w| format!("worker {} pid {} thread {}", w.id, w.pid, w.thread))
-                .unwrap_or_else(|| "no worker".to_string());
+            let w = result.worker.as_ref();
             log::info!(
-                "result: {} attempt {} ({w}) in {:.1} ms{}",
-                result.status,
-                result.attempt,
-                result.timings_ms.total,
-                result
-                    .error
-                    .as_deref()
-                    .map(|e| format!(": {e}"))
-                    .unwrap_or_default()
+                "{}",
+                Lifecycle::Result {
+                    status: result.status,
+                    attempt: result.attempt,
+                    worker: w.map(|w| w.id),
+                    pid: w.map(|w| w.pid),
+                    thread: w.map(|w| w.thread.clone()),
+                    ms: result.timings_ms.total,
+                    error: result.error.clone(),
+                }
             );
         }
         if let Err(e) = self.results.write(&result) {

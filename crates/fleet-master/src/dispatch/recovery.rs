@@ -58,9 +58,14 @@ impl Master {
                 // gets another attempt, alone, before anyone is blamed.
                 let _scope = fleet_logs::device_scope(&job.device.name);
                 log::warn!(
-                    "requeue: running beside {} others when worker {slot} died; attempt {} runs alone",
-                    running - 1,
-                    job.attempt + 1
+                    "{}",
+                    Lifecycle::Requeue {
+                        attempt: job.attempt + 1,
+                        reason: format!(
+                            "running beside {} others when worker {slot} died; runs alone next",
+                            running - 1
+                        ),
+                    }
                 );
                 self.suspects.insert(seq);
                 job.attempt += 1;
@@ -86,8 +91,11 @@ impl Master {
                 } else {
                     let _scope = fleet_logs::device_scope(&job.device.name);
                     log::warn!(
-                        "requeue: device was running when worker {slot} died; attempt {} next",
-                        job.attempt + 1
+                        "{}",
+                        Lifecycle::Requeue {
+                            attempt: job.attempt + 1,
+                            reason: format!("was running when worker {slot} died"),
+                        }
                     );
                     self.suspects.insert(seq);
                     job.attempt += 1;
@@ -106,20 +114,35 @@ impl Master {
                 match self.spawn_worker(slot, generation + 1) {
                     Ok(mut new) => {
                         new.restarts = restarts + 1;
-                        log::warn!(
-                            "worker_restarted: worker {slot} generation {} (restart {} of {max_restarts})",
+                        self.slots.push(new);
+                        self.log_layout(format!(
+                            "worker {slot} restarted as generation {} (restart {} of {max_restarts})",
                             generation + 1,
                             restarts + 1
-                        );
-                        self.slots.push(new);
+                        ));
                     }
                     Err(e) => log::error!("failed to restart worker {slot}: {e}"),
                 }
             } else {
                 log::error!("worker {slot} reached --max-worker-restarts ({max_restarts})");
+                self.log_layout(format!(
+                    "worker {slot} not restarted: --max-worker-restarts reached"
+                ));
             }
         }
         self.fail_pending_if_no_workers();
+    }
+
+    /// Logs the live layout after a change of workers.
+    fn log_layout(&self, reason: String) {
+        log::warn!(
+            "{}",
+            Lifecycle::LayoutChange {
+                processes: self.slots.iter().filter(|s| s.alive).count(),
+                threads: self.cfg.threads,
+                reason,
+            }
+        );
     }
 
     /// With no worker left that could take work, the queue can never run.

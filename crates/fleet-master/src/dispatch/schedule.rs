@@ -72,8 +72,12 @@ impl Master {
             for job in &jobs {
                 let _scope = fleet_logs::device_scope(&job.device.name);
                 log::info!(
-                    "dispatch: batch {id} to worker {slot}, attempt {}",
-                    job.attempt
+                    "{}",
+                    Lifecycle::Dispatch {
+                        batch: id,
+                        worker: slot,
+                        attempt: job.attempt,
+                    }
                 );
                 self.in_flight.insert(
                     job.seq,
