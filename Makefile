@@ -35,7 +35,7 @@ demo: setup build
 
 ## All tests: unit, integration and end-to-end (real sshd and lab on loopback).
 test: setup
-	$(CARGO) test $(PROFILE) --locked --workspace
+	$(CARGO) test $(PROFILE) --locked --workspace --features fleet/test-hooks
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -597,3 +597,78 @@ sys.exit(os.waitstatus_to_exitcode(status))
         assert!(!text.contains(PW));
     }
 }
+
+const SIGSTOP: i32 = 19;
+const SIGCONT: i32 = 18;
+
+/// Kills (and un-freezes) a process if the test ends before the master did.
+struct Frozen(u32);
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        if alive(self.0) {
+            signal(self.0, SIGCONT);
+            signal(self.0, SIGKILL);
+        }
+    }
+}
+
+#[test]
+fn a_frozen_worker_is_killed_and_replaced_and_its_devices_move_on() {
+    let sshd = Sshd::start().unwrap();
+    let dir = scratch();
+    let inv = slow_inventory(dir.path(), &sshd, 16, "sleep 1; echo ok");
+    let child = spawn_fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            inv.to_str().unwrap(),
+            "-p",
+            "2",
+            "-t",
+            "2",
+            "--format",
+            "none",
+        ],
+        &[],
+    );
+    let master = child.id();
+    let out = dir.path().join("runs");
+    assert!(
+        wait_for(Duration::from_secs(60), || sessions_started(&out)
+            && children_of(master).len() == 2),
+        "no session started"
+    );
+    // Freeze one worker mid-session; it never gets SIGCONT from us.
+    let frozen = children_of(master)[0];
+    signal(frozen, SIGSTOP);
+    let _guard = Frozen(frozen);
+    let run = finish(child, dir.path(), "fleet run (a worker frozen)");
+    assert!(!alive(frozen), "the frozen worker was killed");
+    assert_eq!(run.code, Some(1), "{}", run.explain());
+    let rd = run.run_dir("runs");
+    let res = by_device(&results(&rd));
+    assert_eq!(
+        res.len(),
+        16,
+        "every device has a result\n{}",
+        run.explain()
+    );
+    let timed_out: Vec<&serde_json::Value> =
+        res.values().filter(|r| status(r) == "timeout").collect();
+    assert!(
+        !timed_out.is_empty() && timed_out.len() <= 2,
+        "the frozen worker's running sessions end timeout: {res:?}"
+    );
+    for r in &timed_out {
+        assert!(r["error"].as_str().unwrap().contains("sent nothing"), "{r}");
+    }
+    assert_eq!(
+        res.values().filter(|r| status(r) == "ok").count(),
+        16 - timed_out.len(),
+        "everything else (its queue included) ran elsewhere"
+    );
+    let log = std::fs::read_to_string(rd.join("master.log")).unwrap();
+    assert!(log.contains("worker_silent"), "{log}");
+}

@@ -135,15 +135,13 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
     let cfg = RunConfig {
         processes,
         threads,
-        batch_size: args.batch_size.map(|b| b as usize).unwrap_or_else(|| {
-            // No-op sessions take microseconds: balance does not matter,
-            // round trips do.
-            if args.transport == TransportArg::Noop {
-                NOOP_BATCH_SIZE.max(threads)
-            } else {
-                fleet_master::config::default_batch_size(threads)
-            }
-        }),
+        // No-op sessions take microseconds: round trips matter, balance
+        // does not. Real sessions: measured by the dispatcher.
+        batch_size: args
+            .batch_size
+            .map(|b| b as usize)
+            .or((args.transport == TransportArg::Noop).then_some(NOOP_BATCH_SIZE.max(threads))),
+        worker_silence: fleet_master::dispatch::DEFAULT_WORKER_SILENCE,
         timeouts: Timeouts {
             connect: Some(args.connect_timeout),
             command: Some(args.command_timeout),

@@ -24,8 +24,12 @@ pub struct RunConfig {
     pub processes: usize,
     /// Session threads per worker.
     pub threads: usize,
-    /// Devices per batch sent to a worker.
-    pub batch_size: usize,
+    /// `--batch-size`: devices each worker keeps queued beyond its threads.
+    /// `None` sizes it from measured session time against the dispatch
+    /// round trip.
+    pub batch_size: Option<usize>,
+    /// A worker silent this long (no heartbeat) is killed and replaced.
+    pub worker_silence: Duration,
     /// Run-wide timeouts, every field set.
     pub timeouts: Timeouts,
     /// Cap on captured bytes per command output.
@@ -74,14 +78,14 @@ impl RunConfig {
         format!("{}x{}", self.processes, self.threads)
     }
 
+    /// `--batch-size` as people read it: a number, or `adaptive`.
+    pub fn batch_label(&self) -> String {
+        self.batch_size
+            .map_or_else(|| "adaptive".to_string(), |n| n.to_string())
+    }
+
     /// The number of session slots: P×T (T for `-p 0`).
     pub fn slots(&self) -> usize {
         self.processes.max(1) * self.threads
     }
-}
-
-/// The default batch size for T threads: half a pool's worth, so a worker
-/// always has work queued but never hoards it.
-pub fn default_batch_size(threads: usize) -> usize {
-    (threads / 2).clamp(1, 256)
 }

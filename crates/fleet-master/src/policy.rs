@@ -62,6 +62,15 @@ impl RateLimiter {
         }
     }
 
+    /// A limiter whose first token is available at `now` (for callers that
+    /// pass their own clock).
+    pub fn starting_at(rate: f64, now: Instant) -> RateLimiter {
+        RateLimiter {
+            next: now,
+            ..RateLimiter::new(rate)
+        }
+    }
+
     /// Takes a token if one is available now.
     pub fn try_take(&mut self, now: Instant) -> bool {
         if now < self.next {

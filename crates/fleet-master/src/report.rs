@@ -38,7 +38,7 @@ impl Reporter {
                 dir.id,
                 total,
                 cfg.layout(),
-                cfg.batch_size,
+                cfg.batch_label(),
                 dir.path.display()
             ));
             bar.enable_steady_tick(Duration::from_millis(250));
@@ -212,7 +212,9 @@ pub fn summary(o: &RunOutcome, cfg: &RunConfig) -> String {
     } else {
         format!(
             "{} processes x {} threads, batch {}",
-            cfg.processes, cfg.threads, cfg.batch_size
+            cfg.processes,
+            cfg.threads,
+            cfg.batch_label()
         )
     };
     let mut s = format!(

@@ -20,10 +20,14 @@ pub enum ExitCode {
     /// over IPC, or lost the master. Only the master sees this code (in
     /// `workers.json` as `exit 3`); `fleet` itself never exits with it.
     WorkerFailed = 3,
-    /// fleet could not run: the run directory could not be written
-    /// (e.g. an unwritable `--out`), no worker could be started, or signal
+    /// `results.jsonl` could not be written: the run stopped dispatching at
+    /// the first failed write; the devices without a recorded result are
+    /// listed on stderr (and saved in a fallback file when possible).
+    ResultsNotWritten = 4,
+    /// fleet could not run: the run directory could not be created (e.g.
+    /// an unwritable `--out`), no worker could be started, or signal
     /// handlers could not be installed. Devices may have no result.
-    RunFailed = 4,
+    RunFailed = 5,
     /// The run was interrupted (SIGINT/SIGTERM); every device still has a
     /// result (`cancelled` for those not run).
     Interrupted = 130,
@@ -31,11 +35,12 @@ pub enum ExitCode {
 
 impl ExitCode {
     /// Every code, in numeric order.
-    pub const ALL: [ExitCode; 6] = [
+    pub const ALL: [ExitCode; 7] = [
         ExitCode::AllOk,
         ExitCode::SomeFailed,
         ExitCode::Usage,
         ExitCode::WorkerFailed,
+        ExitCode::ResultsNotWritten,
         ExitCode::RunFailed,
         ExitCode::Interrupted,
     ];
@@ -54,6 +59,6 @@ mod tests {
     fn codes_are_distinct_and_stable() {
         let codes: Vec<i32> = ExitCode::ALL.iter().map(|c| c.code()).collect();
         // Scripts depend on these numbers: changing one is a breaking change.
-        assert_eq!(codes, [0, 1, 2, 3, 4, 130]);
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 130]);
     }
 }

@@ -110,8 +110,10 @@ pub struct RunLayout {
     pub processes: usize,
     /// Session threads per worker.
     pub threads: usize,
-    /// Devices per batch sent to a worker.
-    pub batch_size: usize,
+    /// Devices per batch sent to a worker, when fixed by `--batch-size`;
+    /// `None`: adaptive (sized from measured session time).
+    #[serde(default)]
+    pub batch_size: Option<usize>,
 }
 
 /// Run-wide time limits, milliseconds.
@@ -545,7 +547,7 @@ mod tests {
             layout: RunLayout {
                 processes: 2,
                 threads: 16,
-                batch_size: 8,
+                batch_size: Some(8),
             },
             timeouts_ms: TimeoutsMs {
                 connect: Some(5000),
