@@ -50,6 +50,7 @@ fn auth_from(
 
 /// Builds the device from its layers (device, groups in listed order,
 /// defaults); fails if it ends without username or credentials.
+#[allow(clippy::too_many_arguments)] // the layers plus where they came from
 pub(super) fn resolve(
     file: &Path,
     name: String,
