@@ -283,34 +283,3 @@ fn a_finished_run_reads_back_through_the_typed_contract() {
         );
     }
 }
-
-#[test]
-fn an_unwritable_out_is_a_run_failure_not_failed_devices() {
-    let dir = scratch();
-    let inv = mixed_inventory(dir.path(), 2, 0);
-    // A file where the output directory should be: mkdir fails even as root.
-    std::fs::write(dir.path().join("blocker"), "").unwrap();
-    let run = fleet(
-        dir.path(),
-        &[
-            "run",
-            "-i",
-            inv.to_str().unwrap(),
-            "--out",
-            "blocker/runs",
-            "-p",
-            "1",
-            "-t",
-            "1",
-        ],
-        &[],
-    );
-    run.assert_code(ExitCode::RunFailed.code());
-    assert_ne!(ExitCode::RunFailed.code(), ExitCode::SomeFailed.code());
-    assert!(
-        run.stderr.contains("failed to write the run directory"),
-        "{}",
-        run.explain()
-    );
-    assert!(run.stderr.contains("blocker/runs"), "{}", run.explain());
-}

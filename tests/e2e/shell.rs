@@ -245,3 +245,254 @@ fn jump_host_run_through_the_lab() {
     assert_eq!(stats["sessions_accepted"], 4, "{stats}");
     assert_eq!(stats["auth_ok"], 5, "the jump session is reused: {stats}");
 }
+
+/// Runs `cmds` in shell mode on every device of `inv`; the results by device.
+fn show_on(
+    dir: &std::path::Path,
+    inv: &str,
+    cmds: &[&str],
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let mut args = vec!["run", "-i", inv, "-p", "0", "-t", "2", "--format", "none"];
+    for c in cmds {
+        args.extend(["-c", c]);
+    }
+    let run = fleet(dir, &args, &[]);
+    run.assert_code(0);
+    by_device(&results(&run.run_dir("runs")))
+}
+
+#[test]
+fn junos_push_commits_and_a_later_session_sees_it() {
+    let dir = scratch();
+    let lab = LabProc::start(dir.path(), &["--devices", "2", "--flavours", "junos"]);
+    let inv = lab.inventory.to_str().unwrap().to_string();
+    let line = "set system ntp server 192.0.2.77";
+    let shown = "set system ntp server 192.0.2.77\n";
+    let display = ["show configuration | display set"];
+    // Dry run: the plan has the commit, and nothing changes.
+    let dry = fleet(dir.path(), &["run", "-i", &inv, "--config-line", line], &[]);
+    dry.assert_code(0);
+    assert!(
+        dry.stdout.contains(&format!(
+            "configure\n{line}\ncommit\nexit configuration-mode\n"
+        )),
+        "{}",
+        dry.explain()
+    );
+    for r in show_on(dir.path(), &inv, &display).values() {
+        assert!(!r["outputs"][0]["stdout"].as_str().unwrap().contains(shown));
+    }
+    let push = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            &inv,
+            "--config-line",
+            line,
+            "--commit",
+            "--format",
+            "none",
+        ],
+        &[],
+    );
+    push.assert_code(0);
+    let res = by_device(&results(&push.run_dir("runs")));
+    for r in res.values() {
+        assert_eq!(status(r), "ok", "{r}");
+        let commit = r["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["command"] == "commit")
+            .expect("commit was sent");
+        assert!(
+            commit["stdout"]
+                .as_str()
+                .unwrap()
+                .starts_with("commit complete\n"),
+            "{r}"
+        );
+    }
+    // A new session (a later run) sees the committed line.
+    for r in show_on(dir.path(), &inv, &display).values() {
+        let text = r["outputs"][0]["stdout"].as_str().unwrap();
+        assert!(text.contains(shown), "{}: {text}", r["device"]);
+    }
+}
+
+#[test]
+fn commit_confirmed_only_where_the_platform_has_it() {
+    let dir = scratch();
+    let cases = [
+        (
+            "junos",
+            "set system ntp server 192.0.2.66",
+            "commit confirmed 5",
+            "show configuration | display set",
+        ),
+        (
+            "eos",
+            "ntp server 192.0.2.66",
+            "commit timer 00:05:00",
+            "show running-config",
+        ),
+    ];
+    for (flavour, line, commit, show) in cases {
+        let sub = dir.path().join(flavour);
+        std::fs::create_dir_all(&sub).unwrap();
+        let lab = LabProc::start(&sub, &["--devices", "1", "--flavours", flavour]);
+        let inv = lab.inventory.to_str().unwrap().to_string();
+        let push = fleet(
+            &sub,
+            &[
+                "run",
+                "-i",
+                &inv,
+                "--config-line",
+                line,
+                "--commit",
+                "--commit-confirmed",
+                "5",
+                "--format",
+                "none",
+            ],
+            &[],
+        );
+        push.assert_code(0);
+        for r in results(&push.run_dir("runs")) {
+            assert_eq!(status(&r), "ok", "{r}");
+            assert!(
+                r["outputs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|o| o["command"] == commit),
+                "{flavour}: {commit} not sent: {r}"
+            );
+        }
+        for r in show_on(&sub, &inv, &[show]).values() {
+            let text = r["outputs"][0]["stdout"].as_str().unwrap();
+            assert!(text.contains(line), "{flavour}: {text}");
+        }
+    }
+    let sub = dir.path().join("ios");
+    std::fs::create_dir_all(&sub).unwrap();
+    let lab = LabProc::start(&sub, &["--devices", "1", "--flavours", "ios"]);
+    let inv = lab.inventory.to_str().unwrap().to_string();
+    let ios = fleet(
+        &sub,
+        &[
+            "run",
+            "-i",
+            &inv,
+            "--config-line",
+            "x",
+            "--commit",
+            "--commit-confirmed",
+            "5",
+        ],
+        &[],
+    );
+    assert_ne!(ios.code, Some(0), "{}", ios.explain());
+    assert!(
+        ios.stderr.contains("has no confirmed commit"),
+        "{}",
+        ios.explain()
+    );
+    // Without --commit the flag is refused: a dry run cannot confirm.
+    let bare = fleet(
+        &sub,
+        &[
+            "run",
+            "-i",
+            &inv,
+            "--config-line",
+            "x",
+            "--commit-confirmed",
+            "5",
+        ],
+        &[],
+    );
+    assert_ne!(bare.code, Some(0), "{}", bare.explain());
+}
+
+#[test]
+fn confirm_and_destination_questions_are_answered() {
+    let dir = scratch();
+    let lab = LabProc::start(dir.path(), &["--devices", "1", "--flavours", "ios"]);
+    let inv = lab.inventory.to_str().unwrap().to_string();
+    let res = show_on(
+        dir.path(),
+        &inv,
+        &[
+            "clear counters",
+            "copy running-config startup-config",
+            "show version",
+        ],
+    );
+    for (name, r) in &res {
+        assert_eq!(status(r), "ok", "{r}");
+        let out = |i: usize| r["outputs"][i]["stdout"].as_str().unwrap().to_string();
+        assert!(out(0).contains("[confirm]"), "{r}");
+        assert_eq!(
+            out(1),
+            "Destination filename [startup-config]? \nBuilding configuration...\n[OK]\n"
+        );
+        let want = fleet_lab::expected_output(name, Flavour::CiscoIos, "show version").unwrap();
+        assert_eq!(out(2), want);
+    }
+}
+
+#[test]
+fn stuck_config_mode_is_recovered() {
+    let dir = scratch();
+    let scenario = dir.path().join("sticky.toml");
+    std::fs::write(
+        &scenario,
+        "[[rule]]\nname = \"sticky\"\nshare = 100\nsticky_config_mode = true\n",
+    )
+    .unwrap();
+    let lab = LabProc::start(
+        dir.path(),
+        &[
+            "--devices",
+            "2",
+            "--flavours",
+            "ios,eos",
+            "--scenario",
+            scenario.to_str().unwrap(),
+        ],
+    );
+    let inv = lab.inventory.to_str().unwrap().to_string();
+    let line = "ntp server 192.0.2.88";
+    let run = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            &inv,
+            "--config-line",
+            line,
+            "--commit",
+            "-c",
+            "show running-config",
+            "--format",
+            "none",
+        ],
+        &[],
+    );
+    run.assert_code(0);
+    for r in results(&run.run_dir("runs")) {
+        assert_eq!(status(&r), "ok", "{r}");
+        // `end` left the device in config mode; fleet sent `exit`, so the
+        // show ran in exec mode (in config mode it is an invalid input).
+        let show = r["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["command"] == "show running-config")
+            .expect("show ran");
+        assert!(show["stdout"].as_str().unwrap().contains(line), "{r}");
+    }
+}

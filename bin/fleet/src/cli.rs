@@ -37,8 +37,12 @@ pub enum Command {
     Logs(LogsArgs),
     /// List past runs (newest last).
     Runs(RunsArgs),
+    /// Merge the run directories of `fleet run --shard K/N` into one run.
+    Merge(crate::cmd_merge::MergeArgs),
     /// Benchmark layouts (sequential, threads, processes, processes x threads) against a lab.
     Bench(BenchArgs),
+    /// Write a run's self-contained HTML report, or serve past runs' reports on loopback.
+    Report(ReportArgs),
     /// Internal: a worker process started by `fleet run`.
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),
@@ -53,22 +57,53 @@ pub struct InventoryArgs {
 #[derive(Debug, Subcommand)]
 pub enum InventoryCommand {
     /// One line per device that would run: name, address, platform, groups.
-    List(InventoryCommon),
+    List(InventoryList),
     /// Validate and print counts per group, platform and transport.
     Check(InventoryCommon),
+    /// Every resolved field of one device and where it was set (secrets
+    /// only as their kind and source).
+    Show(InventoryShow),
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryList {
+    #[command(flatten)]
+    pub common: InventoryCommon,
+    /// Every resolved field, one block per device.
+    #[arg(long, conflicts_with = "json")]
+    pub long: bool,
+    /// Every resolved field as JSON Lines (one device per line; secrets
+    /// only as their kind).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryShow {
+    #[command(flatten)]
+    pub common: InventoryCommon,
+    /// Device name.
+    pub device: String,
 }
 
 #[derive(Debug, Args)]
 pub struct InventoryCommon {
-    /// Inventory file (or Nornir directory).
+    /// Inventory file (or Nornir directory); optional with -w.
     #[arg(short, long, env = "FLEET_INVENTORY")]
-    pub inventory: std::path::PathBuf,
+    pub inventory: Option<std::path::PathBuf>,
     /// Inventory format, when detection is not enough.
     #[arg(long, value_name = "FORMAT", value_parser = inventory_format)]
     pub inventory_format: Option<fleet_inventory::Format>,
     /// Only devices matching this pattern.
     #[arg(long, value_name = "EXPR", value_parser = LimitExpr::parse)]
     pub limit: Option<LimitExpr>,
+    /// Ad-hoc hosts and the ssh config (see `fleet run --help`).
+    #[command(flatten)]
+    pub adhoc: crate::adhoc::AdhocArgs,
+    /// File with the Ansible Vault password (or an executable printing it)
+    /// [default: $ANSIBLE_VAULT_PASSWORD_FILE].
+    #[arg(long, value_name = "FILE")]
+    pub vault_password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -132,6 +167,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "EXPR", value_parser = LimitExpr::parse)]
     pub limit: Option<LimitExpr>,
 
+    /// File with the Ansible Vault password (or an executable printing it)
+    /// [default: $ANSIBLE_VAULT_PASSWORD_FILE].
+    #[arg(long, value_name = "FILE")]
+    pub vault_password_file: Option<PathBuf>,
+
     /// Ask for the SSH password once, on the terminal (never echoed, never an
     /// argument); it is tried after each device's own credentials.
     #[arg(short = 'k', long)]
@@ -169,15 +209,15 @@ pub struct RunArgs {
     pub progress: ProgressArg,
 
     /// TCP connect timeout.
-    #[arg(long, default_value = "5s", value_parser = crate::units::duration)]
+    #[arg(long, default_value = "5s", value_parser = crate::units::timeout)]
     pub connect_timeout: Duration,
 
     /// Time limit for each command.
-    #[arg(long, default_value = "30s", value_parser = crate::units::duration)]
+    #[arg(long, default_value = "30s", value_parser = crate::units::timeout)]
     pub command_timeout: Duration,
 
     /// Time limit for a whole session, connect to close.
-    #[arg(long, default_value = "120s", value_parser = crate::units::duration)]
+    #[arg(long, default_value = "120s", value_parser = crate::units::timeout)]
     pub session_timeout: Duration,
 
     /// Re-runs of a device whose worker died while running it.
@@ -248,6 +288,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub commit: bool,
 
+    /// With --commit: commit so that the device rolls the change back after
+    /// MINUTES unless confirmed (Junos `commit confirmed`, EOS `commit timer`).
+    /// Confirm with a later `commit` (Junos) or `configure session fleet commit` (EOS).
+    #[arg(long, value_name = "MINUTES", requires = "commit", value_parser = clap::value_parser!(u32).range(1..=65535))]
+    pub commit_confirmed: Option<u32>,
+
     /// After --config, save the configuration (`write memory` or the platform's equivalent).
     #[arg(long)]
     pub save_config: bool,
@@ -264,6 +310,17 @@ pub struct RunArgs {
     #[arg(long, value_name = "RUN_DIR")]
     pub diff: Option<PathBuf>,
 
+    /// Ad-hoc hosts (-w, -x) and the OpenSSH client config (-F).
+    #[command(flatten)]
+    pub adhoc: crate::adhoc::AdhocArgs,
+    /// Print device text as the devices sent it, even on a terminal. By
+    /// default, control characters in outputs, errors and names (escape
+    /// sequences, bells, lone carriage returns, C1 codes) are shown as
+    /// `\x1b`-style escapes when stdout or stderr is a terminal; files
+    /// and pipes always get the exact text.
+    #[arg(long)]
+    pub raw_output: bool,
+
     /// Continue a run: run only devices without a final result there.
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
@@ -271,6 +328,10 @@ pub struct RunArgs {
     /// With --resume: also re-run devices that failed.
     #[arg(long, requires = "resume")]
     pub retry_failed: bool,
+
+    /// --shard K/N, --shard-by KEY.
+    #[command(flatten)]
+    pub shard: crate::shard::ShardArgs,
 }
 
 /// Flags of `fleet bench`.
@@ -380,6 +441,11 @@ pub struct LogsArgs {
     /// result and what its worker was doing meanwhile.
     #[arg(long, requires = "device")]
     pub explain: bool,
+
+    /// Print log lines as written, even on a terminal (by default control
+    /// characters are shown as `\x1b`-style escapes when stdout is one).
+    #[arg(long)]
+    pub raw_output: bool,
 }
 
 /// Flags of `fleet runs`.
@@ -403,4 +469,32 @@ fn group_caps(s: &str) -> Result<BTreeMap<String, usize>, String> {
 /// One `--retry` value: `connect_failed=3` or `connect_failed=3,timeout=1`.
 fn retry_classes(s: &str) -> Result<BTreeMap<Status, u32>, String> {
     fleet_master::policy::parse_retry(&[s.to_string()])
+}
+
+/// Flags of `fleet report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run directory (`runs/<run-id>`); not with --serve.
+    #[arg(required_unless_present = "serve")]
+    pub run_dir: Option<PathBuf>,
+
+    /// Where to write the report [default: RUN_DIR/report.html]; `-` for stdout.
+    #[arg(short, long, value_name = "FILE", conflicts_with = "serve")]
+    pub output: Option<PathBuf>,
+
+    /// Serve the reports of every run under --out, read-only, until Ctrl-C.
+    #[arg(long, conflicts_with = "run_dir")]
+    pub serve: bool,
+
+    /// The runs directory to serve.
+    #[arg(long, default_value = "runs", value_name = "DIR", requires = "serve")]
+    pub out: PathBuf,
+
+    /// Address to serve on; a non-loopback address is accepted only when named here.
+    #[arg(long, value_name = "ADDR", requires = "serve")]
+    pub listen: Option<String>,
+
+    /// Bytes kept of each command's output in the page.
+    #[arg(long, default_value_t = 16 * 1024, value_name = "BYTES")]
+    pub output_cap: usize,
 }

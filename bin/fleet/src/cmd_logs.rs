@@ -36,11 +36,13 @@ fn report(cmd: &str, outcome: Result<()>) -> i32 {
 
 fn run_logs(args: &LogsArgs) -> Result<()> {
     let dir = &args.run_dir;
+    // Log lines quote devices and inventories: escaped on a terminal.
+    let policy = fleet_escape::Streams::detect(args.raw_output).stdout;
     if args.explain {
         let device = args.device.as_deref().unwrap_or_default();
-        let story = fleet_logs::explain(dir, device)?;
+        let story = fleet_logs::explain(dir, device)?.to_string();
         let mut out = io::stdout().lock();
-        write!(out, "{story}")?;
+        write!(out, "{}", policy.text(&story))?;
         return Ok(out.flush()?);
     }
     let entries = fleet_logs::read_run(dir)?;
@@ -67,10 +69,10 @@ fn run_logs(args: &LogsArgs) -> Result<()> {
     let mut out = BufWriter::new(io::stdout().lock());
     for e in entries.iter().filter(|e| f.matches(e)) {
         if args.json {
-            serde_json::to_writer(&mut out, &e.to_json())?;
-            out.write_all(b"\n")?;
+            let json = serde_json::to_string(&e.to_json())?;
+            writeln!(out, "{}", policy.json(&json))?;
         } else {
-            writeln!(out, "{}", e.text)?;
+            writeln!(out, "{}", policy.text(&e.text))?;
         }
     }
     Ok(out.flush()?)

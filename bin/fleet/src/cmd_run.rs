@@ -4,6 +4,7 @@
 
 use crate::cli::{FormatArg, HostKeyCheckArg, ModeArg, ProgressArg, RunArgs, TransportArg};
 use anyhow::{bail, Context, Result};
+use fleet_escape::{Policy, Streams};
 use fleet_master::plan::{ConfigPush, PlanOptions, Resume, RunPlan};
 use fleet_master::{OutputFormat, RunConfig};
 use fleet_proto::{Device, ExitCode, HostKeyCheck, Mode, Timeouts, Transport};
@@ -20,18 +21,20 @@ const FDS_PER_WORKER_BASE: u64 = 64;
 pub fn run(args: RunArgs) -> i32 {
     match prepare(&args) {
         Ok(Prepared::DryRun(devices)) => {
-            print_dry_run(&devices);
+            print_dry_run(&devices, Streams::detect(args.raw_output).stdout);
             ExitCode::AllOk.code()
         }
         Ok(Prepared::Run(cfg, devices)) => match fleet_master::run(*cfg, devices) {
             Ok(outcome) => outcome.exit_code.code(),
             Err(e) => {
                 eprintln!("fleet: error: {:#}", anyhow::Error::from(e));
-                ExitCode::RunFailed.code()
+                ExitCode::SomeFailed.code()
             }
         },
         Err(e) => {
-            eprintln!("fleet: error: {e:#}");
+            // Errors may quote inventories (names, lines): escaped on a terminal.
+            let stderr = Streams::detect(args.raw_output).stderr;
+            eprintln!("fleet: error: {}", stderr.text(&format!("{e:#}")));
             ExitCode::Usage.code()
         }
     }
@@ -48,17 +51,24 @@ enum Prepared {
 fn prepare(args: &RunArgs) -> Result<Prepared> {
     // Everything that needs no inventory first: a mistake here costs no
     // inventory load and no password prompt.
+    let shard = crate::shard::resolve(&args.shard)?;
     let inventory_path = match (&args.inventory, &args.resume) {
-        (Some(p), _) => p.clone(),
-        (None, Some(dir)) => inventory_of_run(dir)?,
-        (None, None) => bail!("no inventory: pass --inventory FILE (or set FLEET_INVENTORY)"),
+        (Some(p), _) => Some(p.clone()),
+        (None, _) if args.adhoc.has_hosts() => None,
+        (None, Some(dir)) => Some(inventory_of_run(dir)?),
+        (None, None) => bail!(
+            "no inventory: pass --inventory FILE (or set FLEET_INVENTORY), or hosts with -w HOSTLIST"
+        ),
     };
-    let config = ConfigPush::from_sources(
+    let mut config = ConfigPush::from_sources(
         args.config.as_deref(),
         &args.config_line,
         args.save_config,
         args.commit,
     )?;
+    if let Some(c) = &mut config {
+        c.confirmed_minutes = args.commit_confirmed;
+    }
     if let Some(prev) = &args.diff {
         if !prev.join("results.jsonl").is_file() {
             bail!(
@@ -79,19 +89,47 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
     } else {
         None
     };
-    let inventory = fleet_inventory::load_with(
-        &inventory_path,
-        &fleet_inventory::LoadOptions {
-            format: args.inventory_format,
-            password_prompted: password.is_some(),
-        },
+    let stderr = Streams::detect(args.raw_output).stderr;
+    let (inventory_devices, inventory_known_hosts, inventory_check) = match &inventory_path {
+        Some(path) => {
+            let inventory = fleet_inventory::load_with(
+                path,
+                &fleet_inventory::LoadOptions {
+                    format: args.inventory_format,
+                    password_prompted: password.is_some(),
+                    vault_password: fleet_inventory::VaultPassword::from_flag_or_env(
+                        args.vault_password_file.as_deref(),
+                    ),
+                },
+            )?;
+            for w in &inventory.warnings {
+                eprintln!("fleet: warning: {}", stderr.text(&w.to_string()));
+            }
+            (
+                inventory.devices,
+                inventory.known_hosts,
+                inventory.host_key_check,
+            )
+        }
+        None => (Vec::new(), None, None),
+    };
+    // -w/-x and the ssh config, before --limit and the password (which the plan adds).
+    let mut resolution = crate::adhoc::resolve(
+        &args.adhoc,
+        inventory_devices,
+        &crate::adhoc::LocalEnv::from_process(),
+        flag_given("--connect-timeout"),
     )?;
-    for w in &inventory.warnings {
-        eprintln!("fleet: warning: {w}");
+    if let Some(l) = &args.limit {
+        for w in l.limit.unmatched(&resolution.devices) {
+            eprintln!("fleet: warning: --limit: {}", stderr.text(&w.to_string()));
+        }
     }
     let plan = RunPlan::build(
-        &inventory_path,
-        inventory.devices,
+        inventory_path
+            .as_deref()
+            .unwrap_or(Path::new("the -w hosts")),
+        std::mem::take(&mut resolution.devices),
         &PlanOptions {
             password,
             limit: args.limit.clone(),
@@ -102,10 +140,17 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
                 dir: dir.clone(),
                 retry_failed: args.retry_failed,
             }),
+            shard: shard.map(|s| (s, args.shard.shard_by.clone().unwrap_or_default())),
         },
     )?;
     if plan.dry_run {
         return Ok(Prepared::DryRun(plan.devices));
+    }
+    if let Some(s) = &plan.shard {
+        eprintln!(
+            "fleet: shard {}/{} (by {}): {} of {} devices",
+            s.k, s.n, s.by, s.devices, s.selected
+        );
     }
     if let Some(dir) = &args.resume {
         eprintln!(
@@ -130,7 +175,18 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         Some(HostKeyCheckArg::Strict) => HostKeyCheck::Strict,
         Some(HostKeyCheckArg::AcceptNew) => HostKeyCheck::AcceptNew,
         Some(HostKeyCheckArg::Off) => HostKeyCheck::Off,
-        None => inventory.host_key_check.unwrap_or_default(),
+        None => match inventory_check {
+            Some(c) => c,
+            None => resolution
+                .host_key_check
+                .single("StrictHostKeyChecking", "--host-key-check")?
+                .unwrap_or_default(),
+        },
+    };
+    let (known_hosts, known_hosts_extra) = match args.known_hosts.clone().or(inventory_known_hosts)
+    {
+        Some(p) => (Some(p), resolution.global_known_hosts.clone()),
+        None => resolution.known_hosts_files()?,
     };
     let cfg = RunConfig {
         processes,
@@ -149,7 +205,8 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         },
         max_output: args.max_output,
         host_key_check,
-        known_hosts: args.known_hosts.clone().or(inventory.known_hosts),
+        known_hosts,
+        known_hosts_extra,
         default_mode: args.mode.map(|m| match m {
             ModeArg::Exec => Mode::Exec,
             ModeArg::Shell => Mode::Shell,
@@ -163,12 +220,14 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         progress,
         log_level: args.log_level,
         command_line: std::env::args().collect(),
-        inventory: Some(absolute(&inventory_path)),
+        inventory: inventory_path.as_deref().map(absolute),
         worker_exe,
         policy: policy(args),
         save_outputs: args.save_outputs.clone(),
         group_output: args.group_output,
         diff_against: args.diff.clone(),
+        shard: plan.shard.clone(),
+        escape: Streams::detect(args.raw_output),
     };
     Ok(Prepared::Run(Box::new(cfg), plan.devices))
 }
@@ -190,18 +249,30 @@ fn policy(args: &RunArgs) -> fleet_master::policy::Policy {
     }
 }
 
-/// Prints what a dry run would send, per device.
-fn print_dry_run(devices: &[Device]) {
+/// Prints what a dry run would send, per device (names and lines from
+/// the inventory and config file: escaped on a terminal).
+fn print_dry_run(devices: &[Device], policy: Policy) {
     for d in devices {
-        println!("--- {} ({}:{})", d.name, d.host, d.port);
+        println!(
+            "--- {} ({}:{})",
+            policy.line(&d.name),
+            policy.line(&d.host),
+            d.port
+        );
         for c in &d.commands {
-            println!("{c}");
+            println!("{}", policy.line(c));
         }
     }
     eprintln!(
         "fleet: dry run: nothing was sent to {} devices; add --commit to apply",
         devices.len()
     );
+}
+
+/// Whether `flag` was given on the command line (its default must not
+/// count as explicit when it competes with the ssh config).
+fn flag_given(flag: &str) -> bool {
+    std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")))
 }
 
 fn absolute(p: &Path) -> PathBuf {

@@ -2,11 +2,15 @@
 //! P worker processes × T threads. This binary only parses arguments and
 //! calls the engine crates; see `cli` for the flags.
 
+mod adhoc;
 mod cli;
 mod cmd_bench;
 mod cmd_inventory;
 mod cmd_logs;
+mod cmd_merge;
+mod cmd_report;
 mod cmd_run;
+mod shard;
 mod units;
 
 use clap::Parser;
@@ -27,6 +31,8 @@ fn main() {
         Command::Logs(args) => cmd_logs::logs(args),
         Command::Bench(args) => cmd_bench::bench(args),
         Command::Runs(args) => cmd_logs::runs(args),
+        Command::Report(args) => cmd_report::report(args),
+        Command::Merge(args) => cmd_merge::merge(args),
         Command::Worker(args) => fleet_worker::worker_main(fleet_worker::WorkerArgs {
             id: args.id,
             ipc: args.ipc,

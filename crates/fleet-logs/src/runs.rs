@@ -88,6 +88,12 @@ impl fmt::Display for RunSummary {
         if info.resumed {
             write!(f, "  resumed")?;
         }
+        if let Some(m) = &info.merge {
+            write!(f, "  merged {}/{} shards", m.shards.len(), m.n)?;
+            if !m.complete {
+                write!(f, " (incomplete)")?;
+            }
+        }
         Ok(())
     }
 }
@@ -155,6 +161,24 @@ mod tests {
         assert_eq!(
             lines[2],
             "20261122T001500Z-bbbb  2026-11-22T00:15:00Z  3x5  30 devices  ok 28 failed 2  3.0 s"
+        );
+    }
+
+    #[test]
+    fn marks_merged_runs() {
+        let out = tempfile::tempdir().unwrap();
+        write_run(
+            out.path(),
+            "m",
+            r#"{"run_id":"m","fleet_version":"0.1.0","started_at":"2026-11-22T00:15:00Z","ended_at":"2026-11-22T00:15:02Z",
+               "layout":{"processes":6,"threads":4},"devices":30,"wall_ms":2000.0,
+               "totals":{"ok":30},"interrupted":false,"resumed":false,
+               "merge":{"n":3,"shards":[{"k":1},{"k":3}],"complete":false}}"#,
+        );
+        let runs = list_runs(out.path()).unwrap();
+        assert_eq!(
+            runs[0].to_string(),
+            "m  2026-11-22T00:15:00Z  6x4  30 devices  ok 30 failed 0  2.0 s  merged 2/3 shards (incomplete)"
         );
     }
 

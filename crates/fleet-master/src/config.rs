@@ -38,6 +38,8 @@ pub struct RunConfig {
     pub host_key_check: HostKeyCheck,
     /// `known_hosts` file; `None` means `~/.ssh/known_hosts`.
     pub known_hosts: Option<PathBuf>,
+    /// Further known_hosts files, read but never written.
+    pub known_hosts_extra: Vec<PathBuf>,
     /// Mode when neither device nor platform says.
     pub default_mode: Option<Mode>,
     /// Re-runs of a device whose worker died while running it.
@@ -70,6 +72,12 @@ pub struct RunConfig {
     pub group_output: bool,
     /// `--diff RUN_DIR`: print which outputs changed since that run.
     pub diff_against: Option<PathBuf>,
+    /// `--shard K/N`: which part of the selection this run is, recorded in
+    /// run.json for `fleet merge`.
+    pub shard: Option<fleet_proto::rundir::ShardRecord>,
+    /// Whether device text printed on stdout / stderr is escaped
+    /// (terminals, unless `--raw-output`); files always get exact text.
+    pub escape: fleet_escape::Streams,
 }
 
 impl RunConfig {

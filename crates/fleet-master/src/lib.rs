@@ -7,8 +7,10 @@
 //! - [`spawn`]: worker processes (self re-exec) and the in-process pool of
 //!   `-p 0`, each turned into a stream of [`spawn::Event`]s.
 //! - [`policy`]: connect rate, per-group caps, retries with backoff.
-//! - [`dispatch`]: the event loop: pull-based batches, crash recovery,
-//!   signals, draining. The only place device state changes.
+//! - [`dispatch`]: a pure state machine ([`dispatch::machine`]: one state
+//!   per device, `on_event(now, event) -> actions`) and the thin I/O shell
+//!   around it: work by free slots, crash recovery, heartbeats and
+//!   deadlines, signals, draining. The only place device state changes.
 //! - [`sink`]: what a run leaves behind: `results.jsonl`, `run.json`,
 //!   `workers.json`, `trace.json`.
 //! - [`outputs`]: `--save-outputs`, `--group-output`, `--diff`.

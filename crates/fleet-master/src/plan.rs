@@ -68,6 +68,9 @@ pub struct ConfigPush {
     pub save: bool,
     /// Actually send them (`--commit`); otherwise the plan is a dry run.
     pub commit: bool,
+    /// Commit with automatic rollback after this many minutes unless
+    /// confirmed (`--commit-confirmed`; Junos, EOS configuration sessions).
+    pub confirmed_minutes: Option<u32>,
 }
 
 impl ConfigPush {
@@ -111,12 +114,15 @@ impl ConfigPush {
             lines: all,
             save,
             commit,
+            confirmed_minutes: None,
         }))
     }
 
     /// The whole command sequence for `device`: enter config mode, the
-    /// lines, leave, save, then the device's own commands (e.g. a `show`
-    /// to verify). Forces shell mode: config mode is a CLI state.
+    /// lines, the platform's commit (Junos `commit`, or a confirmed commit
+    /// with `--commit-confirmed`), leave, save, then the device's own
+    /// commands (e.g. a `show` to verify). Forces shell mode: config mode
+    /// is a CLI state.
     pub fn apply(&self, device: &mut Device) -> Result<(), PlanError> {
         let err = |why: String| PlanError::ConfigMode {
             device: device.name.clone(),
@@ -137,13 +143,38 @@ impl ConfigPush {
                 spec.name
             )));
         };
-        let mut commands = vec![enter.to_string()];
-        commands.extend(self.lines.iter().cloned());
-        commands.push(exit.to_string());
-        if self.save {
-            match save_command(spec.name) {
-                Some(save) => commands.push(save.to_string()),
+        let confirmed = match self.confirmed_minutes {
+            None => None,
+            Some(minutes) => match spec.confirmed_commit {
+                Some(c) => Some((c, minutes)),
                 None => {
+                    return Err(err(format!(
+                        "platform {} has no confirmed commit (--commit-confirmed works on juniper_junos and arista_eos)",
+                        spec.name
+                    )))
+                }
+            },
+        };
+        let mut commands = vec![confirmed.map_or(enter, |(c, _)| c.enter).to_string()];
+        commands.extend(self.lines.iter().cloned());
+        match confirmed {
+            Some((c, minutes)) => {
+                commands.push(c.command(minutes));
+                if !c.leaves_config_mode {
+                    commands.push(exit.to_string());
+                }
+            }
+            None => {
+                commands.extend(spec.commit.map(String::from));
+                commands.push(exit.to_string());
+            }
+        }
+        if self.save {
+            match (spec.save, spec.commit) {
+                (Some(save), _) => commands.push(save.to_string()),
+                // A commit already made the change persistent.
+                (None, Some(_)) => {}
+                (None, None) => {
                     return Err(err(format!(
                         "don't know how to save the configuration on {}",
                         spec.name
@@ -155,14 +186,6 @@ impl ConfigPush {
         device.commands = commands;
         device.mode = Some(Mode::Shell);
         Ok(())
-    }
-}
-
-fn save_command(platform: &str) -> Option<&'static str> {
-    match platform {
-        "cisco_ios" | "arista_eos" => Some("write memory"),
-        "cisco_nxos" => Some("copy running-config startup-config"),
-        _ => None,
     }
 }
 
@@ -215,6 +238,9 @@ pub struct PlanOptions {
     pub config: Option<ConfigPush>,
     /// `--resume`.
     pub resume: Option<Resume>,
+    /// `--shard K/N --shard-by KEY`: keep only that part of the devices
+    /// selected by `--limit` (before `--resume` drops the done ones).
+    pub shard: Option<(fleet_shard::Shard, fleet_shard::ShardBy)>,
 }
 
 /// The devices a run will run, each with its final commands.
@@ -227,6 +253,8 @@ pub struct RunPlan {
     /// With `--resume`: devices of the inventory (after `--limit`) already
     /// done in that run, left out.
     pub already_done: usize,
+    /// With `--shard`: what run.json records about this part.
+    pub shard: Option<fleet_proto::rundir::ShardRecord>,
 }
 
 impl RunPlan {
@@ -254,6 +282,21 @@ impl RunPlan {
                     expr: limit.expr.clone(),
                 });
             }
+        }
+        let mut shard = None;
+        if let Some((part, by)) = &opts.shard {
+            let selected = devices.len();
+            let digest = fleet_shard::selection_digest(devices.iter().map(|d| d.name.as_str()));
+            devices = fleet_shard::select(devices, *part, by);
+            shard = Some(fleet_proto::rundir::ShardRecord {
+                k: part.k(),
+                n: part.n(),
+                by: by.to_string(),
+                selection_digest: digest,
+                selected,
+                limit: opts.limit.as_ref().map(|l| l.expr.clone()),
+                devices: devices.len(),
+            });
         }
         for d in &mut devices {
             if !opts.commands.is_empty() {
@@ -286,6 +329,7 @@ impl RunPlan {
             devices,
             dry_run: opts.config.as_ref().is_some_and(|c| !c.commit),
             already_done,
+            shard,
         })
     }
 }
@@ -355,6 +399,52 @@ mod tests {
         };
         let e = RunPlan::build(Path::new("inv.yaml"), devs(), &opts).unwrap_err();
         assert!(matches!(e, PlanError::NoMatch { .. }), "{e}");
+    }
+
+    #[test]
+    fn config_push_commits_where_the_platform_needs_it() {
+        let plan = |platform: &str, save: bool, minutes: Option<u32>| {
+            let mut push = ConfigPush::from_sources(None, &["L".into()], save, true)
+                .unwrap()
+                .unwrap();
+            push.confirmed_minutes = minutes;
+            let mut d = Device::new("r1", "h", 22);
+            d.platform = Some(platform.into());
+            push.apply(&mut d).map(|()| d.commands)
+        };
+        assert_eq!(
+            plan("juniper_junos", true, None).unwrap(),
+            ["configure", "L", "commit", "exit configuration-mode"]
+        );
+        assert_eq!(
+            plan("juniper_junos", false, Some(5)).unwrap(),
+            [
+                "configure",
+                "L",
+                "commit confirmed 5",
+                "exit configuration-mode"
+            ]
+        );
+        assert_eq!(
+            plan("arista_eos", true, Some(90)).unwrap(),
+            [
+                "configure session fleet",
+                "L",
+                "commit timer 01:30:00",
+                "write memory"
+            ]
+        );
+        assert_eq!(
+            plan("cisco_nxos", true, None).unwrap(),
+            [
+                "configure terminal",
+                "L",
+                "end",
+                "copy running-config startup-config"
+            ]
+        );
+        let e = plan("cisco_ios", false, Some(5)).unwrap_err();
+        assert!(e.to_string().contains("has no confirmed commit"), "{e}");
     }
 
     #[test]

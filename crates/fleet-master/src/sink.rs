@@ -91,6 +91,8 @@ pub fn run_json(
         interrupted: outcome.map(|o| o.interrupted),
         exit_code: outcome.map(|o| o.exit_code.code()),
         resumed: cfg.resume_dir.is_some(),
+        shard: cfg.shard.clone(),
+        merge: None,
     }
 }
 

@@ -60,6 +60,9 @@ pub struct WorkerConfig {
     pub host_key_check: HostKeyCheck,
     /// `known_hosts` file to check and extend.
     pub known_hosts: Option<PathBuf>,
+    /// Further known_hosts files, read only (see `fleet_ssh::SessionSettings`).
+    #[serde(default)]
+    pub known_hosts_extra: Vec<PathBuf>,
     /// Mode when neither the device nor its platform says.
     pub default_mode: Option<Mode>,
     /// How often the worker sends a [`WorkerToMaster::Heartbeat`].

@@ -9,6 +9,8 @@
 //! - [`result`]: what happened to one device, the line in `results.jsonl`.
 //! - [`ipc`]: the versioned messages between master and workers.
 //! - [`exit`]: the documented exit codes of the `fleet` binary.
+//! - [`platform`]: platform names and every other tool's spelling of them.
+//! - [`duration`]: the one duration syntax for flags, inventories and policies.
 //! - [`rundir`]: the run directory as a versioned contract (`fleet-run/1`):
 //!   `run.json`, `workers.json`, result lines, trace event kinds, and a
 //!   [`rundir::ResultsReader`] that survives a torn last line.
@@ -23,9 +25,11 @@
 #![deny(missing_docs)]
 
 pub mod device;
+pub mod duration;
 pub mod event;
 pub mod exit;
 pub mod ipc;
+pub mod platform;
 pub mod result;
 pub mod rundir;
 pub mod secret;

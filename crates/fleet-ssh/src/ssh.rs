@@ -126,6 +126,13 @@ fn check_host_key(
                 "host key for {name} has changed: known_hosts has {ktype} {old}, server presented {fp}"
             ),
         )),
+        Check::CertAuthorityOnly => Err(Failure::new(
+            Status::HostKeyMismatch,
+            format!(
+                "known_hosts has only a @cert-authority line for {name}: host certificates are not \
+                 supported by fleet; add the host's plain key ({ktype} {fp}) to known_hosts"
+            ),
+        )),
         Check::NotFound if keys.check == HostKeyCheck::Strict => Err(Failure::new(
             Status::HostKeyMismatch,
             format!("no {ktype} host key known for {name} (server presented {fp}) and host key checking is strict"),

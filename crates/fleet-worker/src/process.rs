@@ -2,7 +2,6 @@
 
 use crate::link;
 use crate::pool;
-use fleet_proto::ExitCode;
 use std::os::fd::AsFd;
 
 /// Arguments the master passes on the worker's command line. Nothing
@@ -25,11 +24,11 @@ pub fn worker_main(args: WorkerArgs) -> i32 {
     // Die with the master, even when it is SIGKILLed.
     if let Err(e) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
         eprintln!("failed to set the parent-death signal: {e}");
-        return ExitCode::WorkerFailed.code();
+        return 3;
     }
     if nix::unistd::getppid().as_raw() as u32 != args.master_pid {
         eprintln!("master {} is already gone", args.master_pid);
-        return ExitCode::WorkerFailed.code();
+        return 3;
     }
     let level = std::env::var("FLEET_LOG_LEVEL")
         .ok()
@@ -62,7 +61,7 @@ pub fn worker_main(args: WorkerArgs) -> i32 {
         Ok(l) => l,
         Err(e) => {
             log::error!("failed to connect to the master: {e}");
-            return ExitCode::WorkerFailed.code();
+            return 3;
         }
     };
     let code = match pool::serve(args.id, Box::new(to_master), Box::new(from_master), false) {
@@ -80,7 +79,7 @@ pub fn worker_main(args: WorkerArgs) -> i32 {
         }
         Err(e) => {
             log::error!("worker {} failed: {e}", args.id);
-            ExitCode::WorkerFailed.code()
+            3
         }
     };
     fleet_logs::flush();
@@ -90,7 +89,7 @@ pub fn worker_main(args: WorkerArgs) -> i32 {
 /// A panic in any thread of a worker is logged with its backtrace (in the
 /// worker's own log format) and then aborts the process: the master sees
 /// the crash at once and re-queues the worker's devices, instead of a
-/// worker limping on with a dead thread.
+/// worker limping on with a dead thread (see the crate's panic policy).
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let backtrace = std::backtrace::Backtrace::force_capture();

@@ -298,6 +298,7 @@ pub(crate) fn load(
         host_key_check,
         warnings: b.secrets.warnings,
         source: file.to_path_buf(),
+        origins: Default::default(),
     })
 }
 

@@ -50,7 +50,9 @@ fn auth_from(
 
 /// Builds the device from its layers (device, groups in listed order,
 /// defaults); fails if it ends without username or credentials.
-#[allow(clippy::too_many_arguments)] // the layers plus where they came from
+// Each argument is one resolved piece of the device; a struct would only
+// rename them at the single call site.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn resolve(
     file: &Path,
     name: String,
@@ -125,7 +127,8 @@ pub(super) fn resolve(
         port: first(layers, |l| l.port.as_ref()).map_or(default_port, |v| v.v),
         username,
         auth,
-        platform: first(layers, |l| l.platform.as_ref()).map(|v| v.v.clone()),
+        platform: first(layers, |l| l.platform.as_ref())
+            .map(|v| crate::secrets::normalize_platform(&v.v, secrets)),
         commands: first(layers, |l| l.commands.as_ref())
             .map(|v| v.v.clone())
             .unwrap_or_default(),

@@ -38,12 +38,7 @@ impl Shell {
         } else {
             ExitCode::AllOk
         };
-        let workers_json = serde_json::to_vec_pretty(&self.records).unwrap_or_default();
-        lenient(
-            self.dir
-                .write_atomic("workers.json", &workers_json)
-                .map_err(io_err(self.dir.file("workers.json"))),
-        )?;
+        lenient(sink::write_workers_json(&self.dir, &self.records))?;
         let mut trace = Vec::with_capacity(256 * self.compact.len() + 4096);
         lenient(
             sink::write_trace(

@@ -451,6 +451,14 @@ impl Machine {
             .map(|e| e.job.device.name.as_str())
     }
 
+    /// Devices in flight on worker `key`.
+    pub fn held(&self, key: WorkerKey) -> usize {
+        self.workers
+            .iter()
+            .find(|w| w.key == key)
+            .map_or(0, |w| w.held)
+    }
+
     /// The measured pace (for logs and tests).
     pub fn pace(&self) -> Pace {
         self.pace
@@ -789,14 +797,8 @@ impl Machine {
             .iter()
             .filter(|&&seq| matches!(&self.devices[seq as usize].state, State::InFlight(f) if f.started.is_some()))
             .count();
-        if crashed {
-            log::error!(
-                "worker_crashed: worker {} generation {}: {why}; {} devices in flight",
-                key.slot,
-                key.generation,
-                mine.len()
-            );
-        } else if !mine.is_empty() {
+        // A crash is logged by the shell as `worker_crashed` (it knows the pid).
+        if !crashed && !mine.is_empty() {
             log::info!(
                 "worker {} left with {} devices it never started; handing them back",
                 key.slot,
@@ -1508,7 +1510,7 @@ mod tests {
 
     fn devices(n: usize) -> Vec<Device> {
         (0..n)
-            .map(|i| Device::new(&format!("d{i:03}"), "127.0.0.1", 22))
+            .map(|i| Device::new(format!("d{i:03}"), "127.0.0.1", 22))
             .collect()
     }
 

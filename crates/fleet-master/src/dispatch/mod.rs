@@ -172,6 +172,7 @@ pub fn run(cfg: RunConfig, devices: Vec<Device>) -> Result<RunOutcome, MasterErr
         max_output: cfg.max_output,
         host_key_check: cfg.host_key_check,
         known_hosts: cfg.known_hosts.clone(),
+        known_hosts_extra: cfg.known_hosts_extra.clone(),
         default_mode: cfg.default_mode,
         heartbeat: HEARTBEAT,
     };
@@ -473,23 +474,34 @@ impl Shell {
             } => {
                 let key = WorkerKey { slot, generation };
                 self.txs.remove(&key);
+                let held = self.machine.held(key);
+                let mut crashed = false;
+                let mut pid = 0;
                 if let Some(r) = self.record(key) {
                     r.exit = Some(status.clone());
                     r.exited_at = Some(now_rfc3339());
                     // Judged like the machine does: a clean exit says Bye.
                     r.crashed = !(success && r.cpu_user_ms.is_some());
+                    crashed = r.crashed;
+                    pid = r.pid;
                     log::info!(
                         "{}",
                         Lifecycle::WorkerExit {
                             worker: slot,
                             generation,
-                            pid: r.pid,
+                            pid,
                             exit: status.clone(),
-                            crashed: r.crashed,
+                            crashed,
                         }
                     );
                 }
                 self.mark("worker exit", Some(slot), status.clone());
+                if crashed {
+                    log::error!(
+                        "worker_crashed: worker {slot} generation {generation} pid {pid}: {status}; {held} devices in flight"
+                    );
+                    self.mark("worker crashed", Some(slot), status.clone());
+                }
                 self.feed(machine::Event::Exited {
                     worker: key,
                     status,

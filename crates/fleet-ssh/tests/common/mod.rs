@@ -24,6 +24,7 @@ pub fn settings(known_hosts: &Path, check: HostKeyCheck) -> SessionSettings {
         max_output: 1 << 20,
         host_key_check: check,
         known_hosts: Some(known_hosts.to_path_buf()),
+        known_hosts_extra: Vec::new(),
         default_mode: None,
     }
 }

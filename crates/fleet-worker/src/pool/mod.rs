@@ -82,6 +82,7 @@ pub fn serve(
         max_output: config.max_output,
         host_key_check: config.host_key_check,
         known_hosts: config.known_hosts.clone(),
+        known_hosts_extra: config.known_hosts_extra.clone(),
         default_mode: config.default_mode,
     })
     .map_err(|e| PoolError::Setup(e.to_string()))?;
@@ -187,7 +188,7 @@ fn receive_loop(shared: &Shared, from_master: &mut dyn FromMaster) {
                 // workers must never outlive it.
                 log::error!("lost the master ({e}); exiting");
                 fleet_logs::flush();
-                std::process::exit(fleet_proto::ExitCode::WorkerFailed.code());
+                std::process::exit(3);
             }
         };
         let mut st = shared.lock();

@@ -216,7 +216,7 @@ pub(crate) fn split_large_outputs(seq: u32, result: &mut DeviceResult) -> Vec<Wo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fleet_proto::{CommandOutput, Timings};
+    use fleet_proto::{CommandOutput, Status, Timings};
 
     #[test]
     fn large_outputs_travel_in_bounded_chunks_that_reassemble() {
