@@ -83,7 +83,7 @@ pub fn session_costs(run_dir: &Path) -> Option<SessionCosts> {
     }
     let mut hs: Vec<f64> = rows.iter().map(|t| t.connect + t.auth).collect();
     Some(SessionCosts {
-        handshake_ms: crate::summary::median(&mut hs)?,
+        handshake_ms: crate::stats::median(&mut hs)?,
         session_ms: rows.iter().map(|t| t.total).sum::<f64>() / rows.len() as f64,
     })
 }
