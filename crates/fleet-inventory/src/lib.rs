@@ -41,6 +41,7 @@ mod vocab;
 mod yaml;
 mod ytree;
 
+pub use csv_loader::{BadCsvColumns, CsvColumns};
 pub use error::{ErrorKind, InventoryError};
 pub use format::{Format, UnknownFormat};
 pub use inventory::{summary, Inventory, Origins, Summary};
@@ -64,6 +65,9 @@ pub struct LoadOptions {
     /// `fleet inventory show` and `list --long/--json`. Off for runs: 100k
     /// devices would pay for strings nobody reads.
     pub sources: bool,
+    /// Which CSV column holds which field (`--csv-columns`); overrides a
+    /// `# fleet-columns:` line in the file field by field.
+    pub csv_columns: Option<CsvColumns>,
 }
 
 impl Default for LoadOptions {
@@ -75,6 +79,7 @@ impl Default for LoadOptions {
             password_prompted: false,
             vault_password: VaultPassword::from_flag_or_env(None),
             sources: false,
+            csv_columns: None,
         }
     }
 }
@@ -187,11 +192,11 @@ fn load_str_with(
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match format {
         Format::Fleet => fleet::load(text, origin, opts),
-        Format::Nornir => nornir::load(text, origin),
+        Format::Nornir => nornir::load(text, origin, opts),
         Format::AnsibleIni | Format::AnsibleYaml => {
             let mut vault = vault::Vault::new(opts.vault_password.clone());
             ansible::load_file(text, origin, format, &mut vault)
         }
-        Format::Csv => csv_loader::load(text, origin),
+        Format::Csv => csv_loader::load(text, origin, opts),
     }
 }
