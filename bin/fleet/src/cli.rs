@@ -104,6 +104,10 @@ pub struct InventoryCommon {
     /// [default: $ANSIBLE_VAULT_PASSWORD_FILE].
     #[arg(long, value_name = "FILE")]
     pub vault_password_file: Option<PathBuf>,
+    /// Which CSV column holds which field, for CMDB/NetBox exports
+    /// (e.g. host=primary_ip,platform=device_type).
+    #[arg(long, value_name = "FIELD=COLUMN,...")]
+    pub csv_columns: Option<fleet_inventory::CsvColumns>,
 }
 
 #[derive(Debug, Args)]
@@ -176,6 +180,17 @@ pub struct RunArgs {
     /// argument); it is tried after each device's own credentials.
     #[arg(short = 'k', long)]
     pub ask_pass: bool,
+
+    /// Ask for the become (enable) password once, on the terminal: Ansible
+    /// hosts with ansible_become true and no password of their own take it,
+    /// in other formats every device without an enable secret.
+    #[arg(short = 'K', long)]
+    pub ask_become_pass: bool,
+
+    /// Which CSV column holds which field, for CMDB/NetBox exports
+    /// (e.g. host=primary_ip,platform=device_type).
+    #[arg(long, value_name = "FIELD=COLUMN,...")]
+    pub csv_columns: Option<fleet_inventory::CsvColumns>,
 
     /// Worker processes; 0 runs the threads inside the master.
     #[arg(short, long, env = "FLEET_PROCESSES", default_value_t = 2,

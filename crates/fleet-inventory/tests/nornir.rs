@@ -244,7 +244,10 @@ fn nornir_repo_sources_name_the_file_and_line_that_won() {
             .collect()
     };
     let want = |pairs: &[(&str, String)]| -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
     };
     // ams-core-2: port from its own netmiko block, the enable secret from
     // the host's netmiko extras, platform and parents' data from groups.
