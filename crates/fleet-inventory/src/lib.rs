@@ -25,24 +25,26 @@
 #![deny(missing_docs)]
 
 mod ansible;
+mod client_defaults;
+mod csv_loader;
 mod error;
-mod finish;
 mod fleet;
 mod format;
+mod hostport;
 mod inventory;
 pub mod limit;
 mod nornir;
 mod secrets;
 mod suggest;
-mod table;
-mod values;
 mod vault;
+mod vocab;
 mod yaml;
 mod ytree;
 
+pub use csv_loader::{BadCsvColumns, CsvColumns};
 pub use error::{ErrorKind, InventoryError};
 pub use format::{Format, UnknownFormat};
-pub use inventory::{summary, Inventory, Summary};
+pub use inventory::{summary, Inventory, Origins, Summary};
 pub use vault::VaultPassword;
 
 use std::path::Path;
@@ -59,6 +61,18 @@ pub struct LoadOptions {
     /// The Ansible Vault password, for vault-encrypted files and `!vault`
     /// values (`--vault-password-file`, else `ANSIBLE_VAULT_PASSWORD_FILE`).
     pub vault_password: VaultPassword,
+    /// Record where each device field was set ([`Inventory::origins`]) for
+    /// `fleet inventory show` and `list --long/--json`. Off for runs: 100k
+    /// devices would pay for strings nobody reads.
+    pub sources: bool,
+    /// Which CSV column holds which field (`--csv-columns`); overrides a
+    /// `# fleet-columns:` line in the file field by field.
+    pub csv_columns: Option<CsvColumns>,
+    /// The become (enable) password asked for on the terminal (`fleet run
+    /// -K`). Ansible hosts take it when `ansible_become` is true and they
+    /// set no `ansible_become_password` (as Ansible does); in the other
+    /// formats every device without an enable secret takes it.
+    pub become_password: Option<fleet_proto::Secret>,
 }
 
 impl Default for LoadOptions {
@@ -69,6 +83,9 @@ impl Default for LoadOptions {
             format: None,
             password_prompted: false,
             vault_password: VaultPassword::from_flag_or_env(None),
+            sources: false,
+            csv_columns: None,
+            become_password: None,
         }
     }
 }
@@ -104,7 +121,7 @@ pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Inventory, Inventory
             None => Format::detect(path, &[]).ok_or_else(unknown)?,
         };
         if matches!(format, Format::AnsibleIni | Format::AnsibleYaml) {
-            return ansible::load_dir(path, &mut vault);
+            return ansible::load_dir(path, &mut vault, opts.become_password.as_ref());
         }
         let file = ["hosts.yaml", "hosts.yml"]
             .iter()
@@ -112,7 +129,7 @@ pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Inventory, Inventory
             .find(|p| p.is_file())
             .unwrap_or_else(|| path.join("hosts.yaml"));
         let text = read_text(&file)?;
-        let mut inv = load_str_with(&text, &file, format, opts.password_prompted)?;
+        let mut inv = load_str_with(&text, &file, format, opts)?;
         inv.source = path.to_path_buf();
         return Ok(inv);
     }
@@ -137,10 +154,14 @@ pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Inventory, Inventory
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut inv = match format {
-        Format::AnsibleIni | Format::AnsibleYaml => {
-            ansible::load_file(text, path, format, &mut vault)?
-        }
-        _ => load_str_with(text, path, format, opts.password_prompted)?,
+        Format::AnsibleIni | Format::AnsibleYaml => ansible::load_file(
+            text,
+            path,
+            format,
+            &mut vault,
+            opts.become_password.as_ref(),
+        )?,
+        _ => load_str_with(text, path, format, opts)?,
     };
     inv.source = path.to_path_buf();
     Ok(inv)
@@ -169,23 +190,51 @@ pub(crate) fn read_text(file: &Path) -> Result<String, InventoryError> {
 /// Nornir's `groups.yaml`/`defaults.yaml`, Ansible's `group_vars/` and
 /// `host_vars/` resolve against its directory).
 pub fn load_str(text: &str, origin: &Path, format: Format) -> Result<Inventory, InventoryError> {
-    load_str_with(text, origin, format, false)
+    load_str_with(text, origin, format, &LoadOptions::default())
 }
 
 fn load_str_with(
     text: &str,
     origin: &Path,
     format: Format,
-    password_prompted: bool,
+    opts: &LoadOptions,
 ) -> Result<Inventory, InventoryError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    match format {
-        Format::Fleet => fleet::load(text, origin, password_prompted),
-        Format::Nornir => nornir::load(text, origin),
+    let mut inv = match format {
+        Format::Fleet => fleet::load(text, origin, opts)?,
+        Format::Nornir => nornir::load(text, origin, opts)?,
         Format::AnsibleIni | Format::AnsibleYaml => {
-            let mut vault = vault::Vault::new(VaultPassword::from_flag_or_env(None));
-            ansible::load_file(text, origin, format, &mut vault)
+            let mut vault = vault::Vault::new(opts.vault_password.clone());
+            // Ansible decides per host (`ansible_become`).
+            return ansible::load_file(
+                text,
+                origin,
+                format,
+                &mut vault,
+                opts.become_password.as_ref(),
+            );
         }
-        Format::Csv => table::load(text, origin),
+        Format::Csv => csv_loader::load(text, origin, opts)?,
+    };
+    if let Some(pw) = &opts.become_password {
+        give_become_password(&mut inv, pw);
+    }
+    Ok(inv)
+}
+
+/// `-K` for formats without a become switch: every device (noop aside)
+/// without an enable secret of its own takes the prompted one.
+fn give_become_password(inv: &mut Inventory, pw: &fleet_proto::Secret) {
+    for d in &mut inv.devices {
+        if d.enable_secret.is_some() || d.transport == fleet_proto::Transport::Noop {
+            continue;
+        }
+        d.enable_secret = Some(pw.clone());
+        if let Some(o) = inv.origins.get_mut(&d.name) {
+            o.insert(
+                "enable_secret".to_owned(),
+                "prompt (--ask-become-pass)".to_owned(),
+            );
+        }
     }
 }
