@@ -16,6 +16,7 @@ fn write(path: &Path, text: &str) {
 fn ansible_repo_runs_against_the_lab_with_become_ports_and_jump_from_vars() {
     let dir = scratch();
     let lab = LabProc::start(
+        BIN,
         dir.path(),
         &["--devices", "3", "--flavours", "cisco_ios", "--jump-host"],
     );
@@ -105,21 +106,17 @@ fn ansible_repo_runs_against_the_lab_with_become_ports_and_jump_from_vars() {
     // devices succeed, the third fails with the IOS error.
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            inv.to_str().unwrap(),
-            "-p",
-            "1",
-            "-t",
-            "3",
-            "-c",
-            "configure terminal",
-            "--host-key-check",
-            "off",
-            "--format",
-            "none",
-        ],
+        &RunArgs::new(inv.to_str().unwrap())
+            .layout(1, 3)
+            .args([
+                "-c",
+                "configure terminal",
+                "--host-key-check",
+                "off",
+                "--format",
+                "none",
+            ])
+            .build(),
         &env,
     );
     run.assert_code(1);
@@ -145,7 +142,11 @@ fn ansible_repo_runs_against_the_lab_with_become_ports_and_jump_from_vars() {
 #[test]
 fn ask_become_pass_enables_only_where_become_says() {
     let dir = scratch();
-    let lab = LabProc::start(dir.path(), &["--devices", "2", "--flavours", "cisco_ios"]);
+    let lab = LabProc::start(
+        BIN,
+        dir.path(),
+        &["--devices", "2", "--flavours", "cisco_ios"],
+    );
     let lab_text = std::fs::read_to_string(&lab.inventory).unwrap();
     let lab_inv =
         fleet_inventory::load_str(&lab_text, &lab.inventory, fleet_inventory::Format::Fleet)
