@@ -9,6 +9,7 @@ mod core;
 mod escape;
 mod faults;
 mod inventory_errors;
+mod inventory_show;
 mod lab;
 mod logs;
 mod outputs;

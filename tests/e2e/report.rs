@@ -15,6 +15,7 @@ use std::time::Duration;
 /// A lab run with the faults scenario: every failure class is present.
 fn faults_run(dir: &Path) -> PathBuf {
     let lab = LabProc::start(
+        BIN,
         dir,
         &[
             "--devices",
@@ -28,25 +29,21 @@ fn faults_run(dir: &Path) -> PathBuf {
     let inv = lab.inventory.to_string_lossy().into_owned();
     let run = fleet(
         dir,
-        &[
-            "run",
-            "-i",
-            &inv,
-            "-p",
-            "2",
-            "-t",
-            "3",
-            "-c",
-            "show version",
-            "--out",
-            "runs",
-            "--format",
-            "none",
-            "--session-timeout",
-            "4s",
-            "--command-timeout",
-            "2s",
-        ],
+        &RunArgs::new(&inv)
+            .layout(2, 3)
+            .args([
+                "-c",
+                "show version",
+                "--out",
+                "runs",
+                "--format",
+                "none",
+                "--session-timeout",
+                "4s",
+                "--command-timeout",
+                "2s",
+            ])
+            .build(),
         &[],
     );
     lab.stop();

@@ -124,6 +124,10 @@ pub struct InventoryCommon {
     /// [default: $ANSIBLE_VAULT_PASSWORD_FILE].
     #[arg(long, value_name = "FILE")]
     pub vault_password_file: Option<PathBuf>,
+    /// Which CSV column holds which field, for CMDB/NetBox exports
+    /// (e.g. host=primary_ip,platform=device_type).
+    #[arg(long, value_name = "FIELD=COLUMN,...")]
+    pub csv_columns: Option<fleet_inventory::CsvColumns>,
 }
 
 #[derive(Debug, Args)]
@@ -196,6 +200,17 @@ pub struct RunArgs {
     /// argument); it is tried after each device's own credentials.
     #[arg(short = 'k', long)]
     pub ask_pass: bool,
+
+    /// Ask for the become (enable) password once, on the terminal: Ansible
+    /// hosts with ansible_become true and no password of their own take it,
+    /// in other formats every device without an enable secret.
+    #[arg(short = 'K', long)]
+    pub ask_become_pass: bool,
+
+    /// Which CSV column holds which field, for CMDB/NetBox exports
+    /// (e.g. host=primary_ip,platform=device_type).
+    #[arg(long, value_name = "FIELD=COLUMN,...")]
+    pub csv_columns: Option<fleet_inventory::CsvColumns>,
 
     /// Worker processes; 0 runs the threads inside the master.
     #[arg(short, long, env = "FLEET_PROCESSES", default_value_t = 2,
@@ -279,7 +294,7 @@ pub struct RunArgs {
 
     /// New sessions per second across all workers, e.g. `50/s` (protects
     /// TACACS/RADIUS servers and fragile devices).
-    #[arg(long, value_name = "RATE", value_parser = fleet_master::policy::parse_rate)]
+    #[arg(long, value_name = "RATE", value_parser = connect_rate)]
     pub connect_rate: Option<f64>,
 
     /// At most N concurrent sessions to devices of GROUP, whatever P×T is
@@ -293,7 +308,7 @@ pub struct RunArgs {
 
     /// Backoff range for --retry (doubles per attempt, with jitter).
     #[arg(long, default_value = "1s..30s", value_name = "MIN..MAX",
-          value_parser = fleet_master::policy::parse_backoff)]
+          value_parser = retry_backoff)]
     pub retry_backoff: (Duration, Duration),
 
     /// Configuration lines to push through config mode (dry run unless --commit).
@@ -483,14 +498,30 @@ fn inventory_format(s: &str) -> Result<fleet_inventory::Format, fleet_inventory:
     s.parse()
 }
 
+/// A policy flag's error with its cause, as clap prints it (clap shows
+/// only the error's own message, not its source).
+fn with_cause(e: fleet_master::policy::PolicyParseError) -> String {
+    fleet_proto::chain::Chain(&e).to_string()
+}
+
+/// `--connect-rate`: `50/s`, `3000/m`.
+fn connect_rate(s: &str) -> Result<f64, String> {
+    fleet_master::policy::parse_rate(s).map_err(with_cause)
+}
+
+/// `--retry-backoff`: `1s..30s`.
+fn retry_backoff(s: &str) -> Result<(Duration, Duration), String> {
+    fleet_master::policy::parse_backoff(s).map_err(with_cause)
+}
+
 /// One `--max-per-group` value: `core=10` or `core=10,edge=4`.
 fn group_caps(s: &str) -> Result<BTreeMap<String, usize>, String> {
-    fleet_master::policy::parse_group_caps(&[s.to_string()])
+    fleet_master::policy::parse_group_caps(&[s.to_string()]).map_err(with_cause)
 }
 
 /// One `--retry` value: `connect_failed=3` or `connect_failed=3,timeout=1`.
 fn retry_classes(s: &str) -> Result<BTreeMap<Status, u32>, String> {
-    fleet_master::policy::parse_retry(&[s.to_string()])
+    fleet_master::policy::parse_retry(&[s.to_string()]).map_err(with_cause)
 }
 
 /// Flags of `fleet report`.

@@ -87,8 +87,8 @@ pub fn session_costs(run_dir: &Path) -> Option<SessionCosts> {
     // of a sequential run twice too long (1x1 at 194% efficiency).
     let mut totals: Vec<f64> = rows.iter().map(|t| t.total).collect();
     Some(SessionCosts {
-        handshake_ms: crate::summary::median(&mut hs)?,
-        session_ms: crate::summary::median(&mut totals)?,
+        handshake_ms: crate::stats::median(&mut hs)?,
+        session_ms: crate::stats::median(&mut totals)?,
     })
 }
 

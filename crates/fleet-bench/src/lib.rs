@@ -19,7 +19,7 @@
 //! - [`runner`]: one measured `fleet run` ([`RunRecord`]).
 //! - [`lab`]: the `fleet lab` child.
 //! - [`artifacts`]: reading run.json, workers.json, master.log, results.jsonl.
-//! - [`summary`]: per-layout figures ([`LayoutSummary`]).
+//! - [`summary`]: per-layout figures ([`LayoutSummary`]); [`stats`]: the median.
 //! - [`report`]: bench.json ([`BenchReport`]), bench.csv, the stdout table.
 //! - [`chart`]: draws bench.svg.
 //! - [`procfs`]: /proc and getrusage readings.
@@ -81,6 +81,7 @@ pub mod layout;
 pub mod procfs;
 pub mod report;
 pub mod runner;
+pub mod stats;
 pub mod summary;
 
 pub use config::{BenchConfig, Target};

@@ -3,6 +3,7 @@
 
 use crate::layout::{Layout, LayoutKind};
 use crate::runner::RunRecord;
+pub use crate::stats::median;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -125,20 +126,6 @@ pub fn ideal(
             IdealBound::Waves
         },
     )
-}
-
-/// Median (mean of the middle two for an even count); sorts `v`.
-pub fn median(v: &mut [f64]) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
 }
 
 fn median_of(runs: &[RunRecord], f: impl Fn(&RunRecord) -> Option<f64>) -> Option<f64> {

@@ -18,6 +18,7 @@ use crate::report::Reporter;
 use crate::rundir::{now_rfc3339, RunDir};
 use crate::sink::{self, write_run_json, MasterMark, ResultsFile, WorkerRecord};
 use crate::spawn::{self, Event, WorkerTx};
+use fleet_proto::chain::Chain;
 use fleet_proto::event::Lifecycle;
 use fleet_proto::{
     Device, DeviceResult, ExitCode, MasterToWorker, Status, WorkerConfig, WorkerEvent,
@@ -382,10 +383,10 @@ impl Shell {
             Action::Kill(key) => self.kill(key),
             Action::Spawn(key) => {
                 if let Err(e) = self.spawn(key) {
-                    log::error!("failed to restart worker {}: {e}", key.slot);
+                    log::error!("failed to restart worker {}: {}", key.slot, Chain(&e));
                     self.feedback.push_back(machine::Event::Exited {
                         worker: key,
-                        status: format!("failed to start: {e}"),
+                        status: format!("failed to start: {}", Chain(&e)),
                         success: false,
                     });
                 }
@@ -419,7 +420,7 @@ impl Shell {
                 }
             }
             // The Disconnected/Exited events will hand the devices back.
-            Err(e) => log::warn!("failed to send to worker {}: {e}", key.slot),
+            Err(e) => log::warn!("failed to send to worker {}: {}", key.slot, Chain(&e)),
         }
     }
 

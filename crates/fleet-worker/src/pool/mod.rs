@@ -39,8 +39,8 @@ pub enum PoolError {
     #[error("expected Configure from the master, got {0}")]
     Handshake(&'static str),
     /// The session layer could not start (e.g. unreadable known_hosts).
-    #[error("failed to set up sessions: {0}")]
-    Setup(String),
+    #[error("failed to set up sessions")]
+    Setup(#[from] fleet_ssh::SshError),
     /// A thread could not be spawned.
     #[error("failed to spawn thread {name}")]
     Spawn {
@@ -77,15 +77,7 @@ pub fn serve(
     };
     let threads = config.threads.max(1);
     log::info!("worker {worker_id} ready: pid {pid}, {threads} threads");
-    let context = Context::new(SessionSettings {
-        timeouts: config.timeouts,
-        max_output: config.max_output,
-        host_key_check: config.host_key_check,
-        known_hosts: config.known_hosts.clone(),
-        known_hosts_extra: config.known_hosts_extra.clone(),
-        default_mode: config.default_mode,
-    })
-    .map_err(|e| PoolError::Setup(e.to_string()))?;
+    let context = Context::new(SessionSettings::from_worker_config(&config))?;
 
     let (out_tx, out_rx) = mpsc::channel();
     let shared = Arc::new(Shared {
@@ -186,7 +178,10 @@ fn receive_loop(shared: &Shared, from_master: &mut dyn FromMaster) {
                 }
                 // The master is gone: nobody will read our results, and
                 // workers must never outlive it.
-                log::error!("lost the master ({e}); exiting");
+                log::error!(
+                    "lost the master ({}); exiting",
+                    fleet_proto::chain::Chain(&e)
+                );
                 fleet_logs::flush();
                 std::process::exit(3);
             }
