@@ -262,7 +262,7 @@ fn receive_loop(shared: &Arc<Shared>, from_master: &mut dyn FromMaster) {
                 let before = st.active;
                 start = resize(&mut st, n);
                 log::info!(
-                    "layout_change: threads {before} -> {}: {} started, {} parking after their session",
+                    "resize: threads {before} -> {}: {} started, {} parking after their session",
                     st.active,
                     start.len(),
                     before.saturating_sub(st.active)
