@@ -104,6 +104,10 @@ fn auto_layout_is_measured_explained_and_recorded_in_run_json() {
         .filter_map(|l| l.split_once(" - ").map(|(_, m)| m))
         .filter(|m| m.starts_with("layout_change:"))
         .map(|m| fleet_proto::event::Lifecycle::parse(m).unwrap().unwrap())
+        .filter(|ev| {
+            matches!(ev, fleet_proto::event::Lifecycle::LayoutChange { reason, .. }
+                if reason.starts_with("auto, was "))
+        })
         .collect();
     assert_eq!(events.len(), changes, "{log}");
     let trace = read_json(&run_dir.join("trace.json"));

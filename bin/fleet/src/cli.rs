@@ -352,7 +352,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub zero_latency: bool,
 
-    /// Layouts PxT (0xT: threads inside the master), optionally @BATCH.
+    /// Layouts PxT (0xT: threads inside the master) or `auto` (-p auto -t auto), optionally @BATCH.
     #[arg(long, default_value = "1x1,0x50,4x1,2x50,4x50")]
     pub layouts: String,
 

@@ -1,5 +1,6 @@
 //! Layouts as people write them: `4x50` (P processes × T threads), `0x50`
-//! (T threads inside the master), `2x8@64` (with batch size 64).
+//! (T threads inside the master), `2x8@64` (with batch size 64), `auto`
+//! (`fleet run -p auto -t auto`: fleet chooses and adjusts P×T itself).
 
 use crate::error::BenchError;
 use serde::Serialize;
@@ -15,12 +16,29 @@ pub struct Layout {
     pub t: u32,
     /// Devices per batch; `None` leaves fleet's default (T/2).
     pub batch: Option<u32>,
+    /// `auto`: `-p auto -t auto` (then `p` and `t` are 0: fleet decides
+    /// during the run, see the run's `layout.auto` in run.json).
+    pub auto: bool,
 }
 
 impl Layout {
-    /// Sessions that can run at once: P×T (T for `-p 0`).
+    /// Sessions that can run at once: P×T (T for `-p 0`); 0 for `auto`,
+    /// which decides during the run.
     pub fn slots(&self) -> u64 {
+        if self.auto {
+            return 0;
+        }
         u64::from(self.p.max(1)) * u64::from(self.t)
+    }
+
+    /// The `-p` and `-t` values for `fleet run`.
+    pub fn run_args(&self) -> [String; 4] {
+        let (p, t) = if self.auto {
+            ("auto".to_string(), "auto".to_string())
+        } else {
+            (self.p.to_string(), self.t.to_string())
+        };
+        ["-p".into(), p, "-t".into(), t]
     }
 
     /// Whether this is plain sequential execution (one session at a time).
@@ -48,7 +66,11 @@ impl Layout {
 
 impl fmt::Display for Layout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}x{}", self.p, self.t)?;
+        if self.auto {
+            f.write_str("auto")?;
+        } else {
+            write!(f, "{}x{}", self.p, self.t)?;
+        }
         if let Some(b) = self.batch {
             write!(f, "@{b}")?;
         }
@@ -68,14 +90,20 @@ impl FromStr for Layout {
             Some((pt, b)) => (pt, Some(b)),
             None => (s, None),
         };
-        let (p, t) = pt
-            .split_once(['x', 'X'])
-            .ok_or_else(|| bad("expected PxT, e.g. 4x50"))?;
-        let p: u32 = p.trim().parse().map_err(|_| bad("P is not a number"))?;
-        let t: u32 = t.trim().parse().map_err(|_| bad("T is not a number"))?;
-        if t == 0 {
-            return Err(bad("T must be at least 1"));
-        }
+        let auto = pt.trim().eq_ignore_ascii_case("auto");
+        let (p, t) = if auto {
+            (0, 0)
+        } else {
+            let (p, t) = pt
+                .split_once(['x', 'X'])
+                .ok_or_else(|| bad("expected PxT (e.g. 4x50) or auto"))?;
+            let p: u32 = p.trim().parse().map_err(|_| bad("P is not a number"))?;
+            let t: u32 = t.trim().parse().map_err(|_| bad("T is not a number"))?;
+            if t == 0 {
+                return Err(bad("T must be at least 1"));
+            }
+            (p, t)
+        };
         let batch = batch
             .map(|b| b.trim().parse::<u32>())
             .transpose()
@@ -83,7 +111,7 @@ impl FromStr for Layout {
         if batch == Some(0) {
             return Err(bad("batch size must be at least 1"));
         }
-        Ok(Layout { p, t, batch })
+        Ok(Layout { p, t, batch, auto })
     }
 }
 
@@ -103,8 +131,22 @@ mod tests {
     }
 
     #[test]
+    fn auto_is_a_layout_fleet_chooses() {
+        let l = Layout::parse_list("auto,2x8,AUTO@32").unwrap();
+        assert!(l[0].auto && !l[1].auto && l[2].auto);
+        assert_eq!(l[0].to_string(), "auto");
+        assert_eq!(l[2].to_string(), "auto@32");
+        assert_eq!(l[0].slots(), 0);
+        assert!(!l[0].is_sequential());
+        assert_eq!(l[0].run_args(), ["-p", "auto", "-t", "auto"]);
+        assert_eq!(l[1].run_args(), ["-p", "2", "-t", "8"]);
+    }
+
+    #[test]
     fn rejects_nonsense() {
-        for bad in ["", "4", "4x", "x4", "4x0", "ax2", "2x8@", "2x8@0"] {
+        for bad in [
+            "", "4", "4x", "x4", "4x0", "ax2", "2x8@", "2x8@0", "autox2", "auto@0",
+        ] {
             assert!(Layout::parse_list(bad).is_err(), "{bad}");
         }
     }

@@ -125,7 +125,7 @@ pub fn run_once(
     cmd.arg("run")
         .arg("--inventory")
         .arg(spec.inventory)
-        .args(["-p", &layout.p.to_string(), "-t", &layout.t.to_string()])
+        .args(layout.run_args())
         .args(["--command", spec.command])
         .arg("--out")
         .arg(dir)
@@ -214,7 +214,7 @@ pub fn run_once(
         dir: dir.to_path_buf(),
     })?;
     let workers = artifacts::read_workers_json(&run_dir).unwrap_or_default();
-    let in_process = layout.p == 0;
+    let in_process = layout.p == 0 && !layout.auto;
     // `-p 0` spawns no process: its pool's start is no spawn cost.
     let spawn = (!in_process)
         .then(|| artifacts::spawn_times(&workers, layout.p as usize))

@@ -94,7 +94,8 @@ pub fn summarise(
 ) -> LayoutSummary {
     let median_wall_ms = median_of(&runs, |r| Some(r.wall_ms)).unwrap_or(0.0);
     let waves = devices.div_ceil(layout.slots().max(1)) as f64;
-    let ideal_ms = waves * session_ms;
+    // `auto` has no fixed number of slots: no ideal to compare with.
+    let ideal_ms = if layout.auto { 0.0 } else { waves * session_ms };
     let mut statuses = BTreeMap::new();
     for r in &runs {
         for (s, n) in &r.statuses {
