@@ -2304,7 +2304,7 @@ mod tests {
         while !s.m.finished() && step < 10_000 {
             step += 1;
             s.at(step);
-            if step % 7 == 0 {
+            if step.is_multiple_of(7) {
                 s.ev(Event::SetThreads(sizes.next().unwrap()));
             }
             // Each worker starts and finishes its lowest held device.
