@@ -3,6 +3,7 @@
 
 mod adhoc;
 mod ansible_repo;
+mod autotune;
 mod bench;
 mod common;
 mod core;
