@@ -39,6 +39,9 @@ if [ "${BENCH_KEEP_RUNS:-0}" != 1 ]; then
   rm -rf "$out/noop/work"
 fi
 
+# One master on a 1,000,000-device inventory (end-to-end wall, peak RSS, run-dir size).
+bash "$(dirname "$0")/bench-scale.sh" "$fleet" || status=$?
+
 echo
 echo "bench: outputs in $out/{lab,zero,noop}/bench.{json,csv,svg}; load now: $(cut -d' ' -f1-3 /proc/loadavg)"
 exit $status

@@ -13,6 +13,8 @@
 //!   deadlines, signals, draining. The only place device state changes.
 //! - [`sink`]: what a run leaves behind: `results.jsonl`, `run.json`,
 //!   `workers.json`, `trace.json`.
+//! - [`trace`]: which sessions `trace.json` shows (`--trace`), decided
+//!   result by result.
 //! - [`outputs`]: `--save-outputs`, `--group-output`, `--diff`.
 //! - [`report`]: the only code that prints: progress bar, stdout formats,
 //!   summary.
@@ -27,6 +29,7 @@ pub mod report;
 pub mod rundir;
 pub mod sink;
 pub mod spawn;
+pub mod trace;
 
 pub use config::{OutputFormat, RunConfig};
 pub use dispatch::{run, MasterError, RunOutcome};

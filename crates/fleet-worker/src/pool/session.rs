@@ -12,6 +12,7 @@
 //! end as they would have.
 
 use super::state::{now_us, Busy, Out, Shared, HARD_LIMIT_MARGIN};
+use fleet_proto::event::DEVICE_LOG_TARGET;
 use fleet_proto::{DeviceResult, WorkerEvent, OUTPUT_CHUNK};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -89,6 +90,7 @@ pub(super) fn session_loop(shared: &Shared, slot: usize, generation: u32, thread
         let device = &job.device;
         let scope = fleet_logs::device_scope(&device.name);
         log::info!(
+            target: DEVICE_LOG_TARGET,
             "session start: {}:{} attempt {} batch {}",
             device.host,
             device.port,
@@ -115,6 +117,7 @@ pub(super) fn session_loop(shared: &Shared, slot: usize, generation: u32, thread
         };
         match &outcome.error {
             None => log::info!(
+                target: DEVICE_LOG_TARGET,
                 "session end: {} in {:.1} ms",
                 outcome.status,
                 outcome.timings.total
