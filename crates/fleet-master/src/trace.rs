@@ -78,7 +78,7 @@ impl Sampler {
             TraceMode::Full => true,
             TraceMode::Off => false,
             TraceMode::Sample if failed => self.failed < FAILED_CAP,
-            TraceMode::Sample => name_hash(&result.device) % self.stride == 0,
+            TraceMode::Sample => name_hash(&result.device).is_multiple_of(self.stride),
         };
         if keep {
             self.kept += 1;
