@@ -61,14 +61,14 @@ fn fixture(rel: &str) -> String {
         .into_owned()
 }
 
-/// chromedriver on a free port, killed on drop.
-struct Driver {
+/// chromedriver on a free port, killed on drop (also used by bench.rs).
+pub(crate) struct Driver {
     child: Child,
     port: u16,
 }
 
 impl Driver {
-    fn start() -> Driver {
+    pub(crate) fn start() -> Driver {
         let driver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
             .into_iter()
             .find(|p| Path::new(p).exists())
@@ -99,7 +99,7 @@ impl Drop for Driver {
     }
 }
 
-async fn browser(driver: &Driver, profile: &Path) -> Client {
+pub(crate) async fn browser(driver: &Driver, profile: &Path) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -120,7 +120,7 @@ async fn browser(driver: &Driver, profile: &Path) -> Client {
         .expect("WebDriver session with headless chromium")
 }
 
-async fn js(c: &Client, script: &str) -> serde_json::Value {
+pub(crate) async fn js(c: &Client, script: &str) -> serde_json::Value {
     c.execute(script, vec![])
         .await
         .unwrap_or_else(|e| panic!("script failed: {script}: {e}"))

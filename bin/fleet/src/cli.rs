@@ -46,6 +46,26 @@ pub enum Command {
     /// Internal: a worker process started by `fleet run`.
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),
+    /// Internal: the bare ssh2 thread pool `fleet bench` measures fleet against.
+    #[command(name = "__bare-pool", hide = true)]
+    BarePool(BarePoolArgs),
+}
+
+/// Flags of the hidden `fleet __bare-pool` (started by `fleet bench`).
+#[derive(Debug, Args)]
+pub struct BarePoolArgs {
+    /// Inventory whose devices to run.
+    #[arg(long)]
+    pub inventory: PathBuf,
+    /// Threads of the pool.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_THREADS as i64))]
+    pub threads: u32,
+    /// Command executed on every device (one exec channel).
+    #[arg(long)]
+    pub command: String,
+    /// libssh2 timeout of each session, ms.
+    #[arg(long, default_value_t = 60_000)]
+    pub session_timeout_ms: u64,
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +124,10 @@ pub struct InventoryCommon {
     /// [default: $ANSIBLE_VAULT_PASSWORD_FILE].
     #[arg(long, value_name = "FILE")]
     pub vault_password_file: Option<PathBuf>,
+    /// Which CSV column holds which field, for CMDB/NetBox exports
+    /// (e.g. host=primary_ip,platform=device_type).
+    #[arg(long, value_name = "FIELD=COLUMN,...")]
+    pub csv_columns: Option<fleet_inventory::CsvColumns>,
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +224,17 @@ pub struct RunArgs {
     /// argument); it is tried after each device's own credentials.
     #[arg(short = 'k', long)]
     pub ask_pass: bool,
+
+    /// Ask for the become (enable) password once, on the terminal: Ansible
+    /// hosts with ansible_become true and no password of their own take it,
+    /// in other formats every device without an enable secret.
+    #[arg(short = 'K', long)]
+    pub ask_become_pass: bool,
+
+    /// Which CSV column holds which field, for CMDB/NetBox exports
+    /// (e.g. host=primary_ip,platform=device_type).
+    #[arg(long, value_name = "FIELD=COLUMN,...")]
+    pub csv_columns: Option<fleet_inventory::CsvColumns>,
 
     /// Worker processes; 0 runs the threads inside the master.
     #[arg(short, long, env = "FLEET_PROCESSES", default_value_t = 2,
@@ -384,7 +419,9 @@ pub struct BenchArgs {
     #[arg(long)]
     pub zero_latency: bool,
 
-    /// Layouts PxT (0xT: threads inside the master), optionally @BATCH.
+    /// Layouts PxT (0xT: threads inside the master), optionally @BATCH, and
+    /// `bare(N)` (or `bare:N`): a plain ssh2 pool of N threads, the yardstick
+    /// every layout is compared with.
     #[arg(long, default_value = "1x1,0x50,4x1,2x50,4x50")]
     pub layouts: String,
 

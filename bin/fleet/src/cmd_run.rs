@@ -93,6 +93,13 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
     } else {
         None
     };
+    let become_password = if args.ask_become_pass {
+        let pw = rpassword::prompt_password("BECOME password: ")
+            .context("--ask-become-pass needs a terminal to read the password from")?;
+        Some(fleet_proto::Secret::new(pw))
+    } else {
+        None
+    };
     let stderr = Streams::detect(args.raw_output).stderr;
     let (inventory_devices, inventory_known_hosts, inventory_check) = match &inventory_path {
         Some(path) => {
@@ -105,6 +112,8 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
                         args.vault_password_file.as_deref(),
                     ),
                     sources: false,
+                    csv_columns: args.csv_columns.clone(),
+                    become_password: become_password.clone(),
                 },
             )?;
             for w in &inventory.warnings {
@@ -125,6 +134,14 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         &crate::adhoc::LocalEnv::from_process(),
         flag_given("--connect-timeout"),
     )?;
+    // -K with -w hosts only: the inventory loader did not see them.
+    if let (None, Some(pw)) = (&inventory_path, &become_password) {
+        for d in &mut resolution.devices {
+            if d.enable_secret.is_none() {
+                d.enable_secret = Some(pw.clone());
+            }
+        }
+    }
     if let Some(l) = &args.limit {
         for w in l.limit.unmatched(&resolution.devices) {
             eprintln!("fleet: warning: --limit: {}", stderr.text(&w.to_string()));
@@ -270,10 +287,9 @@ fn policy(args: &RunArgs) -> fleet_master::policy::Policy {
 fn print_dry_run(devices: &[Device], policy: Policy) {
     for d in devices {
         println!(
-            "--- {} ({}:{})",
+            "--- {} ({})",
             policy.line(&d.name),
-            policy.line(&d.host),
-            d.port
+            policy.line(&d.address())
         );
         for c in &d.commands {
             println!("{}", policy.line(c));

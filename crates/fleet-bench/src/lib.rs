@@ -34,7 +34,7 @@
 //!   "inventory": path, "devices": N, "latency_ms", "transport": "inventory" | "noop",
 //!   "command", "run_args": [extra fleet run args], "repeat",
 //!   "handshake_ms":  uncontended connect+auth median (0 if not measured),
-//!   "session_ms":    uncontended mean session total (handshake + each command's
+//!   "session_ms":    uncontended median session total (handshake + each command's
 //!                    latency + close; the bare latency if not measured),
 //!   "baseline": "1x1" | null,            // what speedup is relative to
 //!   "lab": {"pid", "cpu_ms_total", "stats": {fleet lab stats.json}} | null,
@@ -51,7 +51,7 @@
 //!     "peak_rss_total_kib",        // max over runs of master + sum of workers
 //!     "peak_rss_master_kib", "peak_rss_per_worker_kib" (largest worker; null for p = 0),
 //!     "ipc_messages", "ipc_bytes", // medians, both directions, all workers
-//!     "spawn_ms",                  // first worker_hello - first worker_started (master.log)
+//!     "spawn_ms",                  // first hello_at - first started_at (workers.json)
 //!     "spawn_all_ms",              // last first-generation hello - first start
 //!     "statuses": {"ok": n, ...},  // summed over runs
 //!     "all_ok": bool, "flag": null | "why",
@@ -69,10 +69,13 @@
 #![deny(missing_docs)]
 
 pub mod artifacts;
+pub mod bare;
 pub mod bench;
 pub mod chart;
+pub mod child;
 pub mod config;
 pub mod error;
+pub mod html;
 pub mod lab;
 pub mod layout;
 pub mod procfs;
@@ -82,7 +85,7 @@ pub mod summary;
 
 pub use config::{BenchConfig, Target};
 pub use error::BenchError;
-pub use layout::Layout;
+pub use layout::{BareLayout, FleetLayout, Layout, LayoutKind};
 pub use report::BenchReport;
 pub use runner::RunRecord;
 pub use summary::LayoutSummary;

@@ -141,29 +141,19 @@ mod tests {
             std::fs::create_dir_all(&d).unwrap();
             std::fs::write(
                 d.join("master.log"),
-                line(
-                    ts,
-                    "master",
-                    5,
-                    dev,
-                    "dispatch: batch 0 to worker 0, attempt 1",
-                ),
+                line(ts, "master", 5, dev, "dispatch: attempt=1 batch=0 worker=0"),
             )
             .unwrap();
             std::fs::write(
                 d.join("worker-0.log"),
-                line(
-                    ts,
-                    "w0",
-                    7,
-                    dev,
-                    "session start: 127.0.0.1:22 attempt 1 batch 0",
-                ),
+                line(ts, "w0", 7, dev, "session_start: attempt=1 batch=0"),
             )
             .unwrap();
             std::fs::write(
                 d.join("run.json"),
-                format!(r#"{{"run_id":"shard-run-{k}"}}"#),
+                format!(
+                    r#"{{"run_id":"shard-run-{k}","fleet_version":"0.1.0","started_at":"{ts}"}}"#
+                ),
             )
             .unwrap();
         }

@@ -100,6 +100,7 @@ pub fn run_json(
             },
             |o| o.trace,
         )),
+        merge: None,
     }
 }
 

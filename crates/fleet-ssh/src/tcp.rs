@@ -49,6 +49,9 @@ pub(crate) fn connect(host: &str, port: u16, budget: &Budget) -> Result<TcpStrea
         }
     }
     Err(last.unwrap_or_else(|| {
-        Failure::new(Status::ConnectFailed, format!("connect to {host}:{port}"))
+        Failure::new(
+            Status::ConnectFailed,
+            format!("connect to {}", fleet_proto::device::host_port(host, port)),
+        )
     }))
 }

@@ -27,7 +27,7 @@
 //! yet started are taken back and handed to idle slots elsewhere.
 
 use crate::policy::{GroupGate, Policy, RateLimiter};
-use fleet_proto::event::DEVICE_LOG_TARGET;
+use fleet_proto::event::{Lifecycle, DEVICE_LOG_TARGET};
 use fleet_proto::{
     Device, DeviceResult, DeviceTable, Job, MasterToWorker, Status, PROTOCOL_VERSION,
 };
@@ -799,11 +799,6 @@ impl Machine {
         }
         w.exited = true;
         let crashed = !(w.said_bye && success);
-        log::info!(
-            "worker_exited: worker {} generation {}: {status}",
-            key.slot,
-            key.generation
-        );
         self.worker_gone(now, key, status, crashed, out);
     }
 
@@ -855,10 +850,15 @@ impl Machine {
                 // gets another attempt, alone, before anyone is blamed.
                 let _scope = fleet_logs::device_scope(self.table.name(seq as usize));
                 log::warn!(
-                    "requeue: running beside {} others when worker {} died; attempt {} runs alone",
-                    running - 1,
-                    key.slot,
-                    e.job.attempt + 1
+                    "{}",
+                    Lifecycle::Requeue {
+                        attempt: e.job.attempt + 1,
+                        reason: format!(
+                            "running beside {} others when worker {} died; runs alone next",
+                            running - 1,
+                            key.slot
+                        ),
+                    }
                 );
                 e.suspect = true;
                 e.job.attempt += 1;
@@ -881,9 +881,11 @@ impl Machine {
                     self.finish_without_session(seq, Status::WorkerLost, &why, out);
                 } else {
                     log::warn!(
-                        "requeue: device was running when worker {} died; attempt {} next",
-                        key.slot,
-                        e.job.attempt + 1
+                        "{}",
+                        Lifecycle::Requeue {
+                            attempt: e.job.attempt + 1,
+                            reason: format!("was running when worker {} died", key.slot),
+                        }
                     );
                     e.suspect = true;
                     e.job.attempt += 1;
@@ -924,8 +926,11 @@ impl Machine {
             self.finish_without_session(seq, Status::WorkerLost, &why, out);
         } else {
             log::warn!(
-                "requeue: session panicked; attempt {} next",
-                e.job.attempt + 1
+                "{}",
+                Lifecycle::Requeue {
+                    attempt: e.job.attempt + 1,
+                    reason: "session panicked".into(),
+                }
             );
             e.job.attempt += 1;
             self.queue.push_front(seq);
@@ -958,10 +963,17 @@ impl Machine {
             generation: key.generation + 1,
         };
         log::warn!(
-            "worker_restarted: worker {} generation {} (restart {} of {max})",
-            next.slot,
-            next.generation,
-            restarts + 1
+            "{}",
+            Lifecycle::LayoutChange {
+                processes: self.set.processes,
+                threads: self.set.threads,
+                reason: format!(
+                    "worker {} restarted as generation {} (restart {} of {max})",
+                    next.slot,
+                    next.generation,
+                    restarts + 1
+                ),
+            }
         );
         self.spawn(next, restarts + 1, now, out);
     }
@@ -1120,7 +1132,13 @@ impl Machine {
                 let e = &mut self.devices[seq as usize];
                 if matches!(e.state, State::Backoff { until, .. } if now >= until) {
                     let _scope = fleet_logs::device_scope(self.table.name(seq as usize));
-                    log::info!("retry: attempt {} queued after backoff", e.job.attempt);
+                    log::info!(
+                        "{}",
+                        Lifecycle::Requeue {
+                            attempt: e.job.attempt,
+                            reason: "retry after backoff".into(),
+                        }
+                    );
                     e.state = State::Pending;
                     self.queue.push_back(seq);
                 }
@@ -1354,9 +1372,12 @@ impl Machine {
                     let _scope = fleet_logs::device_scope(self.table.name(seq as usize));
                     log::info!(
                         target: DEVICE_LOG_TARGET,
-                        "dispatch: batch {id} to worker {}, attempt {}",
-                        key.slot,
-                        e.job.attempt
+                        "{}",
+                        Lifecycle::Dispatch {
+                            batch: id,
+                            worker: key.slot,
+                            attempt: e.job.attempt,
+                        }
                     );
                 }
                 e.state = State::InFlight(Box::new(InFlight {
