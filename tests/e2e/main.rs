@@ -16,5 +16,6 @@ mod logs;
 mod outputs;
 mod report;
 mod rundir;
+mod scale;
 mod shard;
 mod shell;

@@ -177,6 +177,30 @@ pub enum TransportArg {
     Noop,
 }
 
+/// `--trace`: which sessions get a slice in trace.json.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TraceArg {
+    /// `full` up to 10,000 devices, `sample` above.
+    Auto,
+    /// Every session.
+    Full,
+    /// Every failure (up to 10,000) and a stable sample of ~10,000 others.
+    Sample,
+    /// No session slices.
+    Off,
+}
+
+/// `--device-logs`: routine per-device log lines at INFO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeviceLogsArg {
+    /// `on` up to 10,000 devices, `off` above.
+    Auto,
+    /// Dispatch, session start/end and result lines for every device.
+    On,
+    /// Only warnings and errors name a device (all lines at `--log-level debug`).
+    Off,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Inventory file (fleet YAML, Nornir hosts.yaml or directory, Ansible INI/YAML, CSV).
@@ -293,6 +317,16 @@ pub struct RunArgs {
     /// Log level for master.log and worker logs (RUST_LOG wins).
     #[arg(long, default_value = "info")]
     pub log_level: log::LevelFilter,
+
+    /// Routine per-device log lines (dispatch, session start/end, result)
+    /// at INFO; warnings and errors always name their device.
+    #[arg(long, value_enum, default_value_t = DeviceLogsArg::Auto)]
+    pub device_logs: DeviceLogsArg,
+
+    /// Sessions in trace.json: every one, a sample (every failure plus a
+    /// stable spread of the rest), or none.
+    #[arg(long, value_enum, default_value_t = TraceArg::Auto)]
+    pub trace: TraceArg,
 
     /// New sessions per second across all workers, e.g. `50/s` (protects
     /// TACACS/RADIUS servers and fragile devices).

@@ -2,11 +2,15 @@
 //! inventory, then the password prompt, then the inventory and the
 //! [`RunPlan`], then workers. Bad input fails before any process starts.
 
-use crate::cli::{Count, FormatArg, HostKeyCheckArg, ModeArg, ProgressArg, RunArgs, TransportArg};
+use crate::cli::{
+    Count, DeviceLogsArg, FormatArg, HostKeyCheckArg, ModeArg, ProgressArg, RunArgs, TraceArg,
+    TransportArg,
+};
 use anyhow::{bail, Context, Result};
 use fleet_escape::{Policy, Streams};
 use fleet_master::plan::{ConfigPush, PlanOptions, Resume, RunPlan};
 use fleet_master::{OutputFormat, RunConfig};
+use fleet_proto::rundir::TraceMode;
 use fleet_proto::{Device, ExitCode, HostKeyCheck, Mode, Timeouts, Transport};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -257,6 +261,17 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         format,
         progress,
         log_level: args.log_level,
+        device_logs: match args.device_logs {
+            DeviceLogsArg::Auto => fleet_master::trace::auto_device_logs(plan.devices.len()),
+            DeviceLogsArg::On => true,
+            DeviceLogsArg::Off => false,
+        },
+        trace: match args.trace {
+            TraceArg::Auto => fleet_master::trace::auto_mode(plan.devices.len()),
+            TraceArg::Full => TraceMode::Full,
+            TraceArg::Sample => TraceMode::Sample,
+            TraceArg::Off => TraceMode::Off,
+        },
         command_line: std::env::args().collect(),
         inventory: inventory_path.as_deref().map(absolute),
         worker_exe,

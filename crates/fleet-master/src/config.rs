@@ -58,6 +58,11 @@ pub struct RunConfig {
     pub progress: bool,
     /// Default log level of master and workers (RUST_LOG wins).
     pub log_level: log::LevelFilter,
+    /// Routine per-device log lines (dispatch, session start/end, ok
+    /// results) at INFO; off, they appear at `--log-level debug` only.
+    pub device_logs: bool,
+    /// Which sessions `trace.json` shows.
+    pub trace: fleet_proto::rundir::TraceMode,
     /// The command line, secrets redacted, for run.json.
     pub command_line: Vec<String>,
     /// The inventory file, for run.json and `--resume`.

@@ -27,8 +27,10 @@
 //! yet started are taken back and handed to idle slots elsewhere.
 
 use crate::policy::{GroupGate, Policy, RateLimiter};
-use fleet_proto::event::Lifecycle;
-use fleet_proto::{Device, DeviceResult, Job, MasterToWorker, Status, PROTOCOL_VERSION};
+use fleet_proto::event::{Lifecycle, DEVICE_LOG_TARGET};
+use fleet_proto::{
+    Device, DeviceResult, DeviceTable, Job, MasterToWorker, Status, PROTOCOL_VERSION,
+};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -88,8 +90,9 @@ pub struct Settings {
 pub enum State {
     /// In the master's queue (order in `Machine::queue`).
     Pending,
-    /// Sent to a worker, queued there or running.
-    InFlight(InFlight),
+    /// Sent to a worker, queued there or running (boxed: only the devices
+    /// held by workers pay for it).
+    InFlight(Box<InFlight>),
     /// Waiting out a retry backoff; `last` becomes final if the run stops.
     Backoff {
         /// When it may run again.
@@ -121,10 +124,19 @@ pub struct InFlight {
     pub chunks: Vec<(u32, bool, String)>,
 }
 
-/// One device and what the run has learnt about it.
+/// Which device and which try: what a [`Job`] carries but the device
+/// itself, which stays in the machine's [`DeviceTable`] until it is sent.
+#[derive(Debug, Clone, Copy)]
+struct JobRef {
+    seq: u32,
+    attempt: u32,
+}
+
+/// One device and what the run has learnt about it. Kept small: a
+/// million-device run has a million of these.
 #[derive(Debug)]
 struct Entry {
-    job: Job,
+    job: JobRef,
     state: State,
     /// It was running beside others when a worker crashed: it runs alone
     /// until it produces a result.
@@ -335,6 +347,8 @@ pub enum Action {
 #[derive(Debug)]
 pub struct Machine {
     set: Settings,
+    /// The devices themselves, packed (index = seq).
+    table: DeviceTable,
     devices: Vec<Entry>,
     /// Order of the `Pending` devices (only they are in it).
     queue: VecDeque<u32>,
@@ -353,20 +367,18 @@ pub struct Machine {
 impl Machine {
     /// A machine for `devices` (their index is their `seq`), with every
     /// worker to spawn. Nothing happens until [`Machine::start`].
-    pub fn new(set: Settings, devices: Vec<Device>, now: Instant) -> Machine {
+    pub fn new(set: Settings, devices: impl Into<DeviceTable>, now: Instant) -> Machine {
+        let table = devices.into();
         let rate = set
             .policy
             .connect_rate
             .map(|r| RateLimiter::starting_at(r, now));
         let gate = GroupGate::new(&set.policy.group_caps);
-        let devices: Vec<Entry> = devices
-            .into_iter()
-            .enumerate()
-            .map(|(i, device)| Entry {
-                job: Job {
+        let devices: Vec<Entry> = (0..table.len())
+            .map(|i| Entry {
+                job: JobRef {
                     seq: i as u32,
                     attempt: 1,
-                    device,
                 },
                 state: State::Pending,
                 suspect: false,
@@ -376,6 +388,7 @@ impl Machine {
         let queue = (0..devices.len() as u32).collect();
         Machine {
             set,
+            table,
             devices,
             queue,
             workers: Vec::new(),
@@ -459,9 +472,9 @@ impl Machine {
 
     /// The name of device `seq`.
     pub fn device_name(&self, seq: u32) -> Option<&str> {
-        self.devices
-            .get(seq as usize)
-            .map(|e| e.job.device.name.as_str())
+        (seq as usize)
+            .lt(&self.table.len())
+            .then(|| self.table.name(seq as usize))
     }
 
     /// Devices in flight on worker `key`.
@@ -493,14 +506,20 @@ impl Machine {
 
     /// When the machine next needs a [`Event::Tick`] even if nothing happens.
     pub fn next_wake(&self) -> Option<Instant> {
-        let backoff = self
-            .devices
-            .iter()
-            .filter_map(|e| match &e.state {
-                State::Backoff { until, .. } => Some(*until),
-                _ => None,
+        // Called on every turn of the event loop: scan the table only when
+        // some device waits out a backoff (a million-device run otherwise
+        // spends more time here than dispatching).
+        let backoff = (self.backoffs() > 0)
+            .then(|| {
+                self.devices
+                    .iter()
+                    .filter_map(|e| match &e.state {
+                        State::Backoff { until, .. } => Some(*until),
+                        _ => None,
+                    })
+                    .min()
             })
-            .min();
+            .flatten();
         [
             self.stopping
                 .as_ref()
@@ -661,7 +680,7 @@ impl Machine {
         let State::InFlight(f) = std::mem::replace(&mut e.state, State::Pending) else {
             return None;
         };
-        self.gate.leave(&e.job.device);
+        self.gate.leave(self.table.profile(seq as usize));
         if let Some(w) = self.workers.iter_mut().find(|w| w.key == f.worker) {
             w.held = w.held.saturating_sub(1);
             if f.started.is_some() {
@@ -674,7 +693,7 @@ impl Machine {
                 w.recalled = w.recalled.saturating_sub(1);
             }
         }
-        Some(f)
+        Some(*f)
     }
 
     fn on_finished(
@@ -720,7 +739,7 @@ impl Machine {
         let policy = &self.set.policy;
         if self.stopping.is_none() && policy.should_retry(result.status, e.job.attempt) {
             let wait = policy.backoff(e.job.attempt);
-            let _scope = fleet_logs::device_scope(&e.job.device.name);
+            let _scope = fleet_logs::device_scope(self.table.name(seq as usize));
             log::warn!(
                 "retry: attempt {} ended {} ({}); retrying in {:.2} s",
                 e.job.attempt,
@@ -752,6 +771,18 @@ impl Machine {
         });
     }
 
+    /// A result for device `seq` on its current attempt that no session
+    /// produced (cancelled, lost, ended by the master's clock).
+    fn bare_result(&self, seq: u32, status: Status, why: &str) -> DeviceResult {
+        let i = seq as usize;
+        let mut r = DeviceResult::without_session(&Device::new("", "", 0), status, why, 1);
+        r.device = self.table.name(i).to_string();
+        r.host = self.table.host(i).to_string();
+        r.port = self.table.port(i);
+        r.attempt = self.devices[i].job.attempt;
+        r
+    }
+
     fn finish_without_session(
         &mut self,
         seq: u32,
@@ -759,8 +790,7 @@ impl Machine {
         why: &str,
         out: &mut Vec<Action>,
     ) {
-        let e = &self.devices[seq as usize];
-        let result = DeviceResult::without_session(&e.job.device, status, why, e.job.attempt);
+        let result = self.bare_result(seq, status, why);
         self.finish(seq, result, out);
     }
 
@@ -862,7 +892,7 @@ impl Machine {
             } else if running > 1 && !e.suspect {
                 // Any of the devices running may have caused the crash: each
                 // gets another attempt, alone, before anyone is blamed.
-                let _scope = fleet_logs::device_scope(&e.job.device.name);
+                let _scope = fleet_logs::device_scope(self.table.name(seq as usize));
                 log::warn!(
                     "{}",
                     Lifecycle::Requeue {
@@ -879,7 +909,7 @@ impl Machine {
                 requeue.push(seq);
             } else {
                 e.strikes += 1;
-                let _scope = fleet_logs::device_scope(&e.job.device.name);
+                let _scope = fleet_logs::device_scope(self.table.name(seq as usize));
                 if e.strikes > self.set.crash_retries {
                     log::error!(
                         "worker_lost: device was running when worker {} died, attempt {} of {}; giving up",
@@ -926,7 +956,7 @@ impl Machine {
         self.leave_flight(seq);
         let e = &mut self.devices[seq as usize];
         e.strikes += 1;
-        let _scope = fleet_logs::device_scope(&e.job.device.name);
+        let _scope = fleet_logs::device_scope(self.table.name(seq as usize));
         log::error!("worker_crashed: session panicked: {message}");
         if self.stopping.is_some() {
             let why = format!("session panicked ({message}); run interrupted");
@@ -1145,7 +1175,7 @@ impl Machine {
             for seq in 0..self.devices.len() as u32 {
                 let e = &mut self.devices[seq as usize];
                 if matches!(e.state, State::Backoff { until, .. } if now >= until) {
-                    let _scope = fleet_logs::device_scope(&e.job.device.name);
+                    let _scope = fleet_logs::device_scope(self.table.name(seq as usize));
                     log::info!(
                         "{}",
                         Lifecycle::Requeue {
@@ -1202,17 +1232,15 @@ impl Machine {
                     requeue.push(seq);
                     continue;
                 }
-                let e = &self.devices[seq as usize];
-                let mut result = DeviceResult::without_session(
-                    &e.job.device,
+                let mut result = self.bare_result(
+                    seq,
                     Status::Timeout,
-                    format!(
+                    &format!(
                         "worker {} sent nothing for {:.1} s (frozen or deadlocked) while this \
                          device ran; the master killed it",
                         key.slot,
                         quiet.as_secs_f64()
                     ),
-                    e.job.attempt,
                 );
                 if let Some(t) = f.started {
                     result.timings_ms.total = now.duration_since(t).as_secs_f64() * 1e3;
@@ -1244,9 +1272,9 @@ impl Machine {
         for e in &self.devices {
             if let State::InFlight(f) = &e.state {
                 if let Some(t) = f.started {
-                    let limit = e
-                        .job
-                        .device
+                    let limit = self
+                        .table
+                        .profile(e.job.seq as usize)
                         .timeouts
                         .session
                         .unwrap_or(self.set.session_limit)
@@ -1259,23 +1287,21 @@ impl Machine {
         }
         for (seq, worker, ran) in late {
             self.leave_flight(seq);
-            let e = &self.devices[seq as usize];
             log::error!(
                 "deadline: {} has no result from worker {} {:.1} s after it started: timeout",
-                e.job.device.name,
+                self.table.name(seq as usize),
                 worker.slot,
                 ran.as_secs_f64()
             );
-            let mut result = DeviceResult::without_session(
-                &e.job.device,
+            let mut result = self.bare_result(
+                seq,
                 Status::Timeout,
-                format!(
+                &format!(
                     "no result {:.1} s after the session started on worker {} (past its \
                      session limit); ended by the master",
                     ran.as_secs_f64(),
                     worker.slot
                 ),
-                e.job.attempt,
             );
             result.timings_ms.total = ran.as_secs_f64() * 1e3;
             self.retry_or_finish(now, seq, result, out);
@@ -1310,7 +1336,8 @@ impl Machine {
                 break;
             };
             let e = &self.devices[seq as usize];
-            if (e.suspect && !(idle && picked.is_empty())) || !self.gate.admits(&e.job.device) {
+            let profile = self.table.profile(seq as usize);
+            if (e.suspect && !(idle && picked.is_empty())) || !self.gate.admits(profile) {
                 skipped.push(seq);
                 continue;
             }
@@ -1321,7 +1348,7 @@ impl Machine {
                     break;
                 }
             }
-            self.gate.enter(&e.job.device);
+            self.gate.enter(profile);
             picked.push(seq);
             if e.suspect {
                 alone = Some(seq);
@@ -1382,18 +1409,22 @@ impl Machine {
             let id = self.next_batch;
             self.next_batch += 1;
             let mut jobs = Vec::with_capacity(seqs.len());
+            let logged = log::log_enabled!(target: DEVICE_LOG_TARGET, log::Level::Info);
             for (k, &seq) in seqs.iter().enumerate() {
                 let e = &mut self.devices[seq as usize];
-                let _scope = fleet_logs::device_scope(&e.job.device.name);
-                log::info!(
-                    "{}",
-                    Lifecycle::Dispatch {
-                        batch: id,
-                        worker: key.slot,
-                        attempt: e.job.attempt,
-                    }
-                );
-                e.state = State::InFlight(InFlight {
+                if logged {
+                    let _scope = fleet_logs::device_scope(self.table.name(seq as usize));
+                    log::info!(
+                        target: DEVICE_LOG_TARGET,
+                        "{}",
+                        Lifecycle::Dispatch {
+                            batch: id,
+                            worker: key.slot,
+                            attempt: e.job.attempt,
+                        }
+                    );
+                }
+                e.state = State::InFlight(Box::new(InFlight {
                     worker: key,
                     sent: now,
                     started: None,
@@ -1401,8 +1432,12 @@ impl Machine {
                     alone: alone == Some(seq),
                     recalled: false,
                     chunks: Vec::new(),
+                }));
+                jobs.push(Job {
+                    seq,
+                    attempt: e.job.attempt,
+                    device: self.table.device(seq as usize),
                 });
-                jobs.push(e.job.clone());
             }
             let w = &mut self.workers[i];
             w.held += seqs.len();
@@ -1605,8 +1640,8 @@ mod tests {
     fn result(m: &Machine, seq: u32, status: Status) -> DeviceResult {
         let e = &m.devices[seq as usize];
         DeviceResult {
-            device: e.job.device.name.clone(),
-            host: e.job.device.host.clone(),
+            device: m.table.name(seq as usize).to_string(),
+            host: m.table.host(seq as usize).to_string(),
             port: 22,
             status,
             error: None,

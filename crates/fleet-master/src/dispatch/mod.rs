@@ -21,7 +21,7 @@ use crate::spawn::{self, Event, WorkerTx};
 use fleet_proto::chain::Chain;
 use fleet_proto::event::Lifecycle;
 use fleet_proto::{
-    Device, DeviceResult, ExitCode, MasterToWorker, Status, WorkerConfig, WorkerEvent,
+    DeviceResult, DeviceTable, ExitCode, MasterToWorker, Status, WorkerConfig, WorkerEvent,
     WorkerToMaster,
 };
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -93,6 +93,8 @@ pub struct RunOutcome {
     pub interrupted: bool,
     /// Devices whose result could not be written to `results.jsonl`.
     pub unrecorded: Vec<String>,
+    /// What `trace.json` holds.
+    pub trace: fleet_proto::rundir::TraceRecord,
     /// The process exit code to use.
     pub exit_code: ExitCode,
     /// `-p auto -t auto`: the facts and every decision, for run.json.
@@ -112,17 +114,21 @@ struct Shell {
     records: Vec<WorkerRecord>,
     record_of: HashMap<WorkerKey, usize>,
     marks: Vec<MasterMark>,
-    /// Every final result without outputs, for the summary and trace.
-    compact: Vec<DeviceResult>,
+    /// The final results (without outputs) that get a slice in
+    /// `trace.json`: all of them, a sample or none (`--trace`).
+    traced: Vec<DeviceResult>,
+    sampler: crate::trace::Sampler,
+    /// Final results handed to the writer so far.
+    recorded: usize,
     counts: BTreeMap<Status, usize>,
     worker_config: WorkerConfig,
-    /// Results written since the last successful flush: lost with it if
-    /// the flush fails.
-    unflushed: Vec<u32>,
+    /// Results (without outputs) written since the last successful flush:
+    /// lost with it if the flush fails; whether each goes into the trace.
+    unflushed: Vec<(u32, DeviceResult, bool)>,
     /// The first failure to write `results.jsonl`; nothing is written after.
     write_error: Option<String>,
-    /// Final results that did not reach `results.jsonl`.
-    unrecorded: Vec<u32>,
+    /// Final results (without outputs) that did not reach `results.jsonl`.
+    unrecorded: Vec<(u32, DeviceResult)>,
     /// Events the shell feeds back to the machine (a write failed).
     feedback: VecDeque<machine::Event>,
     /// `-p auto -t auto`: measures sessions and resizes the workers.
@@ -138,7 +144,8 @@ fn now_us() -> u64 {
 
 /// Runs `devices` with the layout in `cfg` and returns when every device has
 /// a result in `results.jsonl`.
-pub fn run(mut cfg: RunConfig, devices: Vec<Device>) -> Result<RunOutcome, MasterError> {
+pub fn run(mut cfg: RunConfig, devices: impl Into<DeviceTable>) -> Result<RunOutcome, MasterError> {
+    let devices: DeviceTable = devices.into();
     let started = Instant::now();
     let tuner = cfg
         .auto
@@ -163,7 +170,7 @@ pub fn run(mut cfg: RunConfig, devices: Vec<Device>) -> Result<RunOutcome, Maste
     let master_log = dir
         .append("master.log")
         .map_err(io_err(dir.file("master.log")))?;
-    fleet_logs::init("master", cfg.log_level, master_log);
+    fleet_logs::init_with("master", cfg.log_level, cfg.device_logs, master_log);
     log::info!(
         "run {} starting: {} devices, layout {} (batch {}), fleet {}",
         dir.id,
@@ -206,6 +213,7 @@ pub fn run(mut cfg: RunConfig, devices: Vec<Device>) -> Result<RunOutcome, Maste
         session_limit: cfg.timeouts.session.unwrap_or(Duration::from_secs(600)),
         deadline_margin: DEADLINE_MARGIN,
     };
+    let trace_mode = cfg.trace;
     let now = Instant::now();
     let machine = Machine::new(settings, devices, now);
     let mut shell = Shell {
@@ -219,7 +227,9 @@ pub fn run(mut cfg: RunConfig, devices: Vec<Device>) -> Result<RunOutcome, Maste
         records: Vec::new(),
         record_of: HashMap::new(),
         marks: Vec::new(),
-        compact: Vec::with_capacity(total),
+        traced: Vec::new(),
+        sampler: crate::trace::Sampler::new(trace_mode, total),
+        recorded: 0,
         counts: BTreeMap::new(),
         worker_config,
         unflushed: Vec::new(),
@@ -288,6 +298,7 @@ impl Shell {
             generation,
             log_file,
             self.cfg.log_level,
+            self.cfg.device_logs,
             self.events.clone(),
         )
         .map_err(|source| MasterError::Spawn { slot, source })?;
@@ -666,10 +677,18 @@ impl Shell {
 
     /// Writes a final result and updates the tallies.
     fn record_result(&mut self, seq: u32, result: DeviceResult) {
-        {
+        // A failure is always worth a line; an ok result only when the run
+        // logs routine device lines.
+        let target = if result.status.is_ok() {
+            fleet_proto::event::DEVICE_LOG_TARGET
+        } else {
+            module_path!()
+        };
+        if log::log_enabled!(target: target, log::Level::Info) {
             let _scope = fleet_logs::device_scope(&result.device);
             let w = result.worker.as_ref();
             log::info!(
+                target: target,
                 "{}",
                 Lifecycle::Result {
                     status: result.status,
@@ -682,14 +701,16 @@ impl Shell {
                 }
             );
         }
-        if self.write_error.is_some() {
-            self.unrecorded.push(seq);
-        } else if let Err(e) = self.results.write(&result) {
-            self.unflushed.push(seq);
-            self.write_failed(e);
-        } else {
-            self.unflushed.push(seq);
-        }
+        let written = match &self.write_error {
+            Some(_) => false,
+            None => match self.results.write(&result) {
+                Ok(()) => true,
+                Err(e) => {
+                    self.write_failed(e);
+                    false
+                }
+            },
+        };
         if let Some(dir) = &self.cfg.save_outputs {
             if let Err(e) = crate::outputs::save(dir, &result) {
                 log::error!("failed to save outputs of {}: {e}", result.device);
@@ -697,9 +718,19 @@ impl Shell {
         }
         self.reporter.result(&result);
         *self.counts.entry(result.status).or_default() += 1;
+        self.recorded += 1;
+        let traced = self.sampler.keep(&result);
         let mut compact = result;
         compact.outputs = Vec::new();
-        self.compact.push(compact);
+        if written {
+            self.unflushed.push((seq, compact, traced));
+        } else {
+            // Kept whole for the fallback file; traced as usual.
+            if traced {
+                self.traced.push(compact.clone());
+            }
+            self.unrecorded.push((seq, compact));
+        }
     }
 
     /// Pushes written results to the file; a failure stops the run.
@@ -708,7 +739,13 @@ impl Shell {
             return;
         }
         match self.results.flush() {
-            Ok(()) => self.unflushed.clear(),
+            Ok(()) => {
+                for (_, r, traced) in self.unflushed.drain(..) {
+                    if traced {
+                        self.traced.push(r);
+                    }
+                }
+            }
             Err(e) => {
                 self.write_failed(e);
                 self.run_feedback();
@@ -724,7 +761,12 @@ impl Shell {
         }
         log::error!("failed to write results.jsonl: {e}");
         self.write_error = Some(e.to_string());
-        self.unrecorded.append(&mut self.unflushed);
+        for (seq, r, traced) in self.unflushed.drain(..) {
+            if traced {
+                self.traced.push(r.clone());
+            }
+            self.unrecorded.push((seq, r));
+        }
         self.feedback.push_back(machine::Event::WriteFailed {
             error: e.to_string(),
         });

@@ -12,7 +12,7 @@
 //! end as they would have.
 
 use super::state::{now_us, Busy, Out, Shared, HARD_LIMIT_MARGIN};
-use fleet_proto::event::Lifecycle;
+use fleet_proto::event::{Lifecycle, DEVICE_LOG_TARGET};
 use fleet_proto::rundir::TracePhase;
 use fleet_proto::{DeviceResult, WorkerEvent, OUTPUT_CHUNK};
 use std::panic::AssertUnwindSafe;
@@ -98,6 +98,7 @@ pub(super) fn session_loop(shared: &Shared, slot: usize, generation: u32, thread
         let device = &job.device;
         let scope = fleet_logs::device_scope(&device.name);
         log::info!(
+            target: DEVICE_LOG_TARGET,
             "{}",
             Lifecycle::SessionStart {
                 attempt: job.attempt,
@@ -138,7 +139,7 @@ pub(super) fn session_loop(shared: &Shared, slot: usize, generation: u32, thread
             error: outcome.error.clone(),
         };
         match &outcome.error {
-            None => log::info!("{end}"),
+            None => log::info!(target: DEVICE_LOG_TARGET, "{end}"),
             Some(_) => log::warn!("{end}"),
         }
         drop(scope);
