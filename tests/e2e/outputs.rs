@@ -5,6 +5,7 @@ use crate::common::*;
 use crate::lab::{lab_devices, LabProc};
 use fleet_testkit::fleet::results;
 use std::fmt::Write as _;
+use std::path::Path;
 
 #[test]
 fn save_group_and_diff_outputs() {
@@ -268,4 +269,55 @@ fn inventory_list_and_check() {
     let check = fleet(dir.path(), &["inventory", "check", "-i", f], &[]);
     check.assert_code(0);
     assert!(check.stdout.contains("ios"), "{}", check.explain());
+}
+
+/// A resumed run appends to results.jsonl; `--format json` and
+/// `--group-output` still show each device once, with its latest result.
+#[test]
+fn resumed_run_prints_each_device_once() {
+    let dir = scratch();
+    let port = closed_port();
+    let inv = dir.path().join("inventory.yaml");
+    std::fs::write(
+        &inv,
+        format!(
+            "defaults:\n  username: nobody\n  agent: true\n  commands: [\"true\"]\ndevices:\n  - name: a\n    host: 127.0.0.1\n    port: {port}\n  - name: b\n    host: 127.0.0.1\n    port: {port}\n"
+        ),
+    )
+    .unwrap();
+    let run = fleet(
+        dir.path(),
+        &["run", "-i", inv.to_str().unwrap(), "-p", "1", "-t", "2", "--format", "none"],
+        &[],
+    );
+    run.assert_code(1);
+    let rd = run.run_dir("runs");
+    let rd = rd.to_str().unwrap();
+    let resume = |extra: &[&str]| {
+        let mut args = vec!["run", "--resume", rd, "--retry-failed"];
+        args.extend_from_slice(extra);
+        let run = fleet(dir.path(), &args, &[]);
+        run.assert_code(1);
+        run
+    };
+    let json = resume(&["--format", "json"]);
+    let lines = std::fs::read_to_string(Path::new(rd).join("results.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 4, "both runs are in the file");
+    let arr: Vec<serde_json::Value> = serde_json::from_str(&json.stdout).expect("a JSON array");
+    let mut names: Vec<&str> = arr.iter().map(|r| r["device"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["a", "b"], "{}", json.explain());
+    // The latest attempt is the one shown: it started after the first run's.
+    for r in &arr {
+        let latest = lines
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|l| l["device"] == r["device"])
+            .map(|l| l["started_us"].as_u64().unwrap())
+            .max();
+        assert_eq!(r["started_us"].as_u64(), latest, "{r}");
+    }
+    let group = resume(&["--group-output", "--format", "none"]);
+    assert!(group.stdout.contains("a,b (2)\n"), "{}", group.explain());
+    assert_eq!(group.stdout.matches(" (").count(), 1, "{}", group.explain());
 }

@@ -73,6 +73,23 @@ pub fn save(dir: &Path, result: &DeviceResult) -> io::Result<Vec<PathBuf>> {
     Ok(written)
 }
 
+/// Each device's latest result, in the order of those latest results: a
+/// resumed run appends to `results.jsonl`, so a device may appear several
+/// times there.
+pub fn latest(results: Vec<DeviceResult>) -> Vec<DeviceResult> {
+    let mut last: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, r) in results.iter().enumerate() {
+        last.insert(r.device.clone(), i);
+    }
+    let keep: BTreeSet<usize> = last.into_values().collect();
+    results
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| keep.contains(i))
+        .map(|(_, r)| r)
+        .collect()
+}
+
 /// The text a device produced, all commands in order: what grouping and
 /// diffing compare.
 fn combined(r: &DeviceResult) -> String {
@@ -217,6 +234,19 @@ mod tests {
         let g = group(&rs);
         assert!(g.starts_with("-------\na,c (2)\n-------\nsame\n"), "{g}");
         assert!(g.contains("b (1)\n-----\nother\n"));
+    }
+
+    #[test]
+    fn latest_keeps_one_result_per_device_the_last() {
+        let rs = vec![
+            r("a", &[("c", "old\n")]),
+            r("b", &[("c", "b\n")]),
+            r("a", &[("c", "new\n")]),
+        ];
+        let l = latest(rs);
+        let names: Vec<&str> = l.iter().map(|r| r.device.as_str()).collect();
+        assert_eq!(names, ["b", "a"]);
+        assert_eq!(l[1].outputs[0].stdout, "new\n");
     }
 
     #[test]

@@ -133,7 +133,8 @@ impl Reporter {
         if !cfg.group_output && cfg.diff_against.is_none() {
             return Ok(());
         }
-        let current = crate::sink::read_results(&self.results_path)?;
+        // A resumed run appends: each device's latest result only.
+        let current = crate::outputs::latest(crate::sink::read_results(&self.results_path)?);
         if cfg.group_output {
             self.stdout
                 .write_all(crate::outputs::group(&current).as_bytes())?;
@@ -179,12 +180,19 @@ fn print_table(out: &mut impl Write, rows: &[DeviceResult]) -> io::Result<()> {
 }
 
 /// The full results (with outputs) as one JSON array, streamed from the
-/// results file so the master never holds every output in memory.
+/// results file so the master never holds every output in memory: a first
+/// pass notes which line is each device's latest (a resumed run appends,
+/// so a device may have several), a second copies those lines out.
 fn print_json(out: &mut impl Write, results: &std::path::Path) -> io::Result<()> {
-    let text = std::fs::read_to_string(results)?;
+    let keep = latest_lines(results)?;
     out.write_all(b"[")?;
     let mut first = true;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+    let reader = io::BufReader::new(std::fs::File::open(results)?);
+    for (i, line) in io::BufRead::lines(reader).enumerate() {
+        let line = line?;
+        if !keep.contains(&i) {
+            continue;
+        }
         if !first {
             out.write_all(b",\n")?;
         }
@@ -192,6 +200,21 @@ fn print_json(out: &mut impl Write, results: &std::path::Path) -> io::Result<()>
         out.write_all(line.as_bytes())?;
     }
     out.write_all(b"]\n")
+}
+
+/// Indices of the lines of a results file that hold each device's latest
+/// result; torn or foreign lines are never chosen.
+fn latest_lines(results: &std::path::Path) -> io::Result<std::collections::HashSet<usize>> {
+    let reader = io::BufReader::new(std::fs::File::open(results)?);
+    let mut last: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, line) in io::BufRead::lines(reader).enumerate() {
+        // Only whole results count: a torn last line must not hide the
+        // device's previous, complete one.
+        if let Ok(r) = serde_json::from_str::<DeviceResult>(&line?) {
+            last.insert(r.device, i);
+        }
+    }
+    Ok(last.into_values().collect())
 }
 
 /// The human summary printed on stderr at the end of a run.
