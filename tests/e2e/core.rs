@@ -214,3 +214,64 @@ fn every_layout_gives_the_same_results() {
     assert_eq!(first["closed"].0, "connect_failed");
     assert_eq!(first["fails"].0, "command_failed");
 }
+
+/// One rule: a flag given on the command line wins over the inventory, a
+/// flag left at its default does not. Checked for host-key checking,
+/// commands, timeouts (and, in shell.rs, --mode).
+#[test]
+fn given_flags_win_over_the_inventory_defaults_do_not() {
+    let sshd = Sshd::start().unwrap();
+    let dir = scratch();
+    let devices = vec![
+        Dev::new("x", sshd.port()),
+        Dev::new("y", sshd.port()).with("    command_timeout: 1s\n    commands: [\"sleep 30\"]\n"),
+    ];
+    let inv = inventory(
+        dir.path(),
+        &sshd,
+        "  commands: [\"echo inv\"]\n  command_timeout: 20s\n",
+        &devices,
+    );
+    // Strict checking from the inventory, with an empty known_hosts.
+    let text = std::fs::read_to_string(&inv).unwrap();
+    std::fs::write(&inv, format!("host_key_check: strict\n{text}")).unwrap();
+    let inv = inv.to_str().unwrap();
+
+    // No flags: the inventory's strict checking applies.
+    let run = fleet(dir.path(), &["run", "-i", inv, "-p", "1", "-t", "2"], &[]);
+    run.assert_code(1);
+    let res = by_device(&results(&run.run_dir("runs")));
+    assert_eq!(status(&res["x"]), "host_key_mismatch", "{}", run.explain());
+
+    // Only --host-key-check given: the inventory's commands and timeouts
+    // stay (the default --command-timeout of 30s does not replace y's 1s).
+    let run = fleet(
+        dir.path(),
+        &["run", "-i", inv, "-p", "1", "-t", "2", "--host-key-check", "accept-new"],
+        &[],
+    );
+    run.assert_code(1);
+    let res = by_device(&results(&run.run_dir("runs")));
+    assert_eq!(status(&res["x"]), "ok", "{}", run.explain());
+    assert_eq!(res["x"]["outputs"][0]["stdout"], "inv\n");
+    assert_eq!(status(&res["y"]), "timeout", "{}", run.explain());
+    let err = res["y"]["error"].as_str().unwrap();
+    assert!(err.contains("command time limit (1s)"), "{err}");
+
+    // -c and --command-timeout given: they win over the inventory's
+    // commands and its 20s command timeout.
+    let run = fleet(
+        dir.path(),
+        &[
+            "run", "-i", inv, "-p", "1", "-t", "2", "--limit", "x", "-c", "echo flag", "-c",
+            "sleep 30", "--command-timeout", "1s",
+        ],
+        &[],
+    );
+    run.assert_code(1);
+    let res = by_device(&results(&run.run_dir("runs")));
+    assert_eq!(res["x"]["outputs"][0]["stdout"], "flag\n", "{}", run.explain());
+    assert_eq!(status(&res["x"]), "timeout", "{}", run.explain());
+    let err = res["x"]["error"].as_str().unwrap();
+    assert!(err.contains("command time limit (1s)"), "{err}");
+}

@@ -22,8 +22,8 @@ fn shell_mode_multi_command_output_is_exact() {
     let run = fleet(
         dir.path(),
         &[
-            "run", "-i", &inv, "-p", "1", "-t", "3", "--mode", "shell", "-c", cmds[0], "-c",
-            cmds[1], "-c", cmds[2], "--format", "none",
+            "run", "-i", &inv, "-p", "1", "-t", "3", "-c", cmds[0], "-c", cmds[1], "-c",
+            cmds[2], "--format", "none",
         ],
         &[],
     );
@@ -41,7 +41,30 @@ fn shell_mode_multi_command_output_is_exact() {
                 want,
                 "{name} {cmd}"
             );
+            // The platform default for these CLIs is the shell: no exit
+            // status comes back from a shell line.
+            assert!(r["outputs"][i]["exit_status"].is_null(), "{name}: {r}");
         }
+    }
+
+    // An explicit --mode exec wins over the platform default: exec
+    // channels, each with its exit status.
+    let run = fleet(
+        dir.path(),
+        &[
+            "run", "-i", &inv, "-p", "1", "-t", "3", "--mode", "exec", "-c", cmds[0],
+            "--format", "none",
+        ],
+        &[],
+    );
+    run.assert_code(0);
+    let res = by_device(&results(&run.run_dir("runs")));
+    for (name, flavour, _) in lab_devices(&lab.inventory) {
+        let r = &res[&name];
+        assert_eq!(status(r), "ok", "{r}");
+        assert_eq!(r["outputs"][0]["exit_status"], 0, "{name} ran in exec mode: {r}");
+        let want = fleet_lab::expected_output(&name, flavour, cmds[0]).unwrap();
+        assert_eq!(r["outputs"][0]["stdout"].as_str().unwrap(), want, "{name}");
     }
 }
 

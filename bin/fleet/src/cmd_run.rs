@@ -8,9 +8,17 @@ use fleet_proto::{Device, ExitCode, HostKeyCheck, Mode, Timeouts, Transport};
 use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Default batch under `--transport noop` (measured: 64-1024 all beat T/2).
 const NOOP_BATCH_SIZE: usize = 256;
+
+/// `--connect-timeout` when neither the flag nor the inventory sets one.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// `--command-timeout` when neither the flag nor the inventory sets one.
+const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// `--session-timeout` when neither the flag nor the inventory sets one.
+const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// File descriptors a worker needs besides its sessions (IPC, logs, std).
 const FDS_PER_WORKER_BASE: u64 = 64;
@@ -84,14 +92,7 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
             );
         }
     }
-    for d in &mut devices {
-        if !args.commands.is_empty() {
-            d.commands = args.commands.clone();
-        }
-        if args.transport == TransportArg::Noop {
-            d.transport = Transport::Noop;
-        }
-    }
+    apply_flags(args, &mut devices);
     let push = crate::config_push::ConfigPush::from_args(
         args.config.as_deref(),
         &args.config_line,
@@ -163,9 +164,9 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
             }
         }),
         timeouts: Timeouts {
-            connect: Some(args.connect_timeout),
-            command: Some(args.command_timeout),
-            session: Some(args.session_timeout),
+            connect: Some(args.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT)),
+            command: Some(args.command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT)),
+            session: Some(args.session_timeout.unwrap_or(DEFAULT_SESSION_TIMEOUT)),
         },
         max_output: args.max_output,
         host_key_check,
@@ -191,6 +192,38 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
         diff_against: args.diff.clone(),
     };
     Ok((cfg, devices))
+}
+
+/// One rule for flags and the inventory: a flag given on the command line
+/// wins over what the inventory says for every device; a flag left at its
+/// default does not (it only fills what the inventory leaves open, through
+/// the run-level settings). Host-key checking and known_hosts follow the
+/// same rule where the run config is built.
+fn apply_flags(args: &RunArgs, devices: &mut [Device]) {
+    let mode = args.mode.map(|m| match m {
+        ModeArg::Exec => Mode::Exec,
+        ModeArg::Shell => Mode::Shell,
+    });
+    for d in devices {
+        if !args.commands.is_empty() {
+            d.commands = args.commands.clone();
+        }
+        if args.transport == TransportArg::Noop {
+            d.transport = Transport::Noop;
+        }
+        if let Some(t) = args.connect_timeout {
+            d.timeouts.connect = Some(t);
+        }
+        if let Some(t) = args.command_timeout {
+            d.timeouts.command = Some(t);
+        }
+        if let Some(t) = args.session_timeout {
+            d.timeouts.session = Some(t);
+        }
+        if mode.is_some() {
+            d.mode = mode;
+        }
+    }
 }
 
 fn policy(args: &RunArgs) -> Result<fleet_master::policy::Policy> {
@@ -289,4 +322,53 @@ fn check_fd_budget(processes: usize, threads: usize) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(argv: &[&str]) -> RunArgs {
+        let argv = ["fleet", "run"].iter().chain(argv);
+        match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+            crate::cli::Command::Run(a) => *a,
+            _ => unreachable!("a run command"),
+        }
+    }
+
+    fn inventory_device() -> Device {
+        let mut d = Device::new("d", "h", 22);
+        d.commands = vec!["inv".into()];
+        d.mode = Some(Mode::Shell);
+        d.timeouts.connect = Some(Duration::from_secs(7));
+        d.timeouts.command = Some(Duration::from_secs(8));
+        d.timeouts.session = Some(Duration::from_secs(9));
+        d
+    }
+
+    #[test]
+    fn flags_left_at_their_default_leave_the_inventory_alone() {
+        let mut ds = [inventory_device()];
+        apply_flags(&args(&[]), &mut ds);
+        assert_eq!(ds[0], inventory_device());
+    }
+
+    #[test]
+    fn given_flags_win_over_the_inventory() {
+        let mut ds = [inventory_device()];
+        apply_flags(
+            &args(&[
+                "-c", "flag", "--mode", "exec", "--connect-timeout", "1s",
+                "--command-timeout", "2s", "--session-timeout", "3s",
+            ]),
+            &mut ds,
+        );
+        let d = &ds[0];
+        assert_eq!(d.commands, ["flag"]);
+        assert_eq!(d.mode, Some(Mode::Exec));
+        assert_eq!(d.timeouts.connect, Some(Duration::from_secs(1)));
+        assert_eq!(d.timeouts.command, Some(Duration::from_secs(2)));
+        assert_eq!(d.timeouts.session, Some(Duration::from_secs(3)));
+    }
 }
