@@ -55,8 +55,11 @@ impl Context {
         &self.settings
     }
 
-    /// Runs every command of `device` in one session. Never panics, never
-    /// fails: every failure is an [`Outcome`] with its status and cause.
+    /// Runs every command of `device` in one session. Never fails: every
+    /// failure is an [`Outcome`] with its status and cause. A panic inside
+    /// the session becomes `protocol_error` here only when no panic hook
+    /// acts first: in worker processes the hook logs it and aborts the
+    /// worker, and the master re-runs or marks the device `worker_lost`.
     ///
     /// | status | when |
     /// | --- | --- |

@@ -1,8 +1,9 @@
 //! The dispatcher: the one place where a device changes state.
 //!
-//! Every device is always in exactly one of three places: `pending` (the
-//! master's queue), `in_flight` (in a batch held by one worker, started
-//! or not), or done (its result written). Workers pull: they say how many
+//! Every device is always in exactly one of four places: `pending` (the
+//! master's queue), `delayed` (waiting out a `--retry` backoff, its last
+//! result kept), `in_flight` (in a batch held by one worker, started or
+//! not), or done (its result written). Workers pull: they say how many
 //! devices they can take, the dispatcher answers with at most a batch.
 //! A worker that dies hands its in-flight devices back: those it had not
 //! started go back to the queue as they were, those it was running go back
@@ -49,7 +50,9 @@ pub enum MasterError {
         #[source]
         source: std::io::Error,
     },
-    /// No worker could be started at all.
+    /// A worker could not be started when the run began (one failure is
+    /// enough; a failed restart after a crash is logged and the run goes on
+    /// with fewer workers).
     #[error("failed to start worker {slot}")]
     Spawn {
         /// Worker slot.
