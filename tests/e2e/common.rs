@@ -46,17 +46,16 @@ impl Dev {
     }
 }
 
-/// The login user for key auth: a dedicated fresh user when running as root
-/// (root's shell start-up files on this machine image take ~0.7 s per
+/// The login user for key auth: the test user (`fleettest`) when running as
+/// root (root's shell start-up files on this machine image take ~0.7 s per
 /// session), else the current user.
 pub fn login_user(sshd: &Sshd) -> String {
-    const USER: &str = "fleete2e";
-    if Sshd::ensure_password_user(USER, "e2e-unused-password").unwrap_or(false) {
+    if let Ok(user) = Sshd::test_user() {
         let key = std::fs::read_to_string(sshd.client_key().with_extension("pub"))
             .or_else(|_| std::fs::read_to_string(format!("{}.pub", sshd.client_key().display())))
             .expect("client public key");
-        sshd.authorize_key(USER, &key).expect("authorize key");
-        return USER.to_string();
+        sshd.authorize_key(user, &key).expect("authorize key");
+        return user.to_string();
     }
     sshd.user().to_string()
 }

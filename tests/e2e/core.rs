@@ -82,7 +82,7 @@ fn sixty_devices_three_processes_four_threads_all_ok() {
 fn failures_get_their_class_and_exit_code_1() {
     let sshd = Sshd::start().unwrap();
     let dir = scratch();
-    let password_ok = Sshd::ensure_password_user("fleettest", "correct-horse-42").unwrap();
+    let pw_user = Sshd::test_user().expect("the password test user");
     let closed = closed_port();
     let mut devices = Vec::new();
     for i in 0..4 {
@@ -97,19 +97,17 @@ fn failures_get_their_class_and_exit_code_1() {
                 .with("    commands: [\"echo partial; exit 3\"]\n"),
         );
     }
-    if password_ok {
+    {
         for i in 0..2 {
             devices.push(Dev::new(format!("pw-good-{i}"), sshd.port()).with(
-                "    username: fleettest\n    key_file: null\n    password_env: FLEET_E2E_PW\n",
+                &format!("    username: {pw_user}\n    key_file: null\n    password_env: FLEET_E2E_PW\n"),
             ));
         }
         for i in 0..3 {
             devices.push(Dev::new(format!("pw-bad-{i}"), sshd.port()).with(
-                "    username: fleettest\n    key_file: null\n    password_env: FLEET_E2E_BAD_PW\n",
+                &format!("    username: {pw_user}\n    key_file: null\n    password_env: FLEET_E2E_BAD_PW\n"),
             ));
         }
-    } else {
-        eprintln!("not root: skipping the password part of this test");
     }
     let inv = inventory(dir.path(), &sshd, "  commands: [\"echo ok\"]\n", &devices);
     let run = fleet(
@@ -126,7 +124,7 @@ fn failures_get_their_class_and_exit_code_1() {
             "3s",
         ],
         &[
-            ("FLEET_E2E_PW", "correct-horse-42"),
+            ("FLEET_E2E_PW", fleet_testkit::sshd::TEST_PASSWORD),
             ("FLEET_E2E_BAD_PW", "wrong-horse-43"),
         ],
     );
@@ -274,4 +272,41 @@ fn given_flags_win_over_the_inventory_defaults_do_not() {
     assert_eq!(status(&res["x"]), "timeout", "{}", run.explain());
     let err = res["x"]["error"].as_str().unwrap();
     assert!(err.contains("command time limit (1s)"), "{err}");
+}
+
+/// A device written `[::1]` (an IPv6 literal in brackets) is reached over
+/// IPv6 loopback, and its host key is stored under `[::1]:port`.
+#[test]
+fn ipv6_loopback_device_in_brackets() {
+    std::net::TcpListener::bind("[::1]:0")
+        .expect("this test needs IPv6 loopback (::1): enable it (sysctl net.ipv6.conf.lo.disable_ipv6=0)");
+    let sshd = Sshd::start_with(fleet_testkit::sshd::SshdOptions {
+        ipv6: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let dir = scratch();
+    let inv = inventory(
+        dir.path(),
+        &sshd,
+        "  commands: [\"echo $SSH_CONNECTION\"]\n",
+        &[Dev::new("v6", sshd.port())],
+    );
+    let text = std::fs::read_to_string(&inv).unwrap();
+    std::fs::write(&inv, text.replace("host: 127.0.0.1", "host: \"[::1]\"")).unwrap();
+    let run = fleet(
+        dir.path(),
+        &["run", "-i", inv.to_str().unwrap(), "-p", "1", "-t", "1"],
+        &[],
+    );
+    run.assert_code(0);
+    let res = results(&run.run_dir("runs"));
+    let out = res[0]["outputs"][0]["stdout"].as_str().unwrap();
+    // SSH_CONNECTION: client address, client port, server address, port.
+    assert!(out.starts_with("::1 "), "connected over IPv6: {out:?}");
+    let known = std::fs::read_to_string(dir.path().join("known_hosts")).unwrap();
+    assert!(
+        known.contains(&format!("[::1]:{}", sshd.port())),
+        "key stored: {known}"
+    );
 }

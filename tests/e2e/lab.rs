@@ -185,10 +185,30 @@ fn lab_fault_scenario_gives_each_device_its_class() {
 #[test]
 fn max_per_group_caps_concurrent_sessions() {
     let dir = scratch();
-    let lab = LabProc::start(dir.path(), &["--devices", "60", "--latency", "100ms"]);
+    // Most devices in `core`, so a cap of 3 binds hard under 2x10 slots.
+    let scenario = dir.path().join("core.toml");
+    std::fs::write(
+        &scenario,
+        "seed = 1\n[[rule]]\nname = \"core\"\nshare = 80\ngroup = \"core\"\n[[rule]]\nname = \"access\"\nshare = 20\ngroup = \"access\"\n",
+    )
+    .unwrap();
+    let lab = LabProc::start(
+        dir.path(),
+        &[
+            "--devices",
+            "60",
+            "--latency",
+            "100ms",
+            "--scenario",
+            scenario.to_str().unwrap(),
+        ],
+    );
     let inv = lab.inventory.to_str().unwrap().to_string();
-    let core = lab_devices(&lab.inventory).len();
-    assert!(core > 0);
+    let core = lab_devices(&lab.inventory)
+        .iter()
+        .filter(|(_, _, scenario)| scenario == "core")
+        .count();
+    assert_eq!(core, 48, "80% of 60 devices are in core");
     let run = fleet(
         dir.path(),
         &[
@@ -213,8 +233,10 @@ fn max_per_group_caps_concurrent_sessions() {
     let peak_core = stats["peak_sessions_per_group"]["core"].as_u64().unwrap();
     assert!(
         (1..=3).contains(&peak_core),
-        "core peak {peak_core}: {stats}"
+        "core peak {peak_core} with 48 core devices and 20 slots: {stats}"
     );
+    let per_device = stats["sessions_per_device"].as_object().unwrap();
+    assert_eq!(per_device.len(), 60, "every device ran: {stats}");
     // The other groups were not held back to 3.
     assert!(stats["peak_sessions"].as_u64().unwrap() > 3, "{stats}");
 }

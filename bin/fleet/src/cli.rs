@@ -84,9 +84,11 @@ pub enum FormatArg {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProgressArg {
-    /// When stderr is a terminal.
+    /// A bar when stderr is a terminal, else nothing live.
     Auto,
+    /// A bar on a terminal, else a plain line every 2 s (logs, CI).
     Always,
+    /// Nothing live (notes and the summary still print).
     Never,
 }
 

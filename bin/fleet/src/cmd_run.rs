@@ -3,6 +3,7 @@
 
 use crate::cli::{FormatArg, HostKeyCheckArg, ModeArg, ProgressArg, RunArgs, TransportArg};
 use anyhow::{bail, Context, Result};
+use fleet_master::config::Progress;
 use fleet_master::{OutputFormat, RunConfig};
 use fleet_proto::{Device, ExitCode, HostKeyCheck, Mode, Timeouts, Transport};
 use std::collections::HashSet;
@@ -74,6 +75,14 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
         eprintln!("fleet: warning: {w}");
     }
     let mut devices = inventory.devices;
+    for d in &mut devices {
+        // `[::1]` is how people write an IPv6 address next to a port; the
+        // address itself is `::1` (for connecting and for known_hosts).
+        unbracket(&mut d.host);
+        for hop in &mut d.jump {
+            unbracket(&mut hop.host);
+        }
+    }
     if let Some(pw) = &prompted {
         for d in &mut devices {
             if d.transport != Transport::Noop {
@@ -140,10 +149,12 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
         FormatArg::Jsonl => OutputFormat::Jsonl,
         FormatArg::None => OutputFormat::None,
     };
+    let on_terminal = std::io::stderr().is_terminal();
     let progress = match args.progress {
-        ProgressArg::Auto => std::io::stderr().is_terminal(),
-        ProgressArg::Always => true,
-        ProgressArg::Never => false,
+        ProgressArg::Auto if on_terminal => Progress::Bar,
+        ProgressArg::Auto | ProgressArg::Never => Progress::Off,
+        ProgressArg::Always if on_terminal => Progress::Bar,
+        ProgressArg::Always => Progress::Lines,
     };
     let host_key_check = match args.host_key_check {
         Some(HostKeyCheckArg::Strict) => HostKeyCheck::Strict,
@@ -192,6 +203,13 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
         diff_against: args.diff.clone(),
     };
     Ok((cfg, devices))
+}
+
+/// `[::1]` -> `::1`; other hosts unchanged.
+fn unbracket(host: &mut String) {
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        *host = inner.to_string();
+    }
 }
 
 /// One rule for flags and the inventory: a flag given on the command line

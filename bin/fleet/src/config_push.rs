@@ -1,8 +1,17 @@
 //! `--config FILE` / `--config-line LINE`: push configuration lines through
 //! each device's configuration mode, dry-run unless `--commit`.
+//!
+//! A line may hold secrets as placeholders, `{{ env:NAME }}` (an
+//! environment variable of `fleet run`) or `{{ file:PATH }}` (a file's
+//! content, trailing newline dropped). The master reads the values and
+//! sends them to the workers with the device, like passwords; the session
+//! fills them in only as it sends the line, so the dry run, run.json,
+//! results and logs show the placeholder, and the value is masked in what
+//! the device echoes.
 
 use anyhow::{bail, Context, Result};
-use fleet_proto::{Device, Mode};
+use fleet_proto::{Device, Mode, Secret};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// What to push.
@@ -12,6 +21,9 @@ pub struct ConfigPush {
     /// Save the configuration afterwards (`write memory` or the platform's
     /// equivalent).
     pub save: bool,
+    /// Values of the placeholders in `lines`, keyed by the placeholder as
+    /// written.
+    pub placeholders: BTreeMap<String, Secret>,
 }
 
 impl ConfigPush {
@@ -39,7 +51,22 @@ impl ConfigPush {
             }
             return Ok(None);
         }
-        Ok(Some(ConfigPush { lines: all, save }))
+        let mut placeholders = BTreeMap::new();
+        for (i, line) in all.iter().enumerate() {
+            for (text, source) in find_placeholders(line)
+                .with_context(|| format!("config line {}", i + 1))?
+            {
+                let value = source
+                    .read()
+                    .with_context(|| format!("config line {}: {text}", i + 1))?;
+                placeholders.insert(text.to_string(), value);
+            }
+        }
+        Ok(Some(ConfigPush {
+            lines: all,
+            save,
+            placeholders,
+        }))
     }
 
     /// The whole command sequence for `device`: enter config mode, the
@@ -79,8 +106,60 @@ impl ConfigPush {
         commands.append(&mut device.commands);
         device.commands = commands;
         device.mode = Some(Mode::Shell);
+        device
+            .placeholders
+            .extend(self.placeholders.iter().map(|(k, v)| (k.clone(), v.clone())));
         Ok(())
     }
+}
+
+/// Where a placeholder's value comes from.
+#[derive(Debug, PartialEq, Eq)]
+enum Source<'a> {
+    /// `{{ env:NAME }}`.
+    Env(&'a str),
+    /// `{{ file:PATH }}`.
+    File(&'a str),
+}
+
+impl Source<'_> {
+    fn read(&self) -> Result<Secret> {
+        match self {
+            Source::Env(name) => std::env::var(name)
+                .map(Secret::new)
+                .with_context(|| format!("environment variable {name} is not set")),
+            Source::File(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {path}"))?;
+                let value = text.strip_suffix('\n').unwrap_or(&text);
+                let value = value.strip_suffix('\r').unwrap_or(value);
+                Ok(Secret::new(value))
+            }
+        }
+    }
+}
+
+/// The placeholders of a line, as written, with their sources. Text in
+/// `{{ }}` that is not `env:` or `file:` is an error, so a typo never goes
+/// to a device as literal text.
+fn find_placeholders(line: &str) -> Result<Vec<(&str, Source<'_>)>> {
+    let mut found = Vec::new();
+    let mut rest = line;
+    while let Some(start) = rest.find("{{") {
+        let Some(len) = rest[start..].find("}}") else {
+            bail!("`{{{{` without `}}}}`");
+        };
+        let text = &rest[start..start + len + 2];
+        let inner = text[2..text.len() - 2].trim();
+        let source = match inner.split_once(':') {
+            Some(("env", name)) if !name.trim().is_empty() => Source::Env(name.trim()),
+            Some(("file", path)) if !path.trim().is_empty() => Source::File(path.trim()),
+            _ => bail!("{text}: a placeholder is {{{{ env:NAME }}}} or {{{{ file:PATH }}}}"),
+        };
+        found.push((text, source));
+        rest = &rest[start + len + 2..];
+    }
+    Ok(found)
 }
 
 fn save_command(platform: &str) -> Option<&'static str> {
@@ -103,4 +182,39 @@ pub fn print_dry_run(devices: &[Device]) {
         "fleet: dry run: nothing was sent to {} devices; add --commit to apply",
         devices.len()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_found_with_their_source() {
+        let found = find_placeholders("username a secret {{ env:PW }} key {{file:/k}}").unwrap();
+        assert_eq!(
+            found,
+            [
+                ("{{ env:PW }}", Source::Env("PW")),
+                ("{{file:/k}}", Source::File("/k"))
+            ]
+        );
+        assert!(find_placeholders("no secrets here").unwrap().is_empty());
+        assert!(find_placeholders("{{ envv:PW }}").is_err());
+        assert!(find_placeholders("{{ env:PW ").is_err());
+    }
+
+    #[test]
+    fn values_are_read_by_the_master_and_errors_name_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("s");
+        std::fs::write(&f, "from-file\n").unwrap();
+        let lines = vec![format!("a {{{{ file:{} }}}}", f.display())];
+        let push = ConfigPush::from_args(None, &lines, false).unwrap().unwrap();
+        let v: Vec<&str> = push.placeholders.values().map(Secret::expose).collect();
+        assert_eq!(v, ["from-file"]);
+        let lines = vec!["ok".to_string(), "b {{ env:FLEET_SURELY_UNSET_9 }}".to_string()];
+        let err = ConfigPush::from_args(None, &lines, false).err().unwrap();
+        let err = format!("{err:#}");
+        assert!(err.contains("config line 2") && err.contains("is not set"), "{err}");
+    }
 }

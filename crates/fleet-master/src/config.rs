@@ -48,11 +48,14 @@ pub struct RunConfig {
     pub resume_dir: Option<PathBuf>,
     /// Stdout format.
     pub format: OutputFormat,
-    /// Draw the live progress bar (stderr is a terminal).
-    pub progress: bool,
+    /// How live progress shows on stderr.
+    pub progress: Progress,
     /// Default log level of master and workers (RUST_LOG wins).
     pub log_level: log::LevelFilter,
-    /// The command line, secrets redacted, for run.json.
+    /// The command line, for run.json. It holds no secret as long as
+    /// secrets go where fleet asks: passwords never on the command line,
+    /// config-line secrets as `{{ env:NAME }}` / `{{ file:PATH }}`
+    /// placeholders (filled in by the worker as it sends the line).
     pub command_line: Vec<String>,
     /// The inventory file, for run.json and `--resume`.
     pub inventory: Option<PathBuf>,
@@ -66,6 +69,18 @@ pub struct RunConfig {
     pub group_output: bool,
     /// `--diff RUN_DIR`: print which outputs changed since that run.
     pub diff_against: Option<PathBuf>,
+}
+
+/// How live progress shows on stderr (`--progress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Nothing live; notes and the summary still go to stderr.
+    Off,
+    /// An indicatif bar: stderr is a terminal.
+    Bar,
+    /// A plain line every few seconds, for logs and CI (stderr is not a
+    /// terminal, where a bar would be hidden).
+    Lines,
 }
 
 impl RunConfig {

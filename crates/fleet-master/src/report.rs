@@ -1,19 +1,40 @@
-//! The only code that prints: progress on stderr (terminals only), results
-//! on stdout in the chosen format, and the summary on stderr.
+//! The only code that prints: progress on stderr (a bar on a terminal,
+//! plain lines otherwise), results on stdout in the chosen format, notes
+//! and the summary on stderr.
 
-use crate::config::{OutputFormat, RunConfig};
+use crate::config::{OutputFormat, Progress, RunConfig};
 use crate::dispatch::RunOutcome;
 use crate::rundir::RunDir;
 use fleet_proto::{DeviceResult, Status};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
-use std::io::{self, Write};
-use std::time::Duration;
+use std::io::{self, IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+/// How often `--progress` prints a line when stderr is not a terminal.
+const LINE_EVERY: Duration = Duration::from_secs(2);
+
+/// Live progress: nothing, a bar, or periodic lines.
+enum Live {
+    Off,
+    Bar(ProgressBar),
+    Lines {
+        /// When the run started, for the rate.
+        started: Instant,
+        /// When the last line was printed.
+        last: Instant,
+    },
+}
 
 /// Prints what a run does, as it does it.
 pub struct Reporter {
     format: OutputFormat,
-    bar: Option<ProgressBar>,
+    live: Live,
+    /// Devices in the run, for progress lines.
+    total: usize,
+    /// Stdout shares the terminal with the bar: jsonl lines are written
+    /// with the bar suspended, so they never interleave with it.
+    stdout_on_bar: bool,
     stdout: io::BufWriter<io::Stdout>,
     results_path: std::path::PathBuf,
     /// Stdout went away (e.g. `| head`): stop writing, keep running.
@@ -23,30 +44,45 @@ pub struct Reporter {
 impl Reporter {
     /// A reporter for `total` devices.
     pub fn new(cfg: &RunConfig, total: usize, dir: &RunDir) -> Reporter {
-        let bar = cfg.progress.then(|| {
-            let bar = ProgressBar::with_draw_target(
-                Some(total as u64),
-                ProgressDrawTarget::stderr_with_hz(8),
-            );
-            let style = ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} eta {eta} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
-            bar.set_style(style);
-            bar.println(format!(
-                "fleet: run {} ({} devices, layout {} batch {}) -> {}",
-                dir.id,
-                total,
-                cfg.layout(),
-                cfg.batch_size,
-                dir.path.display()
-            ));
-            bar.enable_steady_tick(Duration::from_millis(250));
-            bar
-        });
+        let header = format!(
+            "fleet: run {} ({} devices, layout {} batch {}) -> {}",
+            dir.id,
+            total,
+            cfg.layout(),
+            cfg.batch_size,
+            dir.path.display()
+        );
+        let live = match cfg.progress {
+            Progress::Off => Live::Off,
+            Progress::Lines => {
+                eprintln!("{header}");
+                let now = Instant::now();
+                Live::Lines {
+                    started: now,
+                    last: now,
+                }
+            }
+            Progress::Bar => {
+                let bar = ProgressBar::with_draw_target(
+                    Some(total as u64),
+                    ProgressDrawTarget::stderr_with_hz(8),
+                );
+                let style = ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} eta {eta} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
+                bar.set_style(style);
+                println_above(&bar, &header);
+                bar.enable_steady_tick(Duration::from_millis(250));
+                Live::Bar(bar)
+            }
+        };
+        let stdout_on_bar = matches!(live, Live::Bar(_)) && io::stdout().is_terminal();
         Reporter {
             format: cfg.format,
-            bar,
+            live,
+            total,
+            stdout_on_bar,
             stdout: io::BufWriter::new(io::stdout()),
             results_path: dir.file("results.jsonl"),
             stdout_closed: false,
@@ -55,12 +91,22 @@ impl Reporter {
 
     /// A device finished.
     pub fn result(&mut self, r: &DeviceResult) {
-        if let Some(bar) = &self.bar {
+        if let Live::Bar(bar) = &self.live {
             bar.inc(1);
         }
         if self.format == OutputFormat::Jsonl && !self.stdout_closed {
-            let ok = serde_json::to_writer(&mut self.stdout, r).is_ok()
-                && self.stdout.write_all(b"\n").is_ok();
+            let on_bar = self.stdout_on_bar;
+            let stdout = &mut self.stdout;
+            let mut write = move || {
+                serde_json::to_writer(&mut *stdout, r).is_ok()
+                    && stdout.write_all(b"\n").is_ok()
+                    && (!on_bar || stdout.flush().is_ok())
+            };
+            let ok = match &self.live {
+                // The bar is erased while the line goes out, then redrawn.
+                Live::Bar(bar) if on_bar => bar.suspend(write),
+                _ => write(),
+            };
             if !ok {
                 self.stdout_closed = true;
             }
@@ -78,9 +124,19 @@ impl Reporter {
         {
             self.stdout_closed = true;
         }
-        let Some(bar) = &self.bar else { return };
         let ok = counts.get(&Status::Ok).copied().unwrap_or(0);
         let failed = done - ok.min(done);
+        let bar = match &mut self.live {
+            Live::Off => return,
+            Live::Lines { started, last } => {
+                if last.elapsed() >= LINE_EVERY {
+                    *last = Instant::now();
+                    eprintln!("{}", progress_line(done, self.total, ok, failed, *started));
+                }
+                return;
+            }
+            Live::Bar(bar) => bar,
+        };
         let workers: Vec<String> = activity
             .iter()
             .take(16)
@@ -96,16 +152,24 @@ impl Reporter {
 
     /// A one-off line above the bar (or on stderr).
     pub fn note(&self, line: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(format!("fleet: {line}")),
-            None => eprintln!("fleet: {line}"),
+        let line = format!("fleet: {line}");
+        match &self.live {
+            Live::Bar(bar) => println_above(bar, &line),
+            Live::Off | Live::Lines { .. } => eprintln!("{line}"),
         }
     }
 
     /// Prints the final results (table/json) and the summary.
     pub fn finish(&mut self, o: &RunOutcome, cfg: &RunConfig, compact: &[DeviceResult]) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
+        match std::mem::replace(&mut self.live, Live::Off) {
+            Live::Bar(bar) => bar.finish_and_clear(),
+            Live::Lines { started, .. } => {
+                let ok = o.counts.get(&Status::Ok).copied().unwrap_or(0);
+                let failed = o.total - ok.min(o.total);
+                let done: usize = o.counts.values().sum();
+                eprintln!("{}", progress_line(done, self.total, ok, failed, started));
+            }
+            Live::Off => {}
         }
         if !self.stdout_closed {
             let printed = match self.format {
@@ -146,6 +210,23 @@ impl Reporter {
         }
         Ok(())
     }
+}
+
+/// Prints a line above the bar; if indicatif hides the bar (no terminal
+/// after all), the line goes to stderr directly, so notes are never lost.
+fn println_above(bar: &ProgressBar, line: &str) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
+/// One `--progress` line when stderr is not a terminal.
+fn progress_line(done: usize, total: usize, ok: usize, failed: usize, started: Instant) -> String {
+    let secs = started.elapsed().as_secs_f64();
+    let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+    format!("fleet: progress {done}/{total} ok {ok} failed {failed} ({rate:.1}/s, {secs:.0} s)")
 }
 
 fn print_table(out: &mut impl Write, rows: &[DeviceResult]) -> io::Result<()> {

@@ -94,6 +94,17 @@ impl Context {
             ))
         });
         timings.total = budget.elapsed_ms();
+        // A device may echo what it was sent (a config line with a
+        // placeholder's value, a password typed at the wrong prompt):
+        // nothing that leaves the session holds a secret of the device.
+        let result = result.map_err(|mut f| {
+            f.message = device.mask(&f.message);
+            f
+        });
+        for o in &mut outputs {
+            o.stdout = device.mask(&o.stdout);
+            o.stderr = device.mask(&o.stderr);
+        }
         match result {
             Ok(()) => {
                 // The worker logs the session's end with its status; this

@@ -32,7 +32,19 @@ pub struct SshdOptions {
     /// Listen on this port instead of a free one (e.g. to restart a server
     /// with a different host key on the same address).
     pub port: Option<u16>,
+    /// Also listen on `[::1]` (same port), for IPv6 tests.
+    pub ipv6: bool,
 }
+
+/// The one system user tests log in as with a password (and, as root, with
+/// a key: root's shell start-up files on this machine image are slow).
+/// Created once by [`Sshd::test_user`] and kept, with the fixed password
+/// [`TEST_PASSWORD`]; documented in the README (Development). It exists only
+/// for fleet's tests: delete it with `userdel -r fleettest`.
+pub const TEST_USER: &str = "fleettest";
+
+/// The password of [`TEST_USER`]. Test sshds listen on loopback only.
+pub const TEST_PASSWORD: &str = "fleet-test-Pw-4417";
 
 /// A running OpenSSH server; killed and reaped on drop.
 #[derive(Debug)]
@@ -72,7 +84,11 @@ impl Sshd {
                 None => free_port()?,
             };
             let cfg = dir.path().join("sshd_config");
-            fs::write(&cfg, config(dir.path(), port, &opts.extra_config))?;
+            let mut extra = opts.extra_config.clone();
+            if opts.ipv6 {
+                extra.push(format!("ListenAddress [::1]:{port}"));
+            }
+            fs::write(&cfg, config(dir.path(), port, &extra))?;
             let log = dir.path().join("sshd.log");
             let log_file = fs::File::create(&log)?;
             let mut child = Command::new(&sshd)
@@ -161,34 +177,41 @@ impl Sshd {
         writeln!(f, "{}", public_key.trim())
     }
 
-    /// Makes sure a local user `name` with password `password` exists, so
-    /// password authentication can be tested. Needs root (CI runs as root);
-    /// returns `Ok(false)` when not root and the user cannot be created.
-    pub fn ensure_password_user(name: &str, password: &str) -> io::Result<bool> {
+    /// Makes sure [`TEST_USER`] exists with [`TEST_PASSWORD`] and returns
+    /// its name. Needs root (CI runs as root): otherwise an error saying so,
+    /// for the test to fail with.
+    pub fn test_user() -> io::Result<&'static str> {
         let _guard = USER_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let root = output_of(Command::new("id").arg("-u"))?.trim() == "0";
+        if !root {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "this test logs in as the system user `{TEST_USER}`, which only root can \
+                     create: run the tests as root (CI does)"
+                ),
+            ));
+        }
         let exists = Command::new("id")
             .arg("-u")
-            .arg(name)
+            .arg(TEST_USER)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()?
             .success();
-        let root = output_of(Command::new("id").arg("-u"))?.trim() == "0";
-        if !root {
-            return Ok(false);
-        }
         if !exists {
             run_retrying(
-                Command::new("useradd").args(["-m", "-s", "/bin/bash", name]),
+                Command::new("useradd").args(["-m", "-s", "/bin/bash", TEST_USER]),
                 None,
             )?;
         }
-        // The password goes through stdin, never argv.
+        // Set every time: a user left by an older version may have another
+        // password. It goes through stdin, never argv.
         run_retrying(
             &mut Command::new("chpasswd"),
-            Some(format!("{name}:{password}\n").as_bytes()),
+            Some(format!("{TEST_USER}:{TEST_PASSWORD}\n").as_bytes()),
         )?;
-        Ok(true)
+        Ok(TEST_USER)
     }
 }
 

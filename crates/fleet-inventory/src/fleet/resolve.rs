@@ -138,5 +138,6 @@ pub(super) fn resolve(
             session: first(layers, |l| l.session_timeout.as_ref()).map(|v| v.v),
         },
         enable_secret,
+        placeholders: Default::default(),
     })
 }

@@ -7,8 +7,10 @@ use fleet_testkit::sshd::Sshd;
 use std::path::Path;
 use std::time::Duration;
 
-pub const PW_USER: &str = "fleetpw";
-pub const PW: &str = "Fl33t-s3cret-pw";
+/// The one password test user (created once, kept; see fleet-testkit).
+pub const PW_USER: &str = fleet_testkit::sshd::TEST_USER;
+/// Its password.
+pub const PW: &str = fleet_testkit::sshd::TEST_PASSWORD;
 
 pub fn timeouts(connect: u64, command: u64, session: u64) -> Timeouts {
     Timeouts {
