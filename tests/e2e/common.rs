@@ -46,16 +46,16 @@ impl Dev {
     }
 }
 
-/// The login user for key auth: the test user (`fleettest`) when running as
+/// The login user for key auth: the server's own test user when running as
 /// root (root's shell start-up files on this machine image take ~0.7 s per
-/// session), else the current user.
+/// session; the user is deleted with the server), else the current user.
 pub fn login_user(sshd: &Sshd) -> String {
-    if let Ok(user) = Sshd::test_user() {
+    if let Ok(user) = sshd.test_user() {
         let key = std::fs::read_to_string(sshd.client_key().with_extension("pub"))
             .or_else(|_| std::fs::read_to_string(format!("{}.pub", sshd.client_key().display())))
             .expect("client public key");
-        sshd.authorize_key(user, &key).expect("authorize key");
-        return user.to_string();
+        sshd.authorize_key(&user.name, &key).expect("authorize key");
+        return user.name;
     }
     sshd.user().to_string()
 }

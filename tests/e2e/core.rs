@@ -82,7 +82,7 @@ fn sixty_devices_three_processes_four_threads_all_ok() {
 fn failures_get_their_class_and_exit_code_1() {
     let sshd = Sshd::start().unwrap();
     let dir = scratch();
-    let pw_user = Sshd::test_user().expect("the password test user");
+    let pw_user = sshd.test_user().expect("the password test user");
     let closed = closed_port();
     let mut devices = Vec::new();
     for i in 0..4 {
@@ -97,17 +97,17 @@ fn failures_get_their_class_and_exit_code_1() {
                 .with("    commands: [\"echo partial; exit 3\"]\n"),
         );
     }
-    {
-        for i in 0..2 {
-            devices.push(Dev::new(format!("pw-good-{i}"), sshd.port()).with(
-                &format!("    username: {pw_user}\n    key_file: null\n    password_env: FLEET_E2E_PW\n"),
-            ));
-        }
-        for i in 0..3 {
-            devices.push(Dev::new(format!("pw-bad-{i}"), sshd.port()).with(
-                &format!("    username: {pw_user}\n    key_file: null\n    password_env: FLEET_E2E_BAD_PW\n"),
-            ));
-        }
+    for i in 0..2 {
+        devices.push(Dev::new(format!("pw-good-{i}"), sshd.port()).with(&format!(
+            "    username: {}\n    key_file: null\n    password_env: FLEET_E2E_PW\n",
+            pw_user.name
+        )));
+    }
+    for i in 0..3 {
+        devices.push(Dev::new(format!("pw-bad-{i}"), sshd.port()).with(&format!(
+            "    username: {}\n    key_file: null\n    password_env: FLEET_E2E_BAD_PW\n",
+            pw_user.name
+        )));
     }
     let inv = inventory(dir.path(), &sshd, "  commands: [\"echo ok\"]\n", &devices);
     let run = fleet(
@@ -124,7 +124,7 @@ fn failures_get_their_class_and_exit_code_1() {
             "3s",
         ],
         &[
-            ("FLEET_E2E_PW", fleet_testkit::sshd::TEST_PASSWORD),
+            ("FLEET_E2E_PW", pw_user.password.as_str()),
             ("FLEET_E2E_BAD_PW", "wrong-horse-43"),
         ],
     );
@@ -245,7 +245,17 @@ fn given_flags_win_over_the_inventory_defaults_do_not() {
     // stay (the default --command-timeout of 30s does not replace y's 1s).
     let run = fleet(
         dir.path(),
-        &["run", "-i", inv, "-p", "1", "-t", "2", "--host-key-check", "accept-new"],
+        &[
+            "run",
+            "-i",
+            inv,
+            "-p",
+            "1",
+            "-t",
+            "2",
+            "--host-key-check",
+            "accept-new",
+        ],
         &[],
     );
     run.assert_code(1);
@@ -261,14 +271,32 @@ fn given_flags_win_over_the_inventory_defaults_do_not() {
     let run = fleet(
         dir.path(),
         &[
-            "run", "-i", inv, "-p", "1", "-t", "2", "--limit", "x", "-c", "echo flag", "-c",
-            "sleep 30", "--command-timeout", "1s",
+            "run",
+            "-i",
+            inv,
+            "-p",
+            "1",
+            "-t",
+            "2",
+            "--limit",
+            "x",
+            "-c",
+            "echo flag",
+            "-c",
+            "sleep 30",
+            "--command-timeout",
+            "1s",
         ],
         &[],
     );
     run.assert_code(1);
     let res = by_device(&results(&run.run_dir("runs")));
-    assert_eq!(res["x"]["outputs"][0]["stdout"], "flag\n", "{}", run.explain());
+    assert_eq!(
+        res["x"]["outputs"][0]["stdout"],
+        "flag\n",
+        "{}",
+        run.explain()
+    );
     assert_eq!(status(&res["x"]), "timeout", "{}", run.explain());
     let err = res["x"]["error"].as_str().unwrap();
     assert!(err.contains("command time limit (1s)"), "{err}");
@@ -278,8 +306,9 @@ fn given_flags_win_over_the_inventory_defaults_do_not() {
 /// IPv6 loopback, and its host key is stored under `[::1]:port`.
 #[test]
 fn ipv6_loopback_device_in_brackets() {
-    std::net::TcpListener::bind("[::1]:0")
-        .expect("this test needs IPv6 loopback (::1): enable it (sysctl net.ipv6.conf.lo.disable_ipv6=0)");
+    std::net::TcpListener::bind("[::1]:0").expect(
+        "this test needs IPv6 loopback (::1): enable it (sysctl net.ipv6.conf.lo.disable_ipv6=0)",
+    );
     let sshd = Sshd::start_with(fleet_testkit::sshd::SshdOptions {
         ipv6: true,
         ..Default::default()

@@ -227,9 +227,17 @@ fn ctrl_c_cancels_the_rest_and_resume_finishes_it() {
     run.assert_code(130);
     assert!(run.stderr.contains("interrupted"), "{}", run.explain());
     // The notes are never lost, bar or no bar.
-    assert!(run.stderr.contains("fleet: run "), "start header: {}", run.explain());
+    assert!(
+        run.stderr.contains("fleet: run "),
+        "start header: {}",
+        run.explain()
+    );
     assert!(run.stderr.contains("Ctrl-C again"), "{}", run.explain());
-    assert!(run.stderr.contains("fleet: progress 30/30"), "{}", run.explain());
+    assert!(
+        run.stderr.contains("fleet: progress 30/30"),
+        "{}",
+        run.explain()
+    );
     let rd = run.run_dir("runs");
     let res = results(&rd);
     let per = counts_by_device(&res);
@@ -278,17 +286,17 @@ fn ctrl_c_cancels_the_rest_and_resume_finishes_it() {
 fn passwords_appear_nowhere() {
     let sshd = Sshd::start().unwrap();
     let dir = scratch();
-    const GOOD: &str = fleet_testkit::sshd::TEST_PASSWORD;
     const BAD: &str = "S3cret-Bad-Pass-1723";
-    let user = Sshd::test_user().expect("the password test user");
+    let user = sshd.test_user().expect("the password test user");
+    let good = user.password.as_str();
     let pw_file = dir.path().join("pw");
-    std::fs::write(&pw_file, format!("{GOOD}\n")).unwrap();
+    std::fs::write(&pw_file, format!("{good}\n")).unwrap();
     std::fs::set_permissions(
         &pw_file,
         std::os::unix::fs::PermissionsExt::from_mode(0o600),
     )
     .unwrap();
-    let pw = format!("    username: {user}\n    key_file: null\n");
+    let pw = format!("    username: {}\n    key_file: null\n", user.name);
     let devices = vec![
         Dev::new("env-good", sshd.port()).with(&format!("{pw}    password_env: E2E_GOOD\n")),
         Dev::new("file-good", sshd.port())
@@ -314,7 +322,7 @@ fn passwords_appear_nowhere() {
             "trace",
         ],
         &[
-            ("E2E_GOOD", GOOD),
+            ("E2E_GOOD", good),
             ("E2E_BAD", BAD),
             ("RUST_LOG", "trace"),
             ("FLEET_TEST_PANIC_DEVICE", "boom"),
@@ -337,14 +345,14 @@ fn passwords_appear_nowhere() {
             let bytes = std::fs::read(format!("/proc/{pid}/{f}")).unwrap_or_default();
             let text = String::from_utf8_lossy(&bytes);
             assert!(
-                !text.contains(GOOD) && !text.contains(BAD),
+                !text.contains(good) && !text.contains(BAD),
                 "secret in worker {f}"
             );
         }
     }
     let run = finish(child, dir.path(), "fleet run (secrets)");
     run.assert_code(1);
-    assert!(!run.stdout.contains(GOOD) && !run.stderr.contains(GOOD));
+    assert!(!run.stdout.contains(good) && !run.stderr.contains(good));
     assert!(!run.stdout.contains(BAD) && !run.stderr.contains(BAD));
     let rd = run.run_dir("runs");
     let res = by_device(&results(&rd));
@@ -356,7 +364,7 @@ fn passwords_appear_nowhere() {
     for entry in std::fs::read_dir(&rd).unwrap() {
         let p = entry.unwrap().path();
         let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
-        assert!(!text.contains(GOOD), "password in {}", p.display());
+        assert!(!text.contains(good), "password in {}", p.display());
         assert!(!text.contains(BAD), "password in {}", p.display());
         files += 1;
     }
@@ -438,7 +446,10 @@ fn host_keys_are_learned_then_enforced() {
 fn a_poison_device_is_isolated_and_its_neighbours_finish() {
     let sshd = Sshd::start().unwrap();
     let dir = scratch();
-    let inv = slow_inventory(dir.path(), &sshd, 24, "sleep 0.2; echo ok");
+    // Sessions long enough that neighbours are still running when the
+    // worker aborts (its panic hook first logs a backtrace, which takes a
+    // second or two on a loaded machine).
+    let inv = slow_inventory(dir.path(), &sshd, 24, "sleep 3; echo ok");
     let run = fleet(
         dir.path(),
         &[
@@ -531,13 +542,14 @@ fn a_second_ctrl_c_stops_at_once_and_still_writes_every_result() {
 fn ask_pass_reads_the_password_from_the_terminal() {
     let sshd = Sshd::start().unwrap();
     let dir = scratch();
-    const PW: &str = fleet_testkit::sshd::TEST_PASSWORD;
-    let user = Sshd::test_user().expect("the password test user");
+    let user = sshd.test_user().expect("the password test user");
+    let pw = user.password.as_str();
     let inv = dir.path().join("inv.yaml");
     std::fs::write(
         &inv,
         format!(
-            "known_hosts: known_hosts\ndefaults:\n  username: {user}\n  commands: [\"echo prompted\"]\ndevices:\n  - {{name: a, host: 127.0.0.1, port: {}}}\n",
+            "known_hosts: known_hosts\ndefaults:\n  username: {}\n  commands: [\"echo prompted\"]\ndevices:\n  - {{name: a, host: 127.0.0.1, port: {}}}\n",
+            user.name,
             sshd.port()
         ),
     )
@@ -587,7 +599,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
             "-t",
             "1",
         ])
-        .env("TYPED", PW)
+        .env("TYPED", pw)
         .output()
         .expect("python3 with pty");
     assert_eq!(
@@ -603,7 +615,220 @@ sys.exit(os.waitstatus_to_exitcode(status))
     for entry in std::fs::read_dir(&rd).unwrap() {
         let text =
             String::from_utf8_lossy(&std::fs::read(entry.unwrap().path()).unwrap()).into_owned();
-        assert!(!text.contains(PW));
+        assert!(!text.contains(pw));
+    }
+}
+
+const SIGSTOP: i32 = 19;
+const SIGCONT: i32 = 18;
+
+/// Kills (and un-freezes) a process if the test ends before the master did.
+struct Frozen(u32);
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        if alive(self.0) {
+            signal(self.0, SIGCONT);
+            signal(self.0, SIGKILL);
+        }
+    }
+}
+
+#[test]
+fn a_frozen_worker_is_killed_and_replaced_and_its_devices_move_on() {
+    let sshd = Sshd::start().unwrap();
+    let dir = scratch();
+    let inv = slow_inventory(dir.path(), &sshd, 16, "sleep 1; echo ok");
+    let child = spawn_fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            inv.to_str().unwrap(),
+            "-p",
+            "2",
+            "-t",
+            "2",
+            "--format",
+            "none",
+        ],
+        &[],
+    );
+    let master = child.id();
+    let out = dir.path().join("runs");
+    assert!(
+        wait_for(Duration::from_secs(60), || sessions_started(&out)
+            && children_of(master).len() == 2),
+        "no session started"
+    );
+    // Freeze one worker mid-session; it never gets SIGCONT from us.
+    let frozen = children_of(master)[0];
+    signal(frozen, SIGSTOP);
+    let _guard = Frozen(frozen);
+    let run = finish(child, dir.path(), "fleet run (a worker frozen)");
+    assert!(!alive(frozen), "the frozen worker was killed");
+    assert_eq!(run.code, Some(1), "{}", run.explain());
+    let rd = run.run_dir("runs");
+    let res = by_device(&results(&rd));
+    assert_eq!(
+        res.len(),
+        16,
+        "every device has a result\n{}",
+        run.explain()
+    );
+    let timed_out: Vec<&serde_json::Value> =
+        res.values().filter(|r| status(r) == "timeout").collect();
+    assert!(
+        !timed_out.is_empty() && timed_out.len() <= 2,
+        "the frozen worker's running sessions end timeout: {res:?}"
+    );
+    for r in &timed_out {
+        assert!(r["error"].as_str().unwrap().contains("sent nothing"), "{r}");
+    }
+    assert_eq!(
+        res.values().filter(|r| status(r) == "ok").count(),
+        16 - timed_out.len(),
+        "everything else (its queue included) ran elsewhere"
+    );
+    let log = std::fs::read_to_string(rd.join("master.log")).unwrap();
+    assert!(log.contains("worker_silent"), "{log}");
+}
+
+/// Statuses per device of a run.
+fn statuses(rd: &Path) -> BTreeMap<String, String> {
+    by_device(&results(rd))
+        .into_iter()
+        .map(|(d, r)| (d, status(&r).to_string()))
+        .collect()
+}
+
+#[test]
+fn a_panic_is_a_crash_of_its_device_in_every_layout() {
+    let sshd = Sshd::start().unwrap();
+    let dir = scratch();
+    let inv = slow_inventory(dir.path(), &sshd, 8, "echo ok");
+    let mut seen = Vec::new();
+    for (p, out) in [("0", "runs-p0"), ("2", "runs-p2")] {
+        let run = fleet(
+            dir.path(),
+            &[
+                "run",
+                "-i",
+                inv.to_str().unwrap(),
+                "-p",
+                p,
+                "-t",
+                "2",
+                "--out",
+                out,
+                "--format",
+                "none",
+            ],
+            &[("FLEET_TEST_PANIC_DEVICE", "d003")],
+        );
+        run.assert_code(1);
+        let rd = run.run_dir(out);
+        let st = statuses(&rd);
+        assert_eq!(
+            st["d003"],
+            "worker_lost",
+            "-p {p}: the panicking device is isolated (needs a build with \
+             --features fleet/test-hooks, as `make test` does)\n{}",
+            run.explain()
+        );
+        let r = &by_device(&results(&rd))["d003"];
+        assert_eq!(r["attempt"], 2, "-p {p}: one retry, then isolated: {r}");
+        assert!(r["error"].as_str().unwrap().contains("isolated"), "{r}");
+        seen.push(st);
+    }
+    assert_eq!(
+        seen[0], seen[1],
+        "the same results with and without processes"
+    );
+}
+
+#[test]
+fn a_failed_results_write_stops_the_run_and_names_every_unrecorded_device() {
+    use std::os::unix::process::CommandExt;
+    const N: usize = 3000;
+    let dir = scratch();
+    let mut yaml = String::from(
+        "defaults:\n  username: u\n  agent: true\n  commands: [\"show version\"]\ndevices:\n",
+    );
+    for i in 0..N {
+        yaml.push_str(&format!(
+            "  - {{name: n{i:05}, host: 127.0.0.1, port: 9}}\n"
+        ));
+    }
+    let inv = dir.path().join("inv.yaml");
+    std::fs::write(&inv, yaml).unwrap();
+    let mut cmd = fleet_testkit::fleet::command(BIN, dir.path());
+    cmd.args([
+        "run",
+        "-i",
+        inv.to_str().unwrap(),
+        "--transport",
+        "noop",
+        "-p",
+        "1",
+        "-t",
+        "2",
+        "--batch-size",
+        "8",
+        "--format",
+        "none",
+    ])
+    .env("TMPDIR", dir.path())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    // Files may not grow past 48 KiB: results.jsonl fills up after a
+    // hundred-odd lines, like a full disk (EFBIG instead of ENOSPC).
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            use nix::sys::resource::{setrlimit, Resource};
+            use nix::sys::signal::{signal, SigHandler, Signal};
+            signal(Signal::SIGXFSZ, SigHandler::SigIgn).map_err(std::io::Error::from)?;
+            setrlimit(Resource::RLIMIT_FSIZE, 48 * 1024, 48 * 1024)
+                .map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("run fleet");
+    let run = FleetRun::from_output("fleet run (results.jsonl full)".into(), dir.path(), out);
+    assert_eq!(run.code, Some(4), "{}", run.explain());
+    assert!(
+        run.stderr.contains("no recorded result"),
+        "{}",
+        run.explain()
+    );
+    let rd = run.run_dir("runs");
+    // The last line may be torn where the file stopped growing.
+    let recorded: BTreeSet<String> = std::fs::read_to_string(rd.join("results.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|r| r["device"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        !recorded.is_empty() && recorded.len() < N / 2,
+        "the run stopped early: {} recorded",
+        recorded.len()
+    );
+    // Every device is accounted for: in results.jsonl, or named on stderr.
+    let named: BTreeSet<String> = run
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("fleet:   "))
+        .map(str::to_string)
+        .collect();
+    for i in 0..N {
+        let name = format!("n{i:05}");
+        assert!(
+            recorded.contains(&name) || named.contains(&name),
+            "{name} is neither recorded nor reported\n{}",
+            run.explain()
+        );
     }
 }
 
@@ -626,7 +851,14 @@ fn enable_jump_and_telnet_secrets_appear_nowhere() {
     std::fs::create_dir_all(&jump_dir).unwrap();
     let telnet = LabProc::start(
         &telnet_dir,
-        &["--devices", "2", "--flavours", "ios", "--scenario", scenario.to_str().unwrap()],
+        &[
+            "--devices",
+            "2",
+            "--flavours",
+            "ios",
+            "--scenario",
+            scenario.to_str().unwrap(),
+        ],
     );
     let jump = LabProc::start(
         &jump_dir,
@@ -643,7 +875,11 @@ fn enable_jump_and_telnet_secrets_appear_nowhere() {
     let via_jump = jump_dir.join("via-jump.yaml");
     std::fs::write(
         &via_jump,
-        text.replacen("defaults:\n", &format!("defaults:\n  jump_host: {hop}\n"), 1),
+        text.replacen(
+            "defaults:\n",
+            &format!("defaults:\n  jump_host: {hop}\n"),
+            1,
+        ),
     )
     .unwrap();
     for (lab, inv) in [(&telnet, telnet.inventory.clone()), (&jump, via_jump)] {

@@ -36,14 +36,135 @@ fn bad_flags_are_usage_errors() {
     )
     .unwrap();
     let inv = inv.to_str().unwrap();
-    let ok = fleet(dir.path(), &["run", "-i", inv, "--transport", "noop", "-t", "1"], &[]);
+    let ok = fleet(
+        dir.path(),
+        &["run", "-i", inv, "--transport", "noop", "-t", "1"],
+        &[],
+    );
     ok.assert_code(0);
     for t in ["0", "100000"] {
-        let run = fleet(dir.path(), &["run", "-i", inv, "--transport", "noop", "-t", t], &[]);
+        let run = fleet(
+            dir.path(),
+            &["run", "-i", inv, "--transport", "noop", "-t", t],
+            &[],
+        );
         run.assert_code(2);
         assert!(run.stderr.contains("--threads"), "{}", run.explain());
         assert!(run.stderr.contains("not in 1..=4096"), "{}", run.explain());
     }
     let run = fleet(dir.path(), &["run", "--no-such-flag"], &[]);
     run.assert_code(2);
+}
+
+/// A typo in any flag value fails in argument parsing: before the
+/// inventory is read (it does not exist here) and before the password
+/// prompt of `-k` (which would fail without a terminal).
+#[test]
+fn flag_value_typos_fail_before_inventory_load_and_password_prompt() {
+    let dir = scratch();
+    let cases: &[(&str, &str)] = &[
+        ("--limit", "group:"),
+        ("--retry", "conect_failed=3"),
+        ("--retry", "timeout=x"),
+        ("--retry-backoff", "30s..1s"),
+        ("--connect-rate", "fast"),
+        ("--max-per-group", "core"),
+        ("--inventory-format", "yml2"),
+    ];
+    for (flag, value) in cases {
+        let run = fleet(
+            dir.path(),
+            &["run", "-i", "missing.yaml", "-k", "-c", "x", flag, value],
+            &[],
+        );
+        run.assert_code(2);
+        assert!(
+            run.stderr.contains(flag) && run.stderr.contains("invalid value"),
+            "the error must name {flag}\n{}",
+            run.explain()
+        );
+        for late in ["missing.yaml", "password", "terminal"] {
+            assert!(
+                !run.stderr.contains(late),
+                "{flag} {value}: failed too late (mentions `{late}`)\n{}",
+                run.explain()
+            );
+        }
+    }
+    assert!(!dir.path().join("runs").exists(), "nothing may run");
+}
+
+/// The same flags, well formed, get as far as the inventory.
+#[test]
+fn well_formed_flag_values_reach_the_inventory_load() {
+    let dir = scratch();
+    let run = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            "missing.yaml",
+            "-c",
+            "x",
+            "--limit",
+            "group:core",
+            "--retry",
+            "connect_failed=3,timeout=1",
+            "--retry-backoff",
+            "1s..5s",
+            "--connect-rate",
+            "50/s",
+            "--max-per-group",
+            "core=2",
+            "--inventory-format",
+            "fleet",
+        ],
+        &[],
+    );
+    run.assert_code(2);
+    assert!(run.stderr.contains("missing.yaml"), "{}", run.explain());
+}
+
+/// A run that cannot start is exit 3, not 1 ("some devices failed"): here
+/// `--out` is below a regular file, which even root cannot write into.
+#[test]
+fn an_unwritable_out_directory_exits_3() {
+    let dir = scratch();
+    let inv = dir.path().join("ok.yaml");
+    std::fs::write(
+        &inv,
+        "defaults:\n  username: u\n  agent: true\n  commands: [x]\ndevices:\n  - {name: a, host: 127.0.0.1}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("file"), "not a directory\n").unwrap();
+    let run = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            inv.to_str().unwrap(),
+            "--transport",
+            "noop",
+            "--out",
+            "file/runs",
+        ],
+        &[],
+    );
+    run.assert_code(3);
+    assert!(run.stderr.contains("file/runs"), "{}", run.explain());
+    // The same inventory with a writable --out runs, exit 0.
+    let ok = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            inv.to_str().unwrap(),
+            "--transport",
+            "noop",
+            "--out",
+            "runs",
+        ],
+        &[],
+    );
+    ok.assert_code(0);
 }

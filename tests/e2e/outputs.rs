@@ -286,7 +286,11 @@ fn inventory_list_and_check() {
         "ssh 8",
         "via jump host: 6",
     ] {
-        assert!(lines.iter().any(|l| l == want), "{want:?}: {}", check.explain());
+        assert!(
+            lines.iter().any(|l| l == want),
+            "{want:?}: {}",
+            check.explain()
+        );
     }
 }
 
@@ -306,7 +310,17 @@ fn resumed_run_prints_each_device_once() {
     .unwrap();
     let run = fleet(
         dir.path(),
-        &["run", "-i", inv.to_str().unwrap(), "-p", "1", "-t", "2", "--format", "none"],
+        &[
+            "run",
+            "-i",
+            inv.to_str().unwrap(),
+            "-p",
+            "1",
+            "-t",
+            "2",
+            "--format",
+            "none",
+        ],
         &[],
     );
     run.assert_code(1);
@@ -339,5 +353,10 @@ fn resumed_run_prints_each_device_once() {
     let group = resume(&["--group-output", "--format", "none"]);
     assert!(group.stdout.contains("a,b (2)\n"), "{}", group.explain());
     // One group: its header between two rules.
-    assert_eq!(group.stdout.matches("-------\n").count(), 2, "{}", group.explain());
+    assert_eq!(
+        group.stdout.matches("-------\n").count(),
+        2,
+        "{}",
+        group.explain()
+    );
 }

@@ -22,8 +22,8 @@ fn shell_mode_multi_command_output_is_exact() {
     let run = fleet(
         dir.path(),
         &[
-            "run", "-i", &inv, "-p", "1", "-t", "3", "-c", cmds[0], "-c", cmds[1], "-c",
-            cmds[2], "--format", "none",
+            "run", "-i", &inv, "-p", "1", "-t", "3", "-c", cmds[0], "-c", cmds[1], "-c", cmds[2],
+            "--format", "none",
         ],
         &[],
     );
@@ -52,8 +52,8 @@ fn shell_mode_multi_command_output_is_exact() {
     let run = fleet(
         dir.path(),
         &[
-            "run", "-i", &inv, "-p", "1", "-t", "3", "--mode", "exec", "-c", cmds[0],
-            "--format", "none",
+            "run", "-i", &inv, "-p", "1", "-t", "3", "--mode", "exec", "-c", cmds[0], "--format",
+            "none",
         ],
         &[],
     );
@@ -62,7 +62,10 @@ fn shell_mode_multi_command_output_is_exact() {
     for (name, flavour, _) in lab_devices(&lab.inventory) {
         let r = &res[&name];
         assert_eq!(status(r), "ok", "{r}");
-        assert_eq!(r["outputs"][0]["exit_status"], 0, "{name} ran in exec mode: {r}");
+        assert_eq!(
+            r["outputs"][0]["exit_status"], 0,
+            "{name} ran in exec mode: {r}"
+        );
         let want = fleet_lab::expected_output(&name, flavour, cmds[0]).unwrap();
         assert_eq!(r["outputs"][0]["stdout"].as_str().unwrap(), want, "{name}");
     }
@@ -279,7 +282,10 @@ fn config_line_secrets_are_placeholders_filled_in_by_the_worker() {
     const VALUE: &str = "Pl4ceholder-Value-7731";
     let secret_file = dir.path().join("key");
     std::fs::write(&secret_file, "File-Secret-4420\n").unwrap();
-    let file_line = format!("snmp-server community {{{{ file:{} }}}}", secret_file.display());
+    let file_line = format!(
+        "snmp-server community {{{{ file:{} }}}}",
+        secret_file.display()
+    );
     let args = [
         "run",
         "-i",
@@ -300,16 +306,29 @@ fn config_line_secrets_are_placeholders_filled_in_by_the_worker() {
     // Dry run: the plan shows the placeholder.
     let dry = fleet(dir.path(), &args, &[("OPS_SECRET", VALUE)]);
     dry.assert_code(0);
-    assert!(dry.stdout.contains("username ops secret {{ env:OPS_SECRET }}"), "{}", dry.explain());
+    assert!(
+        dry.stdout
+            .contains("username ops secret {{ env:OPS_SECRET }}"),
+        "{}",
+        dry.explain()
+    );
     assert!(!dry.stdout.contains(VALUE));
     // A missing variable is an error before anything runs.
     let missing = fleet(dir.path(), &args, &[]);
     missing.assert_code(2);
-    assert!(missing.stderr.contains("OPS_SECRET"), "{}", missing.explain());
+    assert!(
+        missing.stderr.contains("OPS_SECRET"),
+        "{}",
+        missing.explain()
+    );
 
     let mut commit: Vec<&str> = args.to_vec();
     commit.extend(["--commit", "-c", "show running-config", "--format", "json"]);
-    let run = fleet(dir.path(), &commit, &[("OPS_SECRET", VALUE), ("RUST_LOG", "trace")]);
+    let run = fleet(
+        dir.path(),
+        &commit,
+        &[("OPS_SECRET", VALUE), ("RUST_LOG", "trace")],
+    );
     run.assert_code(0);
     let rd = run.run_dir("runs");
     for r in results(&rd) {
@@ -340,7 +359,11 @@ fn config_line_secrets_are_placeholders_filled_in_by_the_worker() {
     for f in files {
         let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
         assert!(!text.contains(VALUE), "secret in {}", f.display());
-        assert!(!text.contains("File-Secret-4420"), "secret in {}", f.display());
+        assert!(
+            !text.contains("File-Secret-4420"),
+            "secret in {}",
+            f.display()
+        );
     }
     let run_json = std::fs::read_to_string(rd.join("run.json")).unwrap();
     assert!(run_json.contains("{{ env:OPS_SECRET }}"), "{run_json}");
@@ -349,10 +372,267 @@ fn config_line_secrets_are_placeholders_filled_in_by_the_worker() {
     let saved = dir.path().join("saved");
     for entry in std::fs::read_dir(&saved).unwrap() {
         let d = entry.unwrap().path();
-        assert_eq!(std::fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            std::fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         for f in std::fs::read_dir(&d).unwrap() {
             let f = f.unwrap().path();
-            assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&f).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
+    }
+}
+
+/// Runs `cmds` in shell mode on every device of `inv`; the results by device.
+fn show_on(
+    dir: &std::path::Path,
+    inv: &str,
+    cmds: &[&str],
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let mut args = vec!["run", "-i", inv, "-p", "0", "-t", "2", "--format", "none"];
+    for c in cmds {
+        args.extend(["-c", c]);
+    }
+    let run = fleet(dir, &args, &[]);
+    run.assert_code(0);
+    by_device(&results(&run.run_dir("runs")))
+}
+
+#[test]
+fn junos_push_commits_and_a_later_session_sees_it() {
+    let dir = scratch();
+    let lab = LabProc::start(dir.path(), &["--devices", "2", "--flavours", "junos"]);
+    let inv = lab.inventory.to_str().unwrap().to_string();
+    let line = "set system ntp server 192.0.2.77";
+    let shown = "set system ntp server 192.0.2.77\n";
+    let display = ["show configuration | display set"];
+    // Dry run: the plan has the commit, and nothing changes.
+    let dry = fleet(dir.path(), &["run", "-i", &inv, "--config-line", line], &[]);
+    dry.assert_code(0);
+    assert!(
+        dry.stdout.contains(&format!(
+            "configure\n{line}\ncommit\nexit configuration-mode\n"
+        )),
+        "{}",
+        dry.explain()
+    );
+    for r in show_on(dir.path(), &inv, &display).values() {
+        assert!(!r["outputs"][0]["stdout"].as_str().unwrap().contains(shown));
+    }
+    let push = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            &inv,
+            "--config-line",
+            line,
+            "--commit",
+            "--format",
+            "none",
+        ],
+        &[],
+    );
+    push.assert_code(0);
+    let res = by_device(&results(&push.run_dir("runs")));
+    for r in res.values() {
+        assert_eq!(status(r), "ok", "{r}");
+        let commit = r["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["command"] == "commit")
+            .expect("commit was sent");
+        assert!(
+            commit["stdout"]
+                .as_str()
+                .unwrap()
+                .starts_with("commit complete\n"),
+            "{r}"
+        );
+    }
+    // A new session (a later run) sees the committed line.
+    for r in show_on(dir.path(), &inv, &display).values() {
+        let text = r["outputs"][0]["stdout"].as_str().unwrap();
+        assert!(text.contains(shown), "{}: {text}", r["device"]);
+    }
+}
+
+#[test]
+fn commit_confirmed_only_where_the_platform_has_it() {
+    let dir = scratch();
+    let cases = [
+        (
+            "junos",
+            "set system ntp server 192.0.2.66",
+            "commit confirmed 5",
+            "show configuration | display set",
+        ),
+        (
+            "eos",
+            "ntp server 192.0.2.66",
+            "commit timer 00:05:00",
+            "show running-config",
+        ),
+    ];
+    for (flavour, line, commit, show) in cases {
+        let sub = dir.path().join(flavour);
+        std::fs::create_dir_all(&sub).unwrap();
+        let lab = LabProc::start(&sub, &["--devices", "1", "--flavours", flavour]);
+        let inv = lab.inventory.to_str().unwrap().to_string();
+        let push = fleet(
+            &sub,
+            &[
+                "run",
+                "-i",
+                &inv,
+                "--config-line",
+                line,
+                "--commit",
+                "--commit-confirmed",
+                "5",
+                "--format",
+                "none",
+            ],
+            &[],
+        );
+        push.assert_code(0);
+        for r in results(&push.run_dir("runs")) {
+            assert_eq!(status(&r), "ok", "{r}");
+            assert!(
+                r["outputs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|o| o["command"] == commit),
+                "{flavour}: {commit} not sent: {r}"
+            );
+        }
+        for r in show_on(&sub, &inv, &[show]).values() {
+            let text = r["outputs"][0]["stdout"].as_str().unwrap();
+            assert!(text.contains(line), "{flavour}: {text}");
+        }
+    }
+    let sub = dir.path().join("ios");
+    std::fs::create_dir_all(&sub).unwrap();
+    let lab = LabProc::start(&sub, &["--devices", "1", "--flavours", "ios"]);
+    let inv = lab.inventory.to_str().unwrap().to_string();
+    let ios = fleet(
+        &sub,
+        &[
+            "run",
+            "-i",
+            &inv,
+            "--config-line",
+            "x",
+            "--commit",
+            "--commit-confirmed",
+            "5",
+        ],
+        &[],
+    );
+    assert_ne!(ios.code, Some(0), "{}", ios.explain());
+    assert!(
+        ios.stderr.contains("has no confirmed commit"),
+        "{}",
+        ios.explain()
+    );
+    // Without --commit the flag is refused: a dry run cannot confirm.
+    let bare = fleet(
+        &sub,
+        &[
+            "run",
+            "-i",
+            &inv,
+            "--config-line",
+            "x",
+            "--commit-confirmed",
+            "5",
+        ],
+        &[],
+    );
+    assert_ne!(bare.code, Some(0), "{}", bare.explain());
+}
+
+#[test]
+fn confirm_and_destination_questions_are_answered() {
+    let dir = scratch();
+    let lab = LabProc::start(dir.path(), &["--devices", "1", "--flavours", "ios"]);
+    let inv = lab.inventory.to_str().unwrap().to_string();
+    let res = show_on(
+        dir.path(),
+        &inv,
+        &[
+            "clear counters",
+            "copy running-config startup-config",
+            "show version",
+        ],
+    );
+    for (name, r) in &res {
+        assert_eq!(status(r), "ok", "{r}");
+        let out = |i: usize| r["outputs"][i]["stdout"].as_str().unwrap().to_string();
+        assert!(out(0).contains("[confirm]"), "{r}");
+        assert_eq!(
+            out(1),
+            "Destination filename [startup-config]? \nBuilding configuration...\n[OK]\n"
+        );
+        let want = fleet_lab::expected_output(name, Flavour::CiscoIos, "show version").unwrap();
+        assert_eq!(out(2), want);
+    }
+}
+
+#[test]
+fn stuck_config_mode_is_recovered() {
+    let dir = scratch();
+    let scenario = dir.path().join("sticky.toml");
+    std::fs::write(
+        &scenario,
+        "[[rule]]\nname = \"sticky\"\nshare = 100\nsticky_config_mode = true\n",
+    )
+    .unwrap();
+    let lab = LabProc::start(
+        dir.path(),
+        &[
+            "--devices",
+            "2",
+            "--flavours",
+            "ios,eos",
+            "--scenario",
+            scenario.to_str().unwrap(),
+        ],
+    );
+    let inv = lab.inventory.to_str().unwrap().to_string();
+    let line = "ntp server 192.0.2.88";
+    let run = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            &inv,
+            "--config-line",
+            line,
+            "--commit",
+            "-c",
+            "show running-config",
+            "--format",
+            "none",
+        ],
+        &[],
+    );
+    run.assert_code(0);
+    for r in results(&run.run_dir("runs")) {
+        assert_eq!(status(&r), "ok", "{r}");
+        // `end` left the device in config mode; fleet sent `exit`, so the
+        // show ran in exec mode (in config mode it is an invalid input).
+        let show = r["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["command"] == "show running-config")
+            .expect("show ran");
+        assert!(show["stdout"].as_str().unwrap().contains(line), "{r}");
     }
 }

@@ -1,8 +1,10 @@
-//! `fleet inventory list|check`: what would run, and is the inventory sound.
+//! `fleet inventory list|check|show`: what would run, is the inventory
+//! sound, and what exactly one device resolved to (and from where).
 
-use crate::cli::{InventoryArgs, InventoryCommand};
-use anyhow::Result;
-use fleet_proto::ExitCode;
+use crate::cli::{InventoryArgs, InventoryCommand, InventoryCommon};
+use anyhow::{bail, Result};
+use fleet_inventory::Inventory;
+use fleet_proto::{Auth, Device, ExitCode, Mode, Transport};
 use std::io::Write;
 
 /// Runs `fleet inventory ...` and returns the exit code.
@@ -16,46 +18,299 @@ pub fn run(args: InventoryArgs) -> i32 {
     }
 }
 
-fn inner(args: InventoryArgs) -> Result<i32> {
-    let (common, list) = match args.command {
-        InventoryCommand::List(c) => (c, true),
-        InventoryCommand::Check(c) => (c, false),
+fn load(common: &InventoryCommon) -> Result<Inventory> {
+    let opts = fleet_inventory::LoadOptions {
+        format: common.inventory_format,
+        vault_password: fleet_inventory::VaultPassword::from_flag_or_env(
+            common.vault_password_file.as_deref(),
+        ),
+        ..Default::default()
     };
-    let format = common
-        .inventory_format
-        .as_deref()
-        .map(|f| f.parse::<fleet_inventory::Format>())
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut inv = fleet_inventory::load(&common.inventory, format)?;
+    let adhoc = is_adhoc(common);
+    let mut inv = match &common.inventory {
+        Some(path) => fleet_inventory::load_with(path, &opts)?,
+        None if common.adhoc.has_hosts() => fleet_inventory::Inventory::default(),
+        None => bail!(
+            "no inventory: pass --inventory FILE (or set FLEET_INVENTORY), or hosts with -w HOSTLIST"
+        ),
+    };
+    let stderr = fleet_escape::Streams::detect(false).stderr;
     for w in &inv.warnings {
-        eprintln!("fleet: warning: {w}");
+        eprintln!("fleet: warning: {}", stderr.text(&w.to_string()));
     }
-    if let Some(expr) = &common.limit {
-        let limit = fleet_inventory::limit::Limit::parse(expr)
-            .map_err(|e| anyhow::anyhow!("--limit: {e}"))?;
+    if adhoc {
+        let devices = std::mem::take(&mut inv.devices);
+        let env = crate::adhoc::LocalEnv::from_process();
+        inv.devices = crate::adhoc::resolve(&common.adhoc, devices, &env, false)?.devices;
+    }
+    if let Some(limit) = &common.limit {
+        for w in limit.limit.unmatched(&inv.devices) {
+            eprintln!("fleet: warning: --limit: {}", stderr.text(&w.to_string()));
+        }
         inv.devices.retain(|d| limit.matches(d));
     }
+    Ok(inv)
+}
+
+/// Ad-hoc hosts or an ssh config change what devices resolve to.
+fn is_adhoc(common: &InventoryCommon) -> bool {
+    common.adhoc.has_hosts() || common.adhoc.ssh_config.is_some()
+}
+
+fn inner(args: InventoryArgs) -> Result<i32> {
+    // Inventories may come from elsewhere (dynamic, CSV): names and groups
+    // are escaped on a terminal.
+    let policy = fleet_escape::Streams::detect(false).stdout;
     let mut out = std::io::stdout().lock();
-    if list {
-        for d in &inv.devices {
-            let groups = if d.groups.is_empty() {
-                "-".to_string()
-            } else {
-                d.groups.join(",")
-            };
-            let _ = writeln!(
+    match args.command {
+        InventoryCommand::List(l) => {
+            let inv = load(&l.common)?;
+            for d in &inv.devices {
+                let _ = if l.json {
+                    writeln!(out, "{}", json(&inv, d))
+                } else if l.long {
+                    writeln!(out, "{}", policy.text(&long(&inv, d).to_string()))
+                } else if is_adhoc(&l.common) {
+                    // The resolution: who logs in where, through which hops, with what.
+                    writeln!(
+                        out,
+                        "{}\t{}@{}:{}\t{}\tvia {}\tauth {}",
+                        policy.line(&d.name),
+                        policy.line(&d.username),
+                        policy.line(&d.host),
+                        d.port,
+                        policy.line(d.platform.as_deref().unwrap_or("-")),
+                        crate::adhoc::jump_summary(&d.jump),
+                        crate::adhoc::auth_summary(&d.auth)
+                    )
+                } else {
+                    let groups = if d.groups.is_empty() {
+                        "-".to_string()
+                    } else {
+                        d.groups.join(",")
+                    };
+                    writeln!(
+                        out,
+                        "{}\t{}\t{}\t{}",
+                        policy.line(&d.name),
+                        policy.line(&address(&d.host, d.port)),
+                        policy.line(d.platform.as_deref().unwrap_or("-")),
+                        policy.line(&groups)
+                    )
+                };
+            }
+        }
+        InventoryCommand::Check(c) => {
+            let inv = load(&c)?;
+            let _ = write!(
                 out,
-                "{}\t{}:{}\t{}\t{}",
-                d.name,
-                d.host,
-                d.port,
-                d.platform.as_deref().unwrap_or("-"),
-                groups
+                "{}",
+                policy.text(&fleet_inventory::summary(&inv).to_string())
             );
         }
-    } else {
-        let _ = write!(out, "{}", fleet_inventory::summary(&inv));
+        InventoryCommand::Show(s) => {
+            let inv = load(&s.common)?;
+            let Some(d) = inv.devices.iter().find(|d| d.name == s.device) else {
+                let close: Vec<&str> = inv
+                    .devices
+                    .iter()
+                    .map(|d| d.name.as_str())
+                    .filter(|n| n.contains(s.device.as_str()) || s.device.contains(*n))
+                    .take(5)
+                    .collect();
+                if close.is_empty() {
+                    bail!("no device `{}` in {}", s.device, inv.source.display());
+                }
+                bail!(
+                    "no device `{}` in {} (similar: {})",
+                    s.device,
+                    inv.source.display(),
+                    close.join(", ")
+                );
+            };
+            let _ = writeln!(out, "{}", policy.text(&long(&inv, d).to_string()));
+        }
     }
     Ok(ExitCode::AllOk.code())
+}
+
+/// `host:port`, with brackets around IPv6 addresses.
+fn address(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// Credentials as kinds only: `password`, `key_file PATH`, `agent`.
+fn auth_kinds(auth: &[Auth]) -> Vec<String> {
+    auth.iter()
+        .map(|a| match a {
+            Auth::Password(_) => "password".to_owned(),
+            Auth::KeyFile { path, passphrase } => format!(
+                "key_file {}{}",
+                path.display(),
+                if passphrase.is_some() {
+                    " (with passphrase)"
+                } else {
+                    ""
+                }
+            ),
+            Auth::Agent => "agent".to_owned(),
+        })
+        .collect()
+}
+
+/// One field per line, each with where it was set.
+fn long(inv: &Inventory, d: &Device) -> String {
+    let origins = inv.origins.get(&d.name);
+    let tracked = !inv.origins.is_empty();
+    let from = |field: &str| -> String {
+        match origins.and_then(|o| o.get(field)) {
+            _ if field == "-" => String::new(),
+            Some(at) => format!("  ({at})"),
+            None if tracked => "  (default)".to_owned(),
+            None => String::new(),
+        }
+    };
+    let mut s = String::new();
+    let mut line = |k: &str, v: String, field: &str| {
+        s.push_str(&format!("{k:<16}{v}{}\n", from(field)));
+    };
+    line("name", d.name.clone(), "-");
+    line("host", d.host.clone(), "host");
+    line("port", d.port.to_string(), "port");
+    line("transport", transport(d.transport).to_owned(), "transport");
+    line("username", d.username.clone(), "username");
+    let kinds = auth_kinds(&d.auth);
+    line(
+        "credentials",
+        if kinds.is_empty() {
+            "-".to_owned()
+        } else {
+            kinds.join(", ")
+        },
+        "password",
+    );
+    line(
+        "enable",
+        match &d.enable_secret {
+            Some(_) => "yes, secret set".to_owned(),
+            None => "no".to_owned(),
+        },
+        "enable_secret",
+    );
+    line(
+        "platform",
+        d.platform.clone().unwrap_or_else(|| "-".to_owned()),
+        "platform",
+    );
+    line(
+        "mode",
+        match d.mode {
+            Some(Mode::Exec) => "exec".to_owned(),
+            Some(Mode::Shell) => "shell".to_owned(),
+            None => "platform default".to_owned(),
+        },
+        "mode",
+    );
+    let jump: Vec<String> = d
+        .jump
+        .iter()
+        .map(|j| format!("{}@{}", j.username, address(&j.host, j.port)))
+        .collect();
+    line(
+        "jump",
+        if jump.is_empty() {
+            "-".to_owned()
+        } else {
+            jump.join(" -> ")
+        },
+        "jump",
+    );
+    line(
+        "groups",
+        if d.groups.is_empty() {
+            "-".to_owned()
+        } else {
+            d.groups.join(", ")
+        },
+        "-",
+    );
+    let t = |v: Option<std::time::Duration>| {
+        v.map_or("run default".to_owned(), |d| {
+            humantime::format_duration(d).to_string()
+        })
+    };
+    let tf = |v: Option<std::time::Duration>, f: &'static str| if v.is_some() { f } else { "-" };
+    line(
+        "connect_timeout",
+        t(d.timeouts.connect),
+        tf(d.timeouts.connect, "connect_timeout"),
+    );
+    line(
+        "command_timeout",
+        t(d.timeouts.command),
+        tf(d.timeouts.command, "command_timeout"),
+    );
+    line(
+        "session_timeout",
+        t(d.timeouts.session),
+        tf(d.timeouts.session, "session_timeout"),
+    );
+    line(
+        "commands",
+        if d.commands.is_empty() {
+            "-".to_owned()
+        } else {
+            d.commands.join("; ")
+        },
+        if d.commands.is_empty() {
+            "-"
+        } else {
+            "commands"
+        },
+    );
+    for (k, v) in &d.data {
+        line(&format!("data.{k}"), v.clone(), &format!("data.{k}"));
+    }
+    s
+}
+
+fn transport(t: Transport) -> &'static str {
+    match t {
+        Transport::Ssh => "ssh",
+        Transport::Telnet => "telnet",
+        Transport::Noop => "noop",
+    }
+}
+
+/// Every resolved field as one JSON object; secrets only as kinds.
+fn json(inv: &Inventory, d: &Device) -> serde_json::Value {
+    serde_json::json!({
+        "name": d.name,
+        "host": d.host,
+        "port": d.port,
+        "address": address(&d.host, d.port),
+        "transport": transport(d.transport),
+        "username": d.username,
+        "credentials": auth_kinds(&d.auth),
+        "enable": d.enable_secret.is_some(),
+        "platform": d.platform,
+        "mode": d.mode.map(|m| match m { Mode::Exec => "exec", Mode::Shell => "shell" }),
+        "jump": d.jump.iter().map(|j| serde_json::json!({
+            "host": j.host, "port": j.port, "username": j.username,
+            "credentials": auth_kinds(&j.auth),
+        })).collect::<Vec<_>>(),
+        "groups": d.groups,
+        "timeouts": {
+            "connect": d.timeouts.connect.map(|t| t.as_secs_f64()),
+            "command": d.timeouts.command.map(|t| t.as_secs_f64()),
+            "session": d.timeouts.session.map(|t| t.as_secs_f64()),
+        },
+        "commands": d.commands,
+        "data": d.data,
+        "sources": inv.origins.get(&d.name),
+    })
 }

@@ -1,12 +1,14 @@
-//! `fleet run`: flags, then inventory, then workers. Bad input fails before
-//! any process starts.
+//! `fleet run`: flags (already typed by clap), then the checks that need no
+//! inventory, then the password prompt, then the inventory and the
+//! [`RunPlan`], then workers. Bad input fails before any process starts.
 
 use crate::cli::{FormatArg, HostKeyCheckArg, ModeArg, ProgressArg, RunArgs, TransportArg};
 use anyhow::{bail, Context, Result};
+use fleet_escape::{Policy, Streams};
 use fleet_master::config::Progress;
+use fleet_master::plan::{ConfigPush, PlanOptions, Resume, RunPlan};
 use fleet_master::{OutputFormat, RunConfig};
 use fleet_proto::{Device, ExitCode, HostKeyCheck, Mode, Timeouts, Transport};
-use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,110 +29,56 @@ const FDS_PER_WORKER_BASE: u64 = 64;
 /// Runs `fleet run` and returns the exit code.
 pub fn run(args: RunArgs) -> i32 {
     match prepare(&args) {
-        Ok((_, devices)) if is_dry_run(&args) => {
-            crate::config_push::print_dry_run(&devices);
+        Ok(Prepared::DryRun(devices)) => {
+            print_dry_run(&devices, Streams::detect(args.raw_output).stdout);
             ExitCode::AllOk.code()
         }
-        Ok((cfg, devices)) => match fleet_master::run(cfg, devices) {
+        Ok(Prepared::Run(cfg, devices)) => match fleet_master::run(*cfg, devices) {
             Ok(outcome) => outcome.exit_code.code(),
             Err(e) => {
+                // The run itself could not start: no device ran.
                 eprintln!("fleet: error: {:#}", anyhow::Error::from(e));
-                ExitCode::SomeFailed.code()
+                ExitCode::RunFailed.code()
             }
         },
         Err(e) => {
-            eprintln!("fleet: error: {e:#}");
+            // Errors may quote inventories (names, lines): escaped on a terminal.
+            let stderr = Streams::detect(args.raw_output).stderr;
+            eprintln!("fleet: error: {}", stderr.text(&format!("{e:#}")));
             ExitCode::Usage.code()
         }
     }
 }
 
-/// Config lines without `--commit`: show, don't touch.
-fn is_dry_run(args: &RunArgs) -> bool {
-    (args.config.is_some() || !args.config_line.is_empty()) && !args.commit
+/// What `fleet run` goes on to do once its input is checked.
+enum Prepared {
+    /// Configuration lines without `--commit`: print what would be sent.
+    DryRun(Vec<Device>),
+    /// Start the run.
+    Run(Box<RunConfig>, Vec<Device>),
 }
 
-fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
+fn prepare(args: &RunArgs) -> Result<Prepared> {
+    // Everything that needs no inventory first: a mistake here costs no
+    // inventory load and no password prompt.
+    let shard = crate::shard::resolve(&args.shard)?;
     let inventory_path = match (&args.inventory, &args.resume) {
-        (Some(p), _) => p.clone(),
-        (None, Some(dir)) => inventory_of_run(dir)?,
-        (None, None) => bail!("no inventory: pass --inventory FILE (or set FLEET_INVENTORY)"),
+        (Some(p), _) => Some(p.clone()),
+        (None, _) if args.adhoc.has_hosts() => None,
+        (None, Some(dir)) => Some(inventory_of_run(dir)?),
+        (None, None) => bail!(
+            "no inventory: pass --inventory FILE (or set FLEET_INVENTORY), or hosts with -w HOSTLIST"
+        ),
     };
-    let format = args
-        .inventory_format
-        .as_deref()
-        .map(|f| f.parse::<fleet_inventory::Format>())
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let prompted = if args.ask_pass {
-        let pw = rpassword::prompt_password("SSH password: ")
-            .context("--ask-pass needs a terminal to read the password from")?;
-        fleet_inventory::set_password_prompted();
-        Some(fleet_proto::Secret::new(pw))
-    } else {
-        None
-    };
-    let inventory = fleet_inventory::load(&inventory_path, format)?;
-    for w in &inventory.warnings {
-        eprintln!("fleet: warning: {w}");
-    }
-    let mut devices = inventory.devices;
-    for d in &mut devices {
-        // `[::1]` is how people write an IPv6 address next to a port; the
-        // address itself is `::1` (for connecting and for known_hosts).
-        unbracket(&mut d.host);
-        for hop in &mut d.jump {
-            unbracket(&mut hop.host);
-        }
-    }
-    if let Some(pw) = &prompted {
-        for d in &mut devices {
-            if d.transport != Transport::Noop {
-                d.auth.push(fleet_proto::Auth::Password(pw.clone()));
-            }
-        }
-    }
-    if let Some(expr) = &args.limit {
-        let limit = fleet_inventory::limit::Limit::parse(expr)
-            .map_err(|e| anyhow::anyhow!("--limit: {e}"))?;
-        devices.retain(|d| limit.matches(d));
-        if devices.is_empty() {
-            bail!(
-                "no device in {} matches --limit '{expr}'",
-                inventory_path.display()
-            );
-        }
-    }
-    apply_flags(args, &mut devices);
-    let push = crate::config_push::ConfigPush::from_args(
+    let mut config = ConfigPush::from_sources(
         args.config.as_deref(),
         &args.config_line,
         args.save_config,
+        args.commit,
     )?;
-    if args.commit && push.is_none() {
-        bail!("--commit needs --config or --config-line");
+    if let Some(c) = &mut config {
+        c.confirmed_minutes = args.commit_confirmed;
     }
-    if let Some(push) = &push {
-        for d in &mut devices {
-            // Without -c, a config push runs only the config; with -c, the
-            // commands run after it (e.g. a `show` to verify).
-            if args.commands.is_empty() {
-                d.commands.clear();
-            }
-            push.apply(d)?;
-        }
-    }
-    if let Some(d) = devices.iter().find(|d| d.commands.is_empty()) {
-        bail!(
-            "nothing to run on device `{}`: give --command or `commands:` in the inventory",
-            d.name
-        );
-    }
-    if let Some(dir) = &args.resume {
-        devices = remaining_after(dir, devices, args.retry_failed)?;
-    }
-
-    let policy = policy(args)?;
     if let Some(prev) = &args.diff {
         if !prev.join("results.jsonl").is_file() {
             bail!(
@@ -142,6 +90,95 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
     let processes = args.processes as usize;
     let threads = args.threads as usize;
     check_fd_budget(processes, threads)?;
+    let worker_exe = std::env::current_exe().context("failed to find the fleet executable")?;
+
+    let password = if args.ask_pass {
+        let pw = rpassword::prompt_password("SSH password: ")
+            .context("--ask-pass needs a terminal to read the password from")?;
+        Some(fleet_proto::Secret::new(pw))
+    } else {
+        None
+    };
+    let stderr = Streams::detect(args.raw_output).stderr;
+    let (inventory_devices, inventory_known_hosts, inventory_check) = match &inventory_path {
+        Some(path) => {
+            let inventory = fleet_inventory::load_with(
+                path,
+                &fleet_inventory::LoadOptions {
+                    format: args.inventory_format,
+                    password_prompted: password.is_some(),
+                    vault_password: fleet_inventory::VaultPassword::from_flag_or_env(
+                        args.vault_password_file.as_deref(),
+                    ),
+                },
+            )?;
+            for w in &inventory.warnings {
+                eprintln!("fleet: warning: {}", stderr.text(&w.to_string()));
+            }
+            (
+                inventory.devices,
+                inventory.known_hosts,
+                inventory.host_key_check,
+            )
+        }
+        None => (Vec::new(), None, None),
+    };
+    // -w/-x and the ssh config, before --limit and the password (which the plan adds).
+    let mut resolution = crate::adhoc::resolve(
+        &args.adhoc,
+        inventory_devices,
+        &crate::adhoc::LocalEnv::from_process(),
+        args.connect_timeout.is_some(),
+    )?;
+    if let Some(l) = &args.limit {
+        for w in l.limit.unmatched(&resolution.devices) {
+            eprintln!("fleet: warning: --limit: {}", stderr.text(&w.to_string()));
+        }
+    }
+    let plan = RunPlan::build(
+        inventory_path
+            .as_deref()
+            .unwrap_or(Path::new("the -w hosts")),
+        std::mem::take(&mut resolution.devices),
+        &PlanOptions {
+            password,
+            limit: args.limit.clone(),
+            commands: args.commands.clone(),
+            transport: (args.transport == TransportArg::Noop).then_some(Transport::Noop),
+            // Explicit flags win over the inventory; unset ones leave it alone.
+            timeouts: Timeouts {
+                connect: args.connect_timeout,
+                command: args.command_timeout,
+                session: args.session_timeout,
+            },
+            mode: args.mode.map(|m| match m {
+                ModeArg::Exec => Mode::Exec,
+                ModeArg::Shell => Mode::Shell,
+            }),
+            config,
+            resume: args.resume.as_ref().map(|dir| Resume {
+                dir: dir.clone(),
+                retry_failed: args.retry_failed,
+            }),
+            shard: shard.map(|s| (s, args.shard.shard_by.clone().unwrap_or_default())),
+        },
+    )?;
+    if plan.dry_run {
+        return Ok(Prepared::DryRun(plan.devices));
+    }
+    if let Some(s) = &plan.shard {
+        eprintln!(
+            "fleet: shard {}/{} (by {}): {} of {} devices",
+            s.k, s.n, s.by, s.devices, s.selected
+        );
+    }
+    if let Some(dir) = &args.resume {
+        eprintln!(
+            "fleet: resuming {}: {} devices left to run",
+            dir.display(),
+            plan.devices.len()
+        );
+    }
 
     let format = match args.format {
         FormatArg::Table => OutputFormat::Table,
@@ -160,20 +197,29 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
         Some(HostKeyCheckArg::Strict) => HostKeyCheck::Strict,
         Some(HostKeyCheckArg::AcceptNew) => HostKeyCheck::AcceptNew,
         Some(HostKeyCheckArg::Off) => HostKeyCheck::Off,
-        None => inventory.host_key_check.unwrap_or_default(),
+        None => match inventory_check {
+            Some(c) => c,
+            None => resolution
+                .host_key_check
+                .single("StrictHostKeyChecking", "--host-key-check")?
+                .unwrap_or_default(),
+        },
+    };
+    let (known_hosts, known_hosts_extra) = match args.known_hosts.clone().or(inventory_known_hosts)
+    {
+        Some(p) => (Some(p), resolution.global_known_hosts.clone()),
+        None => resolution.known_hosts_files()?,
     };
     let cfg = RunConfig {
         processes,
         threads,
-        batch_size: args.batch_size.map(|b| b as usize).unwrap_or_else(|| {
-            // No-op sessions take microseconds: balance does not matter,
-            // round trips do.
-            if args.transport == TransportArg::Noop {
-                NOOP_BATCH_SIZE.max(threads)
-            } else {
-                fleet_master::config::default_batch_size(threads)
-            }
-        }),
+        // No-op sessions take microseconds: round trips matter, balance
+        // does not. Real sessions: measured by the dispatcher.
+        batch_size: args
+            .batch_size
+            .map(|b| b as usize)
+            .or((args.transport == TransportArg::Noop).then_some(NOOP_BATCH_SIZE.max(threads))),
+        worker_silence: fleet_master::dispatch::DEFAULT_WORKER_SILENCE,
         timeouts: Timeouts {
             connect: Some(args.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT)),
             command: Some(args.command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT)),
@@ -181,7 +227,8 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
         },
         max_output: args.max_output,
         host_key_check,
-        known_hosts: args.known_hosts.clone().or(inventory.known_hosts),
+        known_hosts,
+        known_hosts_extra,
         default_mode: args.mode.map(|m| match m {
             ModeArg::Exec => Mode::Exec,
             ModeArg::Shell => Mode::Shell,
@@ -195,71 +242,53 @@ fn prepare(args: &RunArgs) -> Result<(RunConfig, Vec<Device>)> {
         progress,
         log_level: args.log_level,
         command_line: std::env::args().collect(),
-        inventory: Some(absolute(&inventory_path)),
-        worker_exe: std::env::current_exe().context("cannot find the fleet executable")?,
-        policy,
+        inventory: inventory_path.as_deref().map(absolute),
+        worker_exe,
+        policy: policy(args),
         save_outputs: args.save_outputs.clone(),
         group_output: args.group_output,
         diff_against: args.diff.clone(),
+        shard: plan.shard.clone(),
+        escape: Streams::detect(args.raw_output),
     };
-    Ok((cfg, devices))
+    Ok(Prepared::Run(Box::new(cfg), plan.devices))
 }
 
-/// `[::1]` -> `::1`; other hosts unchanged.
-fn unbracket(host: &mut String) {
-    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        *host = inner.to_string();
-    }
-}
-
-/// One rule for flags and the inventory: a flag given on the command line
-/// wins over what the inventory says for every device; a flag left at its
-/// default does not (it only fills what the inventory leaves open, through
-/// the run-level settings). Host-key checking and known_hosts follow the
-/// same rule where the run config is built.
-fn apply_flags(args: &RunArgs, devices: &mut [Device]) {
-    let mode = args.mode.map(|m| match m {
-        ModeArg::Exec => Mode::Exec,
-        ModeArg::Shell => Mode::Shell,
-    });
-    for d in devices {
-        if !args.commands.is_empty() {
-            d.commands = args.commands.clone();
-        }
-        if args.transport == TransportArg::Noop {
-            d.transport = Transport::Noop;
-        }
-        if let Some(t) = args.connect_timeout {
-            d.timeouts.connect = Some(t);
-        }
-        if let Some(t) = args.command_timeout {
-            d.timeouts.command = Some(t);
-        }
-        if let Some(t) = args.session_timeout {
-            d.timeouts.session = Some(t);
-        }
-        if mode.is_some() {
-            d.mode = mode;
-        }
-    }
-}
-
-fn policy(args: &RunArgs) -> Result<fleet_master::policy::Policy> {
-    use fleet_master::policy::{parse_backoff, parse_group_caps, parse_rate, parse_retry};
-    let err = |e: String| anyhow::anyhow!(e);
-    let (backoff_min, backoff_max) = parse_backoff(&args.retry_backoff).map_err(err)?;
-    Ok(fleet_master::policy::Policy {
-        connect_rate: args
-            .connect_rate
-            .as_deref()
-            .map(parse_rate)
-            .transpose()
-            .map_err(err)?,
-        group_caps: parse_group_caps(&args.max_per_group).map_err(err)?,
-        retry: parse_retry(&args.retry).map_err(err)?,
+/// The connection policy from its (already parsed) flags.
+fn policy(args: &RunArgs) -> fleet_master::policy::Policy {
+    let (backoff_min, backoff_max) = args.retry_backoff;
+    fleet_master::policy::Policy {
+        connect_rate: args.connect_rate,
+        group_caps: args
+            .max_per_group
+            .iter()
+            .flatten()
+            .map(|(g, n)| (g.clone(), *n))
+            .collect(),
+        retry: args.retry.iter().flatten().map(|(s, n)| (*s, *n)).collect(),
         backoff_min,
         backoff_max,
-    })
+    }
+}
+
+/// Prints what a dry run would send, per device (names and lines from
+/// the inventory and config file: escaped on a terminal).
+fn print_dry_run(devices: &[Device], policy: Policy) {
+    for d in devices {
+        println!(
+            "--- {} ({}:{})",
+            policy.line(&d.name),
+            policy.line(&d.host),
+            d.port
+        );
+        for c in &d.commands {
+            println!("{}", policy.line(c));
+        }
+    }
+    eprintln!(
+        "fleet: dry run: nothing was sent to {} devices; add --commit to apply",
+        devices.len()
+    );
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -277,38 +306,6 @@ fn inventory_of_run(dir: &Path) -> Result<PathBuf> {
         Some(p) => Ok(PathBuf::from(p)),
         None => bail!("{} names no inventory; pass --inventory", path.display()),
     }
-}
-
-/// Devices of a previous run that still need running: no result at all,
-/// or cancelled, or (with `--retry-failed`) failed.
-fn remaining_after(dir: &Path, devices: Vec<Device>, retry_failed: bool) -> Result<Vec<Device>> {
-    let path = dir.join("results.jsonl");
-    let results = fleet_master::sink::read_results(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    // The last word on each device wins (a resumed run appends).
-    let mut last = std::collections::HashMap::new();
-    for r in results {
-        last.insert(r.device.clone(), r.status);
-    }
-    let done: HashSet<&String> = last
-        .iter()
-        .filter(|(_, st)| match st {
-            fleet_proto::Status::Cancelled => false,
-            st if retry_failed => st.is_ok(),
-            _ => true,
-        })
-        .map(|(name, _)| name)
-        .collect();
-    let left: Vec<Device> = devices
-        .into_iter()
-        .filter(|d| !done.contains(&d.name))
-        .collect();
-    eprintln!(
-        "fleet: resuming {}: {} devices left to run",
-        dir.display(),
-        left.len()
-    );
-    Ok(left)
 }
 
 /// Raises RLIMIT_NOFILE to its hard limit and refuses a layout whose
@@ -340,53 +337,4 @@ fn check_fd_budget(processes: usize, threads: usize) -> Result<()> {
         );
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    fn args(argv: &[&str]) -> RunArgs {
-        let argv = ["fleet", "run"].iter().chain(argv);
-        match crate::cli::Cli::try_parse_from(argv).unwrap().command {
-            crate::cli::Command::Run(a) => *a,
-            _ => unreachable!("a run command"),
-        }
-    }
-
-    fn inventory_device() -> Device {
-        let mut d = Device::new("d", "h", 22);
-        d.commands = vec!["inv".into()];
-        d.mode = Some(Mode::Shell);
-        d.timeouts.connect = Some(Duration::from_secs(7));
-        d.timeouts.command = Some(Duration::from_secs(8));
-        d.timeouts.session = Some(Duration::from_secs(9));
-        d
-    }
-
-    #[test]
-    fn flags_left_at_their_default_leave_the_inventory_alone() {
-        let mut ds = [inventory_device()];
-        apply_flags(&args(&[]), &mut ds);
-        assert_eq!(ds[0], inventory_device());
-    }
-
-    #[test]
-    fn given_flags_win_over_the_inventory() {
-        let mut ds = [inventory_device()];
-        apply_flags(
-            &args(&[
-                "-c", "flag", "--mode", "exec", "--connect-timeout", "1s",
-                "--command-timeout", "2s", "--session-timeout", "3s",
-            ]),
-            &mut ds,
-        );
-        let d = &ds[0];
-        assert_eq!(d.commands, ["flag"]);
-        assert_eq!(d.mode, Some(Mode::Exec));
-        assert_eq!(d.timeouts.connect, Some(Duration::from_secs(1)));
-        assert_eq!(d.timeouts.command, Some(Duration::from_secs(2)));
-        assert_eq!(d.timeouts.session, Some(Duration::from_secs(3)));
-    }
 }

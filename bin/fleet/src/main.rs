@@ -2,12 +2,15 @@
 //! P worker processes × T threads. This binary only parses arguments and
 //! calls the engine crates; see `cli` for the flags.
 
+mod adhoc;
 mod cli;
 mod cmd_bench;
 mod cmd_inventory;
 mod cmd_logs;
+mod cmd_merge;
+mod cmd_report;
 mod cmd_run;
-mod config_push;
+mod shard;
 mod units;
 
 use clap::Parser;
@@ -22,12 +25,14 @@ fn main() {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("fleet lab: error: {:#}", anyhow::Error::from(e));
-                2
+                fleet_proto::ExitCode::Usage.code()
             }
         },
         Command::Logs(args) => cmd_logs::logs(args),
         Command::Bench(args) => cmd_bench::bench(args),
         Command::Runs(args) => cmd_logs::runs(args),
+        Command::Report(args) => cmd_report::report(args),
+        Command::Merge(args) => cmd_merge::merge(args),
         Command::Worker(args) => fleet_worker::worker_main(fleet_worker::WorkerArgs {
             id: args.id,
             ipc: args.ipc,

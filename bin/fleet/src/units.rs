@@ -2,9 +2,15 @@
 
 use std::time::Duration;
 
-/// `5s`, `200ms`, `1m30s` (humantime).
+/// `30` (seconds), `5s`, `200ms`, `1m30s`: fleet's one duration rule
+/// ([`fleet_proto::duration`]); zero allowed.
 pub fn duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("invalid duration `{s}`: {e}"))
+    fleet_proto::duration::parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// A timeout flag: the same rule, zero refused.
+pub fn timeout(s: &str) -> Result<Duration, String> {
+    fleet_proto::duration::parse_timeout(s).map_err(|e| e.to_string())
 }
 
 /// `16MiB`, `512k`, `1000000` (bytes). K/M/G are powers of 1024 like
@@ -44,5 +50,9 @@ mod tests {
     fn durations() {
         assert_eq!(duration("200ms").unwrap(), Duration::from_millis(200));
         assert!(duration("soon").is_err());
+        assert_eq!(duration("30").unwrap(), Duration::from_secs(30));
+        assert_eq!(duration("0").unwrap(), Duration::ZERO);
+        assert!(timeout("0").is_err());
+        assert_eq!(timeout("30").unwrap(), Duration::from_secs(30));
     }
 }

@@ -23,7 +23,7 @@ fn main() {
 }
 
 /// An echo peer: decodes each frame as a worker message and answers with a
-/// small master message, like the master's NeedWork → Batch turn.
+/// small master message, like a worker heartbeat and the master's answer.
 fn echo_peer() -> (ipc::IpcSender<Frame>, ipc::IpcReceiver<Frame>) {
     let (to_peer, peer_rx) = ipc::channel::<Frame>().expect("ipc channel");
     let (peer_tx, from_peer) = ipc::channel::<Frame>().expect("ipc channel");
@@ -44,7 +44,7 @@ fn echo_peer() -> (ipc::IpcSender<Frame>, ipc::IpcReceiver<Frame>) {
 fn ipc_round_trip_small(b: Bencher) {
     let (tx, rx) = echo_peer();
     b.bench_local(|| {
-        tx.send(encode(&WorkerToMaster::NeedWork { want: 8 }).expect("encode"))
+        tx.send(encode(&WorkerToMaster::Heartbeat(Vec::new())).expect("encode"))
             .expect("send");
         let reply: MasterToWorker = decode(&rx.recv().expect("recv")).expect("decode");
         reply

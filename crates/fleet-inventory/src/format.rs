@@ -45,7 +45,13 @@ impl Format {
     /// `--inventory-format`. `None` when nothing fits.
     pub fn detect(path: &Path, head: &[u8]) -> Option<Format> {
         if path.is_dir() {
-            return Some(Format::Nornir);
+            // An Ansible inventory directory (`hosts` + `group_vars/`) or a
+            // Nornir one (`hosts.yaml` + `groups.yaml`/`defaults.yaml`).
+            return Some(if crate::ansible::is_ansible_dir(path) {
+                Format::AnsibleIni
+            } else {
+                Format::Nornir
+            });
         }
         let ext = path
             .extension()

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 /// A fully resolved inventory: devices in file order, run-level settings
 /// and the warnings collected while loading (the caller decides how to show
 /// them).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Inventory {
     /// Resolved devices, in inventory order, names unique.
     pub devices: Vec<Device>,
@@ -21,6 +21,11 @@ pub struct Inventory {
     pub warnings: Vec<String>,
     /// The file (or directory) the inventory was read from.
     pub source: PathBuf,
+    /// Where each resolved field of a device was set: device name ->
+    /// field (`host`, `port`, `username`, `password`, `enable_secret`, ...)
+    /// -> `file:line`. Filled by the Ansible loader; a field absent here
+    /// took its default (or the format does not track sources).
+    pub origins: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// Device counts for `fleet inventory check`.
@@ -105,6 +110,7 @@ mod tests {
             host_key_check: None,
             warnings: vec![],
             source: PathBuf::from("x"),
+            origins: BTreeMap::new(),
         };
         let s = summary(&inv);
         assert_eq!(s.devices, 2);

@@ -36,98 +36,156 @@ mod secrets;
 mod suggest;
 mod table;
 mod values;
+mod vault;
 mod yaml;
 mod ytree;
 
 pub use error::{ErrorKind, InventoryError};
 pub use format::{Format, UnknownFormat};
 pub use inventory::{summary, Inventory, Summary};
+pub use vault::VaultPassword;
 
 use std::path::Path;
 
-/// Set once `fleet run --ask-pass` has read a password from the terminal:
-/// devices may then come without credentials of their own, because the
-/// caller adds the prompted password to every device.
-static PASSWORD_PROMPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Declares that a password was prompted for and will be added to every
-/// device after loading (Ansible's `--ask-pass`).
-pub fn set_password_prompted() {
-    PASSWORD_PROMPTED.store(true, std::sync::atomic::Ordering::Relaxed);
+/// How to load an inventory, besides its path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// The format; `None` detects it from the path and content.
+    pub format: Option<Format>,
+    /// A password was prompted for (`fleet run --ask-pass`) and the caller
+    /// adds it to every device after loading: devices may then come without
+    /// credentials of their own.
+    pub password_prompted: bool,
+    /// The Ansible Vault password, for vault-encrypted files and `!vault`
+    /// values (`--vault-password-file`, else `ANSIBLE_VAULT_PASSWORD_FILE`).
+    pub vault_password: VaultPassword,
 }
 
-pub(crate) fn password_prompted() -> bool {
-    PASSWORD_PROMPTED.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// Loads the inventory at `path` (a file, or a Nornir directory), detecting
-/// the format from the path and content unless `format` is given.
-pub fn load(path: &Path, format: Option<Format>) -> Result<Inventory, InventoryError> {
-    let format = match format {
-        Some(f) => f,
-        None => {
-            let head = if path.is_dir() {
-                Vec::new()
-            } else {
-                read_head(path)?
-            };
-            Format::detect(path, &head).ok_or_else(|| {
-                InventoryError::file(
-                    path,
-                    ErrorKind::UnknownFormat,
-                    "cannot tell the inventory format; pass --inventory-format (fleet, nornir, ansible-ini, ansible-yaml, csv)",
-                )
-            })?
+impl Default for LoadOptions {
+    /// Detected format, no prompted password, and the vault password file
+    /// from `ANSIBLE_VAULT_PASSWORD_FILE` if set.
+    fn default() -> Self {
+        LoadOptions {
+            format: None,
+            password_prompted: false,
+            vault_password: VaultPassword::from_flag_or_env(None),
         }
+    }
+}
+
+/// Loads the inventory at `path` (a file, a Nornir directory or an Ansible
+/// inventory directory), detecting the format from the path and content
+/// unless `format` is given. Vault passwords come from the environment
+/// (see [`LoadOptions::default`]).
+pub fn load(path: &Path, format: Option<Format>) -> Result<Inventory, InventoryError> {
+    load_with(
+        path,
+        &LoadOptions {
+            format,
+            ..LoadOptions::default()
+        },
+    )
+}
+
+/// [`load`] with every option: the format, whether a prompted password
+/// stands in for missing credentials, and the vault password.
+pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Inventory, InventoryError> {
+    let mut vault = vault::Vault::new(opts.vault_password.clone());
+    let unknown = || {
+        InventoryError::file(
+            path,
+            ErrorKind::UnknownFormat,
+            "cannot tell the inventory format; pass --inventory-format (fleet, nornir, ansible-ini, ansible-yaml, csv)",
+        )
     };
-    let file = match format {
-        Format::Nornir if path.is_dir() => ["hosts.yaml", "hosts.yml"]
+    if path.is_dir() {
+        let format = match opts.format {
+            Some(f) => f,
+            None => Format::detect(path, &[]).ok_or_else(unknown)?,
+        };
+        if matches!(format, Format::AnsibleIni | Format::AnsibleYaml) {
+            return ansible::load_dir(path, &mut vault);
+        }
+        let file = ["hosts.yaml", "hosts.yml"]
             .iter()
             .map(|n| path.join(n))
             .find(|p| p.is_file())
-            .unwrap_or_else(|| path.join("hosts.yaml")),
-        _ => path.to_path_buf(),
+            .unwrap_or_else(|| path.join("hosts.yaml"));
+        let text = read_text(&file)?;
+        let mut inv = load_str_with(&text, &file, format, opts.password_prompted)?;
+        inv.source = path.to_path_buf();
+        return Ok(inv);
+    }
+    let text = read_text(path)?;
+    // A vault-encrypted inventory (any format) is decrypted first; its
+    // format is then told from the plaintext.
+    let text = if vault::is_vault(&text) {
+        vault
+            .decrypt(&text)
+            .map_err(|m| InventoryError::file(path, ErrorKind::Secret, m))?
+            .expose()
+            .to_owned()
+    } else {
+        text
     };
-    let text = std::fs::read(&file).map_err(|e| {
-        InventoryError::file(&file, ErrorKind::Io, format!("cannot read inventory: {e}"))
+    let format = match opts.format {
+        Some(f) => f,
+        None => {
+            let head = &text.as_bytes()[..text.len().min(4096)];
+            Format::detect(path, head).ok_or_else(unknown)?
+        }
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let mut inv = match format {
+        Format::AnsibleIni | Format::AnsibleYaml => {
+            ansible::load_file(text, path, format, &mut vault)?
+        }
+        _ => load_str_with(text, path, format, opts.password_prompted)?,
+    };
+    inv.source = path.to_path_buf();
+    Ok(inv)
+}
+
+/// Reads a UTF-8 text file, with errors naming the line of a bad byte.
+pub(crate) fn read_text(file: &Path) -> Result<String, InventoryError> {
+    let text = std::fs::read(file).map_err(|e| {
+        InventoryError::file(file, ErrorKind::Io, format!("cannot read inventory: {e}"))
     })?;
-    let text = String::from_utf8(text).map_err(|e| {
+    String::from_utf8(text).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
         InventoryError::at(
-            &file,
+            file,
             Some(line),
             None,
             None,
             ErrorKind::Syntax,
             format!("not valid UTF-8 (byte offset {at}); save the file as UTF-8"),
         )
-    })?;
-    let mut inv = load_str(&text, &file, format)?;
-    inv.source = path.to_path_buf();
-    Ok(inv)
+    })
 }
 
 /// Parses inventory `text` as if read from `origin` (relative paths and
-/// Nornir's `groups.yaml`/`defaults.yaml` resolve against its directory).
+/// Nornir's `groups.yaml`/`defaults.yaml`, Ansible's `group_vars/` and
+/// `host_vars/` resolve against its directory).
 pub fn load_str(text: &str, origin: &Path, format: Format) -> Result<Inventory, InventoryError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    match format {
-        Format::Fleet => fleet::load(text, origin),
-        Format::Nornir => nornir::load(text, origin),
-        Format::AnsibleIni => ansible::load_ini(text, origin),
-        Format::AnsibleYaml => ansible::load_yaml(text, origin),
-        Format::Csv => table::load(text, origin),
-    }
+    load_str_with(text, origin, format, false)
 }
 
-fn read_head(path: &Path) -> Result<Vec<u8>, InventoryError> {
-    use std::io::Read;
-    let mut buf = Vec::with_capacity(4096);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(4096).read_to_end(&mut buf))
-        .map_err(|e| {
-            InventoryError::file(path, ErrorKind::Io, format!("cannot read inventory: {e}"))
-        })?;
-    Ok(buf)
+fn load_str_with(
+    text: &str,
+    origin: &Path,
+    format: Format,
+    password_prompted: bool,
+) -> Result<Inventory, InventoryError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    match format {
+        Format::Fleet => fleet::load(text, origin, password_prompted),
+        Format::Nornir => nornir::load(text, origin),
+        Format::AnsibleIni | Format::AnsibleYaml => {
+            let mut vault = vault::Vault::new(VaultPassword::from_flag_or_env(None));
+            ansible::load_file(text, origin, format, &mut vault)
+        }
+        Format::Csv => table::load(text, origin),
+    }
 }

@@ -1,11 +1,14 @@
 //! Ansible-like `--limit` expressions over resolved devices.
 //!
-//! Comma-separated terms. A device is selected when it matches at least one
-//! positive term (or there are none), every `&` term and no `!` term:
+//! Comma-separated terms (Ansible's `:` separator works too, as in
+//! `ios:&network:!lab-*`). A device is selected when it matches at least
+//! one positive term (or there are none), every `&` term and no `!` term:
 //! `group:core,platform:ios,!name:lab-*`, `group:core,&data.site=ams`.
 //!
-//! Terms: `name:GLOB` (or a bare `GLOB`), `group:GLOB`, `platform:GLOB`,
-//! `host:GLOB`, `data.KEY=GLOB` (or `data:KEY=GLOB`).
+//! Terms: a bare `GLOB` (a device name or a group, as in Ansible),
+//! `name:GLOB`, `group:GLOB`, `platform:GLOB`, `host:GLOB`,
+//! `data.KEY=GLOB` (or `data:KEY=GLOB`). [`Limit::unmatched`] names the
+//! terms that select nothing, for a warning.
 
 use fleet_proto::Device;
 use globset::{Glob, GlobMatcher};
@@ -23,6 +26,8 @@ pub struct LimitError {
 /// What a term looks at.
 #[derive(Debug, Clone)]
 enum Selector {
+    /// A bare word: a device name or a group name.
+    NameOrGroup(GlobMatcher),
     Name(GlobMatcher),
     Group(GlobMatcher),
     Platform(GlobMatcher),
@@ -33,6 +38,9 @@ enum Selector {
 impl Selector {
     fn matches(&self, d: &Device) -> bool {
         match self {
+            Selector::NameOrGroup(g) => {
+                g.is_match(&d.name) || d.groups.iter().any(|x| g.is_match(x))
+            }
             Selector::Name(g) => g.is_match(&d.name),
             Selector::Group(g) => d.groups.iter().any(|x| g.is_match(x)),
             Selector::Platform(g) => d.platform.as_deref().is_some_and(|p| g.is_match(p)),
@@ -53,7 +61,7 @@ enum Op {
 /// A parsed `--limit` expression.
 #[derive(Debug, Clone)]
 pub struct Limit {
-    terms: Vec<(Op, Selector)>,
+    terms: Vec<(Op, Selector, String)>,
 }
 
 const SELECTORS: &[&str] = &["name", "group", "platform", "host", "data"];
@@ -67,10 +75,13 @@ impl Limit {
                 message: "empty expression".to_owned(),
             });
         }
-        let terms = expr
-            .split(',')
-            .map(|raw| parse_term(raw.trim()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut terms = Vec::new();
+        for raw in expr.split(',') {
+            for t in ansible_split(raw.trim()) {
+                let (op, sel) = parse_term(t)?;
+                terms.push((op, sel, t.to_owned()));
+            }
+        }
         Ok(Limit { terms })
     }
 
@@ -78,7 +89,7 @@ impl Limit {
     pub fn matches(&self, d: &Device) -> bool {
         let mut any_union = false;
         let mut union_hit = false;
-        for (op, sel) in &self.terms {
+        for (op, sel, _) in &self.terms {
             match op {
                 Op::Union => {
                     any_union = true;
@@ -92,10 +103,36 @@ impl Limit {
         union_hit || !any_union
     }
 
+    /// One message per term that matches no device at all (usually a
+    /// typo), for the caller to print as a warning.
+    pub fn unmatched(&self, devices: &[Device]) -> Vec<String> {
+        self.terms
+            .iter()
+            .filter(|(_, sel, _)| !devices.iter().any(|d| sel.matches(d)))
+            .map(|(_, _, t)| format!("`{t}` matches no device name or group"))
+            .collect()
+    }
+
     /// The selected devices, in inventory order.
     pub fn select<'a>(&'a self, devices: &'a [Device]) -> impl Iterator<Item = &'a Device> + 'a {
         devices.iter().filter(move |d| self.matches(d))
     }
+}
+
+/// Splits Ansible's `a:&b:!c` into terms, unless the part before the first
+/// `:` is one of fleet's selectors (`group:core` is one term).
+fn ansible_split(raw: &str) -> Vec<&str> {
+    let head = raw
+        .trim_start_matches(['!', '&'])
+        .split(':')
+        .next()
+        .unwrap_or("");
+    // `grop:core` is a typo for a selector (an error later), not two terms.
+    let typo = crate::suggest::closest(head, SELECTORS).is_some();
+    if !raw.contains(':') || SELECTORS.contains(&head) || head.starts_with("data.") || typo {
+        return vec![raw];
+    }
+    raw.split(':').map(str::trim).collect()
 }
 
 fn parse_term(term: &str) -> Result<(Op, Selector), LimitError> {
@@ -137,7 +174,7 @@ fn parse_term(term: &str) -> Result<(Op, Selector), LimitError> {
         return Ok((op, data(rest)?));
     }
     let selector = match body.split_once(':') {
-        None => Selector::Name(glob(body, "name")?),
+        None => Selector::NameOrGroup(glob(body, "name")?),
         Some(("name", p)) => Selector::Name(glob(p, "name")?),
         Some(("group", p)) => Selector::Group(glob(p, "group")?),
         Some(("platform", p)) => Selector::Platform(glob(p, "platform")?),
@@ -199,6 +236,31 @@ mod tests {
         assert_eq!(names("platform:arista_*"), ["core-2"]);
         assert_eq!(names("data.site=f*"), ["core-2", "edge-1"]);
         assert_eq!(names("name:nope"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn bare_words_match_groups_and_ansible_separators_work() {
+        // #19.8: `--limit ios_routers` is a group, as in Ansible.
+        assert_eq!(names("edge"), ["edge-1"]);
+        assert_eq!(names("lab"), ["lab-1"]);
+        assert_eq!(names("core:&lab"), ["lab-1"]);
+        assert_eq!(names("core:!lab"), ["core-1", "core-2"]);
+        assert_eq!(names("core:&data.site=ams"), ["core-1", "lab-1"]);
+        assert_eq!(names("group:core,&platform:cisco_ios"), ["core-1", "lab-1"]);
+    }
+
+    #[test]
+    fn terms_matching_nothing_are_named() {
+        let devs = [dev("r1", &["core"], "cisco_ios", "ams")];
+        let l = Limit::parse("core,group:nope,!zzz").unwrap();
+        assert_eq!(
+            l.unmatched(&devs),
+            [
+                "`group:nope` matches no device name or group",
+                "`!zzz` matches no device name or group"
+            ]
+        );
+        assert!(Limit::parse("r1").unwrap().unmatched(&devs).is_empty());
     }
 
     #[test]

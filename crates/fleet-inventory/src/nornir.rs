@@ -28,8 +28,10 @@ const KEYS: &[&str] = &[
 const CONN_KEYS: &[&str] = &[
     "hostname", "port", "username", "password", "platform", "extras",
 ];
-/// Connection plugins whose options fleet honours, in order of preference.
-const PLUGINS: &[&str] = &["netmiko", "scrapli", "paramiko", "napalm", "netconf"];
+/// CLI connection plugins whose options fleet honours, in order of
+/// preference. `netconf` (and any other) options are not for the CLI
+/// session fleet opens: their port or username never apply.
+const PLUGINS: &[&str] = &["netmiko", "scrapli", "napalm", "paramiko"];
 const JUMP_EXTRAS: &[&str] = &["jump_host", "proxy_jump", "ProxyJump", "jump_hosts"];
 
 /// Base attributes shared by hosts, groups, defaults and connection options.
@@ -46,6 +48,9 @@ struct Attrs {
 struct ConnOpts {
     attrs: Attrs,
     jump: Option<Vec<JumpHost>>,
+    /// The enable secret: netmiko `extras.secret`, scrapli
+    /// `extras.auth_secondary`, napalm `extras.optional_args.secret`.
+    secret: Option<Secret>,
 }
 
 /// `(line, column)` of a value, for errors raised after parsing.
@@ -131,9 +136,8 @@ impl Parser<'_> {
             "port" => a.port = Some(yaml::port(self.file, node, "port")?),
             "username" => a.username = Some(yaml::string(self.file, node, "username")?),
             "platform" => {
-                a.platform = Some(normalize_platform(&yaml::string(
-                    self.file, node, "platform",
-                )?))
+                let raw = yaml::string(self.file, node, "platform")?;
+                a.platform = Some(normalize_platform(&raw, self.secrets))
             }
             "password" => {
                 let s = yaml::scalar(self.file, node, "password")?;
@@ -159,6 +163,24 @@ impl Parser<'_> {
             match key.as_str() {
                 "extras" => {
                     let extras = yaml::mapping(self.file, node, "extras")?;
+                    let napalm = extras
+                        .get_node("optional_args")
+                        .filter(|n| !yaml::is_null(n))
+                        .map(|n| yaml::mapping(self.file, n, "optional_args"))
+                        .transpose()?
+                        .and_then(|m| m.get_node("secret"));
+                    let secret = [
+                        ("secret", extras.get_node("secret")),
+                        ("auth_secondary", extras.get_node("auth_secondary")),
+                        ("optional_args.secret", napalm),
+                    ]
+                    .into_iter()
+                    .find_map(|(k, n)| n.filter(|n| !yaml::is_null(n)).map(|n| (k, n)));
+                    if let Some((k, n)) = secret {
+                        let s = yaml::scalar(self.file, n, k)?;
+                        let field = format!("connection_options.{plugin}.extras.{k}");
+                        c.secret = Some(self.secrets.plaintext(self.file, &field, s.as_str()));
+                    }
                     for name in JUMP_EXTRAS {
                         if let Some(j) = extras.get_node(name).filter(|n| !yaml::is_null(n)) {
                             c.jump = Some(self.jumps(j, name)?);
@@ -308,6 +330,7 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
         };
         let name = name.as_str();
         let mut layers: Vec<&Entity> = vec![&host];
+        let mut all_groups: Vec<String> = host.groups.iter().map(|(g, _)| g.clone()).collect();
         for (g, (line, column)) in &host.groups {
             let gi = index.get(g.as_str()).ok_or_else(|| {
                 InventoryError::at(
@@ -324,10 +347,13 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
             })?;
             for &j in lineage[*gi].iter().flatten() {
                 layers.push(&groups[j].1);
+                if !all_groups.contains(&groups[j].0) {
+                    all_groups.push(groups[j].0.clone());
+                }
             }
         }
         layers.push(&defaults);
-        let mut d = resolve(name, &layers);
+        let mut d = resolve(name, &layers, all_groups);
         fill_gaps(&mut d, &mut secrets);
         devices.push(d);
     }
@@ -337,6 +363,7 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
         host_key_check: None,
         warnings: secrets.warnings,
         source: file.to_path_buf(),
+        origins: Default::default(),
     })
 }
 
@@ -386,7 +413,9 @@ fn compute_lineage(
     Ok(out)
 }
 
-fn resolve(name: &str, layers: &[&Entity]) -> Device {
+/// `groups`: the host's groups then their parent groups (each once), so
+/// `--limit group:<parent>` selects it.
+fn resolve(name: &str, layers: &[&Entity], groups: Vec<String>) -> Device {
     fn pick<'a, T>(layers: &[&'a Entity], f: impl Fn(&'a Attrs) -> Option<&'a T>) -> Option<&'a T> {
         layers.iter().find_map(|l| f(&l.attrs))
     }
@@ -427,10 +456,8 @@ fn resolve(name: &str, layers: &[&Entity]) -> Device {
     d.platform = conn_pick(&conns, |a| a.platform.as_ref())
         .or_else(|| pick(layers, |a| a.platform.as_ref()))
         .cloned();
-    d.groups = layers
-        .first()
-        .map(|h| h.groups.iter().map(|(g, _)| g.clone()).collect())
-        .unwrap_or_default();
+    d.enable_secret = conns.iter().find_map(|c| c.secret.clone());
+    d.groups = groups;
     let mut data = BTreeMap::new();
     for l in layers.iter().rev() {
         for (k, v) in &l.data {

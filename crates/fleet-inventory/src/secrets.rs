@@ -218,19 +218,22 @@ pub(crate) fn resolve_path(base_dir: &Path, raw: &str) -> Result<PathBuf, String
     Ok(base_dir.join(raw))
 }
 
-/// Normalizes platform names from Ansible/NAPALM spellings to fleet's
-/// (netmiko-style) ones; unknown names pass through unchanged.
-pub(crate) fn normalize_platform(raw: &str) -> String {
-    let short = raw.rsplit('.').next().unwrap_or(raw);
-    let mapped = match short {
-        "ios" => "cisco_ios",
-        "iosxr" => "cisco_xr",
-        "nxos" => "cisco_nxos",
-        "eos" => "arista_eos",
-        "junos" => "juniper_junos",
-        _ => return raw.to_owned(),
-    };
-    mapped.to_owned()
+/// Maps a platform as written (Netmiko, Scrapli, NAPALM, Ansible, CMDB
+/// spellings) to fleet's name ([`fleet_proto::platform`]), warning once
+/// per name that fleet has no platform entry for.
+pub(crate) fn normalize_platform(raw: &str, secrets: &mut Secrets) -> String {
+    use fleet_proto::platform::{normalize, PlatformName};
+    let p = normalize(raw);
+    if !matches!(p, PlatformName::Known(_)) {
+        let name = p.as_str();
+        {
+            secrets.warn_once(
+                format!("platform:{name}"),
+                format!("unknown platform {name}: generic exec, no enable, no error markers"),
+            );
+        }
+    }
+    p.as_str().to_owned()
 }
 
 #[cfg(test)]
@@ -238,13 +241,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn normalizes_platforms() {
-        assert_eq!(normalize_platform("cisco.ios.ios"), "cisco_ios");
-        assert_eq!(normalize_platform("ios"), "cisco_ios");
-        assert_eq!(normalize_platform("nxos"), "cisco_nxos");
-        assert_eq!(normalize_platform("arista.eos.eos"), "arista_eos");
-        assert_eq!(normalize_platform("junos"), "juniper_junos");
-        assert_eq!(normalize_platform("linux"), "linux");
+    fn normalizes_platforms_and_warns_once_per_unknown_name() {
+        let mut s = Secrets::default();
+        assert_eq!(normalize_platform("cisco.ios.ios", &mut s), "cisco_ios");
+        assert_eq!(normalize_platform("Cisco IOS", &mut s), "cisco_ios");
+        assert_eq!(normalize_platform("nxos_ssh", &mut s), "cisco_nxos");
+        assert!(s.warnings.is_empty());
+        assert_eq!(normalize_platform("cisco.iosxr.iosxr", &mut s), "cisco_xr");
+        assert_eq!(normalize_platform("iosxr", &mut s), "cisco_xr");
+        assert_eq!(normalize_platform("hp_procurve", &mut s), "hp_procurve");
+        assert_eq!(
+            s.warnings,
+            [
+                "unknown platform cisco_xr: generic exec, no enable, no error markers",
+                "unknown platform hp_procurve: generic exec, no enable, no error markers"
+            ]
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use crate::error::{ErrorKind, InventoryError};
 use crate::finish::fill_gaps;
 use crate::inventory::Inventory;
-use crate::secrets::{resolve_path, Loc, SecretSource, Secrets};
+use crate::secrets::{normalize_platform, resolve_path, Loc, SecretSource, Secrets};
 use crate::values::{parse_duration, parse_user_host_port};
 use crate::yaml::parse_port;
 use fleet_proto::{Auth, Device, JumpHost, Mode, Transport};
@@ -202,7 +202,7 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
         let mut d = Device::new(name, cell("host").unwrap_or(name), port);
         d.transport = transport;
         d.username = cell("username").unwrap_or_default().to_owned();
-        d.platform = cell("platform").map(str::to_owned);
+        d.platform = cell("platform").map(|p| normalize_platform(p, &mut secrets));
         d.groups = cell("groups")
             .map(|g| split_list(g, &[';', '|']))
             .unwrap_or_default();
@@ -307,5 +307,6 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
         host_key_check: None,
         warnings: secrets.warnings,
         source: file.to_path_buf(),
+        origins: Default::default(),
     })
 }

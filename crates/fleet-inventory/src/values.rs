@@ -1,22 +1,13 @@
-//! Value syntaxes shared by every format: durations and
+//! Value syntaxes shared by every format: timeouts and
 //! `[user@]host[:port]`.
 
 use std::time::Duration;
 
-/// `5s`, `1m 30s`, `250ms` (humantime), or a bare number of seconds.
+/// A timeout from an inventory, by fleet's one duration rule
+/// ([`fleet_proto::duration`]): a bare number is seconds, else humantime;
+/// zero is refused.
 pub(crate) fn parse_duration(raw: &str) -> Result<Duration, String> {
-    let raw = raw.trim();
-    let d = match raw.parse::<u64>() {
-        Ok(secs) => Duration::from_secs(secs),
-        Err(_) => humantime::parse_duration(raw)
-            .map_err(|e| format!("invalid duration `{raw}`: {e} (examples: 5s, 1m30s, 250ms)"))?,
-    };
-    if d.is_zero() {
-        return Err(format!(
-            "invalid duration `{raw}`: must be greater than zero"
-        ));
-    }
-    Ok(d)
+    fleet_proto::duration::parse_timeout(raw).map_err(|e| e.to_string())
 }
 
 /// Splits `[user@]host[:port]` (`[v6addr]:port` for IPv6).

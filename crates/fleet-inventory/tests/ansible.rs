@@ -161,21 +161,51 @@ fn error_yaml_bad_port_has_position() {
     assert_names(&e, 4, "ansible_port");
 }
 
+/// #19.4: a Jinja template other than `lookup('env', ...)` is an error
+/// naming file, line and variable, never a literal password or user.
 #[test]
-fn templated_passwords_are_ignored_with_a_warning() {
+fn jinja_templates_are_errors_except_env_lookups() {
     init_env();
-    let inv = load_str(
+    let e = load_str(
         "[g]\nr1 ansible_user=u ansible_password=\"{{ vault_pw }}\"\n",
         Path::new("/inv/hosts"),
         Format::AnsibleIni,
     )
+    .unwrap_err();
+    assert_names(&e, 2, "ansible_password");
+    assert!(e.to_string().contains("lookup('env', 'NAME')"), "{e}");
+    let e = load_str(
+        "all:\n  vars:\n    ansible_user: \"{{ me }}\"\n  hosts: {r1: }\n",
+        Path::new("/inv/hosts.yml"),
+        Format::AnsibleYaml,
+    )
+    .unwrap_err();
+    assert_names(&e, 3, "ansible_user");
+
+    let inv = load_str(
+        "[g]\nr1 ansible_user=\"{{ lookup('env', 'FLEET_TEST_PASSWORD') }}\" ansible_password=\"{{ lookup(\\\"ansible.builtin.env\\\", \\\"FLEET_TEST_PASSWORD\\\") }}\"\n",
+        Path::new("/inv/hosts"),
+        Format::AnsibleIni,
+    )
     .unwrap();
-    assert_eq!(inv.devices[0].auth, vec![Auth::Agent]);
+    assert_eq!(inv.devices[0].username, PASSWORD);
+    assert_eq!(
+        inv.devices[0].auth,
+        vec![Auth::Password(Secret::new(PASSWORD))]
+    );
     assert!(
-        inv.warnings.iter().any(|w| w.contains("Jinja")),
+        !inv.warnings.iter().any(|w| w.contains("plaintext")),
         "{:?}",
         inv.warnings
     );
+    let e = load_str(
+        "[g]\nr1 ansible_user=u ansible_password=\"{{ lookup('env', 'FLEET_TEST_UNSET') }}\"\n",
+        Path::new("/inv/hosts"),
+        Format::AnsibleIni,
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Secret);
+    assert!(e.to_string().contains("FLEET_TEST_UNSET"), "{e}");
 }
 
 #[test]
@@ -191,19 +221,16 @@ fn group_priority_overrides_alphabetical_order() {
     assert_eq!(inv.devices[0].groups, ["a", "b"]);
 }
 
+/// #19.4: a `!vault` value without a vault password stops the load with
+/// an error naming file, line and variable.
 #[test]
-fn vault_values_are_skipped_with_a_warning() {
+fn vault_values_without_a_password_are_errors() {
     init_env();
     let text = "all:\n  hosts:\n    r1:\n      ansible_user: u\n      ansible_password: !vault |\n        $ANSIBLE_VAULT;1.1;AES256\n        6162636465\n";
-    let inv = load_str(text, Path::new("/inv/hosts.yaml"), Format::AnsibleYaml).unwrap();
-    assert_eq!(inv.devices[0].auth, vec![Auth::Agent]);
-    assert!(
-        inv.warnings
-            .iter()
-            .any(|w| w.contains("vault") && w.contains(":5:")),
-        "{:?}",
-        inv.warnings
-    );
+    let e = load_str(text, Path::new("/inv/hosts.yaml"), Format::AnsibleYaml).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Secret);
+    assert_names(&e, 5, "ansible_password");
+    assert!(e.to_string().contains("--vault-password-file"), "{e}");
 }
 
 #[test]
@@ -215,4 +242,29 @@ fn yaml_anchors_and_aliases_are_supported() {
         (inv.devices[1].username.as_str(), inv.devices[1].port),
         ("ops", 2222)
     );
+}
+
+/// #20.1: `h[0:18446744073709551615]` wrapped the host count in release
+/// builds; it must be a clear error with file and line, in both flavours.
+#[test]
+fn huge_host_ranges_are_errors_with_file_and_line() {
+    init_env();
+    let ini = "[core]\nr1\nh[0:18446744073709551615] ansible_user=u\n";
+    let e = load_str(ini, Path::new("/inv/hosts.ini"), Format::AnsibleIni).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidValue);
+    assert!(e.to_string().starts_with("/inv/hosts.ini:3:"), "{e}");
+    assert!(e.to_string().contains("more than 1000000 hosts"), "{e}");
+
+    let yml = "all:\n  hosts:\n    r1:\n    h[0:18446744073709551615]:\n";
+    let e = load_str(yml, Path::new("/inv/hosts.yml"), Format::AnsibleYaml).unwrap_err();
+    assert!(e.to_string().starts_with("/inv/hosts.yml:4:"), "{e}");
+    assert!(e.to_string().contains("more than 1000000 hosts"), "{e}");
+
+    // Many ranges each under the cap still hit the inventory-wide cap.
+    let many: String = (0..3)
+        .map(|i| format!("[g{i}]\nh{i}-[1:400000]\n"))
+        .collect();
+    let e = load_str(&many, Path::new("/inv/hosts.ini"), Format::AnsibleIni).unwrap_err();
+    assert!(e.to_string().starts_with("/inv/hosts.ini:6:"), "{e}");
+    assert!(e.to_string().contains("in total"), "{e}");
 }

@@ -20,7 +20,8 @@ fn resolves_with_nornir_inheritance() {
     assert_eq!(d.username, "cisco_admin"); // from ios_devices (via core)
     assert_eq!(d.platform.as_deref(), Some("cisco_ios")); // netmiko option in core
     assert_eq!(d.auth, vec![Auth::Password(Secret::new("r1-pw"))]);
-    assert_eq!(d.groups, ["core", "ams"]);
+    // Direct groups, then their parent groups (#19.3: `--limit group:europe`).
+    assert_eq!(d.groups, ["core", "ams", "ios_devices", "europe"]);
     assert_eq!(d.data["owner"], "neteng"); // depth-first: ios_devices before ams
     assert_eq!(d.data["tier"], "2"); // core before europe
     assert_eq!(d.data["ntp"], "10.1.0.1"); // ams before europe
@@ -143,4 +144,80 @@ fn unknown_keys_warn_like_nornir_ignores_them() {
         "{:?}",
         inv.warnings
     );
+}
+
+/// #19.3: a Nornir repo as kept in the wild: enable secrets in netmiko /
+/// scrapli / napalm extras, parent groups, a netconf-only block. Every
+/// resolved field of every device.
+#[test]
+fn nornir_repo_every_field() {
+    use fleet_proto::Device;
+    init_env();
+    let inv = fleet_inventory::load(&fixture("nornir-repo"), None).unwrap();
+    let names: Vec<&str> = inv.devices.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "ams-core-1",
+            "ams-core-2",
+            "ams-eos-1",
+            "ams-mx-1",
+            "ams-nc-1"
+        ]
+    );
+    let data = |site: Option<&str>, region: bool| {
+        let mut m = std::collections::BTreeMap::new();
+        m.insert("domain".to_string(), "example.net".to_string());
+        if let Some(s) = site {
+            m.insert("site".to_string(), s.to_string());
+        }
+        if region {
+            m.insert("region".to_string(), "emea".to_string());
+        }
+        m
+    };
+    let pw = vec![Auth::Password(Secret::new("default-pw"))];
+    let base = |name: &str, port: u16| {
+        let mut d = Device::new(name, "127.0.0.1", port);
+        d.username = "netops".into();
+        d.auth = pw.clone();
+        d
+    };
+
+    let mut want = base("ams-core-1", 2201);
+    want.platform = Some("cisco_ios".into()); // cisco_xe is IOS-XE
+    want.groups = vec!["ams_core".into(), "ams".into(), "europe".into()];
+    want.enable_secret = Some(Secret::new("group-enable"));
+    want.data = data(Some("ams"), true);
+    assert_eq!(inv.devices[0], want);
+
+    let mut want = base("ams-core-2", 2202); // netmiko port
+    want.platform = Some("cisco_ios".into());
+    want.groups = vec!["ams_core".into(), "ams".into(), "europe".into()];
+    want.enable_secret = Some(Secret::new("host-enable")); // host beats group
+    want.data = data(Some("ams"), true);
+    assert_eq!(inv.devices[1], want);
+
+    let mut want = base("ams-eos-1", 2301);
+    want.platform = Some("arista_eos".into());
+    want.groups = vec!["arista".into(), "ams".into(), "europe".into()];
+    want.enable_secret = Some(Secret::new("scrapli-enable"));
+    want.data = data(Some("ams"), true);
+    assert_eq!(inv.devices[2], want);
+
+    let mut want = base("ams-mx-1", 22);
+    want.platform = Some("juniper_junos".into());
+    want.groups = vec!["junos".into()];
+    want.enable_secret = Some(Secret::new("napalm-enable"));
+    want.data = data(None, false);
+    assert_eq!(inv.devices[3], want);
+
+    let mut want = base("ams-nc-1", 22); // not the netconf port
+    want.platform = Some("cisco_ios".into());
+    want.data = data(None, false);
+    assert_eq!(inv.devices[4], want);
+
+    // Parent groups count for --limit.
+    let l = fleet_inventory::limit::Limit::parse("group:europe").unwrap();
+    assert_eq!(l.select(&inv.devices).count(), 3);
 }

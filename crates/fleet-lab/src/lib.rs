@@ -12,6 +12,8 @@
 //! - [`lab`]: [`Lab::start`] / [`Lab::shutdown`], usable from sync tests.
 //! - [`flavour`], [`outputs`], [`running_config`], [`shell`]: what devices say.
 //! - [`scenario`]: the TOML scenario format and per-device [`Behaviour`].
+//! - [`escapes`]: what a device with the `escapes` fault sends (terminal
+//!   control sequences in its banner, outputs and error lines).
 //! - [`counters`]: the stats JSON schema.
 //! - [`keys`]: host keys, client key, password.
 //!
@@ -52,6 +54,7 @@
 pub mod cli;
 pub mod counters;
 pub mod error;
+pub mod escapes;
 mod files;
 pub mod flavour;
 mod hash;

@@ -128,6 +128,45 @@ pub fn unknown_command_status(flavour: Flavour) -> u32 {
     }
 }
 
+/// The answer to a terminal setting a client sends to prepare its session
+/// (Netmiko, Scrapli and Ansible `network_cli` send these before the first
+/// command), and whether it turns paging on or off. `None`: not one.
+pub(crate) fn terminal_setting(flavour: Flavour, command: &str) -> Option<(String, Option<bool>)> {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let number = |w: &str| w.parse::<u32>().ok().filter(|n| *n <= 65535);
+    match (flavour, words.as_slice()) {
+        (Flavour::Linux, _) => None,
+        (Flavour::JuniperJunos, ["set", "cli", "screen-width", n]) => {
+            number(n).map(|n| (format!("Screen width set to {n}\n"), None))
+        }
+        (Flavour::JuniperJunos, ["set", "cli", "screen-length", n]) => {
+            number(n).map(|n| (format!("Screen length set to {n}\n"), Some(n != 0)))
+        }
+        (Flavour::JuniperJunos, ["set", "cli", "complete-on-space", "off"]) => {
+            Some(("Disabling complete-on-space\n".to_string(), None))
+        }
+        (Flavour::JuniperJunos, ["set", "cli", "complete-on-space", "on"]) => {
+            Some(("Enabling complete-on-space\n".to_string(), None))
+        }
+        (Flavour::JuniperJunos, ["set", "cli", "timestamp", "disable"]) => {
+            Some((String::new(), None))
+        }
+        (Flavour::JuniperJunos, _) => None,
+        (Flavour::AristaEos, ["terminal", "width", n]) => {
+            number(n).map(|n| (format!("Width set to {n} columns.\n"), None))
+        }
+        (Flavour::AristaEos, ["terminal", "length", "0"]) => {
+            Some(("Pagination disabled.\n".to_string(), Some(false)))
+        }
+        (Flavour::AristaEos, ["terminal", "length", n]) => {
+            number(n).map(|n| (format!("Pagination set to {n} lines.\n"), Some(true)))
+        }
+        (_, ["terminal", "width", n]) => number(n).map(|_| (String::new(), None)),
+        (_, ["terminal", "length", n]) => number(n).map(|n| (String::new(), Some(n != 0))),
+        _ => None,
+    }
+}
+
 /// Collapses whitespace so `show  version ` and `show version` are the same.
 pub(crate) fn normalize(command: &str) -> String {
     command.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -178,15 +217,17 @@ fn known_command(
     if command.is_empty() {
         return Some(String::new());
     }
-    if Some(command) == flavour.paging_off_command() {
-        return Some(String::new());
+    if let Some((answer, _)) = terminal_setting(flavour, command) {
+        return Some(answer);
     }
     match (flavour, command) {
         (_, "show version") => Some(show_version(host, flavour, &facts)),
         (Flavour::JuniperJunos, "show configuration") => Some(config.render(flavour)),
+        (Flavour::JuniperJunos, "show configuration | display set") => Some(config.render_set()),
         (Flavour::JuniperJunos, "show interfaces terse") => Some(junos_terse(flavour, &facts)),
         (Flavour::JuniperJunos, _) => None,
         (_, "show running-config") => Some(config.render(flavour)),
+        (_, "show startup-config") => Some(config.render_startup(flavour)),
         (_, "show interfaces") => Some(show_interfaces(flavour, &facts)),
         (_, "show ip interface brief") => Some(ip_brief(flavour, &facts)),
         _ => None,

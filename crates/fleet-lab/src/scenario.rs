@@ -26,6 +26,9 @@
 //! # host_key_change = true    # 2nd and later connections show another host key
 //! # group = "core"            # role group in the inventory (default core/access)
 //! # telnet = true             # serve telnet (Username:/Password:, same CLI) instead of SSH
+//! # escapes = true            # banner, outputs and error lines carry terminal escape
+//! #                           # sequences (ESC, BEL, CR, C1, DEL): see `fleet_lab::escapes`
+//! # sticky_config_mode = true # `end` leaves config mode stuck; `exit` still works
 //! ```
 //!
 //! Durations use humantime syntax (`150ms`, `2s`). Devices no rule matches
@@ -68,6 +71,12 @@ pub struct Behaviour {
     pub group: Option<String>,
     /// Serve telnet (login prompts, then the same CLI) instead of SSH.
     pub telnet: bool,
+    /// Banner, outputs and error lines carry terminal control sequences
+    /// ([`crate::escapes`]).
+    pub escapes: bool,
+    /// `end` does not leave configuration mode (as when it lands in a
+    /// pending multi-line input); `exit` still leaves one level at a time.
+    pub sticky_config_mode: bool,
 }
 
 impl Behaviour {
@@ -86,6 +95,8 @@ impl Behaviour {
             host_key_change: false,
             group: None,
             telnet: false,
+            escapes: false,
+            sticky_config_mode: false,
         }
     }
 }
@@ -115,6 +126,10 @@ struct RawRule {
     group: Option<String>,
     #[serde(default)]
     telnet: bool,
+    #[serde(default)]
+    escapes: bool,
+    #[serde(default)]
+    sticky_config_mode: bool,
 }
 
 /// The file as written.
@@ -213,6 +228,8 @@ impl Scenario {
             template.host_key_change = r.host_key_change;
             template.group = r.group.clone();
             template.telnet = r.telnet;
+            template.escapes = r.escapes;
+            template.sticky_config_mode = r.sticky_config_mode;
             rules.push(Rule {
                 globs,
                 share: r.share,

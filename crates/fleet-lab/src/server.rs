@@ -213,6 +213,13 @@ impl LabHandler {
 impl russh::server::Handler for LabHandler {
     type Error = russh::Error;
 
+    async fn authentication_banner(&mut self) -> Result<Option<String>, Self::Error> {
+        let escapes = self
+            .device
+            .is_some_and(|i| self.shared.devices[i].behaviour.escapes);
+        Ok(escapes.then(crate::escapes::banner))
+    }
+
     async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
         self.handshake_done();
         Ok(Auth::reject())
@@ -433,11 +440,23 @@ async fn exec(
         }
         None => {
             let config = match dev.config.lock() {
-                Ok(c) => c.clone(),
+                Ok(mut c) => {
+                    c.settle(std::time::Instant::now());
+                    c.clone()
+                }
                 Err(_) => RunningConfig::initial(&dev.name, dev.flavour),
             };
             let r = run_command(&dev.name, dev.flavour, command, &config);
-            (r.stdout.into_bytes(), r.stderr.into_bytes(), r.exit_status)
+            if dev.behaviour.escapes {
+                let r = crate::escapes::command(r, dev.flavour, command);
+                (
+                    crate::escapes::exec_stdout(&r),
+                    r.stderr.into_bytes(),
+                    r.exit_status,
+                )
+            } else {
+                (r.stdout.into_bytes(), r.stderr.into_bytes(), r.exit_status)
+            }
         }
     };
     if dev.behaviour.disconnect_mid_output && dev.behaviour.large_output.is_none() {
@@ -574,6 +593,8 @@ pub(crate) fn new_shell(shared: &Shared, dev: &DeviceRuntime) -> Shell {
         Arc::clone(&dev.config),
         shared.password.clone(),
     )
+    .with_escapes(dev.behaviour.escapes)
+    .with_sticky_end(dev.behaviour.sticky_config_mode)
 }
 
 /// Runs the interactive shell until the client logs out or closes.

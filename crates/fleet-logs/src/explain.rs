@@ -78,6 +78,9 @@ pub fn read_results(run_dir: &Path) -> Result<Vec<DeviceResult>, LogsError> {
 
 /// Tells the story of `device` in the run at `run_dir`.
 pub fn explain(run_dir: &Path, device: &str) -> Result<Story, LogsError> {
+    if let Some(story) = crate::shards::explain_merged(run_dir, device)? {
+        return Ok(story);
+    }
     let entries = read_run(run_dir)?;
     let results = read_results(run_dir)?;
     let run_id = run_dir
@@ -142,9 +145,11 @@ pub fn build(run_id: &str, device: &str, entries: &[Entry], results: &[DeviceRes
     // Attempt of the latest line about the device, for lines that do not
     // say which attempt they belong to.
     let mut current: u32 = 1;
+    // Log lines carry the name as a field (escaped, no whitespace).
+    let logged = crate::format::field(device);
     for e in entries
         .iter()
-        .filter(|e| e.record.device.as_deref() == Some(device))
+        .filter(|e| e.record.device.as_deref() == Some(logged.as_str()))
     {
         let r = &e.record;
         let msg = first_line(&r.message);
@@ -262,6 +267,7 @@ fn fill_worker_state(a: &mut Attempt, device: &str, entries: &[Entry], results: 
     let Some((_, pid, _)) = a.ran_on.clone() else {
         return;
     };
+    let logged = crate::format::field(device);
     let Some((start, mut end)) = window(a) else {
         return;
     };
@@ -317,7 +323,7 @@ fn fill_worker_state(a: &mut Attempt, device: &str, entries: &[Entry], results: 
         .iter()
         .filter(|e| {
             e.record.pid == pid
-                && e.record.device.as_deref() != Some(device)
+                && e.record.device.as_deref() != Some(logged.as_str())
                 && is_problem(e)
                 && e.record.ts >= start
                 && e.record.ts <= end
@@ -334,7 +340,10 @@ fn micros(t: std::time::SystemTime) -> u64 {
 
 impl fmt::Display for Story {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "device {} in run {}: ", self.device, self.run_id)?;
+        // A story is read on a terminal: names and errors come from
+        // inventories and devices, so they stay on their line, escaped.
+        let line = fleet_escape::line;
+        write!(f, "device {} in run {}: ", line(&self.device), self.run_id)?;
         match &self.last_result {
             Some(r) => write!(f, "{}", r.status)?,
             None => write!(f, "no result")?,
@@ -342,7 +351,7 @@ impl fmt::Display for Story {
         let n = self.attempts.len();
         writeln!(f, " after {n} attempt{}", if n == 1 { "" } else { "s" })?;
         if let Some(err) = self.last_result.as_ref().and_then(|r| r.error.as_deref()) {
-            writeln!(f, "  error: {err}")?;
+            writeln!(f, "  error: {}", line(err))?;
         }
         for a in &self.attempts {
             write!(f, "{a}")?;
@@ -368,7 +377,7 @@ impl fmt::Display for Attempt {
             }
             write!(f, "  result: {} (attempt {})", r.status, r.attempt)?;
             match &r.error {
-                Some(e) => writeln!(f, ": {e}")?,
+                Some(e) => writeln!(f, ": {}", fleet_escape::line(e))?,
                 None => writeln!(f)?,
             }
         } else if self.crashed {

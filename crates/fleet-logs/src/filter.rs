@@ -34,7 +34,12 @@ impl Filter {
     pub fn matches(&self, e: &Entry) -> bool {
         let r = &e.record;
         let device_ok = match &self.device {
-            Some(d) => r.device.as_deref() == Some(d.as_str()),
+            // Log lines carry the name as a field (escaped, no whitespace).
+            Some(d) => r.device.as_deref().is_some_and(|logged| {
+                logged == d
+                    || (d.contains(|c: char| c.is_whitespace() || fleet_escape::is_control(c))
+                        && logged == crate::format::field(d))
+            }),
             None => true,
         };
         let worker_ok = match self.worker {
@@ -175,6 +180,21 @@ mod tests {
             ..Filter::default()
         };
         assert_eq!(kept(&f), [0, 1, 4]);
+    }
+
+    #[test]
+    fn by_device_finds_names_the_log_had_to_escape() {
+        let name = "core sw\x1b[2J";
+        let line = format!(
+            "2026-11-22T00:10:00.000000Z INFO  w1 2 w1-t0 {} session start",
+            crate::format::field(name)
+        );
+        let e = parse_entries(&line, "worker-1.log");
+        let f = Filter {
+            device: Some(name.into()),
+            ..Filter::default()
+        };
+        assert!(f.matches(&e[0]), "{line}");
     }
 
     #[test]

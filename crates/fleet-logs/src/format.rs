@@ -54,7 +54,7 @@ thread_local! {
 /// Marks the current thread as working on `device` until the guard drops,
 /// so every log line from any crate carries the device name.
 pub fn device_scope(device: &str) -> DeviceScope {
-    let previous = DEVICE.with(|d| d.borrow_mut().replace(sanitize(device)));
+    let previous = DEVICE.with(|d| d.borrow_mut().replace(field(device)));
     DeviceScope { previous }
 }
 
@@ -71,15 +71,54 @@ impl Drop for DeviceScope {
     }
 }
 
-/// Field values must not contain spaces, or the line would not parse back.
-fn sanitize(field: &str) -> String {
-    if field.is_empty() {
+/// A field value as the log line carries it: control characters shown
+/// visibly (see `fleet-escape`) and whitespace turned into `_`, so the line
+/// parses back into the same fields. `fleet logs --device` compares names
+/// in this form.
+pub fn field(value: &str) -> String {
+    if value.is_empty() {
         return "-".to_string();
     }
-    field
+    fleet_escape::line(value)
         .chars()
         .map(|c| if c.is_whitespace() { '_' } else { c })
         .collect()
+}
+
+thread_local! {
+    /// A formatted message before it is written (reused: no allocation per line).
+    static MESSAGE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Writes a record's message so that it cannot forge records: control
+/// characters other than `\n` and `\t` are shown visibly (`\x1b`), and a
+/// line break whose next line would parse as a record of its own is
+/// written as the two characters `\n`. Other line breaks stay, so a
+/// panic's backtrace still reads as lines under its record.
+pub fn write_message(out: &mut dyn Write, args: &std::fmt::Arguments<'_>) -> std::io::Result<()> {
+    if let Some(s) = args.as_str() {
+        return write_safe(out, s);
+    }
+    MESSAGE.with(|m| match m.try_borrow_mut() {
+        Ok(mut m) => {
+            m.clear();
+            let _ = std::fmt::Write::write_fmt(&mut *m, *args);
+            write_safe(out, &m)
+        }
+        Err(_) => write_safe(out, &args.to_string()),
+    })
+}
+
+fn write_safe(out: &mut dyn Write, message: &str) -> std::io::Result<()> {
+    for (i, part) in message.split('\n').enumerate() {
+        let part = fleet_escape::text(part);
+        if i > 0 {
+            let forged = crate::read::parse_line(&part).is_some();
+            out.write_all(if forged { b"\\n" } else { b"\n" })?;
+        }
+        out.write_all(part.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// Installs the fleet logger for this process, writing to `file`.
@@ -105,7 +144,7 @@ pub fn init(who: &str, default_level: log::LevelFilter, file: File) {
             let _ = flusher.lock().unwrap_or_else(|p| p.into_inner()).flush();
         });
     let target = env_logger::Target::Pipe(Box::new(Buffered(sink)));
-    let who = sanitize(who);
+    let who = field(who);
     let pid = std::process::id();
     let mut builder = env_logger::Builder::new();
     builder.filter_level(default_level);
@@ -117,23 +156,85 @@ pub fn init(who: &str, default_level: log::LevelFilter, file: File) {
         // The hot path of every log line: no allocation beyond the line.
         let thread = std::thread::current();
         let name = thread.name().unwrap_or("main");
-        let name = if name.contains(char::is_whitespace) {
-            std::borrow::Cow::Owned(sanitize(name))
+        let name = if name.contains(|c: char| c.is_whitespace() || fleet_escape::is_control(c)) {
+            std::borrow::Cow::Owned(field(name))
         } else {
             std::borrow::Cow::Borrowed(name)
         };
         DEVICE.with(|d| {
             let device = d.borrow();
-            writeln!(
+            write!(
                 buf,
-                "{} {:<5} {prefix} {name} {} {}",
+                "{} {:<5} {prefix} {name} {} ",
                 buf.timestamp_micros(),
                 record.level(),
                 device.as_deref().unwrap_or("-"),
-                record.args()
-            )
+            )?;
+            write_message(buf, record.args())?;
+            buf.write_all(b"\n")
         })
     });
     // A second init (tests, -p 0 in-process workers) keeps the first logger.
     let _ = builder.try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::merge::parse_entries;
+
+    /// A log line as the logger writes it, with `message` formatted at
+    /// run time (as device strings are).
+    fn logged(message: &str) -> String {
+        let mut line = b"2026-11-22T00:10:00.000001Z WARN  w0 7 w0-t1 r1 ".to_vec();
+        write_message(&mut line, &format_args!("session end: {message}")).unwrap();
+        line.push(b'\n');
+        String::from_utf8(line).unwrap()
+    }
+
+    #[test]
+    fn a_device_string_cannot_forge_a_record() {
+        let device_text =
+            "boom\n2026-01-01T00:00:00Z ERROR master 1 main - forged\n2026-01-01T00:00:01.5Z INFO  w9 1 t r9 x";
+        let text = logged(device_text);
+        let entries = parse_entries(&text, "worker-0.log");
+        assert_eq!(entries.len(), 1, "{text}");
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(entries[0].record.message.contains(
+            "boom\\n2026-01-01T00:00:00Z ERROR master 1 main - forged\\n2026-01-01T00:00:01.5Z"
+        ));
+    }
+
+    #[test]
+    fn control_characters_are_shown_visibly() {
+        let text = logged("\x1b]0;PWNED\x07\x1b[2J\rCR \u{9b}31m \x7f\ttab");
+        assert!(
+            !text
+                .trim_end_matches('\n')
+                .chars()
+                .any(|c| fleet_escape::is_control(c) && c != '\t'),
+            "{text:?}"
+        );
+        assert!(text.contains("\\x1b]0;PWNED\\x07\\x1b[2J\\rCR \\u{9b}31m \\x7f\ttab"));
+    }
+
+    #[test]
+    fn backtraces_keep_their_lines() {
+        let text =
+            logged("panic: boom\nbacktrace:\n   0: std::backtrace::Backtrace::create\n   1: main");
+        let entries = parse_entries(&text, "worker-0.log");
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].text.lines().count(), 4);
+        // Static messages take the no-copy path and get the same care.
+        let mut out = Vec::new();
+        write_message(&mut out, &format_args!("a\x1bb")).unwrap();
+        assert_eq!(out, b"a\\x1bb");
+    }
+
+    #[test]
+    fn fields_have_no_whitespace_or_controls() {
+        assert_eq!(field(""), "-");
+        assert_eq!(field("lab-ios-0001"), "lab-ios-0001");
+        assert_eq!(field("a b\nc\x1b[2J"), "a_b\\nc\\x1b[2J");
+    }
 }

@@ -8,6 +8,7 @@
 //! - [`filter`]: choosing records by worker, device, level, regex, time.
 //! - [`explain`]: the story of one device (`fleet logs --device X --explain`).
 //! - [`runs`]: past runs from their `run.json` (`fleet runs`).
+//! - [`shards`]: runs put together by `fleet merge` (one log set per shard).
 //! - [`error`]: what can go wrong reading a run back.
 //!
 //! A line reads
@@ -29,11 +30,12 @@ pub mod format;
 pub mod merge;
 pub mod read;
 pub mod runs;
+pub mod shards;
 
 pub use error::LogsError;
 pub use explain::{explain, Story};
 pub use filter::Filter;
-pub use format::{device_scope, flush, init, DeviceScope};
+pub use format::{device_scope, field, flush, init, write_message, DeviceScope};
 pub use merge::{read_run, Entry};
 pub use read::{parse_line, Record};
 pub use runs::{list_runs, RunInfo, RunSummary};

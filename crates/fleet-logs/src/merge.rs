@@ -148,6 +148,9 @@ pub fn merge(files: Vec<Vec<Entry>>) -> Vec<Entry> {
 
 /// Reads and merges every log of a run directory.
 pub fn read_run(run_dir: &Path) -> Result<Vec<Entry>, LogsError> {
+    if let Some(entries) = crate::shards::read_merged(run_dir)? {
+        return Ok(entries);
+    }
     let files = log_files(run_dir)?;
     if files.is_empty() && !run_dir.join("results.jsonl").is_file() {
         return Err(LogsError::NotARun {

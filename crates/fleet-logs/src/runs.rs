@@ -30,6 +30,20 @@ pub struct RunInfo {
     pub interrupted: Option<bool>,
     /// Whether it was a `--resume` of an earlier run.
     pub resumed: bool,
+    /// Set when `fleet merge` made this run from shards.
+    pub merge: Option<MergeInfo>,
+}
+
+/// The `merge` object of a merged run's `run.json` (the parts `fleet runs` shows).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MergeInfo {
+    /// Number of shards of the run.
+    pub n: u32,
+    /// The shards merged.
+    pub shards: Vec<serde_json::Value>,
+    /// Every device exactly once, no shard missing.
+    pub complete: bool,
 }
 
 /// P×T of a run.
@@ -130,6 +144,12 @@ impl fmt::Display for RunSummary {
         if info.resumed {
             write!(f, "  resumed")?;
         }
+        if let Some(m) = &info.merge {
+            write!(f, "  merged {}/{} shards", m.shards.len(), m.n)?;
+            if !m.complete {
+                write!(f, " (incomplete)")?;
+            }
+        }
         Ok(())
     }
 }
@@ -197,6 +217,24 @@ mod tests {
         assert_eq!(
             lines[2],
             "20261122T001500Z-bbbb  2026-11-22T00:15:00Z  3x5  30 devices  ok 28 failed 2  3.0 s"
+        );
+    }
+
+    #[test]
+    fn marks_merged_runs() {
+        let out = tempfile::tempdir().unwrap();
+        write_run(
+            out.path(),
+            "m",
+            r#"{"started_at":"2026-11-22T00:15:00Z","ended_at":"2026-11-22T00:15:02Z",
+               "layout":{"processes":6,"threads":4},"devices":30,"wall_ms":2000.0,
+               "totals":{"ok":30},"interrupted":false,"resumed":false,
+               "merge":{"n":3,"shards":[{"k":1},{"k":3}],"complete":false}}"#,
+        );
+        let runs = list_runs(out.path()).unwrap();
+        assert_eq!(
+            runs[0].to_string(),
+            "m  2026-11-22T00:15:00Z  6x4  30 devices  ok 30 failed 0  2.0 s  merged 2/3 shards (incomplete)"
         );
     }
 

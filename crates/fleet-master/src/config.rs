@@ -24,8 +24,12 @@ pub struct RunConfig {
     pub processes: usize,
     /// Session threads per worker.
     pub threads: usize,
-    /// Devices per batch sent to a worker.
-    pub batch_size: usize,
+    /// `--batch-size`: devices each worker keeps queued beyond its threads.
+    /// `None` sizes it from measured session time against the dispatch
+    /// round trip.
+    pub batch_size: Option<usize>,
+    /// A worker silent this long (no heartbeat) is killed and replaced.
+    pub worker_silence: Duration,
     /// Run-wide timeouts, every field set.
     pub timeouts: Timeouts,
     /// Cap on captured bytes per command output.
@@ -34,6 +38,8 @@ pub struct RunConfig {
     pub host_key_check: HostKeyCheck,
     /// `known_hosts` file; `None` means `~/.ssh/known_hosts`.
     pub known_hosts: Option<PathBuf>,
+    /// Further known_hosts files, read but never written.
+    pub known_hosts_extra: Vec<PathBuf>,
     /// Mode when neither device nor platform says.
     pub default_mode: Option<Mode>,
     /// Re-runs of a device whose worker died while running it.
@@ -69,6 +75,12 @@ pub struct RunConfig {
     pub group_output: bool,
     /// `--diff RUN_DIR`: print which outputs changed since that run.
     pub diff_against: Option<PathBuf>,
+    /// `--shard K/N`: which part of the selection this run is, recorded in
+    /// run.json for `fleet merge`.
+    pub shard: Option<fleet_proto::rundir::ShardRecord>,
+    /// Whether device text printed on stdout / stderr is escaped
+    /// (terminals, unless `--raw-output`); files always get exact text.
+    pub escape: fleet_escape::Streams,
 }
 
 /// How live progress shows on stderr (`--progress`).
@@ -89,14 +101,14 @@ impl RunConfig {
         format!("{}x{}", self.processes, self.threads)
     }
 
+    /// `--batch-size` as people read it: a number, or `adaptive`.
+    pub fn batch_label(&self) -> String {
+        self.batch_size
+            .map_or_else(|| "adaptive".to_string(), |n| n.to_string())
+    }
+
     /// The number of session slots: P×T (T for `-p 0`).
     pub fn slots(&self) -> usize {
         self.processes.max(1) * self.threads
     }
-}
-
-/// The default batch size for T threads: half a pool's worth, so a worker
-/// always has work queued but never hoards it.
-pub fn default_batch_size(threads: usize) -> usize {
-    (threads / 2).clamp(1, 256)
 }

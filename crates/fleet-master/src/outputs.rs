@@ -131,7 +131,9 @@ pub fn group(results: &[DeviceResult]) -> String {
     let mut out = String::new();
     for (text, mut devices) in groups {
         devices.sort_unstable();
-        let header = format!("{} ({})", devices.join(","), devices.len());
+        // Names come from inventories: one line each, controls shown.
+        let names: Vec<_> = devices.iter().map(|d| fleet_escape::line(d)).collect();
+        let header = format!("{} ({})", names.join(","), devices.len());
         let rule = "-".repeat(header.chars().count().min(78));
         let _ = writeln!(out, "{rule}\n{header}\n{rule}");
         out.push_str(&text);
@@ -152,26 +154,28 @@ pub fn diff(previous: &[DeviceResult], current: &[DeviceResult]) -> String {
     let mut out = String::new();
     let mut unchanged = 0;
     for (device, now) in &cur {
+        // Names come from inventories: one line each, controls shown.
+        let name = fleet_escape::line(device);
         match prev.get(device) {
             None => {
-                let _ = writeln!(out, "new: {device}");
+                let _ = writeln!(out, "new: {name}");
             }
             Some(before) if before == now => unchanged += 1,
             Some(before) => {
-                let _ = writeln!(out, "changed: {device}");
+                let _ = writeln!(out, "changed: {name}");
                 let d = similar::TextDiff::from_lines(before.as_str(), now.as_str());
                 let _ = write!(
                     out,
                     "{}",
                     d.unified_diff()
                         .context_radius(2)
-                        .header(&format!("{device} (previous)"), &format!("{device} (now)"))
+                        .header(&format!("{name} (previous)"), &format!("{name} (now)"))
                 );
             }
         }
     }
     for device in prev.keys().filter(|d| !cur.contains_key(*d)) {
-        let _ = writeln!(out, "missing: {device}");
+        let _ = writeln!(out, "missing: {}", fleet_escape::line(device));
     }
     let _ = writeln!(out, "unchanged: {unchanged} devices");
     out

@@ -62,6 +62,15 @@ impl RateLimiter {
         }
     }
 
+    /// A limiter whose first token is available at `now` (for callers that
+    /// pass their own clock).
+    pub fn starting_at(rate: f64, now: Instant) -> RateLimiter {
+        RateLimiter {
+            next: now,
+            ..RateLimiter::new(rate)
+        }
+    }
+
     /// Takes a token if one is available now.
     pub fn try_take(&mut self, now: Instant) -> bool {
         if now < self.next {
@@ -198,7 +207,7 @@ pub fn parse_backoff(s: &str) -> Result<(Duration, Duration), String> {
     let (a, b) = s
         .split_once("..")
         .ok_or_else(|| format!("--retry-backoff expects MIN..MAX, got `{s}`"))?;
-    let p = |x: &str| humantime::parse_duration(x.trim()).map_err(|e| format!("`{x}`: {e}"));
+    let p = |x: &str| fleet_proto::duration::parse_duration(x).map_err(|e| e.to_string());
     let (min, max) = (p(a)?, p(b)?);
     if min > max {
         return Err(format!("--retry-backoff: {a} is more than {b}"));
@@ -251,6 +260,9 @@ mod tests {
         assert!(parse_retry(&["nope=1".into()]).is_err());
         let (a, b) = parse_backoff("1s..30s").unwrap();
         assert_eq!((a.as_secs(), b.as_secs()), (1, 30));
+        // The one duration rule: a bare number is seconds, as in inventories.
+        let (a, b) = parse_backoff("0..30").unwrap();
+        assert_eq!((a.as_secs(), b.as_secs()), (0, 30));
         assert!(parse_group_caps(&["core".into()]).is_err());
     }
 

@@ -1,10 +1,17 @@
 //! The only code that prints: progress on stderr (a bar on a terminal,
 //! plain lines otherwise), results on stdout in the chosen format, notes
 //! and the summary on stderr.
+//!
+//! Device text (outputs, errors quoting devices, inventory names) is
+//! untrusted: on a terminal it goes through `fleet-escape` (see
+//! [`RunConfig::escape`]), so no escape sequence a device sends reaches
+//! the user's terminal. JSON stays the same value (C1 controls written as
+//! `\u009b`); `results.jsonl` and `--save-outputs` keep the exact text.
 
 use crate::config::{OutputFormat, Progress, RunConfig};
 use crate::dispatch::RunOutcome;
 use crate::rundir::RunDir;
+use fleet_escape::{Policy, Streams};
 use fleet_proto::{DeviceResult, Status};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
@@ -39,6 +46,8 @@ pub struct Reporter {
     results_path: std::path::PathBuf,
     /// Stdout went away (e.g. `| head`): stop writing, keep running.
     stdout_closed: bool,
+    /// Escape device text on stdout / stderr (terminals).
+    escape: Streams,
 }
 
 impl Reporter {
@@ -49,7 +58,7 @@ impl Reporter {
             dir.id,
             total,
             cfg.layout(),
-            cfg.batch_size,
+            cfg.batch_label(),
             dir.path.display()
         );
         let live = match cfg.progress {
@@ -86,6 +95,7 @@ impl Reporter {
             stdout: io::BufWriter::new(io::stdout()),
             results_path: dir.file("results.jsonl"),
             stdout_closed: false,
+            escape: cfg.escape,
         }
     }
 
@@ -96,10 +106,17 @@ impl Reporter {
         }
         if self.format == OutputFormat::Jsonl && !self.stdout_closed {
             let on_bar = self.stdout_on_bar;
+            let policy = self.escape.stdout;
             let stdout = &mut self.stdout;
             let mut write = move || {
-                serde_json::to_writer(&mut *stdout, r).is_ok()
-                    && stdout.write_all(b"\n").is_ok()
+                (match policy {
+                    Policy::Raw => serde_json::to_writer(&mut *stdout, r).is_ok(),
+                    Policy::Escape => serde_json::to_string(r).is_ok_and(|json| {
+                        stdout
+                            .write_all(fleet_escape::json(&json).as_bytes())
+                            .is_ok()
+                    }),
+                }) && stdout.write_all(b"\n").is_ok()
                     && (!on_bar || stdout.flush().is_ok())
             };
             let ok = match &self.live {
@@ -150,9 +167,10 @@ impl Reporter {
         ));
     }
 
-    /// A one-off line above the bar (or on stderr).
+    /// A one-off line above the bar (or on stderr); may quote devices, so
+    /// it is kept on its line and escaped on a terminal.
     pub fn note(&self, line: &str) {
-        let line = format!("fleet: {line}");
+        let line = format!("fleet: {}", self.escape.stderr.line(line));
         match &self.live {
             Live::Bar(bar) => println_above(bar, &line),
             Live::Off | Live::Lines { .. } => eprintln!("{line}"),
@@ -173,8 +191,10 @@ impl Reporter {
         }
         if !self.stdout_closed {
             let printed = match self.format {
-                OutputFormat::Table => print_table(&mut self.stdout, compact),
-                OutputFormat::Json => print_json(&mut self.stdout, &self.results_path),
+                OutputFormat::Table => print_table(&mut self.stdout, compact, self.escape.stdout),
+                OutputFormat::Json => {
+                    print_json(&mut self.stdout, &self.results_path, self.escape.stdout)
+                }
                 OutputFormat::Jsonl | OutputFormat::None => Ok(()),
             };
             let extras = self.print_extras(cfg);
@@ -199,14 +219,15 @@ impl Reporter {
         }
         // A resumed run appends: each device's latest result only.
         let current = crate::outputs::latest(crate::sink::read_results(&self.results_path)?);
+        let policy = self.escape.stdout;
         if cfg.group_output {
-            self.stdout
-                .write_all(crate::outputs::group(&current).as_bytes())?;
+            let text = crate::outputs::group(&current);
+            self.stdout.write_all(policy.text(&text).as_bytes())?;
         }
         if let Some(prev) = &cfg.diff_against {
             let previous = crate::sink::read_results(&prev.join("results.jsonl"))?;
-            self.stdout
-                .write_all(crate::outputs::diff(&previous, &current).as_bytes())?;
+            let text = crate::outputs::diff(&previous, &current);
+            self.stdout.write_all(policy.text(&text).as_bytes())?;
         }
         Ok(())
     }
@@ -229,12 +250,14 @@ fn progress_line(done: usize, total: usize, ok: usize, failed: usize, started: I
     format!("fleet: progress {done}/{total} ok {ok} failed {failed} ({rate:.1}/s, {secs:.0} s)")
 }
 
-fn print_table(out: &mut impl Write, rows: &[DeviceResult]) -> io::Result<()> {
+/// One row per device; names, threads and errors are cells, so under
+/// `Policy::Escape` they are escaped as single lines.
+fn print_table(out: &mut impl Write, rows: &[DeviceResult], policy: Policy) -> io::Result<()> {
     let mut rows: Vec<&DeviceResult> = rows.iter().collect();
     rows.sort_by(|a, b| a.device.cmp(&b.device));
     let name_w = rows
         .iter()
-        .map(|r| r.device.len())
+        .map(|r| policy.line(&r.device).chars().count())
         .max()
         .unwrap_or(6)
         .max(6);
@@ -254,7 +277,11 @@ fn print_table(out: &mut impl Write, rows: &[DeviceResult]) -> io::Result<()> {
         writeln!(
             out,
             "{:<name_w$}  {:<17}  {:>9.1}  {:<10}  {}",
-            r.device, r.status, r.timings_ms.total, worker, error
+            policy.line(&r.device),
+            r.status,
+            r.timings_ms.total,
+            policy.line(&worker),
+            policy.line(&error)
         )?;
     }
     Ok(())
@@ -264,7 +291,7 @@ fn print_table(out: &mut impl Write, rows: &[DeviceResult]) -> io::Result<()> {
 /// results file so the master never holds every output in memory: a first
 /// pass notes which line is each device's latest (a resumed run appends,
 /// so a device may have several), a second copies those lines out.
-fn print_json(out: &mut impl Write, results: &std::path::Path) -> io::Result<()> {
+fn print_json(out: &mut impl Write, results: &std::path::Path, policy: Policy) -> io::Result<()> {
     let keep = latest_lines(results)?;
     out.write_all(b"[")?;
     let mut first = true;
@@ -278,7 +305,7 @@ fn print_json(out: &mut impl Write, results: &std::path::Path) -> io::Result<()>
             out.write_all(b",\n")?;
         }
         first = false;
-        out.write_all(line.as_bytes())?;
+        out.write_all(policy.json(&line).as_bytes())?;
     }
     out.write_all(b"]\n")
 }
@@ -316,7 +343,9 @@ pub fn summary(o: &RunOutcome, cfg: &RunConfig) -> String {
     } else {
         format!(
             "{} processes x {} threads, batch {}",
-            cfg.processes, cfg.threads, cfg.batch_size
+            cfg.processes,
+            cfg.threads,
+            cfg.batch_label()
         )
     };
     let mut s = format!(
@@ -334,4 +363,79 @@ pub fn summary(o: &RunOutcome, cfg: &RunConfig) -> String {
         s.push_str("\n  interrupted: devices not run are marked cancelled; resume with --resume");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fleet_proto::Timings;
+
+    const HOSTILE: &str = "\x1b]0;PWNED\x07\x1b[2J\rX\u{9b}31m\x7f";
+
+    fn raw_controls(s: &str) -> bool {
+        s.chars()
+            .any(|c| fleet_escape::is_control(c) && c != '\n' && c != '\t')
+    }
+
+    fn row(device: &str, error: &str) -> DeviceResult {
+        DeviceResult {
+            device: device.into(),
+            host: "h".into(),
+            port: 22,
+            status: Status::CommandFailed,
+            error: Some(error.into()),
+            outputs: Vec::new(),
+            worker: None,
+            timings_ms: Timings::default(),
+            attempt: 1,
+            started_us: 0,
+            batch: None,
+        }
+    }
+
+    #[test]
+    fn the_table_escapes_names_and_errors_on_a_terminal() {
+        let rows = [
+            row(
+                &format!("evil{HOSTILE}\nname"),
+                &format!("failed: {HOSTILE}"),
+            ),
+            row("r1", "plain"),
+        ];
+        let mut out = Vec::new();
+        print_table(&mut out, &rows, Policy::Escape).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!raw_controls(&text), "{text:?}");
+        assert_eq!(text.lines().count(), 3, "one header, one line per device");
+        assert!(text.contains("failed: \\x1b]0;PWNED\\x07\\x1b[2J\\rX\\u{9b}31m\\x7f"));
+        // Columns line up on the escaped width.
+        let starts: Vec<usize> = text.lines().map(|l| l.find("  ").unwrap()).collect();
+        assert!(text.lines().nth(2).unwrap().starts_with("r1 "));
+        assert_eq!(
+            starts[1],
+            text.lines()
+                .nth(1)
+                .unwrap()
+                .find("  command_failed")
+                .unwrap()
+        );
+
+        let mut out = Vec::new();
+        print_table(&mut out, &rows, Policy::Raw).unwrap();
+        assert!(String::from_utf8(out).unwrap().contains(HOSTILE));
+    }
+
+    #[test]
+    fn json_on_a_terminal_is_the_same_value_without_raw_controls() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.jsonl");
+        let r = row("r1", HOSTILE);
+        std::fs::write(&path, serde_json::to_string(&r).unwrap() + "\n").unwrap();
+        let mut out = Vec::new();
+        print_json(&mut out, &path, Policy::Escape).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!raw_controls(&text), "{text:?}");
+        let back: Vec<DeviceResult> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back[0].error.as_deref(), Some(HOSTILE));
+    }
 }

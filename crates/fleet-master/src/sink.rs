@@ -1,11 +1,20 @@
-//! What a run leaves behind in its directory.
+//! What a run leaves behind in its directory, written with the types of
+//! [`fleet_proto::rundir`] (schema `fleet-run/1`, see
+//! `docs/run-directory.md`).
 
+use crate::config::RunConfig;
+use crate::dispatch::{MasterError, RunOutcome};
 use crate::rundir::RunDir;
+pub use fleet_proto::rundir::WorkerRecord;
+use fleet_proto::rundir::{
+    ResultsReader, RunJson, RunLayout, Schema, TimeoutsMs, TraceCategory, TracePhase, RESULTS_FILE,
+    RUN_FILE, WORKERS_FILE,
+};
 use fleet_proto::DeviceResult;
-use serde::Serialize;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::path::Path;
 
 /// `results.jsonl`: one line per device, appended as results arrive and
 /// flushed after each worker message, so a SIGKILLed master loses at most
@@ -18,12 +27,12 @@ impl ResultsFile {
     /// Opens (or, for `--resume`, reopens) the results file for appending.
     pub fn open(dir: &RunDir) -> io::Result<ResultsFile> {
         Ok(ResultsFile {
-            out: BufWriter::with_capacity(256 * 1024, dir.append("results.jsonl")?),
+            out: BufWriter::with_capacity(256 * 1024, dir.append(RESULTS_FILE)?),
         })
     }
 
-    /// Appends one result.
-    pub fn write(&mut self, result: &DeviceResult) -> io::Result<()> {
+    /// Appends one result line.
+    pub fn write(&mut self, result: &fleet_proto::rundir::ResultLine) -> io::Result<()> {
         serde_json::to_writer(&mut self.out, result)?;
         self.out.write_all(b"\n")
     }
@@ -34,51 +43,88 @@ impl ResultsFile {
     }
 }
 
-/// Reads a results file back, skipping a torn last line (a master killed
-/// mid-write) rather than failing.
-pub fn read_results(path: &std::path::Path) -> io::Result<Vec<DeviceResult>> {
-    let text = std::fs::read_to_string(path)?;
-    Ok(text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect())
+/// Reads a results file back, every line in file order, skipping a torn
+/// last line (a master killed mid-write) rather than failing.
+pub fn read_results(path: &Path) -> io::Result<Vec<DeviceResult>> {
+    let file = File::open(path)?;
+    ResultsReader::new(io::BufReader::new(file), path.to_path_buf())
+        .read_all()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-/// One worker incarnation, for `workers.json`.
-#[derive(Debug, Clone, Serialize)]
-pub struct WorkerRecord {
-    /// Slot id.
-    pub id: u32,
-    /// Incarnation of the slot (0 first, then one per restart).
-    pub generation: u32,
-    /// OS pid (the master's for `-p 0`).
-    pub pid: u32,
-    /// When it was started (RFC 3339).
-    pub started_at: String,
-    /// When its exit was seen.
-    pub exited_at: Option<String>,
-    /// `exit 0`, `signal 9 (SIGKILL)`, ...
-    pub exit: Option<String>,
-    /// Whether the master counted it as crashed.
-    pub crashed: bool,
-    /// Devices it reported results for.
-    pub devices: u64,
-    /// User CPU ms (from the worker's own getrusage at exit).
-    pub cpu_user_ms: Option<f64>,
-    /// System CPU ms.
-    pub cpu_sys_ms: Option<f64>,
-    /// Peak RSS in KiB.
-    pub max_rss_kib: Option<u64>,
-    /// Messages the worker sent the master.
-    pub ipc_messages_in: u64,
-    /// Bytes the worker sent the master.
-    pub ipc_bytes_in: u64,
-    /// Messages the master sent the worker.
-    pub ipc_messages_out: u64,
-    /// Bytes the master sent the worker.
-    pub ipc_bytes_out: u64,
-    /// Batches it received.
-    pub batches: u64,
+/// `run.json` for a run: at the start (`outcome` `None`, the end fields
+/// null) and at the end.
+pub fn run_json(
+    cfg: &RunConfig,
+    dir: &RunDir,
+    started_at: &str,
+    ended_at: Option<&str>,
+    devices: usize,
+    outcome: Option<&RunOutcome>,
+) -> RunJson {
+    let host = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_millis() as u64);
+    RunJson {
+        schema: Schema::V1,
+        run_id: dir.id.clone(),
+        fleet_version: env!("CARGO_PKG_VERSION").to_string(),
+        host,
+        command_line: cfg.command_line.clone(),
+        inventory: cfg.inventory.clone(),
+        layout: RunLayout {
+            processes: cfg.processes,
+            threads: cfg.threads,
+            batch_size: cfg.batch_size,
+        },
+        timeouts_ms: TimeoutsMs {
+            connect: ms(cfg.timeouts.connect),
+            command: ms(cfg.timeouts.command),
+            session: ms(cfg.timeouts.session),
+        },
+        started_at: started_at.to_string(),
+        ended_at: ended_at.map(str::to_string),
+        devices,
+        wall_ms: outcome.map(|o| o.wall.as_secs_f64() * 1e3),
+        totals: outcome.map(|o| o.counts.clone()).unwrap_or_default(),
+        interrupted: outcome.map(|o| o.interrupted),
+        exit_code: outcome.map(|o| o.exit_code.code()),
+        resumed: cfg.resume_dir.is_some(),
+        shard: cfg.shard.clone(),
+    }
+}
+
+/// Writes `run.json` (atomically). A resumed run keeps the original
+/// `run.json` until it ends.
+pub fn write_run_json(
+    cfg: &RunConfig,
+    dir: &RunDir,
+    started_at: &str,
+    ended_at: Option<&str>,
+    devices: usize,
+    outcome: Option<&RunOutcome>,
+) -> Result<(), MasterError> {
+    if cfg.resume_dir.is_some() && outcome.is_none() {
+        return Ok(());
+    }
+    let doc = run_json(cfg, dir, started_at, ended_at, devices, outcome);
+    let bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+    dir.write_atomic(RUN_FILE, &bytes)
+        .map_err(|source| MasterError::RunDir {
+            path: dir.file(RUN_FILE),
+            source,
+        })
+}
+
+/// Writes `workers.json` (atomically).
+pub fn write_workers_json(dir: &RunDir, records: &[WorkerRecord]) -> Result<(), MasterError> {
+    let bytes = serde_json::to_vec_pretty(records).unwrap_or_default();
+    dir.write_atomic(WORKERS_FILE, &bytes)
+        .map_err(|source| MasterError::RunDir {
+            path: dir.file(WORKERS_FILE),
+            source,
+        })
 }
 
 /// A point on the master's own trace track.
@@ -149,18 +195,18 @@ pub fn write_trace(
         };
         let ts = rel(r.started_us) as f64;
         let t = &r.timings_ms;
-        events.push(json!({"ph": "X", "cat": "session", "name": r.device, "pid": w.pid, "tid": tid,
+        events.push(json!({"ph": "X", "cat": TraceCategory::Session, "name": r.device, "pid": w.pid, "tid": tid,
             "ts": ts, "dur": (t.total * 1e3).max(1.0),
             "args": {"status": r.status, "attempt": r.attempt, "batch": r.batch, "error": r.error}}))?;
         let mut at = ts;
-        for (name, ms) in [
-            ("connect", t.connect),
-            ("auth", t.auth),
-            ("commands", t.commands),
+        for (phase, ms) in [
+            (TracePhase::Connect, t.connect),
+            (TracePhase::Auth, t.auth),
+            (TracePhase::Commands, t.commands),
         ] {
             if ms > 0.0 {
                 events.push(
-                    json!({"ph": "X", "cat": "phase", "name": name, "pid": w.pid,
+                    json!({"ph": "X", "cat": TraceCategory::Phase, "name": phase, "pid": w.pid,
                     "tid": tid, "ts": at, "dur": ms * 1e3}),
                 )?;
                 at += ms * 1e3;
@@ -174,7 +220,7 @@ pub fn write_trace(
             .filter(|_| m.name.starts_with("worker"))
             .unwrap_or(master_pid);
         events.push(
-            json!({"ph": "i", "s": "p", "cat": "master", "name": m.name, "pid": pid,
+            json!({"ph": "i", "s": "p", "cat": TraceCategory::Master, "name": m.name, "pid": pid,
             "tid": 0, "ts": rel(m.ts_us) as f64,
             "args": {"worker": m.worker, "detail": m.detail}}),
         )?;

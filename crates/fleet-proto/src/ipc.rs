@@ -5,24 +5,31 @@
 //! ```text
 //! master                          worker
 //!   Configure(WorkerConfig) ----->
-//!                          <----- NeedWork { want }
 //!   Batch { id, jobs } ---------->
 //!                          <----- Events([Started.., Finished..])   (batched)
-//!                          <----- NeedWork { want }                 (queue low)
+//!                          <----- Heartbeat(threads)                (every second)
+//!   Batch { id, jobs } ---------->                                  (slots freed)
+//!   TakeBack { seqs } ----------->                                  (end of run)
+//!                          <----- Events([Returned { seqs }])
 //!   Drain ----------------------->  (no more work: finish and leave)
 //!                          <----- Bye(WorkerStats)
 //! ```
 //!
-//! Dispatch is pull-based: a worker asks for work when its queue runs low,
-//! so a slow worker never sits on devices an idle one could run.
+//! The master hands out work by free slots: it knows each worker's threads
+//! and the devices it holds, and sends more as results come back, with a
+//! prefetch sized from measured session time against the round trip. It
+//! takes queued devices back at the end of a run, so no device waits in
+//! one worker's queue while a thread elsewhere is idle. Heartbeats let the
+//! master tell a frozen or deadlocked worker from a busy one.
 
 use crate::{Device, DeviceResult, HostKeyCheck, Mode, Timeouts};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Bumped on any incompatible change to these messages. The master and its
 /// workers are the same executable, so a mismatch means a broken install.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Largest piece of command output one IPC message carries: bigger outputs
 /// travel as [`WorkerEvent::OutputChunk`]s ahead of their result, so no
@@ -53,11 +60,13 @@ pub struct WorkerConfig {
     pub host_key_check: HostKeyCheck,
     /// `known_hosts` file to check and extend.
     pub known_hosts: Option<PathBuf>,
+    /// Further known_hosts files, read only (see `fleet_ssh::SessionSettings`).
+    #[serde(default)]
+    pub known_hosts_extra: Vec<PathBuf>,
     /// Mode when neither the device nor its platform says.
     pub default_mode: Option<Mode>,
-    /// Devices a worker keeps queued beyond its busy threads, so a thread
-    /// never waits for a round trip to the master.
-    pub prefetch: usize,
+    /// How often the worker sends a [`WorkerToMaster::Heartbeat`].
+    pub heartbeat: Duration,
 }
 
 /// Master to worker.
@@ -71,6 +80,12 @@ pub enum MasterToWorker {
         id: u64,
         /// The devices.
         jobs: Vec<Job>,
+    },
+    /// Give back these devices if no thread has started them yet; answered
+    /// by [`WorkerEvent::Returned`] with the ones given back.
+    TakeBack {
+        /// Inventory positions.
+        seqs: Vec<u32>,
     },
     /// No more work will come: finish what you hold, say Bye, exit.
     Drain,
@@ -100,6 +115,21 @@ pub enum WorkerEvent {
         stderr: bool,
         /// At most [`OUTPUT_CHUNK`] bytes of text.
         data: String,
+    },
+    /// Devices given back after [`MasterToWorker::TakeBack`]: they were
+    /// still queued and will not run here.
+    Returned {
+        /// Inventory positions.
+        seqs: Vec<u32>,
+    },
+    /// The session of device `seq` panicked in the in-process pool of
+    /// `-p 0`, which cannot crash: the master treats it as a crash of a
+    /// worker running that device alone. (A worker process aborts instead.)
+    Panicked {
+        /// Inventory position.
+        seq: u32,
+        /// The panic message.
+        message: String,
     },
     /// A device finished, in any status.
     Finished {
@@ -139,13 +169,22 @@ pub enum WorkerToMaster {
         /// Must equal [`PROTOCOL_VERSION`].
         protocol_version: u32,
     },
-    /// The worker can take `want` more devices.
-    NeedWork {
-        /// How many devices it would like.
-        want: usize,
-    },
+    /// Sent every [`WorkerConfig::heartbeat`] by the worker's watchdog: a
+    /// worker that stops sending it is frozen or deadlocked.
+    Heartbeat(Vec<ThreadProgress>),
     /// Starts and results, batched to keep IPC messages few.
     Events(Vec<WorkerEvent>),
     /// The worker is leaving cleanly.
     Bye(WorkerStats),
+}
+
+/// What one session thread is doing, as carried by a heartbeat.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ThreadProgress {
+    /// Thread slot in the worker.
+    pub thread: u32,
+    /// The device it runs, if busy.
+    pub seq: Option<u32>,
+    /// Milliseconds since that session started.
+    pub elapsed_ms: u64,
 }

@@ -38,9 +38,11 @@ impl Context {
         let known_hosts = if settings.host_key_check == fleet_proto::HostKeyCheck::Off {
             KnownHosts::default()
         } else {
-            KnownHosts::load(path.clone()).map_err(|source| SshError::KnownHosts {
-                path: path.clone().unwrap_or_default(),
-                source,
+            KnownHosts::load_all(path.clone(), &settings.known_hosts_extra).map_err(|source| {
+                SshError::KnownHosts {
+                    path: path.clone().unwrap_or_default(),
+                    source,
+                }
             })?
         };
         Ok(Context {

@@ -1,9 +1,12 @@
 //! OpenSSH `known_hosts`: parsing (plain, wildcard and hashed `|1|` host
-//! fields, `@revoked` markers), checking, and appending new keys.
+//! fields, `[host]:port` names, `@revoked` and `@cert-authority` markers),
+//! checking against several files, and appending new keys.
 //!
-//! The file is read once per [`crate::Context`]; lookups are in memory.
-//! New keys (accept-new) are appended with one `write(2)` on an `O_APPEND`
-//! descriptor so concurrent worker processes never interleave lines.
+//! The files are read once per [`crate::Context`]; lookups are in memory.
+//! New keys (accept-new) are appended to the first (writable) file with one
+//! `write(2)` on an `O_APPEND` descriptor so concurrent worker processes
+//! never interleave lines; the line is hashed as `ssh-keygen -H` would when
+//! that file already holds hashed entries (Debian's `HashKnownHosts yes`).
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine;
@@ -47,6 +50,9 @@ pub enum Check {
     Changed(String),
     /// The key is marked `@revoked`.
     Revoked,
+    /// No plain key is known, but a `@cert-authority` line covers this
+    /// host: it expects a host certificate, which fleet cannot verify.
+    CertAuthorityOnly,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,9 +78,13 @@ pub struct KnownHosts {
     exact: HashMap<String, Vec<Entry>>,
     /// Wildcard, negated, multi-name and hashed entries, scanned in order.
     other: Vec<Entry>,
+    /// `@cert-authority` host patterns: recognised, not usable (see [`Check::CertAuthorityOnly`]).
+    cert_authorities: Vec<Hosts>,
     path: Option<PathBuf>,
     /// The file exists and does not end in a newline: prefix the next append.
     needs_newline: bool,
+    /// The writable file holds hashed entries: hash appended names too.
+    hash_appends: bool,
 }
 
 impl KnownHosts {
@@ -88,10 +98,34 @@ impl KnownHosts {
             match fs::read_to_string(p) {
                 Ok(text) => {
                     kh.needs_newline = !text.is_empty() && !text.ends_with('\n');
+                    kh.hash_appends = text.lines().any(|l| {
+                        let l = l.trim_start();
+                        l.starts_with("|1|") || l.starts_with("@revoked |1|")
+                    });
                     kh.parse(&text);
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
+            }
+        }
+        Ok(kh)
+    }
+
+    /// Loads `path` (written to by accept-new) and then the read-only
+    /// `extra` files (further `UserKnownHostsFile`s, the global
+    /// `/etc/ssh/ssh_known_hosts`); missing files are empty, as in ssh.
+    pub fn load_all(path: Option<PathBuf>, extra: &[PathBuf]) -> io::Result<KnownHosts> {
+        let mut kh = KnownHosts::load(path)?;
+        for p in extra {
+            match fs::read_to_string(p) {
+                Ok(text) => kh.parse(&text),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("failed to read {}: {e}", p.display()),
+                    ))
+                }
             }
         }
         Ok(kh)
@@ -111,8 +145,10 @@ impl KnownHosts {
 
     fn parse(&mut self, text: &str) {
         for line in text.lines() {
-            if let Some(entry) = parse_line(line) {
-                self.insert(entry);
+            match parse_line(line) {
+                Some(Line::Key(entry)) => self.insert(entry),
+                Some(Line::CertAuthority(hosts)) => self.cert_authorities.push(hosts),
+                None => {}
             }
         }
     }
@@ -153,6 +189,9 @@ impl KnownHosts {
         match (found, changed) {
             (true, _) => Check::Match,
             (false, Some(fp)) => Check::Changed(fp),
+            (false, None) if self.cert_authorities.iter().any(|h| matches(h, &name)) => {
+                Check::CertAuthorityOnly
+            }
             (false, None) => Check::NotFound,
         }
     }
@@ -184,7 +223,12 @@ impl KnownHosts {
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed host key"))?
             .to_string();
         let name = name.to_ascii_lowercase();
-        let line = format!("{name} {ktype} {}\n", STANDARD.encode(blob));
+        let host_field = if self.hash_appends {
+            hash_name(&name, &rand::random::<[u8; 20]>())
+        } else {
+            name.clone()
+        };
+        let line = format!("{host_field} {ktype} {}\n", STANDARD.encode(blob));
         self.insert(Entry {
             hosts: Hosts::Patterns(vec![name]),
             revoked: false,
@@ -224,7 +268,28 @@ impl KnownHosts {
     }
 }
 
-fn parse_line(line: &str) -> Option<Entry> {
+/// `|1|base64(salt)|base64(HMAC-SHA1(salt, name))`, as `ssh-keygen -H` writes.
+pub fn hash_name(name: &str, salt: &[u8]) -> String {
+    let mut mac = match <Hmac<Sha1> as KeyInit>::new_from_slice(salt) {
+        Ok(m) => m,
+        // HMAC takes keys of any length; unreachable in practice.
+        Err(_) => return name.to_string(),
+    };
+    mac.update(name.as_bytes());
+    format!(
+        "|1|{}|{}",
+        STANDARD.encode(salt),
+        STANDARD.encode(mac.finalize().into_bytes())
+    )
+}
+
+/// One useful line of a known_hosts file.
+enum Line {
+    Key(Entry),
+    CertAuthority(Hosts),
+}
+
+fn parse_line(line: &str) -> Option<Line> {
     let line = line.trim();
     if line.is_empty() || line.starts_with('#') {
         return None;
@@ -232,10 +297,11 @@ fn parse_line(line: &str) -> Option<Entry> {
     let mut fields = line.split_whitespace();
     let mut first = fields.next()?;
     let mut revoked = false;
+    let mut ca = false;
     if first.starts_with('@') {
         match first {
             "@revoked" => revoked = true,
-            // CA lines certify other keys; plain host keys never match them.
+            "@cert-authority" => ca = true,
             _ => return None,
         }
         first = fields.next()?;
@@ -251,12 +317,15 @@ fn parse_line(line: &str) -> Option<Entry> {
     } else {
         Hosts::Patterns(first.split(',').map(|p| p.to_ascii_lowercase()).collect())
     };
-    Some(Entry {
+    if ca {
+        return Some(Line::CertAuthority(hosts));
+    }
+    Some(Line::Key(Entry {
         hosts,
         revoked,
         key_type,
         blob,
-    })
+    }))
 }
 
 fn is_pattern(p: &str) -> bool {
@@ -381,6 +450,43 @@ mod tests {
         assert_eq!(mode, 0o600);
         let reloaded = KnownHosts::load(Some(path)).unwrap();
         assert_eq!(reloaded.check("[127.0.0.1]:2201", &k1), Check::Match);
+    }
+
+    #[test]
+    fn appends_are_hashed_when_the_file_is_and_reload_matches() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        let k1 = blob("ssh-ed25519", b"one");
+        let k2 = blob("ssh-ed25519", b"two");
+        let first = line(&hash_name("[10.0.0.1]:22", b"salt-salt-salt-salt!"), &k1);
+        fs::write(&path, &first).unwrap();
+        let mut kh = KnownHosts::load(Some(path.clone())).unwrap();
+        kh.add("[127.0.0.1]:2201", &k2).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        let added = text.strip_prefix(first.as_str()).unwrap();
+        assert!(added.starts_with("|1|"), "{added}");
+        assert!(!added.contains("127.0.0.1"), "{added}");
+        let reloaded = KnownHosts::load(Some(path)).unwrap();
+        assert_eq!(reloaded.check("[127.0.0.1]:2201", &k2), Check::Match);
+        assert_eq!(reloaded.check("[127.0.0.1]:2202", &k2), Check::NotFound);
+    }
+
+    #[test]
+    fn several_files_and_cert_authority_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let k1 = blob("ssh-ed25519", b"one");
+        let k2 = blob("ssh-ed25519", b"two");
+        fs::write(
+            &b,
+            line("second", &k2) + &format!("@cert-authority {}", line("*.ca", &k1)),
+        )
+        .unwrap();
+        let kh = KnownHosts::load_all(Some(a.clone()), &[b, dir.path().join("missing")]).unwrap();
+        assert_eq!(kh.check("second", &k2), Check::Match);
+        assert_eq!(kh.check("x.ca", &k2), Check::CertAuthorityOnly);
+        assert_eq!(kh.check("x.other", &k2), Check::NotFound);
+        assert_eq!(kh.path(), Some(a.as_path()));
     }
 
     #[test]

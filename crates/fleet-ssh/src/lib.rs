@@ -11,6 +11,7 @@
 //! - [`outcome`]: what one session produced.
 //! - [`error`]: errors building a context, and the internal failure type.
 //! - [`known_hosts`]: OpenSSH `known_hosts` parsing, checking and appending.
+//! - [`identity`]: the agent and default identity files, as ssh tries them.
 //! - [`platform`]: the platform table (prompts, paging, error markers).
 //! - Internals: `budget` (time limits), `tcp` (connect), `ssh` (handshake,
 //!   host key, auth), `exec` (exec-mode commands), `shell` (interactive
@@ -22,6 +23,7 @@ mod budget;
 pub mod context;
 pub mod error;
 mod exec;
+pub mod identity;
 mod jump;
 pub mod known_hosts;
 pub mod outcome;

@@ -28,12 +28,53 @@ pub struct Spec {
     pub error_markers: &'static [&'static str],
     /// Mode when the device does not say.
     pub default_mode: Mode,
+    /// Regex for a prompt line that is still in configuration mode; after
+    /// `config_exit`, such a prompt makes the session send `exit` until it
+    /// leaves (as Netmiko's `exit_config_mode` checks).
+    pub config_prompt: Option<&'static str>,
+    /// Questions the device asks mid-command (regex on the unterminated
+    /// last line) and the line that answers each; answered, never waited
+    /// on until the timeout.
+    pub answers: &'static [(&'static str, &'static str)],
+    /// Command that makes configuration changes take effect (Junos
+    /// `commit`); `None` when changes apply line by line.
+    pub commit: Option<&'static str>,
+    /// How to commit with automatic rollback unless confirmed.
+    pub confirmed_commit: Option<ConfirmedCommit>,
+    /// Command that saves the running configuration (`write memory`);
+    /// `None` where a commit already persists it.
+    pub save: Option<&'static str>,
+}
+
+/// A commit that the device rolls back unless it is confirmed in time
+/// (Junos `commit confirmed N`, EOS `configure session` + `commit timer`).
+#[derive(Debug, Clone, Copy)]
+pub struct ConfirmedCommit {
+    /// Command that enters configuration mode for it.
+    pub enter: &'static str,
+    /// The commit command; `{minutes}` or `{hms}` (`hh:mm:ss`) is replaced.
+    pub commit: &'static str,
+    /// Whether the commit command already leaves configuration mode.
+    pub leaves_config_mode: bool,
+}
+
+impl ConfirmedCommit {
+    /// The commit command for a rollback after `minutes`.
+    pub fn command(&self, minutes: u32) -> String {
+        let hms = format!("{:02}:{:02}:00", minutes / 60, minutes % 60);
+        self.commit
+            .replace("{minutes}", &minutes.to_string())
+            .replace("{hms}", &hms)
+    }
 }
 
 // ASCII classes, not `\w`: Unicode classes are slow to compile, and the
 // learned prompt is compiled once per session.
 const IOS_PROMPT: &str = r"^[A-Za-z0-9_.\-@/:]{1,63}(\([A-Za-z0-9_.\-]+\))?[>#] ?$";
 const IOS_SUFFIX: &str = r"(\([A-Za-z0-9_.\-]+\))?[>#] ?$";
+const IOS_CONFIG: &str = r"\(config[A-Za-z0-9_.\-]*\)# ?$";
+/// `[confirm]` (IOS `clear counters`, `reload`) takes Enter.
+const CONFIRM: (&str, &str) = (r"\[confirm\] ?$", "");
 
 /// Every known platform. `generic` is used in shell mode for devices whose
 /// platform is unknown.
@@ -53,6 +94,11 @@ pub const TABLE: &[Spec] = &[
             "% Unknown command",
         ],
         default_mode: Mode::Shell,
+        config_prompt: Some(IOS_CONFIG),
+        answers: &[CONFIRM, (r"Destination filename \[[^\]\n]*\]\? ?$", "")],
+        commit: None,
+        confirmed_commit: None,
+        save: Some("write memory"),
     },
     Spec {
         name: "cisco_nxos",
@@ -69,6 +115,11 @@ pub const TABLE: &[Spec] = &[
             "% Ambiguous command",
         ],
         default_mode: Mode::Shell,
+        config_prompt: Some(IOS_CONFIG),
+        answers: &[CONFIRM],
+        commit: None,
+        confirmed_commit: None,
+        save: Some("copy running-config startup-config"),
     },
     Spec {
         name: "arista_eos",
@@ -85,6 +136,15 @@ pub const TABLE: &[Spec] = &[
             "% Unrecognized command",
         ],
         default_mode: Mode::Shell,
+        config_prompt: Some(IOS_CONFIG),
+        answers: &[CONFIRM],
+        commit: None,
+        confirmed_commit: Some(ConfirmedCommit {
+            enter: "configure session fleet",
+            commit: "commit timer {hms}",
+            leaves_config_mode: true,
+        }),
+        save: Some("write memory"),
     },
     Spec {
         name: "juniper_junos",
@@ -96,6 +156,18 @@ pub const TABLE: &[Spec] = &[
         config_exit: Some("exit configuration-mode"),
         error_markers: &["syntax error", "unknown command", "error: "],
         default_mode: Mode::Shell,
+        config_prompt: Some(r"# ?$"),
+        answers: &[(
+            r"Exit with uncommitted changes\? \[yes,no\] \(yes\) ?$",
+            "yes",
+        )],
+        commit: Some("commit"),
+        confirmed_commit: Some(ConfirmedCommit {
+            enter: "configure",
+            commit: "commit confirmed {minutes}",
+            leaves_config_mode: false,
+        }),
+        save: None,
     },
     Spec {
         name: "linux",
@@ -107,6 +179,11 @@ pub const TABLE: &[Spec] = &[
         config_exit: None,
         error_markers: &[],
         default_mode: Mode::Exec,
+        config_prompt: None,
+        answers: &[],
+        commit: None,
+        confirmed_commit: None,
+        save: None,
     },
     Spec {
         name: "generic",
@@ -118,6 +195,11 @@ pub const TABLE: &[Spec] = &[
         config_exit: None,
         error_markers: &[],
         default_mode: Mode::Shell,
+        config_prompt: None,
+        answers: &[],
+        commit: None,
+        confirmed_commit: None,
+        save: None,
     },
 ];
 
@@ -137,6 +219,10 @@ pub struct Platform {
     suffix: Regex,
     /// The compiled default for `default_mode` of known platforms.
     pub default_mode: Option<Mode>,
+    /// Compiled [`Spec::config_prompt`].
+    pub config_prompt: Option<Regex>,
+    /// Compiled [`Spec::answers`] patterns, with their answers.
+    pub answers: Vec<(Regex, &'static str)>,
 }
 
 impl Platform {
@@ -184,6 +270,15 @@ fn all() -> &'static [Platform] {
                     more: Regex::new(MORE).ok()?,
                     suffix: Regex::new(spec.prompt_suffix).ok()?,
                     default_mode: Some(spec.default_mode),
+                    config_prompt: match spec.config_prompt {
+                        Some(p) => Some(Regex::new(p).ok()?),
+                        None => None,
+                    },
+                    answers: spec
+                        .answers
+                        .iter()
+                        .map(|(p, a)| Regex::new(p).ok().map(|re| (re, *a)))
+                        .collect::<Option<_>>()?,
                 })
             })
             .collect()
@@ -231,6 +326,54 @@ mod tests {
             Some(Mode::Shell)
         );
         assert!(Platform::for_device(Some("nope")).is_none());
+    }
+
+    #[test]
+    fn config_prompts_and_answers() {
+        let ios = Platform::for_device(Some("cisco_ios")).unwrap();
+        let cfg = ios.config_prompt.as_ref().unwrap();
+        assert!(cfg.is_match(b"r1(config)#"));
+        assert!(cfg.is_match(b"r1(config-if)#"));
+        assert!(cfg.is_match(b"r1(config-s-fleet)#"));
+        assert!(!cfg.is_match(b"r1#"));
+        let answer = |p: &Platform, line: &[u8]| {
+            p.answers
+                .iter()
+                .find(|(re, _)| re.is_match(line))
+                .map(|(_, a)| *a)
+        };
+        assert_eq!(
+            answer(ios, b"Destination filename [startup-config]? "),
+            Some("")
+        );
+        assert_eq!(answer(ios, b"Proceed with reload? [confirm]"), Some(""));
+        assert_eq!(answer(ios, b"r1#"), None);
+        let junos = Platform::for_device(Some("juniper_junos")).unwrap();
+        assert_eq!(
+            answer(junos, b"Exit with uncommitted changes? [yes,no] (yes) "),
+            Some("yes")
+        );
+        assert!(junos
+            .config_prompt
+            .as_ref()
+            .unwrap()
+            .is_match(b"admin@mx1# "));
+        assert!(!junos
+            .config_prompt
+            .as_ref()
+            .unwrap()
+            .is_match(b"admin@mx1> "));
+        let eos = TABLE.iter().find(|s| s.name == "arista_eos").unwrap();
+        assert_eq!(
+            eos.confirmed_commit.unwrap().command(5),
+            "commit timer 00:05:00"
+        );
+        assert_eq!(
+            eos.confirmed_commit.unwrap().command(90),
+            "commit timer 01:30:00"
+        );
+        let j = TABLE.iter().find(|s| s.name == "juniper_junos").unwrap();
+        assert_eq!(j.confirmed_commit.unwrap().command(5), "commit confirmed 5");
     }
 
     #[test]

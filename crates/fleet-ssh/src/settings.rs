@@ -16,6 +16,9 @@ pub struct SessionSettings {
     pub host_key_check: HostKeyCheck,
     /// `known_hosts` file; `None` means `~/.ssh/known_hosts`.
     pub known_hosts: Option<PathBuf>,
+    /// Further known_hosts files, read but never written (more
+    /// `UserKnownHostsFile`s, `/etc/ssh/ssh_known_hosts`).
+    pub known_hosts_extra: Vec<PathBuf>,
     /// Mode when neither the device nor its platform says.
     pub default_mode: Option<Mode>,
 }
@@ -28,6 +31,7 @@ impl SessionSettings {
             max_output: cfg.max_output,
             host_key_check: cfg.host_key_check,
             known_hosts: cfg.known_hosts.clone(),
+            known_hosts_extra: cfg.known_hosts_extra.clone(),
             default_mode: cfg.default_mode,
         }
     }

@@ -20,6 +20,13 @@ pub(crate) const LOGOUT: Duration = Duration::from_millis(500);
 /// If no prompt shows this long after connecting, press Enter once.
 const NUDGE_AFTER: Duration = Duration::from_secs(2);
 
+/// Questions answered within one command before giving up (a device that
+/// asks again after every answer would otherwise loop).
+const MAX_ANSWERS: usize = 8;
+
+/// `exit`s sent to leave configuration mode when `config_exit` did not.
+const MAX_CONFIG_EXITS: usize = 4;
+
 /// Runs the device's commands in an interactive shell over SSH.
 pub(crate) fn run_ssh(
     conn: &Connected,
@@ -128,6 +135,9 @@ impl<T: Terminal> Cli<T> {
                     Status::CommandFailed,
                     format!("command '{cmd}' failed: {line}"),
                 ));
+            }
+            if Some(cmd.as_str()) == spec.config_exit {
+                self.leave_config_mode(cmd, budget)?;
             }
         }
         let limit = budget.limit(Some(LOGOUT), "logout");
@@ -251,13 +261,36 @@ impl<T: Terminal> Cli<T> {
         let mut line = wire.as_bytes().to_vec();
         line.extend_from_slice(self.term.newline());
         self.term.write_all(&line, &limit, &during)?;
-        match self.read_until(&[], &limit, &during)? {
-            Stop::Prompt => {}
-            _ => {
-                return Err(Failure::new(
-                    Status::ProtocolError,
-                    format!("{during}: device asked for a password"),
-                ))
+        let questions: Vec<&Regex> = self.platform.answers.iter().map(|(re, _)| re).collect();
+        let mut answered = 0;
+        loop {
+            match self.read_until(&questions, &limit, &during)? {
+                Stop::Prompt => break,
+                Stop::Other(i) if answered < MAX_ANSWERS => {
+                    let answer = self.platform.answers[i].1;
+                    log::debug!(
+                        "{during}: device asked {:?}, answering {answer:?}",
+                        String::from_utf8_lossy(self.screen.last_line()).trim()
+                    );
+                    answered += 1;
+                    let mut reply = answer.as_bytes().to_vec();
+                    reply.extend_from_slice(self.term.newline());
+                    self.term.write_all(&reply, &limit, &during)?;
+                    let asked = self.platform.answers[i].0.clone();
+                    self.read_past(&asked, &limit, &during)?;
+                }
+                Stop::Other(_) => {
+                    return Err(Failure::new(
+                        Status::ProtocolError,
+                        format!("{during}: device kept asking questions"),
+                    ))
+                }
+                Stop::Password => {
+                    return Err(Failure::new(
+                        Status::ProtocolError,
+                        format!("{during}: device asked for a password"),
+                    ))
+                }
             }
         }
         let (body, truncated) = self.screen.take_body();
@@ -286,6 +319,57 @@ impl<T: Terminal> Cli<T> {
             },
             bad,
         ))
+    }
+
+    /// Reads until the last line no longer matches `question` (the device
+    /// echoed the answer), so the same question is not answered twice.
+    fn read_past(&mut self, question: &Regex, limit: &Limit, during: &str) -> Result<(), Failure> {
+        let mut buf = [0u8; 4096];
+        while question.is_match(self.screen.last_line()) {
+            let n = self.term.read(&mut buf, limit, during)?;
+            if n == 0 {
+                return Err(Failure::new(
+                    Status::ProtocolError,
+                    format!("connection closed during {during}"),
+                ));
+            }
+            self.screen.feed(&buf[..n]);
+        }
+        Ok(())
+    }
+
+    /// Whether the last prompt is a configuration-mode prompt.
+    fn in_config_mode(&self) -> bool {
+        self.platform
+            .config_prompt
+            .as_ref()
+            .is_some_and(|re| re.is_match(self.last_prompt.as_bytes()))
+    }
+
+    /// After `config_exit`, makes sure the prompt left configuration mode;
+    /// if not, sends `exit` (one level each) as Netmiko does, and fails
+    /// with the prompt seen if the device stays there.
+    fn leave_config_mode(&mut self, exit_cmd: &str, budget: &Budget) -> Result<(), Failure> {
+        for _ in 0..MAX_CONFIG_EXITS {
+            if !self.in_config_mode() {
+                return Ok(());
+            }
+            log::debug!(
+                "still in configuration mode after '{exit_cmd}' ({:?}): sending exit",
+                self.last_prompt.trim()
+            );
+            self.command("exit", budget)?;
+        }
+        if self.in_config_mode() {
+            return Err(Failure::new(
+                Status::CommandFailed,
+                format!(
+                    "still in configuration mode after '{exit_cmd}' and {MAX_CONFIG_EXITS} exits (prompt {:?})",
+                    self.last_prompt.trim()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// `enable` with the secret; fails with AuthFailed if refused.

@@ -126,6 +126,13 @@ fn check_host_key(
                 "host key for {name} has changed: known_hosts has {ktype} {old}, server presented {fp}"
             ),
         )),
+        Check::CertAuthorityOnly => Err(Failure::new(
+            Status::HostKeyMismatch,
+            format!(
+                "known_hosts has only a @cert-authority line for {name}: host certificates are not \
+                 supported by fleet; add the host's plain key ({ktype} {fp}) to known_hosts"
+            ),
+        )),
         Check::NotFound if keys.check == HostKeyCheck::Strict => Err(Failure::new(
             Status::HostKeyMismatch,
             format!("no {ktype} host key known for {name} (server presented {fp}) and host key checking is strict"),
@@ -317,9 +324,11 @@ fn answer(prompt: &str, password: &str) -> String {
 fn is_password_prompt(prompt: &str) -> bool {
     let p = prompt.to_ascii_lowercase();
     p.contains("password")
-        && !["new", "retype", "again", "confirm", "one-time", "one time", "otp", "token"]
-            .iter()
-            .any(|w| p.contains(w))
+        && ![
+            "new", "retype", "again", "confirm", "one-time", "one time", "otp", "token",
+        ]
+        .iter()
+        .any(|w| p.contains(w))
 }
 
 #[cfg(test)]

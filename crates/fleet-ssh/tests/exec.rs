@@ -167,17 +167,17 @@ fn noop_transport_answers_without_network() {
 
 #[test]
 fn password_auth_ok_and_wrong_password_rejected() {
-    Sshd::test_user().expect("the password test user");
     let sshd = Sshd::start().unwrap();
+    let user = sshd.test_user().expect("the password test user");
     let tmp = tempfile::tempdir().unwrap();
     let ctx = context(tmp.path());
     let mut d = Device::new("d", "127.0.0.1", sshd.port());
-    d.username = PW_USER.into();
-    d.auth = vec![Auth::Password(Secret::new(PW))];
+    d.username = user.name.clone();
+    d.auth = vec![Auth::Password(Secret::new(user.password.clone()))];
     d.commands = vec!["id -un".into()];
     let out = ctx.run(&d);
     assert_eq!(out.status, Status::Ok, "{:?}\n{}", out.error, sshd.log());
-    assert_eq!(out.outputs[0].stdout, format!("{PW_USER}\n"));
+    assert_eq!(out.outputs[0].stdout, format!("{}\n", user.name));
 
     d.auth = vec![Auth::Password(Secret::new("wrong-Pa55"))];
     let out = ctx.run(&d);
@@ -459,7 +459,6 @@ fn known_key_type_is_preferred_when_the_server_has_several() {
 
 #[test]
 fn password_falls_back_to_keyboard_interactive() {
-    Sshd::test_user().expect("the password test user");
     // With PAM, sshd offers the password only as a keyboard-interactive prompt.
     let sshd = Sshd::start_with(fleet_testkit::sshd::SshdOptions {
         extra_config: vec![
@@ -470,10 +469,11 @@ fn password_falls_back_to_keyboard_interactive() {
         ..Default::default()
     })
     .unwrap();
+    let user = sshd.test_user().expect("the password test user");
     let tmp = tempfile::tempdir().unwrap();
     let mut d = Device::new("d", "127.0.0.1", sshd.port());
-    d.username = PW_USER.into();
-    d.auth = vec![Auth::Password(Secret::new(PW))];
+    d.username = user.name.clone();
+    d.auth = vec![Auth::Password(Secret::new(user.password.clone()))];
     d.commands = vec!["echo kbd".into()];
     let out = context(tmp.path()).run(&d);
     assert_eq!(out.status, Status::Ok, "{:?}\n{}", out.error, sshd.log());

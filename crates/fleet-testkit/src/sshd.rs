@@ -36,15 +36,18 @@ pub struct SshdOptions {
     pub ipv6: bool,
 }
 
-/// The one system user tests log in as with a password (and, as root, with
-/// a key: root's shell start-up files on this machine image are slow).
-/// Created once by [`Sshd::test_user`] and kept, with the fixed password
-/// [`TEST_PASSWORD`]; documented in the README (Development). It exists only
-/// for fleet's tests: delete it with `userdel -r fleettest`.
-pub const TEST_USER: &str = "fleettest";
-
-/// The password of [`TEST_USER`]. Test sshds listen on loopback only.
-pub const TEST_PASSWORD: &str = "fleet-test-Pw-4417";
+/// A system user with a password, made for one [`Sshd`] by
+/// [`Sshd::test_user`] and deleted with its home directory when that
+/// server drops. Names start with `fleet-t` (then the test process id and a
+/// counter), so a user left by a killed test run is easy to find.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestUser {
+    /// Login name.
+    pub name: String,
+    /// Its password, unique to this user (distinctive enough for leak
+    /// checks to search for).
+    pub password: String,
+}
 
 /// A running OpenSSH server; killed and reaped on drop.
 #[derive(Debug)]
@@ -53,6 +56,8 @@ pub struct Sshd {
     dir: TempDir,
     port: u16,
     user: String,
+    /// The password user of this server, once asked for; deleted on drop.
+    test_user: Mutex<Option<TestUser>>,
 }
 
 impl Sshd {
@@ -107,6 +112,7 @@ impl Sshd {
                         dir,
                         port,
                         user,
+                        test_user: Mutex::new(None),
                     })
                 }
                 Err(e) => {
@@ -177,48 +183,69 @@ impl Sshd {
         writeln!(f, "{}", public_key.trim())
     }
 
-    /// Makes sure [`TEST_USER`] exists with [`TEST_PASSWORD`] and returns
-    /// its name. Needs root (CI runs as root): otherwise an error saying so,
-    /// for the test to fail with.
-    pub fn test_user() -> io::Result<&'static str> {
-        let _guard = USER_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    /// This server's password user: a fresh system user with a fresh
+    /// password, made on the first call and deleted (`userdel -r`) when the
+    /// server drops. Needs root (CI runs as root): otherwise an error saying
+    /// so, for the test to fail with.
+    pub fn test_user(&self) -> io::Result<TestUser> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let mut slot = self.test_user.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(u) = &*slot {
+            return Ok(u.clone());
+        }
         let root = output_of(Command::new("id").arg("-u"))?.trim() == "0";
         if !root {
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
-                format!(
-                    "this test logs in as the system user `{TEST_USER}`, which only root can \
-                     create: run the tests as root (CI does)"
-                ),
+                "this test logs in as a system user of its own, which only root can create \
+                 (and delete afterwards): run the tests as root (CI does)",
             ));
         }
-        let exists = Command::new("id")
-            .arg("-u")
-            .arg(TEST_USER)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()?
-            .success();
-        if !exists {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let pid = std::process::id();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let user = TestUser {
+            name: format!("fleet-t{pid}-{n}"),
+            password: format!("Fleet-Pw-{pid}-{n}-{nanos:x}"),
+        };
+        {
+            let _guard = USER_LOCK.lock().unwrap_or_else(|p| p.into_inner());
             run_retrying(
-                Command::new("useradd").args(["-m", "-s", "/bin/bash", TEST_USER]),
+                Command::new("useradd").args(["-m", "-s", "/bin/bash", &user.name]),
                 None,
             )?;
+            // The password goes through stdin, never argv.
+            let set = run_retrying(
+                &mut Command::new("chpasswd"),
+                Some(format!("{}:{}\n", user.name, user.password).as_bytes()),
+            );
+            if let Err(e) = set {
+                delete_user(&user.name);
+                return Err(e);
+            }
         }
-        // Set every time: a user left by an older version may have another
-        // password. It goes through stdin, never argv.
-        run_retrying(
-            &mut Command::new("chpasswd"),
-            Some(format!("{TEST_USER}:{TEST_PASSWORD}\n").as_bytes()),
-        )?;
-        Ok(TEST_USER)
+        *slot = Some(user.clone());
+        Ok(user)
     }
+}
+
+/// Deletes a test user and its home, even with sessions still ending.
+fn delete_user(name: &str) {
+    let _guard = USER_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let _ = run_retrying(Command::new("userdel").args(["-f", "-r", name]), None);
 }
 
 impl Drop for Sshd {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let user = self.test_user.get_mut().map(Option::take);
+        if let Ok(Some(user)) = user {
+            delete_user(&user.name);
+        }
     }
 }
 

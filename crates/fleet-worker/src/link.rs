@@ -126,10 +126,16 @@ mod tests {
 
     #[test]
     fn frames_round_trip() {
-        let msg = WorkerToMaster::NeedWork { want: 7 };
+        let msg = WorkerToMaster::Heartbeat(vec![fleet_proto::ThreadProgress {
+            thread: 3,
+            seq: Some(7),
+            elapsed_ms: 1200,
+        }]);
         let frame = encode(&msg).unwrap();
         match decode::<WorkerToMaster>(&frame).unwrap() {
-            WorkerToMaster::NeedWork { want } => assert_eq!(want, 7),
+            WorkerToMaster::Heartbeat(t) => {
+                assert_eq!((t[0].thread, t[0].seq, t[0].elapsed_ms), (3, Some(7), 1200))
+            }
             other => panic!("unexpected {other:?}"),
         }
     }

@@ -2,6 +2,7 @@
 
 use crate::link;
 use crate::pool;
+use fleet_proto::ExitCode;
 use std::os::fd::AsFd;
 
 /// Arguments the master passes on the worker's command line. Nothing
@@ -24,11 +25,11 @@ pub fn worker_main(args: WorkerArgs) -> i32 {
     // Die with the master, even when it is SIGKILLed.
     if let Err(e) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
         eprintln!("failed to set the parent-death signal: {e}");
-        return 3;
+        return ExitCode::WorkerFailed.code();
     }
     if nix::unistd::getppid().as_raw() as u32 != args.master_pid {
         eprintln!("master {} is already gone", args.master_pid);
-        return 3;
+        return ExitCode::WorkerFailed.code();
     }
     let level = std::env::var("FLEET_LOG_LEVEL")
         .ok()
@@ -61,7 +62,7 @@ pub fn worker_main(args: WorkerArgs) -> i32 {
         Ok(l) => l,
         Err(e) => {
             log::error!("failed to connect to the master: {e}");
-            return 3;
+            return ExitCode::WorkerFailed.code();
         }
     };
     let code = match pool::serve(args.id, Box::new(to_master), Box::new(from_master), false) {
@@ -75,11 +76,11 @@ pub fn worker_main(args: WorkerArgs) -> i32 {
                 stats.max_rss_kib,
                 stats.ipc_messages
             );
-            0
+            ExitCode::AllOk.code()
         }
         Err(e) => {
             log::error!("worker {} failed: {e}", args.id);
-            3
+            ExitCode::WorkerFailed.code()
         }
     };
     fleet_logs::flush();
@@ -89,7 +90,7 @@ pub fn worker_main(args: WorkerArgs) -> i32 {
 /// A panic in any thread of a worker is logged with its backtrace (in the
 /// worker's own log format) and then aborts the process: the master sees
 /// the crash at once and re-queues the worker's devices, instead of a
-/// worker limping on with a dead thread.
+/// worker limping on with a dead thread (see the crate's panic policy).
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let backtrace = std::backtrace::Backtrace::force_capture();

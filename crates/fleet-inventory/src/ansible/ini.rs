@@ -2,13 +2,11 @@
 //! `[group:vars]`, `[group:children]`; hosts before any section are
 //! ungrouped.
 
-use super::model::{resolve, Model, Var, Vars, ALL, UNGROUPED};
+use super::model::{Model, Var, Vars, ALL, UNGROUPED};
 use super::range;
-use super::vars::device;
 use crate::error::{ErrorKind, InventoryError};
-use crate::inventory::Inventory;
-use crate::secrets::Secrets;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Splits a line into shell-like words: quotes group, `\` escapes outside
 /// single quotes, `#` outside quotes starts a comment.
@@ -93,9 +91,8 @@ fn host_and_port(pattern: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Loads an Ansible INI inventory text read from `file`.
-pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError> {
-    let mut model = Model::new();
+/// Adds an Ansible INI inventory text read from `file` to `model`.
+pub(crate) fn parse(text: &str, file: &Arc<Path>, model: &mut Model) -> Result<(), InventoryError> {
     let mut section = Section::Hosts(UNGROUPED);
     let mut declared_children: Vec<(usize, usize, usize)> = Vec::new(); // (parent, child, line)
     for (n, raw) in text.lines().enumerate() {
@@ -175,8 +172,10 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
                     k.to_owned(),
                     Var {
                         value: unquote(v).to_owned(),
+                        file: file.clone(),
                         line: Some(line_no),
                         column: Some(col),
+                        vault: false,
                     },
                 ));
             }
@@ -237,13 +236,18 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
                         k.to_owned(),
                         Var {
                             value: v.to_owned(),
+                            file: file.clone(),
                             line: Some(line_no),
                             column: Some(col + 1),
+                            vault: false,
                         },
                     ));
                 }
                 let (pattern, port) = host_and_port(pattern);
                 let names = range::expand(pattern)
+                    .map_err(|m| at(indent, None, ErrorKind::InvalidValue, m))?;
+                model
+                    .count_expanded(names.len())
                     .map_err(|m| at(indent, None, ErrorKind::InvalidValue, m))?;
                 if let Some(p) = port {
                     vars.insert(
@@ -252,8 +256,10 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
                             "ansible_port".to_owned(),
                             Var {
                                 value: p.to_owned(),
+                                file: file.clone(),
                                 line: Some(line_no),
                                 column: Some(indent),
+                                vault: false,
                             },
                         ),
                     );
@@ -267,24 +273,7 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
     for (p, c, _) in declared_children {
         model.add_child(p, c);
     }
-    finish(model, file)
-}
-
-/// Resolves the model into devices (shared with the YAML flavour).
-pub(crate) fn finish(model: Model, file: &Path) -> Result<Inventory, InventoryError> {
-    let mut secrets = Secrets::default();
-    let mut devices = Vec::with_capacity(model.hosts.len());
-    resolve(model, file, |name, groups, vars| {
-        devices.push(device(file, name, groups, vars, &mut secrets)?);
-        Ok(())
-    })?;
-    Ok(Inventory {
-        devices,
-        known_hosts: None,
-        host_key_check: None,
-        warnings: secrets.warnings,
-        source: file.to_path_buf(),
-    })
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,13 +4,19 @@
 use crate::error::{ErrorKind, InventoryError};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 /// A variable value with where it was written.
 #[derive(Debug, Clone)]
 pub(crate) struct Var {
     pub value: String,
+    /// The file that set it (the inventory, or a `group_vars`/`host_vars` file).
+    pub file: Arc<Path>,
     pub line: Option<usize>,
     pub column: Option<usize>,
+    /// Decrypted from Ansible Vault: a secret, never `data`, never warned
+    /// about as plaintext.
+    pub vault: bool,
 }
 
 pub(crate) type Vars = Vec<(String, Var)>;
@@ -20,7 +26,11 @@ pub(crate) struct Group {
     pub name: String,
     pub children: Vec<usize>,
     pub parents: Vec<usize>,
+    /// Vars from the inventory source itself.
     pub vars: Vars,
+    /// Vars from `group_vars/<name>` files, applied after every group's
+    /// inventory vars (Ansible's `groups_plugins_inventory` stage).
+    pub file_vars: Vars,
 }
 
 #[derive(Debug, Default)]
@@ -30,6 +40,8 @@ pub(crate) struct Host {
     pub groups: Vec<usize>,
     /// Host vars; a later definition of the same var wins.
     pub vars: Vars,
+    /// Vars from `host_vars/<name>` files, applied last.
+    pub file_vars: Vars,
 }
 
 /// The whole inventory as declared.
@@ -39,6 +51,8 @@ pub(crate) struct Model {
     group_index: HashMap<String, usize>,
     pub hosts: Vec<Host>,
     host_index: HashMap<String, usize>,
+    /// Hosts produced by `[a:b]` ranges so far, for the inventory-wide cap.
+    expanded: usize,
 }
 
 pub(crate) const ALL: usize = 0;
@@ -66,6 +80,16 @@ impl Model {
         self.groups.len() - 1
     }
 
+    /// The index of host `name`, if declared.
+    pub(crate) fn host_index(&self, name: &str) -> Option<usize> {
+        self.host_index.get(name).copied()
+    }
+
+    /// The index of group `name`, if declared.
+    pub(crate) fn group_index(&self, name: &str) -> Option<usize> {
+        self.group_index.get(name).copied()
+    }
+
     /// Adds (or extends) host `name` as a member of `group`.
     pub(crate) fn add_host(&mut self, name: &str, group: usize, vars: Vars) {
         let i = match self.host_index.get(name) {
@@ -85,6 +109,21 @@ impl Model {
             h.groups.push(group);
         }
         h.vars.extend(vars);
+    }
+
+    /// Counts `n` hosts produced by a range pattern, failing once the
+    /// whole inventory's ranges exceed [`super::range::MAX_EXPANSION`].
+    pub(crate) fn count_expanded(&mut self, n: usize) -> Result<(), String> {
+        if n > 1 {
+            self.expanded = self.expanded.saturating_add(n);
+        }
+        if self.expanded > super::range::MAX_EXPANSION {
+            return Err(format!(
+                "host ranges in this inventory expand to more than {} hosts in total",
+                super::range::MAX_EXPANSION
+            ));
+        }
+        Ok(())
     }
 
     pub(crate) fn add_child(&mut self, parent: usize, child: usize) {
@@ -201,13 +240,23 @@ pub(crate) fn resolve(
                 &model.groups[b].name,
             ))
         });
+        // Ansible's order (VARIABLE_PRECEDENCE, then host vars): inventory
+        // `all` vars, inventory group vars, group_vars/all, group_vars/<g>,
+        // inventory host vars, host_vars/<host>; groups by depth, then
+        // ansible_group_priority, then name; later wins.
         let mut vars: HashMap<&str, &Var> = HashMap::with_capacity(16);
-        for &g in std::iter::once(&ALL).chain(order.iter()) {
+        let sorted = || std::iter::once(&ALL).chain(order.iter());
+        for &g in sorted() {
             for (k, v) in &model.groups[g].vars {
                 vars.insert(k.as_str(), v);
             }
         }
-        for (k, v) in &h.vars {
+        for &g in sorted() {
+            for (k, v) in &model.groups[g].file_vars {
+                vars.insert(k.as_str(), v);
+            }
+        }
+        for (k, v) in h.vars.iter().chain(&h.file_vars) {
             vars.insert(k.as_str(), v);
         }
         let names = groups

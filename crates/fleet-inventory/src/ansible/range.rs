@@ -1,8 +1,8 @@
 //! Ansible host ranges: `sw[01:50].example.net`, `[a:c]`, `[1:10:2]`.
 
-/// Upper bound on hosts one pattern may expand to, so a typo cannot eat
-/// all memory.
-const MAX_EXPANSION: usize = 1_000_000;
+/// Upper bound on hosts one pattern, and one whole inventory, may expand
+/// to, so a typo cannot eat all memory.
+pub(crate) const MAX_EXPANSION: usize = 1_000_000;
 
 /// Expands every `[start:end(:stride)]` in `pattern` (numeric ranges keep
 /// the width of a zero-padded start; alphabetic ranges are single letters).
@@ -53,13 +53,20 @@ fn range_items(inner: &str) -> Result<Vec<String>, String> {
         ),
         _ => return Err("expected [start:end] or [start:end:stride]".to_owned()),
     };
-    if let (Ok(a), Ok(b)) = (start.parse::<u64>(), end.parse::<u64>()) {
+    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if numeric(start) && numeric(end) {
+        let too_many = || format!("more than {MAX_EXPANSION} hosts");
+        // Bounds beyond u64 are certainly too many hosts, not a parse error.
+        let a = start.parse::<u64>().map_err(|_| too_many())?;
+        let b = end.parse::<u64>().map_err(|_| too_many())?;
         if a > b {
             return Err(format!("start {start} is after end {end}"));
         }
-        let count = ((b - a) / stride as u64 + 1) as usize;
-        if count > MAX_EXPANSION {
-            return Err(format!("more than {MAX_EXPANSION} hosts"));
+        // (b - a) / stride + 1 without overflow: `h[0:18446744073709551615]`
+        // must not wrap to a small count.
+        let steps = (b - a) / stride as u64;
+        if steps >= MAX_EXPANSION as u64 {
+            return Err(too_many());
         }
         let width = if start.len() > 1 && start.starts_with('0') {
             start.len()
@@ -105,5 +112,19 @@ mod tests {
         assert!(expand("h[3:1]").is_err());
         assert!(expand("h[1:").is_err());
         assert!(expand("h[0:99999999]").is_err());
+    }
+
+    #[test]
+    fn huge_ranges_are_refused_without_overflow() {
+        // (2^64 - 1) - 0 + 1 wraps to 0 in u64: the count must not.
+        let e = expand("h[0:18446744073709551615]").unwrap_err();
+        assert!(e.contains("more than 1000000 hosts"), "{e}");
+        let e = expand("h[0:99999999999999999999999]").unwrap_err();
+        assert!(e.contains("more than 1000000 hosts"), "{e}");
+        // The cap itself: exactly MAX_EXPANSION is fine, one more is not.
+        assert_eq!(expand("h[1:1000000]").unwrap().len(), MAX_EXPANSION);
+        assert!(expand("h[0:1000000]").is_err());
+        // Two ranges multiply.
+        assert!(expand("h[1:1000]x[1:1001]").is_err());
     }
 }

@@ -3,15 +3,15 @@
 use super::model::Var;
 use crate::error::{ErrorKind, InventoryError};
 use crate::finish::fill_gaps;
-use crate::secrets::{normalize_platform, resolve_path, Loc, Secrets};
+use crate::secrets::{normalize_platform, resolve_path, Loc, SecretSource, Secrets};
 use crate::values::parse_user_host_port;
 use crate::yaml::parse_port;
-use fleet_proto::{Auth, Device, JumpHost, Mode};
+use fleet_proto::{Auth, Device, JumpHost, Mode, Secret};
 use std::collections::HashMap;
 use std::path::Path;
 
 /// Variables fleet maps to device fields (the rest become `data`).
-const MAPPED: &[&str] = &[
+pub(crate) const MAPPED: &[&str] = &[
     "ansible_host",
     "ansible_ssh_host",
     "ansible_port",
@@ -27,70 +27,224 @@ const MAPPED: &[&str] = &[
     "ansible_connection",
     "ansible_ssh_common_args",
     "ansible_ssh_extra_args",
+    "ansible_become",
+    "ansible_become_method",
     "ansible_become_password",
     "ansible_become_pass",
     "ansible_group_priority",
 ];
 
-fn is_template(v: &str) -> bool {
-    v.contains("{{") || v.contains("{%")
+/// `ansible_connection` values fleet serves (CLI over SSH).
+const SSH_CONNECTIONS: &[&str] = &[
+    "ssh",
+    "smart",
+    "paramiko",
+    "paramiko_ssh",
+    "network_cli",
+    "libssh",
+];
+
+/// What a variable's value turned out to be once templates are looked at.
+enum Value<'a> {
+    /// Plain text as written.
+    Text(&'a str),
+    /// `{{ lookup('env', 'NAME') }}`: the master's environment variable.
+    Env(String),
 }
 
-/// Builds the device for host `name` from its resolved variables.
+/// Recognises `{{ lookup('env', 'NAME') }}` (also `ansible.builtin.env`,
+/// either quote); any other `{{ }}` / `{% %}` is an error naming file and
+/// line, because fleet does not evaluate Jinja.
+fn value<'a>(key: &str, v: &'a Var) -> Result<Value<'a>, InventoryError> {
+    let raw = v.value.trim();
+    if !(raw.contains("{{") || raw.contains("{%")) {
+        return Ok(Value::Text(&v.value));
+    }
+    let env = raw
+        .strip_prefix("{{")
+        .and_then(|r| r.strip_suffix("}}"))
+        .map(str::trim)
+        .and_then(|r| r.strip_prefix("lookup("))
+        .and_then(|r| r.strip_suffix(')'))
+        .and_then(|args| {
+            let parts: Vec<&str> = args.split(',').map(str::trim).collect();
+            let unq = |s: &str| {
+                s.strip_prefix('\'')
+                    .and_then(|s| s.strip_suffix('\''))
+                    .or_else(|| s.strip_prefix('"').and_then(|s| s.strip_suffix('"')))
+                    .map(str::to_owned)
+            };
+            match parts.as_slice() {
+                [plugin, name] => {
+                    let plugin = unq(plugin)?;
+                    let name = unq(name)?;
+                    let ok = (plugin == "env" || plugin == "ansible.builtin.env")
+                        && !name.is_empty()
+                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    ok.then_some(name)
+                }
+                _ => None,
+            }
+        });
+    match env {
+        Some(name) => Ok(Value::Env(name)),
+        None => Err(InventoryError::at(
+            &v.file,
+            v.line,
+            v.column,
+            Some(key),
+            ErrorKind::InvalidValue,
+            "fleet does not evaluate Jinja templates; the one form it reads is `{{ lookup('env', 'NAME') }}`",
+        )),
+    }
+}
+
+/// Ansible's booleans (`yes`/`no`, `true`/`false`, `on`/`off`, `1`/`0`).
+fn boolean(key: &str, v: &Var) -> Result<bool, InventoryError> {
+    match v.value.trim().to_ascii_lowercase().as_str() {
+        "yes" | "true" | "on" | "1" | "y" | "t" => Ok(true),
+        "no" | "false" | "off" | "0" | "n" | "f" | "" => Ok(false),
+        other => Err(InventoryError::at(
+            &v.file,
+            v.line,
+            v.column,
+            Some(key),
+            ErrorKind::InvalidValue,
+            format!("invalid boolean `{other}` (expected yes/no or true/false)"),
+        )),
+    }
+}
+
+/// A device Ansible would reach by other means than CLI over SSH: fleet
+/// leaves it out of the run and says so.
+#[derive(Debug)]
+pub(crate) struct Unsupported {
+    /// `ansible_connection` as written.
+    pub connection: String,
+    /// Where it was set, `file:line`.
+    pub at: String,
+}
+
+/// Where each device field was set: field -> `file:line`.
+pub(crate) type Origins = std::collections::BTreeMap<String, String>;
+
+/// Builds the device for host `name` from its resolved variables, with
+/// where each field came from; `Ok(Err)` for a host whose
+/// `ansible_connection` fleet cannot serve.
 pub(crate) fn device(
-    file: &Path,
     name: &str,
     groups: Vec<String>,
     vars: &HashMap<&str, &Var>,
     secrets: &mut Secrets,
-) -> Result<Device, InventoryError> {
+) -> Result<Result<(Device, Origins), Unsupported>, InventoryError> {
+    let mut origins = Origins::new();
+    let mut note = |field: &str, v: &Var| {
+        let how = if v.vault { " (vault)" } else { "" };
+        origins.insert(
+            field.to_owned(),
+            format!("{}:{}{how}", v.file.display(), v.line.unwrap_or(0)),
+        );
+    };
     let get = |keys: &[&'static str]| -> Option<(&'static str, &Var)> {
         keys.iter().find_map(|k| vars.get(*k).map(|v| (*k, *v)))
     };
     let err = |field: &str, v: &Var, kind, msg: String| {
-        InventoryError::at(file, v.line, v.column, Some(field), kind, msg)
+        InventoryError::at(&v.file, v.line, v.column, Some(field), kind, msg)
     };
-    for (k, v) in vars {
-        if is_template(&v.value) && MAPPED.contains(k) {
-            secrets.warn_once(
-                format!("tmpl:{k}"),
-                format!(
-                    "{}:{}: field `{k}`: Jinja templates are not evaluated by fleet{}",
-                    file.display(),
-                    v.line.unwrap_or(0),
-                    if k.contains("pass") {
-                        "; the value is ignored"
-                    } else {
-                        "; the text is used as is"
-                    }
-                ),
-            );
+    let loc = |k: &'static str,
+               v: &Var|
+     -> (
+        std::path::PathBuf,
+        Option<usize>,
+        Option<usize>,
+        &'static str,
+    ) { (v.file.to_path_buf(), v.line, v.column, k) };
+    // A plain (non-secret) value: text, or an env lookup read as text.
+    let text = |k: &'static str, v: &Var| -> Result<String, InventoryError> {
+        match value(k, v)? {
+            Value::Text(t) => Ok(t.to_owned()),
+            Value::Env(n) => std::env::var(&n).map_err(|_| {
+                err(
+                    k,
+                    v,
+                    ErrorKind::Secret,
+                    format!("environment variable `{n}` is not set"),
+                )
+            }),
+        }
+    };
+    // A secret value: vault, env lookup, or plaintext (warned about).
+    let secret = |k: &'static str,
+                  v: &Var,
+                  secrets: &mut Secrets|
+     -> Result<Option<Secret>, InventoryError> {
+        if v.vault {
+            return Ok(Some(Secret::new(v.value.clone())));
+        }
+        match value(k, v)? {
+            Value::Text("") => Ok(None),
+            Value::Text(t) => Ok(Some(secrets.plaintext(&v.file, k, t))),
+            Value::Env(n) => {
+                let (file, line, column, field) = loc(k, v);
+                let l = Loc {
+                    file: &file,
+                    line,
+                    column,
+                    field,
+                };
+                secrets.read(&SecretSource::Env(n), l).map(Some)
+            }
+        }
+    };
+
+    if let Some((k, v)) = get(&["ansible_connection"]) {
+        let c = text(k, v)?;
+        let short = c.rsplit('.').next().unwrap_or("").to_owned();
+        if !SSH_CONNECTIONS.contains(&short.as_str()) {
+            return Ok(Err(Unsupported {
+                connection: c,
+                at: format!("{}:{}", v.file.display(), v.line.unwrap_or(0)),
+            }));
         }
     }
-
-    let host = get(&["ansible_host", "ansible_ssh_host"])
-        .map(|(_, v)| v.value.clone())
-        .unwrap_or_else(|| name.to_owned());
+    let host = match get(&["ansible_host", "ansible_ssh_host"]) {
+        Some((k, v)) => {
+            note("host", v);
+            text(k, v)?
+        }
+        None => name.to_owned(),
+    };
     let port = match get(&["ansible_port", "ansible_ssh_port"]) {
-        Some((k, v)) => parse_port(&v.value).map_err(|m| err(k, v, ErrorKind::InvalidValue, m))?,
+        Some((k, v)) => {
+            note("port", v);
+            parse_port(&text(k, v)?).map_err(|m| err(k, v, ErrorKind::InvalidValue, m))?
+        }
         None => 22,
     };
     let mut d = Device::new(name, host, port);
     d.groups = groups;
-    d.username = get(&["ansible_user", "ansible_ssh_user"])
-        .map(|(_, v)| v.value.clone())
-        .unwrap_or_default();
+    d.username = match get(&["ansible_user", "ansible_ssh_user"]) {
+        Some((k, v)) => {
+            note("username", v);
+            text(k, v)?
+        }
+        None => String::new(),
+    };
     if let Some((k, v)) = get(&["ansible_ssh_private_key_file", "ansible_private_key_file"]) {
-        let base = file.parent().unwrap_or(Path::new("."));
-        let path =
-            resolve_path(base, &v.value).map_err(|m| err(k, v, ErrorKind::InvalidValue, m))?;
-        let loc = Loc {
-            file,
-            line: v.line,
-            column: v.column,
-            field: k,
-        };
-        secrets.check_key_file(&path, loc)?;
+        note("key_file", v);
+        let base = v.file.parent().unwrap_or(Path::new("."));
+        let raw = text(k, v)?;
+        let path = resolve_path(base, &raw).map_err(|m| err(k, v, ErrorKind::InvalidValue, m))?;
+        let (file, line, column, field) = loc(k, v);
+        secrets.check_key_file(
+            &path,
+            Loc {
+                file: &file,
+                line,
+                column,
+                field,
+            },
+        )?;
         d.auth.push(Auth::KeyFile {
             path,
             passphrase: None,
@@ -101,39 +255,82 @@ pub(crate) fn device(
         "ansible_ssh_pass",
         "ansible_ssh_password",
     ]) {
-        if !is_template(&v.value) && !v.value.is_empty() {
-            d.auth
-                .push(Auth::Password(secrets.plaintext(file, k, &v.value)));
+        if let Some(s) = secret(k, v, secrets)? {
+            note("password", v);
+            d.auth.push(Auth::Password(s));
         }
     }
-    if let Some((k, v)) = get(&["ansible_become_password", "ansible_become_pass"]) {
-        if !is_template(&v.value) && !v.value.is_empty() {
-            d.enable_secret = Some(secrets.plaintext(file, k, &v.value));
+    // Become: `enable` only when ansible_become is true, as Ansible does.
+    let become_on = match get(&["ansible_become"]) {
+        Some((k, v)) => boolean(k, v)?,
+        None => false,
+    };
+    if let Some((k, v)) = get(&["ansible_become_method"]) {
+        let m = text(k, v)?;
+        let short = m.rsplit('.').next().unwrap_or("");
+        if become_on && short != "enable" {
+            return Err(err(
+                k,
+                v,
+                ErrorKind::InvalidValue,
+                format!("become method `{m}` is not supported (fleet's network CLIs use `enable`)"),
+            ));
         }
     }
-    d.platform = get(&["ansible_network_os"]).map(|(_, v)| normalize_platform(&v.value));
-    if let Some((_, v)) = get(&["ansible_connection"]) {
-        let c = v.value.rsplit('.').next().unwrap_or("");
-        if c == "network_cli" {
+    let become_pw = get(&["ansible_become_password", "ansible_become_pass"]);
+    match (become_on, become_pw) {
+        (true, Some((k, v))) => {
+            note("enable_secret", v);
+            if let Some((_, b)) = get(&["ansible_become"]) {
+                note("become", b);
+            }
+            d.enable_secret = secret(k, v, secrets)?
+        }
+        (true, None) => secrets.warn_once(
+            format!("become-nopw:{}", d.name),
+            format!("host `{}`: ansible_become is true but no ansible_become_password is set; fleet sends `enable` only with a secret", d.name),
+        ),
+        (false, Some((k, v))) => secrets.warn_once(
+            "become-off".to_owned(),
+            format!(
+                "{}:{}: field `{k}`: set, but ansible_become is not true for some hosts (first: `{}`); no `enable` for them, as in Ansible",
+                v.file.display(),
+                v.line.unwrap_or(0),
+                d.name
+            ),
+        ),
+        (false, None) => {}
+    }
+    if let Some((k, v)) = get(&["ansible_network_os"]) {
+        note("platform", v);
+        d.platform = Some(normalize_platform(&text(k, v)?, secrets));
+    }
+    if let Some((k, v)) = get(&["ansible_connection"]) {
+        if text(k, v)?.rsplit('.').next() == Some("network_cli") {
+            note("mode", v);
             d.mode = Some(Mode::Shell);
         }
     }
     for key in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
         if let Some(v) = vars.get(key).copied() {
-            let hops = proxy_jump(&v.value).map_err(|m| err(key, v, ErrorKind::InvalidValue, m))?;
+            let args = text(key, v)?;
+            let hops = proxy_jump(&args).map_err(|m| err(key, v, ErrorKind::InvalidValue, m))?;
             if !hops.is_empty() {
+                note("jump", v);
                 d.jump = hops;
                 break;
             }
         }
     }
     for (k, v) in vars {
-        if !MAPPED.contains(k) {
+        // Secrets from a vault never become data (data is printed).
+        if !MAPPED.contains(k) && !v.vault {
+            note(&format!("data.{k}"), v);
             d.data.insert((*k).to_owned(), v.value.clone());
         }
     }
     fill_gaps(&mut d, secrets);
-    Ok(d)
+    Ok(Ok((d, origins)))
 }
 
 /// Hops from `-o ProxyJump=a,b`, `-J a,b` or

@@ -1,59 +1,67 @@
 //! Ansible's YAML inventory: `all: {hosts, vars, children}`, recursively.
 
-use super::ini::finish;
 use super::model::{Model, Var, Vars, ALL};
 use super::range;
 use crate::error::{ErrorKind, InventoryError};
-use crate::inventory::Inventory;
 use crate::suggest::did_you_mean;
+use crate::vault::Vault;
 use crate::yaml::{self, err_at, pos};
 use crate::ytree::Mapping;
 use crate::ytree::{Node, Reader};
 use std::path::Path;
+use std::sync::Arc;
 
 const GROUP_KEYS: &[&str] = &["hosts", "vars", "children"];
 
 struct Walker<'a> {
-    file: &'a Path,
-    model: Model,
-    warnings: Vec<String>,
+    file: &'a Arc<Path>,
+    model: &'a mut Model,
+    vault: &'a mut Vault,
+    warnings: &'a mut Vec<String>,
+}
+
+/// The variables of one YAML mapping (inventory `vars:`, a host entry, or a
+/// whole `group_vars`/`host_vars` file), `!vault` values decrypted.
+pub(crate) fn vars_of(
+    file: &Arc<Path>,
+    node: &Node,
+    field: &str,
+    vault: &mut Vault,
+) -> Result<Vars, InventoryError> {
+    if yaml::is_null(node) {
+        return Ok(Vec::new());
+    }
+    let m = yaml::mapping(file, node, field)?;
+    let mut vars = Vec::with_capacity(m.len());
+    for (k, v) in m.iter() {
+        let (line, column) = pos(v.span());
+        let (value, is_vault) = match v {
+            Node::Scalar(s) if s.is_vault() || crate::vault::is_vault(s.as_str()) => {
+                let plain = vault
+                    .decrypt(s.as_str())
+                    .map_err(|m| err_at(file, k.span(), Some(k.as_str()), ErrorKind::Secret, m))?;
+                (plain.expose().to_owned(), true)
+            }
+            v if yaml::is_null(v) => (String::new(), false),
+            v => (yaml::stringify(v), false),
+        };
+        vars.push((
+            k.as_str().to_owned(),
+            Var {
+                value,
+                file: file.clone(),
+                line,
+                column,
+                vault: is_vault,
+            },
+        ));
+    }
+    Ok(vars)
 }
 
 impl Walker<'_> {
     fn vars(&mut self, node: &Node, field: &str) -> Result<Vars, InventoryError> {
-        if yaml::is_null(node) {
-            return Ok(Vec::new());
-        }
-        let m = yaml::mapping(self.file, node, field)?;
-        let mut vars = Vec::with_capacity(m.len());
-        for (k, v) in m.iter() {
-            let (line, column) = pos(v.span());
-            if let Node::Scalar(s) = v {
-                if s.is_vault() {
-                    self.warnings.push(format!(
-                        "{}:{}: field `{}`: vault-encrypted values are not decrypted by fleet; ignored",
-                        self.file.display(),
-                        k.span().line(),
-                        k.as_str()
-                    ));
-                    continue;
-                }
-            }
-            let value = if yaml::is_null(v) {
-                String::new()
-            } else {
-                yaml::stringify(v)
-            };
-            vars.push((
-                k.as_str().to_owned(),
-                Var {
-                    value,
-                    line,
-                    column,
-                },
-            ));
-        }
-        Ok(vars)
+        vars_of(self.file, node, field, self.vault)
     }
 
     fn group(&mut self, name: &str, node: &Node, depth: usize) -> Result<usize, InventoryError> {
@@ -109,21 +117,25 @@ impl Walker<'_> {
                             "ansible_port".to_owned(),
                             Var {
                                 value: p.to_owned(),
+                                file: self.file.clone(),
                                 line,
                                 column,
+                                vault: false,
                             },
                         ),
                     );
                 }
-                let names = range::expand(pattern).map_err(|m| {
-                    err_at(
-                        self.file,
-                        hk.span(),
-                        Some("hosts"),
-                        ErrorKind::InvalidValue,
-                        m,
-                    )
-                })?;
+                let names = range::expand(pattern)
+                    .and_then(|names| self.model.count_expanded(names.len()).map(|()| names))
+                    .map_err(|m| {
+                        err_at(
+                            self.file,
+                            hk.span(),
+                            Some("hosts"),
+                            ErrorKind::InvalidValue,
+                            m,
+                        )
+                    })?;
                 for n in names {
                     self.model.add_host(&n, g, vars.clone());
                 }
@@ -151,21 +163,24 @@ impl Walker<'_> {
     }
 }
 
-/// Loads an Ansible YAML inventory text read from `file`.
-pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError> {
-    // Tags are allowed: `!vault` values are skipped, `!unsafe` ones kept.
+/// Adds an Ansible YAML inventory text read from `file` to `model`.
+pub(crate) fn parse(
+    text: &str,
+    file: &Arc<Path>,
+    model: &mut Model,
+    vault: &mut Vault,
+    warnings: &mut Vec<String>,
+) -> Result<(), InventoryError> {
+    // Tags are allowed: `!vault` values are decrypted, `!unsafe` ones kept.
     let top = Reader::new(file, text, true)?.into_mapping()?;
     let mut w = Walker {
         file,
-        model: Model::new(),
-        warnings: Vec::new(),
+        model,
+        vault,
+        warnings,
     };
     for (name, node) in top.iter() {
         w.group(name.as_str(), node, 0)?;
     }
-    drop(top); // the tree is not needed once the model is built
-    let mut inv = finish(w.model, file)?;
-    w.warnings.append(&mut inv.warnings);
-    inv.warnings = w.warnings;
-    Ok(inv)
+    Ok(())
 }

@@ -51,6 +51,8 @@ struct Builder<'a> {
     secrets: Secrets,
     seen: HashMap<String, (Option<usize>, Option<usize>)>,
     devices: Vec<Device>,
+    /// `--ask-pass`: devices without credentials get the prompted password.
+    password_prompted: bool,
 }
 
 impl Builder<'_> {
@@ -127,6 +129,7 @@ impl Builder<'_> {
             &layers,
             device_at,
             &mut self.secrets,
+            self.password_prompted,
         )?;
         self.seen.insert(name, here);
         self.devices.push(device);
@@ -135,7 +138,11 @@ impl Builder<'_> {
 }
 
 /// Loads fleet YAML text read from `file`.
-pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError> {
+pub(crate) fn load(
+    text: &str,
+    file: &Path,
+    password_prompted: bool,
+) -> Result<Inventory, InventoryError> {
     let base = file.parent().unwrap_or(Path::new("."));
     let ctx = Ctx { file, base };
     let stream = devices_come_last(text);
@@ -174,6 +181,7 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
                     secrets: Secrets::default(),
                     seen: HashMap::new(),
                     devices: Vec::new(),
+                    password_prompted,
                 });
                 devices_node = reader.value_streamed(|n| b.add(&n))?;
             } else {
@@ -259,6 +267,7 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
         secrets: Secrets::default(),
         seen: HashMap::new(),
         devices: Vec::new(),
+        password_prompted,
     });
     match &devices_node {
         None => {}
@@ -289,6 +298,7 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
         host_key_check,
         warnings: b.secrets.warnings,
         source: file.to_path_buf(),
+        origins: Default::default(),
     })
 }
 

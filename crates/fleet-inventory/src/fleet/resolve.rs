@@ -50,6 +50,9 @@ fn auth_from(
 
 /// Builds the device from its layers (device, groups in listed order,
 /// defaults); fails if it ends without username or credentials.
+// Each argument is one resolved piece of the device; a struct would only
+// rename them at the single call site.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn resolve(
     file: &Path,
     name: String,
@@ -58,6 +61,7 @@ pub(super) fn resolve(
     layers: &[&Settings],
     device_at: At,
     secrets: &mut Secrets,
+    password_prompted: bool,
 ) -> Result<Device, InventoryError> {
     let transport = first(layers, |l| l.transport.as_ref()).map_or(Transport::Ssh, |v| v.v);
     let default_port = if transport == Transport::Telnet {
@@ -86,7 +90,7 @@ pub(super) fn resolve(
                 format!("device `{name}` has no username (set `username` on the device, one of its groups or `defaults`)"),
             ));
         }
-        if auth.is_empty() && transport == Transport::Ssh && !crate::password_prompted() {
+        if auth.is_empty() && transport == Transport::Ssh && !password_prompted {
             return Err(device_err(
                 "credentials",
                 ErrorKind::MissingCredentials,
@@ -123,7 +127,8 @@ pub(super) fn resolve(
         port: first(layers, |l| l.port.as_ref()).map_or(default_port, |v| v.v),
         username,
         auth,
-        platform: first(layers, |l| l.platform.as_ref()).map(|v| v.v.clone()),
+        platform: first(layers, |l| l.platform.as_ref())
+            .map(|v| crate::secrets::normalize_platform(&v.v, secrets)),
         commands: first(layers, |l| l.commands.as_ref())
             .map(|v| v.v.clone())
             .unwrap_or_default(),

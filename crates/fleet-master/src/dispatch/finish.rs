@@ -2,168 +2,152 @@
 
 use super::*;
 
-impl Master {
+impl Shell {
     pub(super) fn finish(
         mut self,
         started: Instant,
         t0_us: u64,
         started_at: &str,
     ) -> Result<RunOutcome, MasterError> {
-        // Anything still unaccounted for (a worker killed at the deadline)
-        // gets its final word now: nothing is ever dropped.
-        let left: Vec<u32> = self.in_flight.keys().copied().collect();
-        for seq in left {
-            if let Some(f) = self.take_in_flight(seq) {
-                self.final_without_session(&f.job, Status::Cancelled, "run interrupted");
-            }
-        }
-        while let Some(job) = self.pending.pop_front() {
-            self.final_without_session(
-                &job,
-                Status::Cancelled,
-                "run ended before this device started",
-            );
-        }
-        for (_, _, last) in std::mem::take(&mut self.delayed) {
-            self.record_result(last);
-        }
         let wall = started.elapsed();
+        self.flush();
+        let write_error = self.write_error.clone();
+        // With results.jsonl unwritable, the other files likely are too:
+        // failing on them would hide the exit code that says so.
+        let lenient = |r: Result<(), MasterError>| match (&write_error, r) {
+            (Some(_), Err(e)) => {
+                log::error!("{e}");
+                Ok(())
+            }
+            (_, r) => r,
+        };
         let io_err = |path: PathBuf| move |source| MasterError::RunDir { path, source };
-        self.results
-            .flush()
-            .map_err(io_err(self.dir.file("results.jsonl")))?;
-        let interrupted = self.stopping.is_some();
+        let interrupted = matches!(self.machine.stop_cause(), Some(machine::StopCause::Signal));
         let failed: usize = self
             .counts
             .iter()
             .filter(|(st, _)| !st.is_ok())
             .map(|(_, n)| n)
             .sum();
-        let exit_code = if interrupted {
+        let exit_code = if write_error.is_some() {
+            ExitCode::ResultsNotWritten
+        } else if interrupted {
             ExitCode::Interrupted
         } else if failed > 0 {
             ExitCode::SomeFailed
         } else {
             ExitCode::AllOk
         };
-        let workers_json = serde_json::to_vec_pretty(&self.records).unwrap_or_default();
-        self.dir
-            .write_atomic("workers.json", &workers_json)
-            .map_err(io_err(self.dir.file("workers.json")))?;
+        lenient(sink::write_workers_json(&self.dir, &self.records))?;
         let mut trace = Vec::with_capacity(256 * self.compact.len() + 4096);
-        sink::write_trace(
-            &mut trace,
-            &self.compact,
-            &self.marks,
-            &self.records,
-            std::process::id(),
-            t0_us,
-        )
-        .and_then(|()| self.dir.write_atomic("trace.json", &trace))
-        .map_err(io_err(self.dir.file("trace.json")))?;
+        lenient(
+            sink::write_trace(
+                &mut trace,
+                &self.compact,
+                &self.marks,
+                &self.records,
+                std::process::id(),
+                t0_us,
+            )
+            .and_then(|()| self.dir.write_atomic("trace.json", &trace))
+            .map_err(io_err(self.dir.file("trace.json"))),
+        )?;
+        let unrecorded = self.report_unrecorded();
         let outcome = RunOutcome {
             run_id: self.dir.id.clone(),
             run_dir: self.dir.path.clone(),
             counts: self.counts.clone(),
-            total: self.total,
+            total: self.compact.len(),
             wall,
             interrupted,
+            unrecorded,
             exit_code,
         };
-        write_run_json(
+        lenient(write_run_json(
             &self.cfg,
             &self.dir,
             started_at,
             Some(&now_rfc3339()),
-            self.total,
+            outcome.total,
             Some(&outcome),
-        )?;
+        ))?;
         log::info!(
             "run {} done in {:.3} s: {} devices, exit {}",
             outcome.run_id,
             wall.as_secs_f64(),
-            self.total,
+            outcome.total,
             exit_code.code()
         );
         fleet_logs::flush();
         self.reporter.finish(&outcome, &self.cfg, &self.compact);
         Ok(outcome)
     }
-}
 
-/// Puts chunked outputs back: chunks hold the start of each output, in order.
-pub(super) fn reassemble(result: &mut DeviceResult, chunks: Vec<(u32, bool, String)>) {
-    let mut parts: BTreeMap<(u32, bool), String> = BTreeMap::new();
-    for (index, stderr, data) in chunks {
-        parts.entry((index, stderr)).or_default().push_str(&data);
-    }
-    for ((index, stderr), mut text) in parts {
-        if let Some(out) = result.outputs.get_mut(index as usize) {
-            let field = if stderr {
-                &mut out.stderr
-            } else {
-                &mut out.stdout
-            };
-            text.push_str(field);
-            *field = text;
+    /// After a failed write: says on stderr which devices have no result
+    /// in `results.jsonl`, and saves their results in a fallback file
+    /// outside the run directory if one can be written.
+    fn report_unrecorded(&mut self) -> Vec<String> {
+        let Some(error) = &self.write_error else {
+            return Vec::new();
+        };
+        let mut seqs = std::mem::take(&mut self.unrecorded);
+        seqs.sort_unstable();
+        seqs.dedup();
+        // `compact` is in completion order; results carry no seq, so match
+        // by device name (unique in an inventory).
+        let names: Vec<String> = seqs
+            .iter()
+            .filter_map(|&seq| self.machine.device_name(seq).map(str::to_string))
+            .collect();
+        let fallback = std::env::temp_dir().join(format!("fleet-{}-unrecorded.jsonl", self.dir.id));
+        let wanted: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+        let mut lines = Vec::new();
+        for r in self
+            .compact
+            .iter()
+            .filter(|r| wanted.contains(r.device.as_str()))
+        {
+            if serde_json::to_writer(&mut lines, r).is_ok() {
+                lines.push(b'\n');
+            }
         }
+        let saved = write_private(&fallback, &lines);
+        eprintln!(
+            "fleet: results.jsonl could not be written ({error}); the run stopped. \
+             {} device(s) have no recorded result:",
+            names.len()
+        );
+        for name in &names {
+            eprintln!("fleet:   {name}");
+        }
+        match saved {
+            Ok(()) => eprintln!(
+                "fleet: their results (without outputs) are in {}",
+                fallback.display()
+            ),
+            Err(e) => eprintln!(
+                "fleet: no fallback file either ({}: {e})",
+                fallback.display()
+            ),
+        }
+        log::error!(
+            "{} devices have no recorded result: {}",
+            names.len(),
+            names.join(", ")
+        );
+        names
     }
 }
 
-pub(super) fn write_run_json(
-    cfg: &RunConfig,
-    dir: &RunDir,
-    started_at: &str,
-    ended_at: Option<&str>,
-    devices: usize,
-    outcome: Option<&RunOutcome>,
-) -> Result<(), MasterError> {
-    let host = nix::unistd::gethostname()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let totals: BTreeMap<String, usize> = outcome
-        .map(|o| {
-            o.counts
-                .iter()
-                .map(|(s, n)| (s.as_str().to_string(), *n))
-                .collect()
-        })
-        .unwrap_or_default();
-    let doc = serde_json::json!({
-        "run_id": dir.id,
-        "fleet_version": env!("CARGO_PKG_VERSION"),
-        "host": host,
-        "command_line": cfg.command_line,
-        "inventory": cfg.inventory,
-        "layout": {
-            "processes": cfg.processes,
-            "threads": cfg.threads,
-            "batch_size": cfg.batch_size,
-        },
-        "timeouts_ms": {
-            "connect": cfg.timeouts.connect.map(|d| d.as_millis() as u64),
-            "command": cfg.timeouts.command.map(|d| d.as_millis() as u64),
-            "session": cfg.timeouts.session.map(|d| d.as_millis() as u64),
-        },
-        "started_at": started_at,
-        "ended_at": ended_at,
-        "devices": devices,
-        "wall_ms": outcome.map(|o| o.wall.as_secs_f64() * 1e3),
-        "totals": totals,
-        "interrupted": outcome.map(|o| o.interrupted),
-        "exit_code": outcome.map(|o| o.exit_code.code()),
-        "resumed": cfg.resume_dir.is_some(),
-    });
-    let bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
-    let name = if cfg.resume_dir.is_some() && outcome.is_none() {
-        // Keep the original run.json until the resumed run ends.
-        return Ok(());
-    } else {
-        "run.json"
-    };
-    dir.write_atomic(name, &bytes)
-        .map_err(|source| MasterError::RunDir {
-            path: dir.file(name),
-            source,
-        })
+/// Creates `path` 0600 (results may be sensitive) and writes `bytes`.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }

@@ -1,42 +1,52 @@
 //! The dispatcher: the one place where a device changes state.
 //!
-//! Every device is always in exactly one of four places: `pending` (the
-//! master's queue), `delayed` (waiting out a `--retry` backoff, its last
-//! result kept), `in_flight` (in a batch held by one worker, started or
-//! not), or done (its result written). Workers pull: they say how many
-//! devices they can take, the dispatcher answers with at most a batch.
-//! A worker that dies hands its in-flight devices back: those it had not
-//! started go back to the queue as they were, those it was running go back
-//! with one more attempt, or end `worker_lost` when out of retries (which
-//! also isolates a "poison" device that crashes every worker it touches).
+//! Split the way quinn splits `quinn-proto` from `quinn`:
 //!
-//! This module holds the state and the event loop; `schedule` hands out
-//! devices, `recovery` handles workers that end and signals, `finish`
-//! writes what a run leaves behind.
+//! - [`machine`]: a pure state machine. One table maps every device to one
+//!   [`machine::State`] (pending, in flight on a worker, waiting out a
+//!   retry backoff, done); `Machine::on_event(now, event)` returns the
+//!   actions to take. Crash requeue, poison isolation, retries, rate limit,
+//!   group caps, Ctrl-C, take-back, silent workers, master-side deadlines
+//!   and write failures are all transitions there, unit-tested one by one.
+//! - this module: the thin I/O shell. It turns IPC messages, process exits,
+//!   signals and timers into events, and carries actions out: sends
+//!   batches, kills and spawns workers, writes `results.jsonl`.
+//! - `finish`: what a run leaves behind once every device has a result.
 
 use crate::config::RunConfig;
-use crate::policy::{GroupGate, RateLimiter};
 use crate::report::Reporter;
 use crate::rundir::{now_rfc3339, RunDir};
-use crate::sink::{self, MasterMark, ResultsFile, WorkerRecord};
+use crate::sink::{self, write_run_json, MasterMark, ResultsFile, WorkerRecord};
 use crate::spawn::{self, Event, WorkerTx};
 use fleet_proto::{
-    Device, DeviceResult, ExitCode, Job, MasterToWorker, Status, WorkerConfig, WorkerEvent,
-    WorkerToMaster, PROTOCOL_VERSION,
+    Device, DeviceResult, ExitCode, MasterToWorker, Status, WorkerConfig, WorkerEvent,
+    WorkerToMaster,
 };
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 mod finish;
-mod recovery;
-mod schedule;
+pub mod machine;
 
-use finish::{reassemble, write_run_json};
+use machine::{Action, Batching, Machine, Settings, WorkerKey};
 
 /// How long workers get to leave after `Drain` once all results are in.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often workers send a heartbeat.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// A worker silent this long (no heartbeat, no event) is frozen or
+/// deadlocked. Generous: a loaded 2-core machine can delay a heartbeat by
+/// seconds, and killing a healthy worker costs its running sessions.
+pub const DEFAULT_WORKER_SILENCE: Duration = Duration::from_secs(10);
+
+/// How long past its session limit the master waits for a device's result
+/// before ending it itself: above the worker watchdog's 10 s margin, so
+/// the worker normally reports first.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(15);
 
 /// Failures of the run itself (a device's failure is a result, not this).
 #[derive(Debug, thiserror::Error)]
@@ -81,101 +91,38 @@ pub struct RunOutcome {
     pub wall: Duration,
     /// Whether Ctrl-C/SIGTERM stopped it.
     pub interrupted: bool,
+    /// Devices whose result could not be written to `results.jsonl`.
+    pub unrecorded: Vec<String>,
     /// The process exit code to use.
     pub exit_code: ExitCode,
 }
 
-/// A device handed to a worker and not yet back.
-struct InFlight {
-    job: Job,
-    /// Worker slot holding it.
-    slot: u32,
-    /// A thread picked it up (it was running, not queued, if the worker dies).
-    started: bool,
-}
-
-struct Slot {
-    id: u32,
-    generation: u32,
-    pid: u32,
-    tx: Option<WorkerTx>,
-    /// Devices the worker asked for and has not been sent yet.
-    want: usize,
-    /// The process (or in-process pool) has not exited yet.
-    alive: bool,
-    /// It said Bye: a clean end.
-    said_bye: bool,
-    drain_sent: bool,
-    /// A suspect device runs alone on this worker: send nothing else until
-    /// its result is in.
-    solo: Option<u32>,
-    /// Crash already handled for this generation.
-    lost: bool,
-    restarts: u32,
-    record: usize,
-}
-
-impl Slot {
-    /// A just-started worker incarnation, not yet connected.
-    fn new(id: u32, generation: u32, pid: u32, record: usize) -> Slot {
-        Slot {
-            id,
-            generation,
-            pid,
-            tx: None,
-            want: 0,
-            alive: true,
-            said_bye: false,
-            drain_sent: false,
-            solo: None,
-            lost: false,
-            restarts: 0,
-            record,
-        }
-    }
-}
-
-struct Stopping {
-    deadline: Instant,
-    /// Workers were killed at the deadline (done once).
-    killed: bool,
-}
-
-struct Master {
+/// The I/O shell around the [`Machine`].
+struct Shell {
     cfg: RunConfig,
     dir: RunDir,
     events: mpsc::Sender<Event>,
+    machine: Machine,
     results: ResultsFile,
     reporter: Reporter,
-    pending: VecDeque<Job>,
-    in_flight: HashMap<u32, InFlight>,
-    total: usize,
-    done: usize,
-    counts: BTreeMap<Status, usize>,
-    slots: Vec<Slot>,
+    txs: HashMap<WorkerKey, WorkerTx>,
+    /// `workers.json` records, and which one each incarnation has.
     records: Vec<WorkerRecord>,
+    record_of: HashMap<WorkerKey, usize>,
     marks: Vec<MasterMark>,
+    /// Every final result without outputs, for the summary and trace.
     compact: Vec<DeviceResult>,
-    next_batch: u64,
-    stopping: Option<Stopping>,
-    drain_deadline: Option<Instant>,
+    counts: BTreeMap<Status, usize>,
     worker_config: WorkerConfig,
-    /// `--connect-rate`: paces dispatch across all workers.
-    rate: Option<RateLimiter>,
-    /// `--max-per-group`: sessions per capped group.
-    gate: GroupGate,
-    /// Devices waiting out a retry backoff, with their last result (which
-    /// becomes final if the run stops before the retry).
-    delayed: Vec<(Instant, Job, DeviceResult)>,
-    /// The dispatcher must look again at this time (next rate token).
-    wake_at: Option<Instant>,
-    /// Devices that were running beside others when a worker crashed: any
-    /// of them may be the cause, so each runs alone next time.
-    suspects: HashSet<u32>,
-    /// Crashes of a worker that ran the device alone: proof, not suspicion.
-    strikes: HashMap<u32, u32>,
-    /// Pieces of large outputs that arrived ahead of their result.
-    partial: HashMap<u32, Vec<(u32, bool, String)>>,
+    /// Results written since the last successful flush: lost with it if
+    /// the flush fails.
+    unflushed: Vec<u32>,
+    /// The first failure to write `results.jsonl`; nothing is written after.
+    write_error: Option<String>,
+    /// Final results that did not reach `results.jsonl`.
+    unrecorded: Vec<u32>,
+    /// Events the shell feeds back to the machine (a write failed).
+    feedback: VecDeque<machine::Event>,
 }
 
 fn now_us() -> u64 {
@@ -209,7 +156,7 @@ pub fn run(cfg: RunConfig, devices: Vec<Device>) -> Result<RunOutcome, MasterErr
         dir.id,
         devices.len(),
         cfg.layout(),
-        cfg.batch_size,
+        cfg.batch_label(),
         env!("CARGO_PKG_VERSION")
     );
     let results = ResultsFile::open(&dir).map_err(io_err(dir.file("results.jsonl")))?;
@@ -226,58 +173,55 @@ pub fn run(cfg: RunConfig, devices: Vec<Device>) -> Result<RunOutcome, MasterErr
         max_output: cfg.max_output,
         host_key_check: cfg.host_key_check,
         known_hosts: cfg.known_hosts.clone(),
+        known_hosts_extra: cfg.known_hosts_extra.clone(),
         default_mode: cfg.default_mode,
-        // Under a connect rate a device must start when dispatched, not sit
-        // in a worker's queue and start later in a burst.
-        prefetch: if cfg.policy.connect_rate.is_some() {
-            0
-        } else {
-            cfg.batch_size
-        },
+        heartbeat: HEARTBEAT,
     };
-    let rate = cfg.policy.connect_rate.map(RateLimiter::new);
-    let gate = GroupGate::new(&cfg.policy.group_caps);
-    let pending = devices
-        .into_iter()
-        .enumerate()
-        .map(|(i, device)| Job {
-            seq: i as u32,
-            attempt: 1,
-            device,
-        })
-        .collect();
-    let mut m = Master {
+    let settings = Settings {
+        processes: cfg.processes,
+        threads: cfg.threads,
+        crash_retries: cfg.retries,
+        max_worker_restarts: cfg.max_worker_restarts,
+        grace: cfg.grace,
+        drain_timeout: DRAIN_TIMEOUT,
+        policy: cfg.policy.clone(),
+        batching: match cfg.batch_size {
+            Some(n) => Batching::Fixed(n),
+            None => Batching::Adaptive,
+        },
+        silence: cfg.worker_silence,
+        session_limit: cfg.timeouts.session.unwrap_or(Duration::from_secs(600)),
+        deadline_margin: DEADLINE_MARGIN,
+    };
+    let now = Instant::now();
+    let machine = Machine::new(settings, devices, now);
+    let mut shell = Shell {
         cfg,
         dir,
         events,
+        machine,
         results,
         reporter,
-        pending,
-        in_flight: HashMap::new(),
-        total,
-        done: 0,
-        counts: BTreeMap::new(),
-        slots: Vec::new(),
+        txs: HashMap::new(),
         records: Vec::new(),
+        record_of: HashMap::new(),
         marks: Vec::new(),
         compact: Vec::with_capacity(total),
-        next_batch: 0,
-        stopping: None,
-        drain_deadline: None,
+        counts: BTreeMap::new(),
         worker_config,
-        rate,
-        gate,
-        delayed: Vec::new(),
-        wake_at: None,
-        suspects: HashSet::new(),
-        strikes: HashMap::new(),
-        partial: HashMap::new(),
+        unflushed: Vec::new(),
+        write_error: None,
+        unrecorded: Vec::new(),
+        feedback: VecDeque::new(),
     };
-    if total > 0 {
-        m.start_workers()?;
+    let first = shell.machine.start(now);
+    for action in first {
+        if let Action::Spawn(key) = action {
+            shell.spawn(key)?;
+        }
     }
-    m.event_loop(&rx);
-    m.finish(started, t0_us, &started_at)
+    shell.event_loop(&rx);
+    shell.finish(started, t0_us, &started_at)
 }
 
 fn install_signals(events: mpsc::Sender<Event>) -> Result<(), MasterError> {
@@ -306,28 +250,49 @@ fn install_signals(events: mpsc::Sender<Event>) -> Result<(), MasterError> {
     Ok(())
 }
 
-impl Master {
-    fn start_workers(&mut self) -> Result<(), MasterError> {
+impl Shell {
+    /// Starts worker incarnation `key`: a process, or the in-process pool.
+    fn spawn(&mut self, key: WorkerKey) -> Result<(), MasterError> {
+        let WorkerKey { slot, generation } = key;
         if self.cfg.processes == 0 {
-            let record = self.new_record(0, 0, std::process::id());
-            self.slots.push(Slot::new(0, 0, std::process::id(), record));
-            spawn::spawn_in_process(self.events.clone())
-                .map_err(|source| MasterError::Spawn { slot: 0, source })?;
-            return Ok(());
+            let pid = std::process::id();
+            self.new_record(key, pid);
+            return spawn::spawn_in_process(self.events.clone())
+                .map_err(|source| MasterError::Spawn { slot: 0, source });
         }
-        for id in 0..self.cfg.processes as u32 {
-            let slot = self.spawn_worker(id, 0)?;
-            self.slots.push(slot);
-        }
+        let log_name = format!("worker-{slot}.log");
+        let log_file = self
+            .dir
+            .append(&log_name)
+            .map_err(|source| MasterError::RunDir {
+                path: self.dir.file(&log_name),
+                source,
+            })?;
+        let spawned = spawn::spawn_process(
+            &self.cfg.worker_exe,
+            slot,
+            generation,
+            log_file,
+            self.cfg.log_level,
+            self.events.clone(),
+        )
+        .map_err(|source| MasterError::Spawn { slot, source })?;
+        log::info!(
+            "worker_started: worker {slot} generation {generation} pid {}",
+            spawned.pid
+        );
+        self.mark("worker start", Some(slot), format!("pid {}", spawned.pid));
+        self.new_record(key, spawned.pid);
         Ok(())
     }
 
-    fn new_record(&mut self, id: u32, generation: u32, pid: u32) -> usize {
+    fn new_record(&mut self, key: WorkerKey, pid: u32) {
         self.records.push(WorkerRecord {
-            id,
-            generation,
+            id: key.slot,
+            generation: key.generation,
             pid,
             started_at: now_rfc3339(),
+            hello_at: None,
             exited_at: None,
             exit: None,
             crashed: false,
@@ -341,34 +306,12 @@ impl Master {
             ipc_bytes_out: 0,
             batches: 0,
         });
-        self.records.len() - 1
+        self.record_of.insert(key, self.records.len() - 1);
     }
 
-    fn spawn_worker(&mut self, id: u32, generation: u32) -> Result<Slot, MasterError> {
-        let log_name = format!("worker-{id}.log");
-        let log_file = self
-            .dir
-            .append(&log_name)
-            .map_err(|source| MasterError::RunDir {
-                path: self.dir.file(&log_name),
-                source,
-            })?;
-        let spawned = spawn::spawn_process(
-            &self.cfg.worker_exe,
-            id,
-            generation,
-            log_file,
-            self.cfg.log_level,
-            self.events.clone(),
-        )
-        .map_err(|source| MasterError::Spawn { slot: id, source })?;
-        log::info!(
-            "worker_started: worker {id} generation {generation} pid {}",
-            spawned.pid
-        );
-        self.mark("worker start", Some(id), format!("pid {}", spawned.pid));
-        let record = self.new_record(id, generation, spawned.pid);
-        Ok(Slot::new(id, generation, spawned.pid, record))
+    fn record(&mut self, key: WorkerKey) -> Option<&mut WorkerRecord> {
+        let i = *self.record_of.get(&key)?;
+        self.records.get_mut(i)
     }
 
     fn mark(&mut self, name: &str, worker: Option<u32>, detail: String) {
@@ -380,28 +323,16 @@ impl Master {
         });
     }
 
-    fn finished(&self) -> bool {
-        self.done >= self.total && self.slots.iter().all(|s| !s.alive)
-    }
-
     fn event_loop(&mut self, rx: &mpsc::Receiver<Event>) {
-        while !self.finished() {
-            let deadline = [
-                self.stopping
-                    .as_ref()
-                    .filter(|s| !s.killed)
-                    .map(|s| s.deadline),
-                self.drain_deadline,
-                self.wake_at,
-                self.delayed.iter().map(|(t, _, _)| *t).min(),
-            ]
-            .into_iter()
-            .flatten()
-            .min();
-            let wait = deadline
-                .map(|d| d.saturating_duration_since(Instant::now()))
-                .unwrap_or(Duration::from_millis(500))
-                .min(Duration::from_millis(500));
+        // Ticks at least this often: silence and deadline checks.
+        const TICK: Duration = Duration::from_millis(250);
+        let mut next_tick = Instant::now() + TICK;
+        while !self.machine.finished() {
+            let wake = self
+                .machine
+                .next_wake()
+                .map_or(next_tick, |w| w.min(next_tick));
+            let wait = wake.saturating_duration_since(Instant::now());
             match rx.recv_timeout(wait) {
                 Ok(ev) => {
                     self.handle(ev);
@@ -410,67 +341,100 @@ impl Master {
                     while let Ok(ev) = rx.try_recv() {
                         self.handle(ev);
                     }
-                    if let Err(e) = self.results.flush() {
-                        log::error!("failed to flush results.jsonl: {e}");
-                    }
+                    self.flush();
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
-            self.on_tick();
-        }
-    }
-
-    fn on_tick(&mut self) {
-        let now = Instant::now();
-        if self.wake_at.is_some_and(|t| now >= t) {
-            self.wake_at = None;
-        }
-        if self.delayed.iter().any(|(t, _, _)| now >= *t) {
-            let (due, wait): (Vec<_>, Vec<_>) =
-                self.delayed.drain(..).partition(|(t, _, _)| now >= *t);
-            self.delayed = wait;
-            for (_, job, _) in due {
-                let _scope = fleet_logs::device_scope(&job.device.name);
-                log::info!("retry: attempt {} queued after backoff", job.attempt);
-                self.pending.push_back(job);
+            let now = Instant::now();
+            if now >= next_tick || self.machine.next_wake().is_some_and(|w| now >= w) {
+                next_tick = now + TICK;
+                self.feed(machine::Event::Tick);
+                self.flush();
+                self.reporter
+                    .tick(self.machine.done(), &self.counts, &self.machine.activity());
             }
         }
-        self.dispatch();
-        if let Some(stop) = &mut self.stopping {
-            if now >= stop.deadline && !stop.killed {
-                stop.killed = true;
-                self.kill_all("grace period over");
+    }
+
+    /// Feeds one event to the machine and carries out its actions (and
+    /// whatever events those produce in turn).
+    fn feed(&mut self, ev: machine::Event) {
+        self.feedback.push_back(ev);
+        self.run_feedback();
+    }
+
+    fn run_feedback(&mut self) {
+        while let Some(ev) = self.feedback.pop_front() {
+            let actions = self.machine.on_event(Instant::now(), ev);
+            for action in actions {
+                self.act(action);
             }
         }
-        if let Some(d) = self.drain_deadline {
-            if now >= d {
-                self.kill_all("workers did not exit after drain");
-                self.drain_deadline = None;
+    }
+
+    fn act(&mut self, action: Action) {
+        match action {
+            Action::Send(key, msg) => self.send(key, msg),
+            Action::Kill(key) => self.kill(key),
+            Action::Spawn(key) => {
+                if let Err(e) = self.spawn(key) {
+                    log::error!("failed to restart worker {}: {e}", key.slot);
+                    self.feedback.push_back(machine::Event::Exited {
+                        worker: key,
+                        status: format!("failed to start: {e}"),
+                        success: false,
+                    });
+                }
             }
+            Action::Record { seq, result } => self.record_result(seq, *result),
+            Action::Note(line) => self.reporter.note(&line),
         }
-        self.reporter
-            .tick(self.done, &self.counts, &self.activity());
     }
 
-    fn activity(&self) -> Vec<(u32, usize)> {
-        let mut per: BTreeMap<u32, usize> = BTreeMap::new();
-        for f in self.in_flight.values().filter(|f| f.started) {
-            *per.entry(f.slot).or_default() += 1;
+    fn send(&mut self, key: WorkerKey, msg: MasterToWorker) {
+        let batch = match &msg {
+            MasterToWorker::Batch { id, jobs } => Some((*id, jobs.len())),
+            _ => None,
+        };
+        if let Some((id, n)) = batch {
+            self.mark("batch", Some(key.slot), format!("batch {id}: {n} devices"));
         }
-        self.slots
-            .iter()
-            .filter(|s| s.alive)
-            .map(|s| (s.id, per.get(&s.id).copied().unwrap_or(0)))
-            .collect()
+        let Some(tx) = self.txs.get(&key) else {
+            // Not connected or already gone: the exit event hands its
+            // devices back.
+            return;
+        };
+        match tx.send(msg) {
+            Ok(bytes) => {
+                if let Some(r) = self.record(key) {
+                    r.ipc_messages_out += 1;
+                    r.ipc_bytes_out += bytes as u64;
+                    if batch.is_some() {
+                        r.batches += 1;
+                    }
+                }
+            }
+            // The Disconnected/Exited events will hand the devices back.
+            Err(e) => log::warn!("failed to send to worker {}: {e}", key.slot),
+        }
     }
 
-    fn slot_mut(&mut self, id: u32, generation: u32) -> Option<&mut Slot> {
-        self.slots
-            .iter_mut()
-            .find(|s| s.id == id && s.generation == generation)
+    fn kill(&mut self, key: WorkerKey) {
+        let Some(pid) = self.record(key).map(|r| r.pid) else {
+            return;
+        };
+        if pid == std::process::id() {
+            return;
+        }
+        log::warn!("killing worker {} pid {pid}", key.slot);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 
+    /// Turns what the spawn threads report into machine events.
     fn handle(&mut self, ev: Event) {
         match ev {
             Event::Connected {
@@ -478,22 +442,16 @@ impl Master {
                 generation,
                 tx,
             } => {
-                let cfg = MasterToWorker::Configure(self.worker_config.clone());
-                let stopping = self.stopping.is_some();
-                let Some(s) = self.slot_mut(slot, generation) else {
-                    return;
-                };
-                let _ = tx.send(cfg);
-                if stopping {
-                    let _ = tx.send(MasterToWorker::Stop);
-                }
-                s.tx = Some(tx);
+                let key = WorkerKey { slot, generation };
+                let _ = tx.send(MasterToWorker::Configure(self.worker_config.clone()));
+                self.txs.insert(key, tx);
+                self.feed(machine::Event::Connected(key));
             }
             Event::Message {
                 slot,
                 generation,
                 msg,
-            } => self.on_message(slot, generation, msg),
+            } => self.on_message(WorkerKey { slot, generation }, msg),
             Event::Disconnected {
                 slot,
                 generation,
@@ -501,11 +459,8 @@ impl Master {
             } => {
                 // The exit follows; the crash (if any) is judged there,
                 // once every message has been read.
-                if let Some(s) = self.slot_mut(slot, generation) {
-                    s.tx = None;
-                    if !s.said_bye {
-                        log::warn!("worker {slot} channel closed before bye: {reason}");
-                    }
+                if self.txs.remove(&WorkerKey { slot, generation }).is_some() {
+                    log::debug!("worker {slot} channel closed: {reason}");
                 }
             }
             Event::Exited {
@@ -514,152 +469,132 @@ impl Master {
                 status,
                 success,
             } => {
-                let Some(s) = self.slot_mut(slot, generation) else {
-                    return;
-                };
-                s.alive = false;
-                s.tx = None;
-                let crashed = !(s.said_bye && success);
-                let record = s.record;
-                self.records[record].exit = Some(status.clone());
-                self.records[record].exited_at = Some(now_rfc3339());
-                log::info!("worker_exited: worker {slot} generation {generation}: {status}");
+                let key = WorkerKey { slot, generation };
+                self.txs.remove(&key);
+                let held = self.machine.held(key);
+                let mut crashed = false;
+                let mut pid = 0;
+                if let Some(r) = self.record(key) {
+                    r.exit = Some(status.clone());
+                    r.exited_at = Some(now_rfc3339());
+                    // Judged like the machine does: a clean exit says Bye.
+                    r.crashed = !(success && r.cpu_user_ms.is_some());
+                    crashed = r.crashed;
+                    pid = r.pid;
+                }
                 self.mark("worker exit", Some(slot), status.clone());
-                self.worker_gone(slot, generation, &status, crashed);
+                if crashed {
+                    log::error!(
+                        "worker_crashed: worker {slot} generation {generation} pid {pid}: {status}; {held} devices in flight"
+                    );
+                    self.mark("worker crashed", Some(slot), status.clone());
+                }
+                self.feed(machine::Event::Exited {
+                    worker: key,
+                    status,
+                    success,
+                });
             }
-            Event::Signal(sig) => self.on_signal(sig),
+            Event::Signal(sig) => {
+                log::warn!("signal {sig}");
+                self.feed(machine::Event::Signal);
+            }
         }
-        self.dispatch();
     }
 
-    fn on_message(&mut self, slot: u32, generation: u32, msg: WorkerToMaster) {
-        let Some(i) = self
-            .slots
-            .iter()
-            .position(|s| s.id == slot && s.generation == generation)
-        else {
-            return;
-        };
-        let record = self.slots[i].record;
-        self.records[record].ipc_messages_in += 1;
+    fn on_message(&mut self, key: WorkerKey, msg: WorkerToMaster) {
+        if let Some(r) = self.record(key) {
+            r.ipc_messages_in += 1;
+        }
         match msg {
             WorkerToMaster::Hello {
                 worker_id,
                 pid,
                 protocol_version,
             } => {
-                if protocol_version != PROTOCOL_VERSION {
-                    log::error!(
-                        "worker {worker_id} speaks protocol {protocol_version}, master {PROTOCOL_VERSION}"
-                    );
-                    self.kill_slot(slot, generation);
-                    return;
+                if let Some(r) = self.record(key) {
+                    r.pid = pid;
+                    r.hello_at = Some(now_rfc3339());
                 }
-                self.slots[i].pid = pid;
-                self.records[record].pid = pid;
                 log::info!(
                     "worker_hello: worker {worker_id} pid {pid} protocol {protocol_version}"
                 );
+                self.feed(machine::Event::Hello {
+                    worker: key,
+                    protocol: protocol_version,
+                });
             }
-            WorkerToMaster::NeedWork { want } => self.slots[i].want = want,
+            WorkerToMaster::Heartbeat(threads) => {
+                log::trace!(
+                    "heartbeat: worker {} {} threads busy",
+                    key.slot,
+                    threads.iter().filter(|t| t.seq.is_some()).count()
+                );
+                self.feed(machine::Event::Heartbeat(key));
+            }
             WorkerToMaster::Events(events) => {
                 for ev in events {
-                    match ev {
+                    let ev = match ev {
                         WorkerEvent::Started { seq, thread } => {
-                            if let Some(f) = self.in_flight.get_mut(&seq) {
-                                f.started = true;
-                                log::debug!("started: {} on {thread}", f.job.device.name);
-                            }
+                            log::debug!("started: seq {seq} on {thread}");
+                            machine::Event::Started { worker: key, seq }
                         }
                         WorkerEvent::OutputChunk {
                             seq,
                             index,
                             stderr,
                             data,
-                        } => {
-                            if self.in_flight.get(&seq).is_some_and(|f| f.slot == slot) {
-                                self.partial
-                                    .entry(seq)
-                                    .or_default()
-                                    .push((index, stderr, data));
+                        } => machine::Event::Chunk {
+                            worker: key,
+                            seq,
+                            index,
+                            stderr,
+                            data,
+                        },
+                        WorkerEvent::Panicked { seq, message } => machine::Event::Panicked {
+                            worker: key,
+                            seq,
+                            message,
+                        },
+                        WorkerEvent::Returned { seqs } => {
+                            machine::Event::Returned { worker: key, seqs }
+                        }
+                        WorkerEvent::Finished { seq, result } => {
+                            if let Some(r) = self.record(key) {
+                                r.devices += 1;
+                            }
+                            machine::Event::Finished {
+                                worker: key,
+                                seq,
+                                result: Box::new(result),
                             }
                         }
-                        WorkerEvent::Finished { seq, result } => match self.in_flight.get(&seq) {
-                            Some(f) if f.slot == slot => {
-                                let mut result = result;
-                                if let Some(chunks) = self.partial.remove(&seq) {
-                                    reassemble(&mut result, chunks);
-                                }
-                                self.records[record].devices += 1;
-                                if let Some(f) = self.take_in_flight(seq) {
-                                    self.device_done(f.job, result);
-                                }
-                            }
-                            _ => log::warn!(
-                                "ignoring a result for {} from worker {slot}: not in flight there",
-                                result.device
-                            ),
-                        },
-                    }
+                    };
+                    self.feed(ev);
                 }
             }
             WorkerToMaster::Bye(stats) => {
-                self.slots[i].said_bye = true;
-                let r = &mut self.records[record];
-                r.cpu_user_ms = Some(stats.cpu_user_ms);
-                r.cpu_sys_ms = Some(stats.cpu_sys_ms);
-                r.max_rss_kib = Some(stats.max_rss_kib);
-                r.ipc_bytes_in = stats.ipc_bytes;
+                if let Some(r) = self.record(key) {
+                    r.cpu_user_ms = Some(stats.cpu_user_ms);
+                    r.cpu_sys_ms = Some(stats.cpu_sys_ms);
+                    r.max_rss_kib = Some(stats.max_rss_kib);
+                    r.ipc_bytes_in = stats.ipc_bytes;
+                }
                 log::info!(
-                    "worker_bye: worker {slot}: {} devices, cpu {:.0}+{:.0} ms, max rss {} KiB",
+                    "worker_bye: worker {}: {} devices, cpu {:.0}+{:.0} ms, max rss {} KiB",
+                    key.slot,
                     stats.devices,
                     stats.cpu_user_ms,
                     stats.cpu_sys_ms,
                     stats.max_rss_kib
                 );
+                self.feed(machine::Event::Bye(key));
             }
         }
-    }
-
-    /// Removes a device from flight, freeing its group slots.
-    fn take_in_flight(&mut self, seq: u32) -> Option<InFlight> {
-        let f = self.in_flight.remove(&seq)?;
-        self.partial.remove(&seq);
-        self.gate.leave(&f.job.device);
-        for s in &mut self.slots {
-            if s.solo == Some(seq) {
-                s.solo = None;
-            }
-        }
-        Some(f)
-    }
-
-    /// A worker finished a device: final, or retried after a backoff.
-    fn device_done(&mut self, mut job: Job, result: DeviceResult) {
-        // It ran to a result without taking its worker down: not the cause.
-        self.suspects.remove(&job.seq);
-        let policy = &self.cfg.policy;
-        if self.stopping.is_none() && policy.should_retry(result.status, job.attempt) {
-            let wait = policy.backoff(job.attempt);
-            {
-                let _scope = fleet_logs::device_scope(&job.device.name);
-                log::warn!(
-                    "retry: attempt {} ended {} ({}); retrying in {:.2} s",
-                    job.attempt,
-                    result.status,
-                    result.error.as_deref().unwrap_or("-"),
-                    wait.as_secs_f64()
-                );
-            }
-            job.attempt += 1;
-            self.delayed.push((Instant::now() + wait, job, result));
-            return;
-        }
-        self.record_result(result);
     }
 
     /// Writes a final result and updates the tallies.
-    fn record_result(&mut self, result: DeviceResult) {
+    fn record_result(&mut self, seq: u32, result: DeviceResult) {
         {
             let _scope = fleet_logs::device_scope(&result.device);
             let w = result
@@ -679,8 +614,13 @@ impl Master {
                     .unwrap_or_default()
             );
         }
-        if let Err(e) = self.results.write(&result) {
-            log::error!("failed to write results.jsonl: {e}");
+        if self.write_error.is_some() {
+            self.unrecorded.push(seq);
+        } else if let Err(e) = self.results.write(&result) {
+            self.unflushed.push(seq);
+            self.write_failed(e);
+        } else {
+            self.unflushed.push(seq);
         }
         if let Some(dir) = &self.cfg.save_outputs {
             if let Err(e) = crate::outputs::save(dir, &result) {
@@ -689,14 +629,36 @@ impl Master {
         }
         self.reporter.result(&result);
         *self.counts.entry(result.status).or_default() += 1;
-        self.done += 1;
         let mut compact = result;
         compact.outputs = Vec::new();
         self.compact.push(compact);
     }
 
-    fn final_without_session(&mut self, job: &Job, status: Status, why: &str) {
-        let result = DeviceResult::without_session(&job.device, status, why, job.attempt);
-        self.record_result(result);
+    /// Pushes written results to the file; a failure stops the run.
+    fn flush(&mut self) {
+        if self.write_error.is_some() {
+            return;
+        }
+        match self.results.flush() {
+            Ok(()) => self.unflushed.clear(),
+            Err(e) => {
+                self.write_failed(e);
+                self.run_feedback();
+            }
+        }
+    }
+
+    /// The first failed write: everything not flushed counts as lost, and
+    /// the machine stops the run.
+    fn write_failed(&mut self, e: std::io::Error) {
+        if self.write_error.is_some() {
+            return;
+        }
+        log::error!("failed to write results.jsonl: {e}");
+        self.write_error = Some(e.to_string());
+        self.unrecorded.append(&mut self.unflushed);
+        self.feedback.push_back(machine::Event::WriteFailed {
+            error: e.to_string(),
+        });
     }
 }

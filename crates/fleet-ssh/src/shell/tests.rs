@@ -20,7 +20,19 @@ struct LabTerm {
 impl LabTerm {
     fn new(name: &str, flavour: Flavour, secret: &str) -> Self {
         let config = Arc::new(Mutex::new(RunningConfig::initial(name, flavour)));
-        let shell = Shell::new(name, flavour, config, Secret::new(secret));
+        Self::on(name, flavour, secret, config, false)
+    }
+
+    /// A session on a device whose configuration the test keeps.
+    fn on(
+        name: &str,
+        flavour: Flavour,
+        secret: &str,
+        config: Arc<Mutex<RunningConfig>>,
+        sticky_end: bool,
+    ) -> Self {
+        let shell =
+            Shell::new(name, flavour, config, Secret::new(secret)).with_sticky_end(sticky_end);
         let pending = shell.greeting().into_iter().collect();
         LabTerm {
             shell,
@@ -244,4 +256,119 @@ fn enable_failure_never_quotes_the_secret_the_device_echoed() {
     assert_eq!(f.status, Status::AuthFailed, "{}", f.message);
     assert!(f.message.starts_with("enable failed"), "{}", f.message);
     assert!(!f.message.contains("Echo-S3cret-99"), "{}", f.message);
+}
+
+/// Runs `commands` on a device with `config`, as shell mode would.
+fn run_on(
+    platform: &str,
+    flavour: Flavour,
+    config: &Arc<Mutex<RunningConfig>>,
+    sticky_end: bool,
+    commands: &[&str],
+) -> (Result<(), Failure>, Vec<CommandOutput>) {
+    let d = device(commands, Some("s"));
+    let p = Platform::for_device(Some(platform)).unwrap();
+    let term = LabTerm::on("r1", flavour, "s", Arc::clone(config), sticky_end);
+    let mut cli = Cli::new(term, p, 1 << 20);
+    let mut outputs = Vec::new();
+    let r = cli.run(&d, &budget(), &mut outputs);
+    (r, outputs)
+}
+
+#[test]
+fn device_questions_are_answered_from_the_platform_table() {
+    let config = Arc::new(Mutex::new(RunningConfig::initial("r1", Flavour::CiscoIos)));
+    let (r, outs) = run_on(
+        "cisco_ios",
+        Flavour::CiscoIos,
+        &config,
+        false,
+        &[
+            "configure terminal",
+            "ntp server 192.0.2.44",
+            "end",
+            "copy running-config startup-config",
+            "clear counters",
+            "show startup-config",
+        ],
+    );
+    r.unwrap();
+    assert_eq!(
+        outs[3].stdout,
+        "Destination filename [startup-config]? \nBuilding configuration...\n[OK]\n"
+    );
+    assert!(
+        outs[4].stdout.ends_with("[confirm]\n"),
+        "{:?}",
+        outs[4].stdout
+    );
+    assert!(outs[5].stdout.contains("ntp server 192.0.2.44\n"));
+}
+
+#[test]
+fn junos_exit_with_uncommitted_changes_is_answered() {
+    let config = Arc::new(Mutex::new(RunningConfig::initial(
+        "r1",
+        Flavour::JuniperJunos,
+    )));
+    let (r, outs) = run_on(
+        "juniper_junos",
+        Flavour::JuniperJunos,
+        &config,
+        false,
+        &[
+            "configure",
+            "set system ntp server 192.0.2.8",
+            "exit configuration-mode",
+            "show configuration | display set",
+        ],
+    );
+    r.unwrap();
+    assert!(outs[2]
+        .stdout
+        .contains("Exit with uncommitted changes? [yes,no] (yes) yes\n"));
+    assert!(
+        !outs[3].stdout.contains("192.0.2.8"),
+        "discarded, never committed"
+    );
+    let (r, outs) = run_on(
+        "juniper_junos",
+        Flavour::JuniperJunos,
+        &config,
+        false,
+        &[
+            "configure",
+            "set system ntp server 192.0.2.8",
+            "commit",
+            "exit configuration-mode",
+            "show configuration | display set",
+        ],
+    );
+    r.unwrap();
+    assert!(outs[2].stdout.starts_with("commit complete\n"));
+    assert!(outs[4].stdout.contains("set system ntp server 192.0.2.8\n"));
+}
+
+#[test]
+fn stuck_config_mode_is_left_with_exit() {
+    let config = Arc::new(Mutex::new(RunningConfig::initial("r1", Flavour::CiscoIos)));
+    let (r, outs) = run_on(
+        "cisco_ios",
+        Flavour::CiscoIos,
+        &config,
+        true,
+        &[
+            "configure terminal",
+            "ntp server 192.0.2.9",
+            "end",
+            "show running-config",
+        ],
+    );
+    r.unwrap();
+    // `end` left the device in config mode; the session sent `exit`, so
+    // `show running-config` ran in exec mode (in config mode it would be
+    // taken as a config line and print nothing).
+    assert!(outs
+        .iter()
+        .any(|o| o.command == "show running-config" && o.stdout.contains("ntp server 192.0.2.9")));
 }

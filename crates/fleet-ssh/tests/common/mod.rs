@@ -7,11 +7,6 @@ use fleet_testkit::sshd::Sshd;
 use std::path::Path;
 use std::time::Duration;
 
-/// The one password test user (created once, kept; see fleet-testkit).
-pub const PW_USER: &str = fleet_testkit::sshd::TEST_USER;
-/// Its password.
-pub const PW: &str = fleet_testkit::sshd::TEST_PASSWORD;
-
 pub fn timeouts(connect: u64, command: u64, session: u64) -> Timeouts {
     Timeouts {
         connect: Some(Duration::from_millis(connect)),
@@ -26,6 +21,7 @@ pub fn settings(known_hosts: &Path, check: HostKeyCheck) -> SessionSettings {
         max_output: 1 << 20,
         host_key_check: check,
         known_hosts: Some(known_hosts.to_path_buf()),
+        known_hosts_extra: Vec::new(),
         default_mode: None,
     }
 }

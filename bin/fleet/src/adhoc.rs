@@ -1,0 +1,649 @@
+//! Running without an inventory (pdsh-style `-w HOSTLIST`), and the user's
+//! OpenSSH client config applied to every SSH device, inventory or ad hoc.
+//!
+//! Precedence, per value (documented in the README, "Without an inventory"):
+//! 1. explicit flags (`--host-key-check`, `--known-hosts`, `--connect-timeout`,
+//!    and for `-w` hosts `user@host:port` in the list, then `--user`,
+//!    `--port`, `--key-file`/`--password-env`, `--platform`);
+//! 2. values the inventory sets (a username, credentials, jump hosts, a port
+//!    other than 22, timeouts, `host_key_check`, `known_hosts`);
+//! 3. the ssh config (`-F FILE`, else `~/.ssh/config` then `/etc/ssh/ssh_config`);
+//! 4. ssh's defaults: port 22, the local user, the agent and `~/.ssh/id_*`.
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use clap::Args;
+use fleet_hostlist::Target;
+use fleet_proto::{Auth, Device, HostKeyCheck, JumpHost, Secret, Transport};
+use fleet_ssh::identity::{ssh_auth, IdentityPolicy};
+use fleet_sshconfig::{expand_tokens, Query, Resolved, SshConfig, StrictHostKeyChecking, Tokens};
+use std::path::{Path, PathBuf};
+
+/// Flags for ad-hoc hosts and the ssh config (shared by `run` and `inventory`).
+#[derive(Debug, Args, Default, Clone)]
+pub struct AdhocArgs {
+    /// Hosts to run on, pdsh syntax: 'web[01-20,25]', 'alice@db1:2222',
+    /// '^FILE' (one per line), '-' (stdin); added to the inventory's devices, if any.
+    #[arg(short = 'w', long = "hosts", value_name = "HOSTLIST")]
+    pub hosts: Vec<String>,
+
+    /// Leave out these hosts (same syntax; matches device names and addresses).
+    #[arg(short = 'x', long = "exclude", value_name = "HOSTLIST")]
+    pub exclude: Vec<String>,
+
+    /// OpenSSH client config to apply to every SSH device, as ssh does
+    /// ('none' for no config) [default: ~/.ssh/config, then /etc/ssh/ssh_config].
+    #[arg(short = 'F', long = "ssh-config", value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+
+    /// Login user for -w hosts (a 'user@' in the host list wins; beats the ssh config).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// SSH port for -w hosts (a ':port' in the host list wins; beats the ssh config).
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+
+    /// Private key for -w hosts (repeatable); replaces the agent and ssh config keys.
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Vec<PathBuf>,
+
+    /// Environment variable holding the password for -w hosts (never an argument).
+    #[arg(long, value_name = "VAR")]
+    pub password_env: Option<String>,
+
+    /// Platform of -w hosts (linux, cisco_ios, ...).
+    #[arg(long, value_name = "NAME")]
+    pub platform: Option<String>,
+}
+
+impl AdhocArgs {
+    /// Whether any host was given with `-w`.
+    pub fn has_hosts(&self) -> bool {
+        !self.hosts.is_empty()
+    }
+}
+
+/// The local facts ssh consults (computed once, from the master's environment).
+#[derive(Debug, Clone)]
+pub struct LocalEnv {
+    /// `$HOME`, else the passwd entry's directory: `~`, `%d`, default keys.
+    pub home: PathBuf,
+    /// The local user name: default login, `%u`, `Match localuser`.
+    pub user: String,
+    /// `SSH_AUTH_SOCK` is set.
+    pub agent: bool,
+}
+
+impl LocalEnv {
+    /// Reads the process environment.
+    pub fn from_process() -> LocalEnv {
+        let pw = nix::unistd::User::from_uid(nix::unistd::getuid())
+            .ok()
+            .flatten();
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .or_else(|| pw.as_ref().map(|p| p.dir.clone()))
+            .unwrap_or_else(|| PathBuf::from("/"));
+        let user = pw
+            .map(|p| p.name)
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "root".to_string());
+        LocalEnv {
+            home,
+            user,
+            agent: std::env::var_os("SSH_AUTH_SOCK").is_some_and(|s| !s.is_empty()),
+        }
+    }
+}
+
+/// A run-wide setting the ssh config gives per host: one value for all, or several.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PerRun<T> {
+    /// No SSH device gets a value from the config.
+    Unset,
+    /// Every SSH device gets this value.
+    One(T),
+    /// Devices disagree: (device, value) of two that differ.
+    Mixed(String, String),
+}
+
+impl<T: Clone + PartialEq + std::fmt::Debug> PerRun<T> {
+    fn add(&mut self, device: &str, v: Option<T>, seen: &mut Option<(String, Option<T>)>) {
+        match seen {
+            None => {
+                *seen = Some((device.to_string(), v.clone()));
+                *self = v.map_or(PerRun::Unset, PerRun::One);
+            }
+            Some((first, fv)) if *fv != v && !matches!(self, PerRun::Mixed(..)) => {
+                *self = PerRun::Mixed(
+                    format!("{first}: {}", show(fv)),
+                    format!("{device}: {}", show(&v)),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// The single value, or an error telling the user which flag decides.
+    pub fn single(&self, keyword: &str, flag: &str) -> Result<Option<T>> {
+        match self {
+            PerRun::Unset => Ok(None),
+            PerRun::One(v) => Ok(Some(v.clone())),
+            PerRun::Mixed(a, b) => bail!(
+                "the ssh config gives devices different {keyword} ({a}; {b}): fleet applies \
+                 one value per run, so pass {flag} (or set it in the inventory)"
+            ),
+        }
+    }
+}
+
+fn show<T: std::fmt::Debug>(v: &Option<T>) -> String {
+    match v {
+        Some(v) => format!("{v:?}"),
+        None => "unset".to_string(),
+    }
+}
+
+/// Devices with the ssh config applied, and the run-wide values it gives.
+#[derive(Debug)]
+pub struct Resolution {
+    /// Inventory devices, then ad-hoc ones, minus exclusions.
+    pub devices: Vec<Device>,
+    /// `StrictHostKeyChecking` across SSH devices.
+    pub host_key_check: PerRun<HostKeyCheck>,
+    /// `UserKnownHostsFile` (expanded) across SSH devices.
+    pub known_hosts: PerRun<Vec<PathBuf>>,
+    /// `GlobalKnownHostsFile` (else ssh's defaults), read only.
+    pub global_known_hosts: Vec<PathBuf>,
+}
+
+impl Resolution {
+    /// The writable known_hosts file and the read-only ones, when neither a
+    /// flag nor the inventory named one.
+    pub fn known_hosts_files(&self) -> Result<(Option<PathBuf>, Vec<PathBuf>)> {
+        let user = self
+            .known_hosts
+            .single("UserKnownHostsFile", "--known-hosts")?;
+        Ok(match user {
+            Some(files) if !files.is_empty() => (
+                Some(files[0].clone()),
+                files[1..]
+                    .iter()
+                    .chain(&self.global_known_hosts)
+                    .cloned()
+                    .collect(),
+            ),
+            _ => (None, self.global_known_hosts.clone()),
+        })
+    }
+}
+
+/// Loads the ssh config named by `-F`, or the user's and the system's.
+pub fn load_ssh_config(flag: Option<&Path>, env: &LocalEnv) -> Result<SshConfig> {
+    let user_base = env.home.join(".ssh");
+    match flag {
+        Some(p) if p == Path::new("none") => Ok(SshConfig::empty()),
+        Some(p) => SshConfig::load(p, &user_base).context("-F"),
+        None => {
+            let mut cfg = SshConfig::empty();
+            let user = user_base.join("config");
+            if user.exists() {
+                cfg = cfg.then(SshConfig::load(&user, &user_base)?);
+            }
+            let system = Path::new("/etc/ssh/ssh_config");
+            if system.exists() {
+                cfg = cfg.then(SshConfig::load(system, Path::new("/etc/ssh"))?);
+            }
+            Ok(cfg)
+        }
+    }
+}
+
+/// Expands `-w`/`-x`, adds the ad-hoc devices to `inventory`, and applies
+/// the ssh config to every SSH device.
+pub fn resolve(
+    args: &AdhocArgs,
+    inventory: Vec<Device>,
+    env: &LocalEnv,
+    connect_timeout_flag: bool,
+) -> Result<Resolution> {
+    let cfg = load_ssh_config(args.ssh_config.as_deref(), env)?;
+    let mut stdin = std::io::stdin().lock();
+    let targets = if args.hosts.is_empty() {
+        Vec::new()
+    } else {
+        fleet_hostlist::load(&args.hosts.join(","), &mut stdin).context("-w")?
+    };
+    let excluded = if args.exclude.is_empty() {
+        Vec::new()
+    } else {
+        fleet_hostlist::load(&args.exclude.join(","), &mut stdin).context("-x")?
+    };
+    let password = match &args.password_env {
+        Some(var) => Some(Secret::new(std::env::var(var).map_err(|_| {
+            anyhow!("--password-env {var}: environment variable {var} is not set")
+        })?)),
+        None => None,
+    };
+    let mut explicit_auth: Vec<Auth> = args
+        .key_file
+        .iter()
+        .map(|p| Auth::KeyFile {
+            path: p.clone(),
+            passphrase: None,
+        })
+        .collect();
+    explicit_auth.extend(password.map(Auth::Password));
+
+    let is_excluded = |name: &str, host: &str, port: u16| {
+        excluded.iter().any(|x| {
+            (x.host == name || x.name() == name || x.host == host)
+                && x.port.is_none_or(|p| p == port)
+        })
+    };
+    let mut devices: Vec<Device> = inventory
+        .into_iter()
+        .filter(|d| !is_excluded(&d.name, &d.host, d.port))
+        .collect();
+    // Only built when there are -w hosts: 100k inventory devices need no set.
+    let known: std::collections::HashSet<String> = if targets.is_empty() {
+        Default::default()
+    } else {
+        devices.iter().map(|d| d.name.clone()).collect()
+    };
+    let mut adhoc: Vec<(Device, Target)> = Vec::new();
+    for t in fleet_hostlist::exclude(targets, &excluded) {
+        if known.contains(&t.name()) {
+            continue;
+        }
+        let mut d = Device::new(t.name(), t.host.clone(), 0);
+        d.platform = args.platform.clone();
+        d.auth = explicit_auth.clone();
+        adhoc.push((d, t));
+    }
+
+    let mut res = Resolution {
+        devices: Vec::new(),
+        host_key_check: PerRun::Unset,
+        known_hosts: PerRun::Unset,
+        global_known_hosts: Vec::new(),
+    };
+    let mut seen_check = None;
+    let mut seen_kh = None;
+    let mut global: Option<Vec<PathBuf>> = None;
+    let inventory_len = devices.len();
+    devices.extend(adhoc.iter().map(|(d, _)| d.clone()));
+    for (i, d) in devices.iter_mut().enumerate() {
+        if d.transport != Transport::Ssh {
+            continue;
+        }
+        let target = i.checked_sub(inventory_len).map(|j| &adhoc[j].1);
+        let explicit_user = match target {
+            Some(t) => t.user.clone().or_else(|| args.user.clone()),
+            None => (!d.username.is_empty()).then(|| d.username.clone()),
+        };
+        let alias = d.host.clone();
+        let r = cfg.resolve(&Query {
+            host: &alias,
+            user: explicit_user.as_deref(),
+            local_user: &env.user,
+        });
+        apply(d, target, args, &r, &cfg, env, connect_timeout_flag)?;
+        let tokens = Tokens {
+            host: &d.host,
+            original_host: &alias,
+            remote_user: &d.username,
+            local_user: &env.user,
+            port: d.port,
+            home: &env.home,
+        };
+        res.host_key_check.add(
+            &d.name,
+            r.strict_host_key_checking.map(|s| match s {
+                StrictHostKeyChecking::Yes => HostKeyCheck::Strict,
+                StrictHostKeyChecking::AcceptNew => HostKeyCheck::AcceptNew,
+                StrictHostKeyChecking::No => HostKeyCheck::Off,
+            }),
+            &mut seen_check,
+        );
+        let kh = r
+            .user_known_hosts_files
+            .as_ref()
+            .map(|files| expand_all(files, &tokens, "UserKnownHostsFile", &d.name))
+            .transpose()?;
+        res.known_hosts.add(&d.name, kh, &mut seen_kh);
+        if global.is_none() {
+            if let Some(files) = &r.global_known_hosts_files {
+                global = Some(expand_all(files, &tokens, "GlobalKnownHostsFile", &d.name)?);
+            }
+        }
+    }
+    res.global_known_hosts = global.unwrap_or_else(|| {
+        vec![
+            PathBuf::from("/etc/ssh/ssh_known_hosts"),
+            PathBuf::from("/etc/ssh/ssh_known_hosts2"),
+        ]
+    });
+    if devices.is_empty() {
+        bail!("no hosts left to run on after -x");
+    }
+    res.devices = devices;
+    Ok(res)
+}
+
+fn expand_all(
+    files: &[String],
+    t: &Tokens<'_>,
+    keyword: &str,
+    device: &str,
+) -> Result<Vec<PathBuf>> {
+    files
+        .iter()
+        .map(|f| expand_tokens(f, t).map_err(|e| anyhow!("ssh config {keyword} for {device}: {e}")))
+        .collect()
+}
+
+/// Fills one SSH device from its flags, inventory values and ssh config.
+fn apply(
+    d: &mut Device,
+    target: Option<&Target>,
+    args: &AdhocArgs,
+    r: &Resolved,
+    cfg: &SshConfig,
+    env: &LocalEnv,
+    connect_timeout_flag: bool,
+) -> Result<()> {
+    let alias = d.host.clone();
+    d.host = r.hostname.clone().unwrap_or(alias.clone());
+    d.port = match target {
+        Some(t) => t.port.or(args.port).or(r.port).unwrap_or(22),
+        // An inventory's 22 may be its default: the config may change it.
+        None if d.port == 22 => r.port.unwrap_or(22),
+        None => d.port,
+    };
+    if d.username.is_empty() {
+        d.username = r.user.clone().unwrap_or_else(|| env.user.clone());
+    }
+    // The inventory falls back to the agent for devices without credentials:
+    // that is no explicit choice, so the config's keys still apply after it.
+    let agent_only = d.auth == [Auth::Agent];
+    if d.auth.is_empty() || agent_only {
+        let tokens = Tokens {
+            host: &d.host,
+            original_host: &alias,
+            remote_user: &d.username,
+            local_user: &env.user,
+            port: d.port,
+            home: &env.home,
+        };
+        let files = expand_all(&r.identity_files, &tokens, "IdentityFile", &d.name)?;
+        let mut auth = ssh_auth(
+            &env.home,
+            &IdentityPolicy {
+                agent: env.agent && !agent_only,
+                identity_files: &files,
+                identities_only: r.identities_only == Some(true),
+            },
+        );
+        if agent_only {
+            auth.insert(0, Auth::Agent);
+        }
+        d.auth = auth;
+    }
+    if d.jump.is_empty() {
+        if let Some(hops) = &r.proxy_jump {
+            d.jump = jump_chain(hops, cfg, env, &d.auth, &d.name, 0)?;
+        }
+    }
+    if !connect_timeout_flag && d.timeouts.connect.is_none() {
+        if let Some(Some(t)) = r.connect_timeout {
+            d.timeouts.connect = Some(t);
+        }
+    }
+    Ok(())
+}
+
+/// Most nested `ProxyJump`s followed (a hop's own hops), against loops.
+const MAX_JUMP_DEPTH: usize = 8;
+
+/// The hops to reach a host: each hop's own `ProxyJump` comes first, as
+/// ssh does when it runs `ssh -J` for the hop.
+fn jump_chain(
+    hops: &[fleet_sshconfig::Hop],
+    cfg: &SshConfig,
+    env: &LocalEnv,
+    device_auth: &[Auth],
+    device: &str,
+    depth: usize,
+) -> Result<Vec<JumpHost>> {
+    if depth >= MAX_JUMP_DEPTH {
+        bail!("ssh config ProxyJump for {device}: more than {MAX_JUMP_DEPTH} nested jump hosts (a loop?)");
+    }
+    let mut chain = Vec::new();
+    for (i, hop) in hops.iter().enumerate() {
+        // Only the first hop is reached directly; ssh ignores the others' ProxyJump.
+        if i == 0 {
+            let r = cfg.resolve(&Query {
+                host: &hop.host,
+                user: hop.user.as_deref(),
+                local_user: &env.user,
+            });
+            if let Some(inner) = r.proxy_jump.as_deref().filter(|h| !h.is_empty()) {
+                chain.extend(jump_chain(inner, cfg, env, device_auth, device, depth + 1)?);
+            }
+        }
+        chain.push(jump_host(hop, cfg, env, device_auth, device)?);
+    }
+    Ok(chain)
+}
+
+/// A `ProxyJump` hop resolved through the config (its `HostName`, `User`,
+/// `Port`, `IdentityFile`); without its own keys it uses the device's credentials.
+fn jump_host(
+    hop: &fleet_sshconfig::Hop,
+    cfg: &SshConfig,
+    env: &LocalEnv,
+    device_auth: &[Auth],
+    device: &str,
+) -> Result<JumpHost> {
+    let r = cfg.resolve(&Query {
+        host: &hop.host,
+        user: hop.user.as_deref(),
+        local_user: &env.user,
+    });
+    let host = r.hostname.clone().unwrap_or(hop.host.clone());
+    let port = hop.port.or(r.port).unwrap_or(22);
+    let username = r.user.clone().unwrap_or_else(|| env.user.clone());
+    let tokens = Tokens {
+        host: &host,
+        original_host: &hop.host,
+        remote_user: &username,
+        local_user: &env.user,
+        port,
+        home: &env.home,
+    };
+    let files = expand_all(&r.identity_files, &tokens, "IdentityFile", device)?;
+    let auth = if files.is_empty() {
+        device_auth.to_vec()
+    } else {
+        ssh_auth(
+            &env.home,
+            &IdentityPolicy {
+                agent: env.agent,
+                identity_files: &files,
+                identities_only: r.identities_only == Some(true),
+            },
+        )
+    };
+    Ok(JumpHost {
+        host,
+        port,
+        username,
+        auth,
+    })
+}
+
+/// How `fleet inventory list` shows a device's credentials (never a secret).
+pub fn auth_summary(auth: &[Auth]) -> String {
+    if auth.is_empty() {
+        return "-".to_string();
+    }
+    auth.iter()
+        .map(|a| match a {
+            Auth::Agent => "agent".to_string(),
+            Auth::KeyFile { path, .. } => format!("key:{}", path.display()),
+            Auth::Password(_) => "password".to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `user@host:port` hops, comma-separated, or `-`.
+pub fn jump_summary(jump: &[JumpHost]) -> String {
+    if jump.is_empty() {
+        return "-".to_string();
+    }
+    jump.iter()
+        .map(|j| format!("{}@{}:{}", j.username, j.host, j.port))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(home: &Path) -> LocalEnv {
+        LocalEnv {
+            home: home.to_path_buf(),
+            user: "me".into(),
+            agent: false,
+        }
+    }
+
+    fn args(cfg: &Path, hosts: &str) -> AdhocArgs {
+        AdhocArgs {
+            hosts: vec![hosts.to_string()],
+            ssh_config: Some(cfg.to_path_buf()),
+            ..AdhocArgs::default()
+        }
+    }
+
+    #[test]
+    fn precedence_list_then_flags_then_inventory_then_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("cfg");
+        std::fs::write(
+            &cfg,
+            "Host dev* inv\n  HostName 127.0.0.1\n  Port 2201\n  User cfguser\n  IdentityFile ~/k-%h-%r\n\
+             Host *\n  StrictHostKeyChecking accept-new\n  ConnectTimeout 7\n",
+        )
+        .unwrap();
+        let mut a = args(&cfg, "dev1,bob@dev2:2202,dev3");
+        a.user = Some("flaguser".into());
+        let mut inv = Device::new("inv", "inv", 22);
+        inv.username = "invuser".into();
+        inv.auth = vec![Auth::Agent];
+        let res = resolve(&a, vec![inv], &env(dir.path()), false).unwrap();
+        let by: std::collections::HashMap<_, _> =
+            res.devices.iter().map(|d| (d.name.as_str(), d)).collect();
+        assert_eq!(by["dev1"].host, "127.0.0.1");
+        assert_eq!(by["dev1"].port, 2201);
+        assert_eq!(by["dev1"].username, "flaguser");
+        assert_eq!(by["dev2:2202"].port, 2202);
+        assert_eq!(by["dev2:2202"].username, "bob");
+        assert_eq!(by["inv"].username, "invuser");
+        assert_eq!(
+            auth_summary(&by["inv"].auth),
+            format!("agent,key:{}/k-127.0.0.1-invuser", dir.path().display())
+        );
+        assert_eq!(by["inv"].port, 2201);
+        assert_eq!(
+            auth_summary(&by["dev1"].auth),
+            format!("key:{}/k-127.0.0.1-flaguser", dir.path().display())
+        );
+        assert_eq!(
+            by["dev1"].timeouts.connect,
+            Some(std::time::Duration::from_secs(7))
+        );
+        assert_eq!(res.host_key_check, PerRun::One(HostKeyCheck::AcceptNew));
+        // --connect-timeout given: the config's ConnectTimeout does not apply.
+        let res = resolve(&a, vec![], &env(dir.path()), true).unwrap();
+        assert_eq!(res.devices[0].timeouts.connect, None);
+    }
+
+    #[test]
+    fn exclusion_and_mixed_run_wide_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("cfg");
+        std::fs::write(
+            &cfg,
+            "Host a*\n  StrictHostKeyChecking no\n  UserKnownHostsFile ~/kh1 ~/kh2\n",
+        )
+        .unwrap();
+        let mut a = args(&cfg, "a[1-3],b1");
+        a.exclude = vec!["a2".into()];
+        let res = resolve(&a, vec![], &env(dir.path()), false).unwrap();
+        let names: Vec<&str> = res.devices.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["a1", "a3", "b1"]);
+        let e = res
+            .host_key_check
+            .single("StrictHostKeyChecking", "--host-key-check");
+        let msg = e.unwrap_err().to_string();
+        assert!(
+            msg.contains("a1: Off") && msg.contains("b1: unset"),
+            "{msg}"
+        );
+        a.exclude = vec!["b1".into()];
+        let res = resolve(&a, vec![], &env(dir.path()), false).unwrap();
+        let (w, extra) = res.known_hosts_files().unwrap();
+        assert_eq!(w, Some(dir.path().join("kh1")));
+        assert_eq!(extra[0], dir.path().join("kh2"));
+        assert_eq!(extra[1], Path::new("/etc/ssh/ssh_known_hosts"));
+        a.exclude = vec!["a[1-3],b1".into()];
+        assert!(resolve(&a, vec![], &env(dir.path()), false).is_err());
+    }
+
+    #[test]
+    fn proxy_jump_hops_resolve_through_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("cfg");
+        std::fs::write(
+            &cfg,
+            "Host bastion\n  HostName 127.0.0.9\n  User jumper\n  Port 2222\n\
+             Host *.lab\n  ProxyJump bastion,admin@10.0.0.1:23\n",
+        )
+        .unwrap();
+        let mut a = args(&cfg, "r1.lab");
+        a.password_env = Some("FLEET_ADHOC_UNIT_PW".into());
+        assert!(resolve(&a, vec![], &env(dir.path()), false)
+            .unwrap_err()
+            .to_string()
+            .contains("FLEET_ADHOC_UNIT_PW is not set"));
+        a.password_env = None;
+        a.key_file = vec![PathBuf::from("/k")];
+        let res = resolve(&a, vec![], &env(dir.path()), false).unwrap();
+        let d = &res.devices[0];
+        assert_eq!(
+            jump_summary(&d.jump),
+            "jumper@127.0.0.9:2222,admin@10.0.0.1:23"
+        );
+        assert_eq!(auth_summary(&d.jump[0].auth), "key:/k");
+        assert_eq!(d.username, "me");
+
+        // A hop's own ProxyJump comes first; a loop is an error.
+        std::fs::write(
+            &cfg,
+            "Host inner\n  HostName 127.0.0.8\nHost bastion\n  ProxyJump inner\n\
+             Host *.lab\n  ProxyJump bastion\nHost loop\n  ProxyJump loop\n",
+        )
+        .unwrap();
+        let res = resolve(&a, vec![], &env(dir.path()), false).unwrap();
+        assert_eq!(
+            jump_summary(&res.devices[0].jump),
+            "me@127.0.0.8:22,me@bastion:22"
+        );
+        let e = resolve(&args(&cfg, "loop"), vec![], &env(dir.path()), false).unwrap_err();
+        assert!(e.to_string().contains("a loop?"), "{e}");
+    }
+}

@@ -1,0 +1,256 @@
+//! Session threads: take a device, run it, report, repeat.
+//!
+//! Panic policy (the same for every layout): a panic during a session is a
+//! crash caused by that device. In a worker process the panic hook (see
+//! [`crate::process`]) logs it with its backtrace and aborts the process;
+//! the master re-runs the devices that were running there, each alone, and
+//! isolates the one that keeps crashing as `worker_lost`. In the in-process
+//! pool of `-p 0` there is no process to lose: the session boundary catches
+//! the panic and reports [`WorkerEvent::Panicked`], which the master treats
+//! exactly like a crash with that device alone running. Either way the
+//! device ends `worker_lost` after its crash retries, and its neighbours
+//! end as they would have.
+
+use super::state::{now_us, Busy, Out, Shared, HARD_LIMIT_MARGIN};
+use fleet_proto::{DeviceResult, WorkerEvent, OUTPUT_CHUNK};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Fault injection for fleet's own end-to-end tests. Compiled in only with
+/// the cargo feature `test-hooks` (`make test` turns it on); a release
+/// build ignores the variables.
+#[derive(Debug, Default)]
+pub(crate) struct TestHooks {
+    /// `FLEET_TEST_PANIC_DEVICE`: the session of this device panics.
+    panic_device: Option<String>,
+}
+
+impl TestHooks {
+    /// Reads the hooks from the environment (feature `test-hooks` only).
+    pub(crate) fn from_env() -> TestHooks {
+        #[cfg(feature = "test-hooks")]
+        {
+            TestHooks {
+                panic_device: std::env::var("FLEET_TEST_PANIC_DEVICE").ok(),
+            }
+        }
+        #[cfg(not(feature = "test-hooks"))]
+        {
+            TestHooks::default()
+        }
+    }
+
+    fn before_session(&self, device: &str) {
+        if self.panic_device.as_deref() == Some(device) {
+            panic!("injected panic for device {device} (FLEET_TEST_PANIC_DEVICE)");
+        }
+    }
+}
+
+/// One session thread.
+pub(super) fn session_loop(shared: &Shared, slot: usize, generation: u32, thread: String) {
+    loop {
+        // Taking a job and counting it running happen under one lock, so
+        // the end of the pool (nothing queued, nothing running) is never
+        // seen between the two.
+        let (job, batch) = {
+            let mut st = shared.lock();
+            loop {
+                if st.slots[slot].generation != generation || st.stopping {
+                    return;
+                }
+                if let Some((job, batch)) = st.queue.pop_front() {
+                    let job = Arc::new(job);
+                    let timeouts = job.device.timeouts.or(shared.config.timeouts);
+                    let limit = timeouts.session.unwrap_or(Duration::from_secs(600));
+                    let started = Instant::now();
+                    st.running += 1;
+                    st.slots[slot].busy = Some(Busy {
+                        job: Arc::clone(&job),
+                        batch,
+                        thread: thread.clone(),
+                        started,
+                        started_us: now_us(),
+                        hard_deadline: started + limit + HARD_LIMIT_MARGIN,
+                    });
+                    break (job, batch);
+                }
+                if st.draining {
+                    return;
+                }
+                st = shared.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        shared.send(Out::Event(WorkerEvent::Started {
+            seq: job.seq,
+            thread: thread.clone(),
+        }));
+        let device = &job.device;
+        let scope = fleet_logs::device_scope(&device.name);
+        log::info!(
+            "session start: {}:{} attempt {} batch {}",
+            device.host,
+            device.port,
+            job.attempt,
+            batch
+        );
+        let outcome = match run_one(shared, device) {
+            Ok(outcome) => outcome,
+            Err(message) => {
+                // -p 0 only: a worker process aborts in its panic hook.
+                log::error!("panic: {message}");
+                let mut st = shared.lock();
+                if st.slots[slot].generation == generation {
+                    st.slots[slot].busy = None;
+                    st.running -= 1;
+                    shared.send(Out::Event(WorkerEvent::Panicked {
+                        seq: job.seq,
+                        message,
+                    }));
+                    shared.changed.notify_all();
+                }
+                continue;
+            }
+        };
+        match &outcome.error {
+            None => log::info!(
+                "session end: {} in {:.1} ms",
+                outcome.status,
+                outcome.timings.total
+            ),
+            Some(e) => log::warn!(
+                "session end: {} in {:.1} ms: {e}",
+                outcome.status,
+                outcome.timings.total
+            ),
+        }
+        drop(scope);
+
+        let mut st = shared.lock();
+        if st.slots[slot].generation != generation {
+            // The watchdog already reported this device as timed out and
+            // gave the slot to a new thread.
+            log::warn!(
+                "late result for {} discarded (thread was replaced)",
+                device.name
+            );
+            return;
+        }
+        let Some(busy) = st.slots[slot].busy.take() else {
+            return;
+        };
+        let mut result = busy.result(shared, outcome);
+        // Report before counting the session done, so `Bye` (sent once
+        // running reaches zero) always follows the last result.
+        for chunk in split_large_outputs(job.seq, &mut result) {
+            shared.send(Out::Event(chunk));
+        }
+        shared.send(Out::Event(WorkerEvent::Finished {
+            seq: job.seq,
+            result,
+        }));
+        st.running -= 1;
+        shared.changed.notify_all();
+    }
+}
+
+/// Runs one session. `Err` carries a panic message, and only in the
+/// in-process pool: in a worker process the panic hook aborts first.
+fn run_one(shared: &Shared, device: &fleet_proto::Device) -> Result<fleet_ssh::Outcome, String> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| {
+        shared.hooks.before_session(&device.name);
+        shared.context.run(device)
+    }))
+    .map_err(|panic| panic_message(&*panic))
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_string())
+}
+
+/// Moves every output larger than [`OUTPUT_CHUNK`] out of `result` into
+/// chunk events (cut at UTF-8 boundaries), so each IPC message stays small.
+pub(crate) fn split_large_outputs(seq: u32, result: &mut DeviceResult) -> Vec<WorkerEvent> {
+    let mut chunks = Vec::new();
+    for (index, out) in result.outputs.iter_mut().enumerate() {
+        for (stderr, text) in [(false, &mut out.stdout), (true, &mut out.stderr)] {
+            if text.len() <= OUTPUT_CHUNK {
+                continue;
+            }
+            let whole = std::mem::take(text);
+            let mut rest = whole.as_str();
+            while !rest.is_empty() {
+                let mut cut = rest.len().min(OUTPUT_CHUNK);
+                while !rest.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                let (piece, tail) = rest.split_at(cut);
+                chunks.push(WorkerEvent::OutputChunk {
+                    seq,
+                    index: index as u32,
+                    stderr,
+                    data: piece.to_string(),
+                });
+                rest = tail;
+            }
+        }
+    }
+    chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fleet_proto::{CommandOutput, Status, Timings};
+
+    #[test]
+    fn large_outputs_travel_in_bounded_chunks_that_reassemble() {
+        let big = "é".repeat(OUTPUT_CHUNK); // 2 bytes each: cuts must respect UTF-8
+        let mut result = DeviceResult {
+            device: "d".into(),
+            host: "h".into(),
+            port: 22,
+            status: Status::Ok,
+            error: None,
+            outputs: vec![CommandOutput {
+                command: "c".into(),
+                stdout: big.clone(),
+                stderr: "small".into(),
+                exit_status: Some(0),
+                truncated: false,
+            }],
+            worker: None,
+            timings_ms: Timings::default(),
+            attempt: 1,
+            started_us: 0,
+            batch: None,
+        };
+        let chunks = split_large_outputs(7, &mut result);
+        assert!(chunks.len() >= 2);
+        let mut joined = String::new();
+        for c in &chunks {
+            match c {
+                WorkerEvent::OutputChunk {
+                    seq,
+                    index,
+                    stderr,
+                    data,
+                } => {
+                    assert_eq!((*seq, *index, *stderr), (7, 0, false));
+                    assert!(data.len() <= OUTPUT_CHUNK);
+                    joined.push_str(data);
+                }
+                _ => panic!("not a chunk"),
+            }
+        }
+        assert_eq!(joined, big);
+        assert!(result.outputs[0].stdout.is_empty());
+        assert_eq!(result.outputs[0].stderr, "small");
+    }
+}
