@@ -56,7 +56,7 @@ fn sessions_started(out: &Path) -> bool {
     newest_run_dir(out).is_some_and(|d| {
         (0..4).any(|i| {
             std::fs::read_to_string(d.join(format!("worker-{i}.log")))
-                .is_ok_and(|l| l.contains("session start"))
+                .is_ok_and(|l| l.contains("session_start:"))
         })
     })
 }

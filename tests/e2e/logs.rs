@@ -92,7 +92,7 @@ fn every_line_parses_every_device_in_one_worker_log_and_fleet_logs_follows_a_dev
     let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, text) in &logs {
         for rec in text.lines().filter_map(fleet_logs::parse_line) {
-            if rec.message.starts_with("session start:") {
+            if let Some(fleet_proto::event::Lifecycle::SessionStart { .. }) = rec.event() {
                 let device = rec.device.clone().expect("session start has a device");
                 seen.entry(device).or_default().push(name.clone());
             }
@@ -134,15 +134,29 @@ fn every_line_parses_every_device_in_one_worker_log_and_fleet_logs_follows_a_dev
         recs.iter().all(|r| r.device.as_deref() == Some(device)),
         "{out}"
     );
-    let pos = |who: &str, prefix: &str| {
+    use fleet_proto::event::Lifecycle;
+    let pos = |who: &str, what: &str, is: &dyn Fn(&Lifecycle) -> bool| {
         recs.iter()
-            .position(|r| r.who == who && r.message.starts_with(prefix))
-            .unwrap_or_else(|| panic!("no {who} `{prefix}` line for {device}:\n{out}"))
+            .position(|r| r.who == who && r.event().is_some_and(|e| is(&e)))
+            .unwrap_or_else(|| panic!("no {who} {what} event for {device}:\n{out}"))
     };
-    let dispatch = pos("master", "dispatch:");
-    let start = pos(&worker_who, "session start:");
-    let end = pos(&worker_who, "session end: ok");
-    let result = pos("master", "result: ok");
+    let ok = fleet_proto::Status::Ok;
+    let dispatch = pos("master", "dispatch", &|e| {
+        matches!(e, Lifecycle::Dispatch { .. })
+    });
+    let start = pos(&worker_who, "session_start", &|e| {
+        matches!(e, Lifecycle::SessionStart { .. })
+    });
+    let end = pos(
+        &worker_who,
+        "session_end",
+        &|e| matches!(e, Lifecycle::SessionEnd { status, .. } if *status == ok),
+    );
+    let result = pos(
+        "master",
+        "result",
+        &|e| matches!(e, Lifecycle::Result { status, .. } if *status == ok),
+    );
     assert!(dispatch < start && start < end && end < result, "{out}");
     assert!(recs.windows(2).all(|w| w[0].ts <= w[1].ts), "{out}");
 
@@ -161,7 +175,11 @@ fn every_line_parses_every_device_in_one_worker_log_and_fleet_logs_follows_a_dev
         assert_eq!(v["device"], device);
         assert!(v["ts"].is_string() && v["pid"].is_u64() && v["file"].is_string());
     }
-    let grep = fleet_logs(dir.path(), &rd, &["--grep", "^.*result: ok attempt 1"]);
+    let grep = fleet_logs(
+        dir.path(),
+        &rd,
+        &["--grep", "^.* result: attempt=1 .*status=ok"],
+    );
     assert_eq!(grep.lines().count(), 30, "{grep}");
     let first = recs[0].ts.clone();
     let windowed = fleet_logs(
@@ -174,7 +192,9 @@ fn every_line_parses_every_device_in_one_worker_log_and_fleet_logs_follows_a_dev
         ts >= first.as_str() && ts <= recs[result].ts.as_str()
     }));
     assert!(
-        windowed.contains(&format!("{device} result: ok")),
+        windowed
+            .lines()
+            .any(|l| l.contains(&format!("{device} result: ")) && l.contains(" status=ok")),
         "{windowed}"
     );
     assert!(
@@ -289,10 +309,13 @@ fn a_worker_panic_lands_in_its_own_log_and_the_device_story_has_both_attempts() 
     let logs = worker_logs(&rd);
     let mut crashed_in = 0;
     for (name, text) in &logs {
-        let started = text
-            .lines()
-            .filter_map(fleet_logs::parse_line)
-            .any(|r| r.device.as_deref() == Some(POISON) && r.message.starts_with("session start"));
+        let started = text.lines().filter_map(fleet_logs::parse_line).any(|r| {
+            r.device.as_deref() == Some(POISON)
+                && matches!(
+                    r.event(),
+                    Some(fleet_proto::event::Lifecycle::SessionStart { .. })
+                )
+        });
         if !started {
             continue;
         }
@@ -322,8 +345,8 @@ fn a_worker_panic_lands_in_its_own_log_and_the_device_story_has_both_attempts() 
     for want in [
         "worker_lost after 2 attempts",
         "attempt 1:",
-        "worker_crashed:",
-        "requeue:",
+        "crashed: signal",
+        "requeued for attempt 2",
         "result: none, the worker died while running it",
         "attempt 2:",
         "injected panic",

@@ -13,5 +13,6 @@ mod lab;
 mod logs;
 mod outputs;
 mod report;
+mod rundir;
 mod shard;
 mod shell;

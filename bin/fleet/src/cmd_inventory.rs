@@ -24,6 +24,7 @@ fn load(common: &InventoryCommon) -> Result<Inventory> {
         vault_password: fleet_inventory::VaultPassword::from_flag_or_env(
             common.vault_password_file.as_deref(),
         ),
+        sources: true,
         ..Default::default()
     };
     let adhoc = is_adhoc(common);

@@ -3,7 +3,7 @@
 
 use crate::cli::{LogsArgs, RunsArgs};
 use anyhow::{Context, Result};
-use fleet_logs::{filter, Filter, RunInfo};
+use fleet_logs::{filter, Filter};
 use fleet_proto::ExitCode;
 use std::io::{self, BufWriter, Write};
 
@@ -46,9 +46,9 @@ fn run_logs(args: &LogsArgs) -> Result<()> {
         return Ok(out.flush()?);
     }
     let entries = fleet_logs::read_run(dir)?;
-    let start = RunInfo::read(dir)
+    let start = fleet_logs::read_run_info(dir)
         .ok()
-        .and_then(|i| i.start())
+        .and_then(|i| fleet_logs::run_start(&i))
         .or_else(|| entries.first().and_then(|e| filter::parse_ts(&e.record.ts)));
     let f = Filter {
         worker: args.worker,

@@ -110,6 +110,7 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
                     vault_password: fleet_inventory::VaultPassword::from_flag_or_env(
                         args.vault_password_file.as_deref(),
                     ),
+                    sources: false,
                 },
             )?;
             for w in &inventory.warnings {

@@ -1,52 +1,10 @@
-//! Reading back what `fleet run` left in its run directory.
+//! Reading back what `fleet run` left in its run directory, through the
+//! contract types of [`fleet_proto::rundir`].
 
-use serde::Deserialize;
-use std::collections::BTreeMap;
-use std::io::BufRead;
+use fleet_proto::rundir::ResultsReader;
+pub use fleet_proto::rundir::{RunJson, WorkerRecord};
+use fleet_proto::{Status, Timings};
 use std::path::{Path, PathBuf};
-
-/// The parts of `run.json` the benchmark uses.
-#[derive(Debug, Clone, Deserialize)]
-pub struct RunJson {
-    /// The master's wall time, ms (absent if the run never finished).
-    pub wall_ms: Option<f64>,
-    /// Devices in the run.
-    #[serde(default)]
-    pub devices: u64,
-    /// Devices per status.
-    #[serde(default)]
-    pub totals: BTreeMap<String, u64>,
-}
-
-/// The parts of one `workers.json` record the benchmark uses.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct WorkerJson {
-    /// User CPU ms.
-    pub cpu_user_ms: Option<f64>,
-    /// System CPU ms.
-    pub cpu_sys_ms: Option<f64>,
-    /// Peak RSS, KiB.
-    pub max_rss_kib: Option<u64>,
-    /// Messages worker → master.
-    #[serde(default)]
-    pub ipc_messages_in: u64,
-    /// Bytes worker → master.
-    #[serde(default)]
-    pub ipc_bytes_in: u64,
-    /// Messages master → worker.
-    #[serde(default)]
-    pub ipc_messages_out: u64,
-    /// Bytes master → worker.
-    #[serde(default)]
-    pub ipc_bytes_out: u64,
-}
-
-impl WorkerJson {
-    /// User + system CPU, ms (0 when the worker never said bye).
-    pub fn cpu_ms(&self) -> f64 {
-        self.cpu_user_ms.unwrap_or(0.0) + self.cpu_sys_ms.unwrap_or(0.0)
-    }
-}
 
 /// The one run directory fleet created under `out` (the benchmark gives
 /// every run its own `--out`).
@@ -58,56 +16,47 @@ pub fn single_run_dir(out: &Path) -> Option<PathBuf> {
         .find(|p| p.join("run.json").is_file())
 }
 
-/// Reads `run.json`.
+/// Reads `run.json` (the reason as text when it cannot).
 pub fn read_run_json(run_dir: &Path) -> Result<RunJson, String> {
-    let path = run_dir.join("run.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    RunJson::read(run_dir).map_err(|e| error_chain(&e))
 }
 
 /// Reads `workers.json`.
-pub fn read_workers_json(run_dir: &Path) -> Result<Vec<WorkerJson>, String> {
-    let path = run_dir.join("workers.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+pub fn read_workers_json(run_dir: &Path) -> Result<Vec<WorkerRecord>, String> {
+    WorkerRecord::read_all(run_dir).map_err(|e| error_chain(&e))
 }
 
-/// Worker spawn cost from master.log: `(first hello − first start,
-/// last of the first `workers` hellos − first start)`, ms. `None` when the
-/// log has no worker lines (`-p 0`).
-pub fn spawn_times(master_log: &Path, workers: usize) -> Option<(f64, f64)> {
-    let file = std::fs::File::open(master_log).ok()?;
-    let mut first_start = None;
-    let mut hellos = Vec::new();
-    for line in std::io::BufReader::new(file).lines() {
-        let Ok(line) = line else { break };
-        let is_start = line.contains(" worker_started: ");
-        let is_hello = line.contains(" worker_hello: ");
-        if !is_start && !is_hello {
-            continue;
-        }
-        let Some(ts) = line
-            .split_whitespace()
-            .next()
-            .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
-        else {
-            continue;
-        };
-        if is_start && first_start.is_none() {
-            first_start = Some(ts);
-        } else if is_hello && hellos.len() < workers {
-            hellos.push(ts);
-        }
+/// An error and its causes on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
     }
-    let start = first_start?;
+    text
+}
+
+/// Worker spawn cost from `workers.json`: `(first hello − first start,
+/// last of the first `workers` hellos − first start)`, ms, over the first
+/// generation. `None` without worker processes (`-p 0`) or hellos.
+pub fn spawn_times(records: &[WorkerRecord], workers: usize) -> Option<(f64, f64)> {
+    let ts = |t: &str| humantime::parse_rfc3339_weak(t).ok();
+    let first: Vec<&WorkerRecord> = records.iter().filter(|w| w.generation == 0).collect();
+    let start = first.iter().filter_map(|w| ts(&w.started_at)).min()?;
+    let mut hellos: Vec<_> = first
+        .iter()
+        .filter_map(|w| w.hello_at.as_deref().and_then(ts))
+        .collect();
+    hellos.sort();
+    hellos.truncate(workers);
     let ms = |t: std::time::SystemTime| {
         t.duration_since(start)
             .map(|d| d.as_secs_f64() * 1e3)
             .unwrap_or(0.0)
     };
-    let first = hellos.iter().copied().min()?;
-    let last = hellos.iter().copied().max()?;
-    Some((ms(first), ms(last)))
+    Some((ms(*hellos.first()?), ms(*hellos.last()?)))
 }
 
 /// What one session costs when nothing else runs, from a calibration
@@ -123,23 +72,10 @@ pub struct SessionCosts {
 
 /// Reads [`SessionCosts`] from a run directory (`None` without ok sessions).
 pub fn session_costs(run_dir: &Path) -> Option<SessionCosts> {
-    #[derive(Deserialize)]
-    struct Row {
-        status: String,
-        timings_ms: Timings,
-    }
-    #[derive(Deserialize)]
-    struct Timings {
-        connect: f64,
-        auth: f64,
-        total: f64,
-    }
-    let file = std::fs::File::open(run_dir.join("results.jsonl")).ok()?;
-    let rows: Vec<Timings> = std::io::BufReader::new(file)
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|l| serde_json::from_str::<Row>(&l).ok())
-        .filter(|r| r.status == "ok")
+    let rows: Vec<Timings> = ResultsReader::open(run_dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|r| r.status == Status::Ok)
         .map(|r| r.timings_ms)
         .collect();
     if rows.is_empty() {
@@ -157,21 +93,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn spawn_times_from_master_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("master.log");
-        std::fs::write(
-            &log,
-            "2026-01-01T00:00:00.000000Z INFO master 1 main - run x starting\n\
-             2026-01-01T00:00:00.010000Z INFO master 1 main - worker_started: worker 0 generation 0 pid 2\n\
-             2026-01-01T00:00:00.012000Z INFO master 1 main - worker_started: worker 1 generation 0 pid 3\n\
-             2026-01-01T00:00:00.030000Z INFO master 1 main - worker_hello: worker 1 pid 3 protocol 1\n\
-             2026-01-01T00:00:00.045000Z INFO master 1 main - worker_hello: worker 0 pid 2 protocol 1\n",
-        )
-        .unwrap();
-        let (first, all) = spawn_times(&log, 2).unwrap();
+    fn spawn_times_from_workers_json() {
+        let w = |id, generation, started: &str, hello: Option<&str>| WorkerRecord {
+            id,
+            generation,
+            started_at: started.into(),
+            hello_at: hello.map(String::from),
+            ..WorkerRecord::default()
+        };
+        let records = [
+            w(
+                0,
+                0,
+                "2026-01-01T00:00:00.010000Z",
+                Some("2026-01-01T00:00:00.045000Z"),
+            ),
+            w(
+                1,
+                0,
+                "2026-01-01T00:00:00.012000Z",
+                Some("2026-01-01T00:00:00.030000Z"),
+            ),
+            // A restart later on is no start-up cost.
+            w(1, 1, "2026-01-01T00:00:05Z", Some("2026-01-01T00:00:06Z")),
+        ];
+        let (first, all) = spawn_times(&records, 2).unwrap();
         assert!((first - 20.0).abs() < 1e-6, "{first}");
         assert!((all - 35.0).abs() < 1e-6, "{all}");
-        assert!(spawn_times(&dir.path().join("none.log"), 2).is_none());
+        assert!(spawn_times(&records[..0], 2).is_none());
+        let no_hello = [w(0, 0, "2026-01-01T00:00:00Z", None)];
+        assert!(spawn_times(&no_hello, 1).is_none());
     }
 }

@@ -51,7 +51,7 @@
 //!     "peak_rss_total_kib",        // max over runs of master + sum of workers
 //!     "peak_rss_master_kib", "peak_rss_per_worker_kib" (largest worker; null for p = 0),
 //!     "ipc_messages", "ipc_bytes", // medians, both directions, all workers
-//!     "spawn_ms",                  // first worker_hello - first worker_started (master.log)
+//!     "spawn_ms",                  // first hello_at - first started_at (workers.json)
 //!     "spawn_all_ms",              // last first-generation hello - first start
 //!     "statuses": {"ok": n, ...},  // summed over runs
 //!     "all_ok": bool, "flag": null | "why",

@@ -81,9 +81,9 @@ pub struct RunRecord {
     pub ipc_messages: u64,
     /// IPC payload bytes both ways, all workers.
     pub ipc_bytes: u64,
-    /// First `worker_hello` minus first `worker_started` in master.log, ms.
+    /// First `hello_at` minus first `started_at` in workers.json, ms.
     pub spawn_ms: Option<f64>,
-    /// Last first-generation `worker_hello` minus first `worker_started`, ms.
+    /// Last first-generation `hello_at` minus first `started_at`, ms.
     pub spawn_all_ms: Option<f64>,
     /// Devices per final status (run.json totals).
     pub statuses: BTreeMap<String, u64>,
@@ -214,9 +214,11 @@ pub fn run_once(
         dir: dir.to_path_buf(),
     })?;
     let workers = artifacts::read_workers_json(&run_dir).unwrap_or_default();
-    let spawn = artifacts::spawn_times(&run_dir.join("master.log"), layout.p as usize);
-
     let in_process = layout.p == 0;
+    // `-p 0` spawns no process: its pool's start is no spawn cost.
+    let spawn = (!in_process)
+        .then(|| artifacts::spawn_times(&workers, layout.p as usize))
+        .flatten();
     let workers_cpu_ms = (!in_process).then(|| workers.iter().map(|w| w.cpu_ms()).sum::<f64>());
     let master_cpu_ms = (cpu_ms - workers_cpu_ms.unwrap_or(0.0)).max(0.0);
     let (master_peak_rss_kib, worker_peak_rss_kib) = if in_process {
@@ -236,7 +238,7 @@ pub fn run_once(
         timed_out,
         wall_ms,
         run_wall_ms: run.wall_ms,
-        devices: run.devices,
+        devices: run.devices as u64,
         cpu_ms,
         master_cpu_ms,
         workers_cpu_ms,
@@ -253,7 +255,11 @@ pub fn run_once(
             .sum(),
         spawn_ms: spawn.map(|s| s.0),
         spawn_all_ms: spawn.map(|s| s.1),
-        statuses: run.totals,
+        statuses: run
+            .totals
+            .iter()
+            .map(|(st, n)| (st.as_str().to_string(), *n as u64))
+            .collect(),
         load_1m,
     })
 }

@@ -21,12 +21,16 @@ pub struct Inventory {
     pub warnings: Vec<String>,
     /// The file (or directory) the inventory was read from.
     pub source: PathBuf,
-    /// Where each resolved field of a device was set: device name ->
-    /// field (`host`, `port`, `username`, `password`, `enable_secret`, ...)
-    /// -> `file:line`. Filled by the Ansible loader; a field absent here
-    /// took its default (or the format does not track sources).
-    pub origins: BTreeMap<String, BTreeMap<String, String>>,
+    /// Where each resolved field of a device was set, by device name.
+    /// Filled by every format when [`crate::LoadOptions::sources`] is set
+    /// (the Ansible loader always fills it); empty means "not tracked".
+    pub origins: BTreeMap<String, Origins>,
 }
+
+/// Where each field of one device was set: field (`host`, `port`,
+/// `username`, `password`, `key_file`, `enable_secret`, `data.KEY`, ...)
+/// -> `file:line`. A field absent here took its default.
+pub type Origins = BTreeMap<String, String>;
 
 /// Device counts for `fleet inventory check`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -58,11 +62,7 @@ pub fn summary(inv: &Inventory) -> Summary {
         }
         let platform = d.platform.clone().unwrap_or_else(|| "-".to_owned());
         *s.per_platform.entry(platform).or_default() += 1;
-        let transport = match d.transport {
-            fleet_proto::Transport::Ssh => "ssh",
-            fleet_proto::Transport::Telnet => "telnet",
-            fleet_proto::Transport::Noop => "noop",
-        };
+        let transport = crate::vocab::transport_name(d.transport);
         *s.per_transport.entry(transport.to_owned()).or_default() += 1;
         if !d.jump.is_empty() {
             s.with_jump += 1;

@@ -25,24 +25,25 @@
 #![deny(missing_docs)]
 
 mod ansible;
+mod client_defaults;
+mod csv_loader;
 mod error;
-mod finish;
 mod fleet;
 mod format;
+mod hostport;
 mod inventory;
 pub mod limit;
 mod nornir;
 mod secrets;
 mod suggest;
-mod table;
-mod values;
 mod vault;
+mod vocab;
 mod yaml;
 mod ytree;
 
 pub use error::{ErrorKind, InventoryError};
 pub use format::{Format, UnknownFormat};
-pub use inventory::{summary, Inventory, Summary};
+pub use inventory::{summary, Inventory, Origins, Summary};
 pub use vault::VaultPassword;
 
 use std::path::Path;
@@ -59,6 +60,10 @@ pub struct LoadOptions {
     /// The Ansible Vault password, for vault-encrypted files and `!vault`
     /// values (`--vault-password-file`, else `ANSIBLE_VAULT_PASSWORD_FILE`).
     pub vault_password: VaultPassword,
+    /// Record where each device field was set ([`Inventory::origins`]) for
+    /// `fleet inventory show` and `list --long/--json`. Off for runs: 100k
+    /// devices would pay for strings nobody reads.
+    pub sources: bool,
 }
 
 impl Default for LoadOptions {
@@ -69,6 +74,7 @@ impl Default for LoadOptions {
             format: None,
             password_prompted: false,
             vault_password: VaultPassword::from_flag_or_env(None),
+            sources: false,
         }
     }
 }
@@ -112,7 +118,7 @@ pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Inventory, Inventory
             .find(|p| p.is_file())
             .unwrap_or_else(|| path.join("hosts.yaml"));
         let text = read_text(&file)?;
-        let mut inv = load_str_with(&text, &file, format, opts.password_prompted)?;
+        let mut inv = load_str_with(&text, &file, format, opts)?;
         inv.source = path.to_path_buf();
         return Ok(inv);
     }
@@ -140,7 +146,7 @@ pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Inventory, Inventory
         Format::AnsibleIni | Format::AnsibleYaml => {
             ansible::load_file(text, path, format, &mut vault)?
         }
-        _ => load_str_with(text, path, format, opts.password_prompted)?,
+        _ => load_str_with(text, path, format, opts)?,
     };
     inv.source = path.to_path_buf();
     Ok(inv)
@@ -169,23 +175,23 @@ pub(crate) fn read_text(file: &Path) -> Result<String, InventoryError> {
 /// Nornir's `groups.yaml`/`defaults.yaml`, Ansible's `group_vars/` and
 /// `host_vars/` resolve against its directory).
 pub fn load_str(text: &str, origin: &Path, format: Format) -> Result<Inventory, InventoryError> {
-    load_str_with(text, origin, format, false)
+    load_str_with(text, origin, format, &LoadOptions::default())
 }
 
 fn load_str_with(
     text: &str,
     origin: &Path,
     format: Format,
-    password_prompted: bool,
+    opts: &LoadOptions,
 ) -> Result<Inventory, InventoryError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match format {
-        Format::Fleet => fleet::load(text, origin, password_prompted),
+        Format::Fleet => fleet::load(text, origin, opts),
         Format::Nornir => nornir::load(text, origin),
         Format::AnsibleIni | Format::AnsibleYaml => {
-            let mut vault = vault::Vault::new(VaultPassword::from_flag_or_env(None));
+            let mut vault = vault::Vault::new(opts.vault_password.clone());
             ansible::load_file(text, origin, format, &mut vault)
         }
-        Format::Csv => table::load(text, origin),
+        Format::Csv => csv_loader::load(text, origin),
     }
 }

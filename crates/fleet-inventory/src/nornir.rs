@@ -2,12 +2,12 @@
 //! `defaults.yaml` beside it, resolved with Nornir's inheritance (host, then
 //! each group depth-first through its own groups, then defaults).
 
+use crate::client_defaults::fill_gaps;
 use crate::error::{ErrorKind, InventoryError};
-use crate::finish::fill_gaps;
+use crate::hostport::parse_user_host_port;
 use crate::inventory::Inventory;
 use crate::secrets::{normalize_platform, Secrets};
 use crate::suggest::did_you_mean;
-use crate::values::parse_user_host_port;
 use crate::yaml::{self, err_at, pos};
 use crate::ytree::Mapping;
 use crate::ytree::{Node, Reader};

@@ -117,22 +117,6 @@ pub(crate) fn string_list(
     }
 }
 
-/// A boolean (`true`/`false`, `yes`/`no`).
-pub(crate) fn boolean(file: &Path, node: &Node, field: &str) -> Result<bool, InventoryError> {
-    let s = scalar(file, node, field)?;
-    match s.as_str().to_ascii_lowercase().as_str() {
-        "true" | "yes" | "on" => Ok(true),
-        "false" | "no" | "off" => Ok(false),
-        other => Err(err_at(
-            file,
-            s.span(),
-            Some(field),
-            ErrorKind::InvalidValue,
-            format!("invalid boolean `{other}` (expected true or false)"),
-        )),
-    }
-}
-
 /// A TCP port 1-65535.
 pub(crate) fn port(file: &Path, node: &Node, field: &str) -> Result<u16, InventoryError> {
     let s = scalar(file, node, field)?;

@@ -367,3 +367,55 @@ fn yaml_anchors_share_settings() {
     .unwrap();
     assert_eq!(inv.devices.len(), 2);
 }
+
+#[test]
+fn sources_name_the_line_of_the_layer_that_won() {
+    init_env();
+    let path = fixture("fleet/groups.yaml");
+    let plain = load(&path, None).unwrap();
+    assert!(
+        plain.origins.is_empty(),
+        "sources are tracked only on request"
+    );
+    let opts = fleet_inventory::LoadOptions {
+        sources: true,
+        ..Default::default()
+    };
+    let inv = fleet_inventory::load_with(&path, &opts).unwrap();
+    assert_eq!(inv.devices, plain.devices, "tracking changes nothing else");
+    let at = |line: usize| format!("{}:{line}", path.display());
+    let core1: Vec<(&str, String)> = inv.origins["core-1"]
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    assert_eq!(
+        core1,
+        [
+            ("command_timeout", at(13)),
+            ("commands", at(18)),
+            ("connect_timeout", at(12)),
+            ("data.rack", at(39)),
+            ("data.role", at(20)),
+            ("data.site", at(14)),
+            ("data.tier", at(24)),
+            ("enable_secret", at(19)),
+            ("host", at(36)),
+            ("mode", at(23)),
+            ("password", at(8)),
+            ("platform", at(22)),
+            ("port", at(37)),
+            ("username", at(7)),
+        ]
+        .map(|(k, v)| (k, v))
+    );
+    // srv-1: key and agent from group `linux`, the jump host from `bastioned`.
+    let srv = &inv.origins["srv-1"];
+    assert_eq!(srv["key_file"], at(30));
+    assert_eq!(srv["agent"], at(31));
+    assert_eq!(srv["jump"], at(26));
+    assert_eq!(srv["username"], at(29));
+    // bench-1: transport from the device; no session timeout anywhere.
+    assert_eq!(inv.origins["bench-1"]["transport"], at(61));
+    assert!(!inv.origins["bench-1"].contains_key("session_timeout"));
+    assert_eq!(inv.origins["edge-1"]["session_timeout"], at(44));
+}

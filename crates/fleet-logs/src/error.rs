@@ -50,6 +50,9 @@ pub enum LogsError {
         #[source]
         source: serde_json::Error,
     },
+    /// A file of the run is not what schema `fleet-run/1` says.
+    #[error(transparent)]
+    RunDir(#[from] fleet_proto::rundir::RunDirError),
     /// The device never appears in the run.
     #[error("device `{device}` appears neither in results.jsonl nor in the logs of {path}")]
     UnknownDevice {

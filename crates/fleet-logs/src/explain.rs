@@ -3,15 +3,17 @@
 //! it, how long each phase took, how it ended (every attempt, when a
 //! worker died under it), and what else its worker was doing meanwhile.
 //!
-//! Sources: the master's `dispatch:`, `result:`, `requeue:`,
-//! `worker_lost:` and `worker_crashed:` lines in `master.log`; the
-//! workers' `session start:` lines and their warnings and errors; the
-//! device's rows and the other sessions of the same worker process in
-//! `results.jsonl`.
+//! Sources, all read as data: the master's `dispatch`, `result`,
+//! `requeue` and `worker_exit` lifecycle events in `master.log`; the
+//! workers' `session_start` and `session_end` events and their warnings
+//! and errors; the device's rows and the other sessions of the same worker
+//! process in `results.jsonl` (through [`ResultsReader`]).
 
 use crate::error::LogsError;
 use crate::filter::{parse_ts, ts_of_micros};
 use crate::merge::{read_run, Entry};
+use fleet_proto::event::Lifecycle;
+use fleet_proto::rundir::{ResultsReader, RunDirError};
 use fleet_proto::DeviceResult;
 use std::fmt;
 use std::path::Path;
@@ -61,19 +63,16 @@ pub struct Load {
     pub running_at_start: usize,
 }
 
-/// Reads `results.jsonl` of a run, skipping lines that do not parse (a
-/// torn last line of a killed master); a missing file reads as empty.
+/// Reads `results.jsonl` of a run, skipping a torn last line (a killed
+/// master); a missing file reads as empty.
 pub fn read_results(run_dir: &Path) -> Result<Vec<DeviceResult>, LogsError> {
-    let path = run_dir.join("results.jsonl");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(LogsError::Io { path, source: e }),
-    };
-    Ok(text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect())
+    match ResultsReader::open(run_dir) {
+        Ok(r) => Ok(r.read_all()?),
+        Err(RunDirError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(Vec::new())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Tells the story of `device` in the run at `run_dir`.
@@ -95,16 +94,6 @@ pub fn explain(run_dir: &Path, device: &str) -> Result<Story, LogsError> {
         });
     }
     Ok(story)
-}
-
-/// The number right after `key` in `msg` (`attempt 2 next` -> 2).
-fn number_after(msg: &str, key: &str) -> Option<u64> {
-    let at = msg.find(key)? + key.len();
-    let digits: String = msg[at..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect();
-    digits.parse().ok()
 }
 
 /// The first line of a record's message (a panic's backtrace stays out
@@ -156,67 +145,88 @@ pub fn build(run_id: &str, device: &str, entries: &[Entry], results: &[DeviceRes
         let msg: &str = &msg;
         let ts = r.ts.clone();
         let is_master = r.who == "master" && !r.thread.starts_with('w');
-        if is_master && msg.starts_with("dispatch:") {
-            let n = number_after(msg, "attempt ").unwrap_or(current as u64) as u32;
-            current = n;
-            let batch = number_after(msg, "batch ").map(|b| b.to_string());
-            let worker = number_after(msg, "to worker ").map(|w| w.to_string());
-            attempt(&mut attempts, n).events.push((
-                ts,
-                format!(
-                    "dispatched in batch {} to worker {}",
-                    batch.as_deref().unwrap_or("?"),
-                    worker.as_deref().unwrap_or("?")
-                ),
-            ));
-        } else if is_master && msg.starts_with("result:") {
-            let n = number_after(msg, "attempt ").unwrap_or(current as u64) as u32;
-            attempt(&mut attempts, n)
-                .events
-                .push((ts, format!("master recorded {msg}")));
-        } else if is_master && msg.starts_with("requeue:") {
-            let next = number_after(msg, "attempt ").unwrap_or(current as u64 + 1) as u32;
-            let n = next.saturating_sub(1).max(1);
-            attempt(&mut attempts, n)
-                .events
-                .push((ts, format!("master: {msg}")));
-        } else if is_master {
-            attempt(&mut attempts, current)
-                .events
-                .push((ts, format!("master: {msg}")));
-        } else if msg.starts_with("session start:") {
-            let n = number_after(msg, "attempt ").unwrap_or(current as u64) as u32;
-            current = n;
-            let id = r
-                .who
-                .strip_prefix('w')
-                .and_then(|w| w.parse().ok())
-                .or_else(|| number_after(&r.thread, "w").map(|w| w as u32))
-                .unwrap_or(0);
-            let a = attempt(&mut attempts, n);
-            a.ran_on = Some((id, r.pid, r.thread.clone()));
-            a.events.push((
-                ts,
-                format!(
-                    "started on worker {id} pid {} thread {} ({msg})",
-                    r.pid, r.thread
-                ),
-            ));
-        } else if msg.starts_with("session end:") || is_problem(e) {
-            let used = if r.message.lines().next() == Some(msg) {
-                1
-            } else {
-                2
-            };
-            let extra = r.message.lines().count().saturating_sub(used);
-            let more = if extra > 0 {
-                format!(" (+{extra} more lines: see `fleet logs --device {device}`)")
-            } else {
-                String::new()
-            };
-            attempt(&mut attempts, current)
-                .events
-                .push((ts, format!("{} {}: {msg}{more}", r.level, r.who)));
+        match r.event() {
+            Some(Lifecycle::Dispatch {
+                batch,
+                worker,
+                attempt: n,
+            }) if is_master => {
+                current = n;
+                attempt(&mut attempts, n).events.push((
+                    ts,
+                    format!("dispatched in batch {batch} to worker {worker}"),
+                ));
+            }
+            Some(Lifecycle::Result {
+                status,
+                attempt: n,
+                error,
+                ..
+            }) if is_master => {
+                let error = error.map(|e| format!(": {e}")).unwrap_or_default();
+                attempt(&mut attempts, n).events.push((
+                    ts,
+                    format!("master recorded result: {status} (attempt {n}){error}"),
+                ));
+            }
+            Some(Lifecycle::Requeue {
+                attempt: next,
+                reason,
+            }) if is_master => {
+                let n = next.saturating_sub(1).max(1);
+                attempt(&mut attempts, n)
+                    .events
+                    .push((ts, format!("master: requeued for attempt {next}: {reason}")));
+            }
+            _ if is_master => {
+                attempt(&mut attempts, current)
+                    .events
+                    .push((ts, format!("master: {msg}")));
+            }
+            Some(Lifecycle::SessionStart { attempt: n, batch }) => {
+                current = n;
+                let id = r
+                    .who
+                    .strip_prefix('w')
+                    .and_then(|w| w.parse().ok())
+                    .unwrap_or(0);
+                let a = attempt(&mut attempts, n);
+                a.ran_on = Some((id, r.pid, r.thread.clone()));
+                a.events.push((
+                    ts,
+                    format!(
+                        "started on worker {id} pid {} thread {} (batch {batch})",
+                        r.pid, r.thread
+                    ),
+                ));
+            }
+            Some(Lifecycle::SessionEnd { status, ms, error }) => {
+                let error = error.map(|e| format!(": {e}")).unwrap_or_default();
+                attempt(&mut attempts, current).events.push((
+                    ts,
+                    format!(
+                        "{} {}: session ended {status} in {ms:.1} ms{error}",
+                        r.level, r.who
+                    ),
+                ));
+            }
+            _ if is_problem(e) => {
+                let used = if r.message.lines().next() == Some(msg) {
+                    1
+                } else {
+                    2
+                };
+                let extra = r.message.lines().count().saturating_sub(used);
+                let more = if extra > 0 {
+                    format!(" (+{extra} more lines: see `fleet logs --device {device}`)")
+                } else {
+                    String::new()
+                };
+                attempt(&mut attempts, current)
+                    .events
+                    .push((ts, format!("{} {}: {msg}{more}", r.level, r.who)));
+            }
+            _ => {}
         }
     }
     let mine: Vec<&DeviceResult> = results.iter().filter(|r| r.device == device).collect();
@@ -275,20 +285,27 @@ fn fill_worker_state(a: &mut Attempt, device: &str, entries: &[Entry], results: 
     // crash line for that pid at or after the start, and only if no
     // result arrived first.
     if a.result.is_none() {
-        let needle = format!("pid {pid}:");
-        if let Some(crash) = entries.iter().find(|e| {
-            e.record.who == "master"
-                && e.record.ts >= start
-                && e.record.message.starts_with("worker_crashed:")
-                && e.record.message.contains(&needle)
-        }) {
+        let crash = entries
+            .iter()
+            .filter(|e| e.record.who == "master" && e.record.ts >= start)
+            .find_map(|e| match e.record.event() {
+                Some(Lifecycle::WorkerExit {
+                    worker,
+                    pid: p,
+                    exit,
+                    crashed: true,
+                    ..
+                }) if p == pid => Some((e.record.ts.clone(), worker, exit)),
+                _ => None,
+            });
+        if let Some((ts, worker, exit)) = crash {
             a.crashed = true;
-            if crash.record.ts > end {
-                end = crash.record.ts.clone();
+            if ts > end {
+                end = ts.clone();
             }
             a.events.push((
-                crash.record.ts.clone(),
-                format!("master: {}", first_line(&crash.record.message)),
+                ts,
+                format!("master: worker {worker} (pid {pid}) crashed: {exit}"),
             ));
         }
     }
@@ -461,17 +478,66 @@ mod tests {
     /// on worker 1 (pid 200) next to `r2` and `r3`.
     fn synthetic_run(dir: &Path) {
         let master = [
-            format!("{} INFO  master 1 main r1 dispatch: batch 0 to worker 0, attempt 1", ts(0)),
-            format!("{} ERROR master 1 main - worker_crashed: worker 0 generation 0 pid 100: signal 6 (SIGABRT); 1 devices in flight", ts(60)),
-            format!("{} WARN  master 1 main r1 requeue: device was running when worker 0 died; attempt 2 next", ts(61)),
-            format!("{} INFO  master 1 main r1 dispatch: batch 4 to worker 1, attempt 2", ts(70)),
-            format!("{} INFO  master 1 main r1 result: ok attempt 2 (worker 1 pid 200 thread w1-t0) in 100.0 ms", ts(190)),
+            format!(
+                "{} INFO  master 1 main r1 {}",
+                ts(0),
+                Lifecycle::Dispatch {
+                    batch: 0,
+                    worker: 0,
+                    attempt: 1
+                }
+            ),
+            format!(
+                "{} INFO  master 1 main - {}",
+                ts(60),
+                Lifecycle::WorkerExit {
+                    worker: 0,
+                    generation: 0,
+                    pid: 100,
+                    exit: "signal 6 (SIGABRT)".into(),
+                    crashed: true
+                }
+            ),
+            format!(
+                "{} WARN  master 1 main r1 {}",
+                ts(61),
+                Lifecycle::Requeue {
+                    attempt: 2,
+                    reason: "was running when worker 0 died".into()
+                }
+            ),
+            format!(
+                "{} INFO  master 1 main r1 {}",
+                ts(70),
+                Lifecycle::Dispatch {
+                    batch: 4,
+                    worker: 1,
+                    attempt: 2
+                }
+            ),
+            format!(
+                "{} INFO  master 1 main r1 {}",
+                ts(190),
+                Lifecycle::Result {
+                    status: Status::Ok,
+                    attempt: 2,
+                    worker: Some(1),
+                    pid: Some(200),
+                    thread: Some("w1-t0".into()),
+                    ms: 100.0,
+                    error: None
+                }
+            ),
         ]
         .join("\n");
         let w0 = [
             format!(
-                "{} INFO  w0 100 w0-t0 r1 session start: 127.0.0.1:22 attempt 1 batch 0",
-                ts(10)
+                "{} INFO  w0 100 w0-t0 r1 {}",
+                ts(10),
+                Lifecycle::SessionStart {
+                    attempt: 1,
+                    batch: 0
+                }
             ),
             format!(
                 "{} ERROR w0 100 w0-t0 r1 panic: panicked at src/x.rs:1:1:\ninjected\nbacktrace:\n   0: frame",
@@ -481,21 +547,39 @@ mod tests {
         .join("\n");
         let w1 = [
             format!(
-                "{} INFO  w1 200 w1-t1 r2 session start: 127.0.0.1:22 attempt 1 batch 3",
-                ts(20)
+                "{} INFO  w1 200 w1-t1 r2 {}",
+                ts(20),
+                Lifecycle::SessionStart {
+                    attempt: 1,
+                    batch: 3
+                }
             ),
             format!(
-                "{} INFO  w1 200 w1-t0 r1 session start: 127.0.0.1:22 attempt 2 batch 4",
-                ts(80)
+                "{} INFO  w1 200 w1-t0 r1 {}",
+                ts(80),
+                Lifecycle::SessionStart {
+                    attempt: 2,
+                    batch: 4
+                }
             ),
             format!(
-                "{} WARN  w1 200 w1-t2 r3 session end: timeout in 5.0 ms: slow",
-                ts(150)
+                "{} WARN  w1 200 w1-t2 r3 {}",
+                ts(150),
+                Lifecycle::SessionEnd {
+                    status: Status::Timeout,
+                    ms: 5.0,
+                    error: Some("slow".into())
+                }
             ),
             format!("{} WARN  w1 200 w1-t2 - unrelated later warning", ts(500)),
             format!(
-                "{} INFO  w1 200 w1-t0 r1 session end: ok in 100.0 ms",
-                ts(180)
+                "{} INFO  w1 200 w1-t0 r1 {}",
+                ts(180),
+                Lifecycle::SessionEnd {
+                    status: Status::Ok,
+                    ms: 100.0,
+                    error: None
+                }
             ),
         ]
         .join("\n");
@@ -554,19 +638,19 @@ mod tests {
             "dispatched in batch 0 to worker 0",
             "started on worker 0 pid 100 thread w0-t0",
             "ERROR w0: panic: panicked at src/x.rs:1:1: injected (+2 more lines",
-            "worker_crashed: worker 0 generation 0 pid 100",
-            "requeue: device was running when worker 0 died; attempt 2 next",
+            "master: worker 0 (pid 100) crashed: signal 6 (SIGABRT)",
+            "master: requeued for attempt 2: was running when worker 0 died",
             "result: none, the worker died while running it",
             "attempt 2:",
             "dispatched in batch 4 to worker 1",
             "started on worker 1 pid 200 thread w1-t0",
-            "INFO w1: session end: ok in 100.0 ms",
-            "master recorded result: ok attempt 2",
+            "INFO w1: session ended ok in 100.0 ms",
+            "master recorded result: ok (attempt 2)",
             "connect 10.0 ms, auth 20.0 ms, commands 70.0 ms, total 100.0 ms",
             "result: ok (attempt 2)",
             "worker pid 200: 2 other sessions overlapped (1 already running at start)",
             "1 warning(s)/error(s)",
-            "r3: session end: timeout",
+            "r3: session_end: error=slow ms=5.0 status=timeout",
         ];
         let mut at = 0;
         for want in want_in_order {

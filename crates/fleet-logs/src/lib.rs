@@ -38,4 +38,4 @@ pub use filter::Filter;
 pub use format::{device_scope, field, flush, init, write_message, DeviceScope};
 pub use merge::{read_run, Entry};
 pub use read::{parse_line, Record};
-pub use runs::{list_runs, RunInfo, RunSummary};
+pub use runs::{list_runs, read_run_info, run_start, RunInfo, RunSummary};

@@ -1,5 +1,7 @@
 //! Reading: log lines back into records.
 
+use fleet_proto::event::Lifecycle;
+
 /// One log record. Continuation lines (backtraces, raw stderr) are folded
 /// into `message`, separated by newlines.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +20,16 @@ pub struct Record {
     pub device: Option<String>,
     /// The message.
     pub message: String,
+}
+
+impl Record {
+    /// The lifecycle event this record's message states, if it is one
+    /// (parsed as data, see [`fleet_proto::event`]); `None` for free text
+    /// and for an event whose fields do not parse.
+    pub fn event(&self) -> Option<Lifecycle> {
+        let first = self.message.lines().next().unwrap_or("");
+        Lifecycle::parse(first)?.ok()
+    }
 }
 
 /// Parses one line in the format of [`crate::format`]; `None` for a line

@@ -1,87 +1,23 @@
 //! Past runs: one summary per run directory, from its `run.json`.
 
 use crate::error::LogsError;
-use serde::Deserialize;
-use std::collections::BTreeMap;
+use fleet_proto::rundir::{RunJson, RESULTS_FILE, RUN_FILE};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-/// What `run.json` says about a run (only the fields `fleet runs` and
-/// `fleet logs` use; unknown fields are ignored, missing ones default).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct RunInfo {
-    /// Run id (the directory name).
-    pub run_id: String,
-    /// RFC 3339 start time.
-    pub started_at: Option<String>,
-    /// RFC 3339 end time; `None` while running or after a master crash.
-    pub ended_at: Option<String>,
-    /// Worker layout.
-    pub layout: Layout,
-    /// Devices in the run.
-    pub devices: usize,
-    /// Wall time in milliseconds.
-    pub wall_ms: Option<f64>,
-    /// Devices per status name.
-    pub totals: BTreeMap<String, usize>,
-    /// Whether Ctrl-C/SIGTERM stopped it.
-    pub interrupted: Option<bool>,
-    /// Whether it was a `--resume` of an earlier run.
-    pub resumed: bool,
-    /// Set when `fleet merge` made this run from shards.
-    pub merge: Option<MergeInfo>,
+/// What `run.json` says about a run: the contract type of
+/// [`fleet_proto::rundir`], under the name `fleet logs` has always used.
+pub type RunInfo = RunJson;
+
+/// Reads `<run_dir>/run.json`.
+pub fn read_run_info(run_dir: &Path) -> Result<RunInfo, LogsError> {
+    RunJson::read(run_dir).map_err(LogsError::RunDir)
 }
 
-/// The `merge` object of a merged run's `run.json` (the parts `fleet runs` shows).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct MergeInfo {
-    /// Number of shards of the run.
-    pub n: u32,
-    /// The shards merged.
-    pub shards: Vec<serde_json::Value>,
-    /// Every device exactly once, no shard missing.
-    pub complete: bool,
-}
-
-/// P×T of a run.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(default)]
-pub struct Layout {
-    /// Worker processes (0: threads inside the master).
-    pub processes: usize,
-    /// Threads per worker.
-    pub threads: usize,
-}
-
-impl RunInfo {
-    /// Reads `<run_dir>/run.json`.
-    pub fn read(run_dir: &Path) -> Result<RunInfo, LogsError> {
-        let path = run_dir.join("run.json");
-        let text = std::fs::read_to_string(&path).map_err(LogsError::io(&path))?;
-        serde_json::from_str(&text).map_err(|source| LogsError::Json { path, source })
-    }
-
-    /// When the run started, if `run.json` says.
-    pub fn start(&self) -> Option<SystemTime> {
-        self.started_at.as_deref().and_then(crate::filter::parse_ts)
-    }
-
-    /// Devices that ended `ok`.
-    pub fn ok(&self) -> usize {
-        self.totals.get("ok").copied().unwrap_or(0)
-    }
-
-    /// Devices that ended any other way.
-    pub fn failed(&self) -> usize {
-        self.totals
-            .iter()
-            .filter(|(k, _)| k.as_str() != "ok")
-            .map(|(_, n)| n)
-            .sum()
-    }
+/// When the run started, if `run.json` says.
+pub fn run_start(info: &RunInfo) -> Option<SystemTime> {
+    crate::filter::parse_ts(&info.started_at)
 }
 
 /// One line of `fleet runs`.
@@ -104,7 +40,7 @@ impl RunSummary {
             .info
             .as_ref()
             .ok()
-            .and_then(|i| i.started_at.clone())
+            .map(|i| i.started_at.clone())
             .unwrap_or_default();
         (start, id)
     }
@@ -119,9 +55,17 @@ impl fmt::Display for RunSummary {
             .unwrap_or_default();
         let info = match &self.info {
             Ok(info) => info,
-            Err(e) => return write!(f, "{id}  (unreadable run.json: {e})"),
+            Err(e) => {
+                write!(f, "{id}  (unreadable run.json: {e}")?;
+                let mut source = std::error::Error::source(e);
+                while let Some(s) = source {
+                    write!(f, ": {s}")?;
+                    source = s.source();
+                }
+                return write!(f, ")");
+            }
         };
-        let started = info.started_at.as_deref().unwrap_or("?");
+        let started = info.started_at.as_str();
         // Seconds are enough to tell runs apart in a listing.
         let started = started.split('.').next().unwrap_or(started);
         let started = started.trim_end_matches('Z');
@@ -164,10 +108,10 @@ pub fn list_runs(out: &Path) -> Result<Vec<RunSummary>, LogsError> {
         if !dir.is_dir() {
             continue;
         }
-        if !dir.join("run.json").is_file() && !dir.join("results.jsonl").is_file() {
+        if !dir.join(RUN_FILE).is_file() && !dir.join(RESULTS_FILE).is_file() {
             continue;
         }
-        let info = RunInfo::read(&dir);
+        let info = read_run_info(&dir);
         runs.push(RunSummary { dir, info });
     }
     runs.sort_by_key(|r| r.sort_key());
@@ -190,7 +134,7 @@ mod tests {
         write_run(
             out.path(),
             "20261122T001500Z-bbbb",
-            r#"{"run_id":"20261122T001500Z-bbbb","started_at":"2026-11-22T00:15:00.120000Z",
+            r#"{"run_id":"20261122T001500Z-bbbb","fleet_version":"0.1.0","started_at":"2026-11-22T00:15:00.120000Z",
                "ended_at":"2026-11-22T00:15:03Z","layout":{"processes":3,"threads":5,"batch_size":2},
                "devices":30,"wall_ms":2950.0,"totals":{"ok":28,"timeout":1,"worker_lost":1},
                "interrupted":false,"exit_code":1,"resumed":false,"extra":"ignored"}"#,
@@ -198,8 +142,8 @@ mod tests {
         write_run(
             out.path(),
             "20261122T001000Z-aaaa",
-            r#"{"run_id":"20261122T001000Z-aaaa","started_at":"2026-11-22T00:10:00.000001Z",
-               "ended_at":null,"layout":{"processes":0,"threads":8},"devices":4,
+            r#"{"run_id":"20261122T001000Z-aaaa","fleet_version":"0.1.0","started_at":"2026-11-22T00:10:00.000001Z",
+               "ended_at":null,"layout":{"processes":0,"threads":8,"batch_size":4},"devices":4,
                "wall_ms":null,"totals":{},"interrupted":null,"resumed":false}"#,
         );
         write_run(out.path(), "20261122T002000Z-cccc", "{not json");
@@ -226,7 +170,7 @@ mod tests {
         write_run(
             out.path(),
             "m",
-            r#"{"started_at":"2026-11-22T00:15:00Z","ended_at":"2026-11-22T00:15:02Z",
+            r#"{"run_id":"m","fleet_version":"0.1.0","started_at":"2026-11-22T00:15:00Z","ended_at":"2026-11-22T00:15:02Z",
                "layout":{"processes":6,"threads":4},"devices":30,"wall_ms":2000.0,
                "totals":{"ok":30},"interrupted":false,"resumed":false,
                "merge":{"n":3,"shards":[{"k":1},{"k":3}],"complete":false}}"#,
@@ -244,14 +188,35 @@ mod tests {
         write_run(
             out.path(),
             "r",
-            r#"{"started_at":"2026-11-22T00:15:00Z","ended_at":"2026-11-22T00:15:01Z",
-               "layout":{"processes":1,"threads":1},"devices":2,"wall_ms":1000.0,
+            r#"{"run_id":"r","fleet_version":"0.1.0","started_at":"2026-11-22T00:15:00Z","ended_at":"2026-11-22T00:15:01Z",
+               "layout":{"processes":1,"threads":1,"batch_size":1},"devices":2,"wall_ms":1000.0,
                "totals":{"ok":1,"cancelled":1},"interrupted":true,"resumed":true}"#,
         );
         let runs = list_runs(out.path()).unwrap();
+        assert!(runs[0].info.is_ok(), "{:?}", runs[0].info);
         assert_eq!(
             runs[0].to_string(),
             "r  2026-11-22T00:15:00Z  1x1  2 devices  ok 1 failed 1  1.0 s  interrupted  resumed"
         );
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+
+    #[test]
+    fn a_run_of_another_schema_is_listed_as_unreadable() {
+        let out = tempfile::tempdir().unwrap();
+        let dir = out.path().join("r");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("run.json"),
+            r#"{"schema":"fleet-run/9","run_id":"r","fleet_version":"9","started_at":"x"}"#,
+        )
+        .unwrap();
+        let runs = list_runs(out.path()).unwrap();
+        let line = runs[0].to_string();
+        assert!(line.contains("unreadable run.json"), "{line}");
     }
 }

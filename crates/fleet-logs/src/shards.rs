@@ -146,7 +146,7 @@ mod tests {
                     "master",
                     5,
                     dev,
-                    "dispatch: batch 0 to worker 0, attempt 1",
+                    "dispatch: attempt=1 batch=0 worker=0",
                 ),
             )
             .unwrap();
@@ -157,13 +157,15 @@ mod tests {
                     "w0",
                     7,
                     dev,
-                    "session start: 127.0.0.1:22 attempt 1 batch 0",
+                    "session_start: attempt=1 batch=0",
                 ),
             )
             .unwrap();
             std::fs::write(
                 d.join("run.json"),
-                format!(r#"{{"run_id":"shard-run-{k}"}}"#),
+                format!(
+                    r#"{{"run_id":"shard-run-{k}","fleet_version":"0.1.0","started_at":"{ts}"}}"#
+                ),
             )
             .unwrap();
         }

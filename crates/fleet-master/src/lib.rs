@@ -16,6 +16,35 @@
 //! - [`outputs`]: `--save-outputs`, `--group-output`, `--diff`.
 //! - [`report`]: the only code that prints: progress bar, stdout formats,
 //!   summary.
+//!
+//! # One device, from `fleet run` to its `results.jsonl` line
+//!
+//! 1. `bin/fleet`: clap parses every flag into typed values
+//!    (`cli::RunArgs`); `cmd_run::prepare` loads the inventory
+//!    (`fleet_inventory::load_with`) and calls [`plan::RunPlan::build`],
+//!    which applies `--limit`, `-c`, `--transport`, the config push and
+//!    `--resume`: the device now has its final commands.
+//! 2. [`run`] ([`dispatch`]) creates the run directory
+//!    ([`rundir::RunDir::create`]), writes `run.json` ([`sink::write_run_json`]),
+//!    queues the device as a `Job` and starts workers
+//!    ([`spawn::spawn_process`], or [`spawn::spawn_in_process`] for `-p 0`).
+//! 3. A worker asks for work (`NeedWork`); the dispatcher feeds that to
+//!    its state machine (`dispatch::machine::Machine::on_event`), whose
+//!    `dispatch` puts the device in a batch (logging the `dispatch`
+//!    lifecycle event, [`fleet_proto::event::Lifecycle`]) and returns a
+//!    send action that the event loop carries out.
+//! 4. In the worker, `fleet_worker::pool` runs the session on a thread
+//!    (`session_start`, `session_end` events) and sends the
+//!    [`fleet_proto::DeviceResult`] back as `WorkerEvent::Finished`.
+//! 5. The event loop's `on_message` feeds it to the machine
+//!    (`Event::Finished` → `on_finished`), which either schedules a
+//!    `--retry` backoff or returns `Action::Record`; `record_result` then
+//!    logs the `result` event and appends the line through
+//!    [`sink::ResultsFile::write`]: that is the device's line in
+//!    `results.jsonl` (type [`fleet_proto::rundir::ResultLine`]).
+//! 6. When every device has a line, `finish` writes `workers.json`,
+//!    `trace.json` and the final `run.json`, and [`report`] prints the
+//!    summary. The files are specified in `docs/run-directory.md`.
 #![deny(missing_docs)]
 
 pub mod config;

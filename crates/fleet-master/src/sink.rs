@@ -92,6 +92,7 @@ pub fn run_json(
         exit_code: outcome.map(|o| o.exit_code.code()),
         resumed: cfg.resume_dir.is_some(),
         shard: cfg.shard.clone(),
+        merge: None,
     }
 }
 

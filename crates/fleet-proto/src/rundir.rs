@@ -180,6 +180,77 @@ pub struct RunJson {
     /// `--shard K/N`: which part of a sharded run this is (`null` otherwise).
     #[serde(default)]
     pub shard: Option<ShardRecord>,
+    /// Set when `fleet merge` made this run from shards (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge: Option<MergeRecord>,
+}
+
+/// The `merge` object of a merged run's `run.json`: which shards went in
+/// and whether every device of the selection came out exactly once.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MergeRecord {
+    /// Number of shards of the run.
+    pub n: u32,
+    /// The `--shard-by` key the shards were split by.
+    pub by: String,
+    /// The shards' common selection digest ([`ShardRecord::selection_digest`]).
+    pub selection_digest: String,
+    /// Devices in the selection, across all shards.
+    pub selected: usize,
+    /// Every device exactly once and no shard missing.
+    pub complete: bool,
+    /// The shards merged, by index.
+    pub shards: Vec<MergedShard>,
+    /// Indexes of the shards not given to the merge.
+    pub missing_shards: Vec<u32>,
+    /// Devices of the selection with no result in any shard.
+    pub missing_devices: usize,
+    /// Those devices by name, with the shard that should have run them
+    /// (known when the merge could rebuild the selection).
+    pub missing_named: Vec<MissingDevice>,
+    /// Devices with results in more than one shard, with those shards.
+    pub duplicate_devices: BTreeMap<String, Vec<u32>>,
+    /// When the merge ran (RFC 3339).
+    pub merged_at: Option<String>,
+}
+
+/// One shard in [`MergeRecord::shards`]: where it ran and how it ended.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MergedShard {
+    /// 1-based shard index.
+    pub k: u32,
+    /// The shard's run id.
+    pub run_id: String,
+    /// Host name of the shard's master.
+    pub host: Option<String>,
+    /// The shard's run directory (absolute).
+    pub dir: Option<PathBuf>,
+    /// The shard's start time.
+    pub started_at: Option<String>,
+    /// The shard's end time; `None` if its master never finished.
+    pub ended_at: Option<String>,
+    /// Devices the shard was given.
+    pub devices: usize,
+    /// Result lines it wrote.
+    pub results: usize,
+    /// The shard's P×T.
+    pub layout: Option<RunLayout>,
+    /// The shard's wall time, ms.
+    pub wall_ms: Option<f64>,
+    /// The shard's exit code.
+    pub exit_code: Option<i32>,
+}
+
+/// A device of [`MergeRecord::missing_named`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MissingDevice {
+    /// Device name.
+    pub device: String,
+    /// The shard that should have run it.
+    pub shard: u32,
 }
 
 /// The `shard` object of a shard's `run.json`, so `fleet merge` can check
@@ -589,6 +660,7 @@ mod tests {
             exit_code: Some(1),
             resumed: false,
             shard: None,
+            merge: None,
         }
     }
 

@@ -3,6 +3,7 @@
 //! Every helper panics with the command line, the working directory and
 //! both output streams, so a failing end-to-end test explains itself.
 
+use fleet_proto::rundir::{ResultLine, ResultsReader, RunJson, WorkerRecord, RESULTS_FILE};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -122,17 +123,51 @@ pub fn run(bin: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> FleetR
     FleetRun::from_output(format!("fleet {}", args.join(" ")), dir, out)
 }
 
-/// Parses `results.jsonl` of a run directory.
+/// Every line of `results.jsonl` of a finished run, typed: a line that
+/// does not match the run-directory contract, or a torn last line (a
+/// finished run has none), fails the test.
+pub fn result_lines(run_dir: &Path) -> Vec<ResultLine> {
+    let mut reader = ResultsReader::open(run_dir).unwrap_or_else(|e| panic!("{}", chain(&e)));
+    let lines: Vec<ResultLine> = (&mut reader)
+        .map(|r| r.unwrap_or_else(|e| panic!("{}", chain(&e))))
+        .collect();
+    assert_eq!(
+        reader.torn(),
+        0,
+        "torn last line in {}",
+        run_dir.join(RESULTS_FILE).display()
+    );
+    lines
+}
+
+/// [`result_lines`] as JSON values, for tests that look at fields by name.
 pub fn results(run_dir: &Path) -> Vec<serde_json::Value> {
-    let path = run_dir.join("results.jsonl");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    text.lines()
-        .map(|l| {
-            serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("bad line in {}: {e}: {l}", path.display()))
-        })
+    result_lines(run_dir)
+        .iter()
+        .map(|r| serde_json::to_value(r).expect("a result line serializes"))
         .collect()
+}
+
+/// `run.json` of a run, typed (fails the test if it does not match).
+pub fn run_json(run_dir: &Path) -> RunJson {
+    RunJson::read(run_dir).unwrap_or_else(|e| panic!("{}", chain(&e)))
+}
+
+/// `workers.json` of a finished run, typed.
+pub fn workers_json(run_dir: &Path) -> Vec<WorkerRecord> {
+    WorkerRecord::read_all(run_dir).unwrap_or_else(|e| panic!("{}", chain(&e)))
+}
+
+/// An error with its causes, for panics.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// Polls `cond` every 20 ms until it holds or `timeout` passes.

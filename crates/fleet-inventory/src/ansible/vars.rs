@@ -1,10 +1,10 @@
 //! Turning a host's resolved Ansible variables into a fleet `Device`.
 
 use super::model::Var;
+use crate::client_defaults::fill_gaps;
 use crate::error::{ErrorKind, InventoryError};
-use crate::finish::fill_gaps;
+use crate::hostport::parse_user_host_port;
 use crate::secrets::{normalize_platform, resolve_path, Loc, SecretSource, Secrets};
-use crate::values::parse_user_host_port;
 use crate::yaml::parse_port;
 use fleet_proto::{Auth, Device, JumpHost, Mode, Secret};
 use std::collections::HashMap;
@@ -99,20 +99,22 @@ fn value<'a>(key: &str, v: &'a Var) -> Result<Value<'a>, InventoryError> {
     }
 }
 
-/// Ansible's booleans (`yes`/`no`, `true`/`false`, `on`/`off`, `1`/`0`).
+/// Ansible's booleans ([`crate::vocab::parse_bool`]); an empty value is
+/// false, as in Ansible.
 fn boolean(key: &str, v: &Var) -> Result<bool, InventoryError> {
-    match v.value.trim().to_ascii_lowercase().as_str() {
-        "yes" | "true" | "on" | "1" | "y" | "t" => Ok(true),
-        "no" | "false" | "off" | "0" | "n" | "f" | "" => Ok(false),
-        other => Err(InventoryError::at(
+    if v.value.trim().is_empty() {
+        return Ok(false);
+    }
+    crate::vocab::parse_bool(&v.value).map_err(|m| {
+        InventoryError::at(
             &v.file,
             v.line,
             v.column,
             Some(key),
             ErrorKind::InvalidValue,
-            format!("invalid boolean `{other}` (expected yes/no or true/false)"),
-        )),
-    }
+            m,
+        )
+    })
 }
 
 /// A device Ansible would reach by other means than CLI over SSH: fleet
@@ -125,8 +127,7 @@ pub(crate) struct Unsupported {
     pub at: String,
 }
 
-/// Where each device field was set: field -> `file:line`.
-pub(crate) type Origins = std::collections::BTreeMap<String, String>;
+pub(crate) use crate::inventory::Origins;
 
 /// Builds the device for host `name` from its resolved variables, with
 /// where each field came from; `Ok(Err)` for a host whose

@@ -8,14 +8,15 @@ mod resolve;
 mod settings;
 
 use crate::error::{ErrorKind, InventoryError};
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, Origins};
 use crate::secrets::Secrets;
 use crate::yaml::{self, err_at, pos};
 use crate::ytree::{Node, Reader};
+use crate::LoadOptions;
 use fleet_proto::{Device, HostKeyCheck};
-use resolve::resolve;
+use resolve::{origins, resolve};
 use settings::{At, Ctx, Settings, TOP_KEYS};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 /// True when no top-level `defaults:`/`groups:` line follows the top-level
@@ -53,9 +54,30 @@ struct Builder<'a> {
     devices: Vec<Device>,
     /// `--ask-pass`: devices without credentials get the prompted password.
     password_prompted: bool,
+    /// Where each device's fields were set, when the caller asked
+    /// ([`LoadOptions::sources`]); empty otherwise.
+    origins: Option<BTreeMap<String, Origins>>,
 }
 
-impl Builder<'_> {
+impl<'a> Builder<'a> {
+    fn new(
+        ctx: Ctx<'a>,
+        defaults: Settings,
+        groups: HashMap<String, Settings>,
+        opts: &LoadOptions,
+    ) -> Self {
+        Builder {
+            ctx,
+            defaults,
+            groups,
+            secrets: Secrets::default(),
+            seen: HashMap::new(),
+            devices: Vec::new(),
+            password_prompted: opts.password_prompted,
+            origins: opts.sources.then(BTreeMap::new),
+        }
+    }
+
     fn add(&mut self, node: &Node) -> Result<(), InventoryError> {
         let file = self.ctx.file;
         let map = yaml::mapping(file, node, "devices")?;
@@ -121,6 +143,10 @@ impl Builder<'_> {
         }
         layers.push(&self.defaults);
         let device_at = At::new(map.span(), "name");
+        if let Some(all) = &mut self.origins {
+            let host_at = map.get_node("host").map(|h| At::new(h.span(), "host"));
+            all.insert(name.clone(), origins(file, host_at, &layers));
+        }
         let device = resolve(
             file,
             name.clone(),
@@ -141,7 +167,7 @@ impl Builder<'_> {
 pub(crate) fn load(
     text: &str,
     file: &Path,
-    password_prompted: bool,
+    opts: &LoadOptions,
 ) -> Result<Inventory, InventoryError> {
     let base = file.parent().unwrap_or(Path::new("."));
     let ctx = Ctx { file, base };
@@ -174,14 +200,9 @@ pub(crate) fn load(
         if k == "devices" {
             devices_seen = true;
             if stream {
-                let b = builder.get_or_insert_with(|| Builder {
-                    ctx: Ctx { file, base },
-                    defaults: std::mem::take(&mut defaults),
-                    groups: std::mem::take(&mut groups),
-                    secrets: Secrets::default(),
-                    seen: HashMap::new(),
-                    devices: Vec::new(),
-                    password_prompted,
+                let b = builder.get_or_insert_with(|| {
+                    let (d, g) = (std::mem::take(&mut defaults), std::mem::take(&mut groups));
+                    Builder::new(Ctx { file, base }, d, g, opts)
                 });
                 devices_node = reader.value_streamed(|n| b.add(&n))?;
             } else {
@@ -260,15 +281,7 @@ pub(crate) fn load(
             "missing `devices` (a list of devices with at least `name` and `host`)",
         ));
     }
-    let mut b = builder.unwrap_or_else(|| Builder {
-        ctx: Ctx { file, base },
-        defaults,
-        groups,
-        secrets: Secrets::default(),
-        seen: HashMap::new(),
-        devices: Vec::new(),
-        password_prompted,
-    });
+    let mut b = builder.unwrap_or_else(|| Builder::new(Ctx { file, base }, defaults, groups, opts));
     match &devices_node {
         None => {}
         Some(Node::Sequence(seq)) => {
@@ -298,7 +311,7 @@ pub(crate) fn load(
         host_key_check,
         warnings: b.secrets.warnings,
         source: file.to_path_buf(),
-        origins: Default::default(),
+        origins: b.origins.unwrap_or_default(),
     })
 }
 

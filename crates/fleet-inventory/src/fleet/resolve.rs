@@ -1,8 +1,9 @@
 //! Turning the layers of settings that apply to a device (device, its
 //! groups, defaults) into a `Device`, reading secrets on the way.
 
-use super::settings::{At, Creds, Settings};
+use super::settings::{At, Creds, Settings, Val};
 use crate::error::{ErrorKind, InventoryError};
+use crate::inventory::Origins;
 use crate::secrets::Secrets;
 use fleet_proto::{Auth, Device, JumpHost, Timeouts, Transport};
 use std::collections::BTreeMap;
@@ -64,11 +65,7 @@ pub(super) fn resolve(
     password_prompted: bool,
 ) -> Result<Device, InventoryError> {
     let transport = first(layers, |l| l.transport.as_ref()).map_or(Transport::Ssh, |v| v.v);
-    let default_port = if transport == Transport::Telnet {
-        23
-    } else {
-        22
-    };
+    let default_port = crate::vocab::default_port(transport);
     let creds: Vec<&Creds> = layers.iter().map(|l| &l.creds).collect();
     let auth = auth_from(file, &creds, secrets)?;
     let username = first(layers, |l| l.username.as_ref()).map(|v| v.v.clone());
@@ -118,7 +115,7 @@ pub(super) fn resolve(
     let mut data = BTreeMap::new();
     for l in layers.iter().rev() {
         for (k, v) in &l.data {
-            data.insert(k.clone(), v.clone());
+            data.insert(k.clone(), v.v.clone());
         }
     }
     Ok(Device {
@@ -145,4 +142,56 @@ pub(super) fn resolve(
         enable_secret,
         placeholders: Default::default(),
     })
+}
+
+/// Where each field of a device came from (`file:line` of the layer that
+/// set it); fields left to their defaults are absent. Secrets appear only
+/// as the place that names them (`password` -> where `password_env` is).
+pub(super) fn origins(file: &Path, host: Option<At>, layers: &[&Settings]) -> Origins {
+    let mut o = Origins::new();
+    let mut note = |field: &str, at: Option<At>| {
+        if let Some(at) = at {
+            o.insert(
+                field.to_owned(),
+                format!("{}:{}", file.display(), at.line.unwrap_or(0)),
+            );
+        }
+    };
+    fn at<T>(v: Option<&Val<T>>) -> Option<At> {
+        v.map(|v| v.at)
+    }
+    note("host", host);
+    note("port", at(first(layers, |l| l.port.as_ref())));
+    note("transport", at(first(layers, |l| l.transport.as_ref())));
+    note("username", at(first(layers, |l| l.username.as_ref())));
+    note("password", at(first(layers, |l| l.creds.password.as_ref())));
+    note("key_file", at(first(layers, |l| l.creds.key_file.as_ref())));
+    note("agent", at(first(layers, |l| l.creds.agent.as_ref())));
+    note(
+        "enable_secret",
+        at(first(layers, |l| l.enable_secret.as_ref())),
+    );
+    note("platform", at(first(layers, |l| l.platform.as_ref())));
+    note("mode", at(first(layers, |l| l.mode.as_ref())));
+    note("jump", at(first(layers, |l| l.jump.as_ref())));
+    note("commands", at(first(layers, |l| l.commands.as_ref())));
+    note(
+        "connect_timeout",
+        at(first(layers, |l| l.connect_timeout.as_ref())),
+    );
+    note(
+        "command_timeout",
+        at(first(layers, |l| l.command_timeout.as_ref())),
+    );
+    note(
+        "session_timeout",
+        at(first(layers, |l| l.session_timeout.as_ref())),
+    );
+    // Data merges key by key, device winning: the first layer per key.
+    for l in layers.iter().rev() {
+        for (k, v) in &l.data {
+            note(&format!("data.{k}"), Some(v.at));
+        }
+    }
+    o
 }

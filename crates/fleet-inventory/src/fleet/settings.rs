@@ -2,8 +2,9 @@
 //! YAML nodes, keeping where each value was written.
 
 use crate::error::{ErrorKind, InventoryError};
+use crate::hostport::parse_user_host_port;
 use crate::secrets::{resolve_path, Loc, SecretSource};
-use crate::values::{parse_duration, parse_user_host_port};
+use crate::vocab::{self, DEVICE_KEYS, JUMP_KEYS, SETTING_KEYS};
 use crate::yaml::{self, err_at, pos};
 use crate::ytree::Mapping;
 use crate::ytree::{Node, Span};
@@ -18,68 +19,6 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "defaults",
     "groups",
     "devices",
-];
-
-/// Keys allowed in `defaults`, in each group and on each device.
-pub(super) const SETTING_KEYS: &[&str] = &[
-    "username",
-    "password_env",
-    "password_file",
-    "key_file",
-    "key_passphrase_env",
-    "key_passphrase_file",
-    "agent",
-    "port",
-    "platform",
-    "commands",
-    "transport",
-    "mode",
-    "connect_timeout",
-    "command_timeout",
-    "session_timeout",
-    "enable_secret_env",
-    "enable_secret_file",
-    "jump_host",
-    "data",
-];
-
-/// Keys a device may have: its own (`name`, `host`, `groups`), then the
-/// settings keys.
-pub(super) const DEVICE_ALL_KEYS: &[&str] = &[
-    "name",
-    "host",
-    "groups",
-    "username",
-    "password_env",
-    "password_file",
-    "key_file",
-    "key_passphrase_env",
-    "key_passphrase_file",
-    "agent",
-    "port",
-    "platform",
-    "commands",
-    "transport",
-    "mode",
-    "connect_timeout",
-    "command_timeout",
-    "session_timeout",
-    "enable_secret_env",
-    "enable_secret_file",
-    "jump_host",
-    "data",
-];
-
-pub(super) const JUMP_KEYS: &[&str] = &[
-    "host",
-    "port",
-    "username",
-    "password_env",
-    "password_file",
-    "key_file",
-    "key_passphrase_env",
-    "key_passphrase_file",
-    "agent",
 ];
 
 /// Where a value was written: for errors raised after parsing (secrets,
@@ -150,7 +89,8 @@ pub(super) struct Settings {
     pub(super) session_timeout: Option<Val<Duration>>,
     pub(super) enable_secret: Option<Val<SecretSource>>,
     pub(super) jump: Option<Val<Vec<JumpSpec>>>,
-    pub(super) data: Vec<(String, String)>,
+    /// Free-form `data` keys, each with where it was written.
+    pub(super) data: Vec<(String, Val<String>)>,
 }
 
 pub(super) struct Ctx<'a> {
@@ -228,12 +168,7 @@ impl Ctx<'_> {
                 "key_passphrase_env",
             )?,
             "key_file" => creds.key_file = Some(self.path(node, "key_file")?),
-            "agent" => {
-                creds.agent = Some(Val {
-                    v: yaml::boolean(self.file, node, "agent")?,
-                    at: At::new(node.span(), "agent"),
-                })
-            }
+            "agent" => creds.agent = Some(self.parsed(node, "agent", vocab::parse_bool)?),
             _ => return Ok(false),
         }
         Ok(true)
@@ -257,11 +192,7 @@ impl Ctx<'_> {
                 ));
             }
         }
-        let allowed = if device {
-            DEVICE_ALL_KEYS
-        } else {
-            SETTING_KEYS
-        };
+        let allowed: &[&str] = if device { &DEVICE_KEYS } else { &SETTING_KEYS };
         yaml::check_keys(self.file, map, allowed, what)?;
         let mut s = Settings::default();
         for (key, node) in map.iter() {
@@ -299,17 +230,9 @@ impl Ctx<'_> {
                     })
                 }
                 "transport" => {
-                    s.transport = Some(Val {
-                        v: self.transport(node)?,
-                        at: at("transport"),
-                    })
+                    s.transport = Some(self.parsed(node, "transport", vocab::parse_transport)?)
                 }
-                "mode" => {
-                    s.mode = Some(Val {
-                        v: self.mode(node)?,
-                        at: at("mode"),
-                    })
-                }
+                "mode" => s.mode = Some(self.parsed(node, "mode", vocab::parse_mode)?),
                 "connect_timeout" => {
                     s.connect_timeout = Some(self.duration(node, "connect_timeout")?)
                 }
@@ -372,24 +295,20 @@ impl Ctx<'_> {
             })
     }
 
-    pub(super) fn transport(&self, node: &Node) -> Result<Transport, InventoryError> {
-        self.enum_value(
-            node,
-            "transport",
-            &[
-                ("ssh", Transport::Ssh),
-                ("telnet", Transport::Telnet),
-                ("noop", Transport::Noop),
-            ],
-        )
-    }
-
-    pub(super) fn mode(&self, node: &Node) -> Result<Mode, InventoryError> {
-        self.enum_value(
-            node,
-            "mode",
-            &[("exec", Mode::Exec), ("shell", Mode::Shell)],
-        )
+    /// A scalar parsed by one of [`vocab`]'s parsers, errors at its span.
+    fn parsed<T>(
+        &self,
+        node: &Node,
+        field: &'static str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Val<T>, InventoryError> {
+        let s = yaml::scalar(self.file, node, field)?;
+        let v = parse(s.as_str())
+            .map_err(|m| err_at(self.file, s.span(), Some(field), ErrorKind::InvalidValue, m))?;
+        Ok(Val {
+            v,
+            at: At::new(s.span(), field),
+        })
     }
 
     pub(super) fn duration(
@@ -397,21 +316,18 @@ impl Ctx<'_> {
         node: &Node,
         field: &'static str,
     ) -> Result<Val<Duration>, InventoryError> {
-        let s = yaml::scalar(self.file, node, field)?;
-        let d = parse_duration(s.as_str())
-            .map_err(|m| err_at(self.file, s.span(), Some(field), ErrorKind::InvalidValue, m))?;
-        Ok(Val {
-            v: d,
-            at: At::new(s.span(), field),
-        })
+        self.parsed(node, field, vocab::parse_duration)
     }
 
-    pub(super) fn data(&self, node: &Node) -> Result<Vec<(String, String)>, InventoryError> {
+    pub(super) fn data(&self, node: &Node) -> Result<Vec<(String, Val<String>)>, InventoryError> {
         let map = yaml::mapping(self.file, node, "data")?;
         let mut out = Vec::with_capacity(map.len());
         for (k, v) in map.iter() {
             let v = match v {
-                Node::Scalar(s) => s.as_str().to_owned(),
+                Node::Scalar(s) => Val {
+                    v: s.as_str().to_owned(),
+                    at: At::new(s.span(), "data"),
+                },
                 other => {
                     return Err(err_at(
                         self.file,
@@ -464,7 +380,7 @@ impl Ctx<'_> {
                 "nested lists are not allowed; list the hops first to last",
             )),
             Node::Mapping(map) => {
-                yaml::check_keys(self.file, map, JUMP_KEYS, &"jump_host")?;
+                yaml::check_keys(self.file, map, &JUMP_KEYS, &"jump_host")?;
                 let mut spec = JumpSpec {
                     host: String::new(),
                     port: 22,
@@ -515,11 +431,6 @@ pub(super) fn parse_jump_str(raw: &str) -> Result<JumpSpec, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn device_keys_are_device_only_keys_plus_settings() {
-        assert_eq!(&DEVICE_ALL_KEYS[3..], SETTING_KEYS);
-    }
 
     #[test]
     fn parses_jump_strings() {

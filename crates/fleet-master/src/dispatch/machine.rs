@@ -27,6 +27,7 @@
 //! yet started are taken back and handed to idle slots elsewhere.
 
 use crate::policy::{GroupGate, Policy, RateLimiter};
+use fleet_proto::event::Lifecycle;
 use fleet_proto::{Device, DeviceResult, Job, MasterToWorker, Status, PROTOCOL_VERSION};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -768,11 +769,6 @@ impl Machine {
         }
         w.exited = true;
         let crashed = !(w.said_bye && success);
-        log::info!(
-            "worker_exited: worker {} generation {}: {status}",
-            key.slot,
-            key.generation
-        );
         self.worker_gone(now, key, status, crashed, out);
     }
 
@@ -824,10 +820,15 @@ impl Machine {
                 // gets another attempt, alone, before anyone is blamed.
                 let _scope = fleet_logs::device_scope(&e.job.device.name);
                 log::warn!(
-                    "requeue: running beside {} others when worker {} died; attempt {} runs alone",
-                    running - 1,
-                    key.slot,
-                    e.job.attempt + 1
+                    "{}",
+                    Lifecycle::Requeue {
+                        attempt: e.job.attempt + 1,
+                        reason: format!(
+                            "running beside {} others when worker {} died; runs alone next",
+                            running - 1,
+                            key.slot
+                        ),
+                    }
                 );
                 e.suspect = true;
                 e.job.attempt += 1;
@@ -850,9 +851,11 @@ impl Machine {
                     self.finish_without_session(seq, Status::WorkerLost, &why, out);
                 } else {
                     log::warn!(
-                        "requeue: device was running when worker {} died; attempt {} next",
-                        key.slot,
-                        e.job.attempt + 1
+                        "{}",
+                        Lifecycle::Requeue {
+                            attempt: e.job.attempt + 1,
+                            reason: format!("was running when worker {} died", key.slot),
+                        }
                     );
                     e.suspect = true;
                     e.job.attempt += 1;
@@ -893,8 +896,11 @@ impl Machine {
             self.finish_without_session(seq, Status::WorkerLost, &why, out);
         } else {
             log::warn!(
-                "requeue: session panicked; attempt {} next",
-                e.job.attempt + 1
+                "{}",
+                Lifecycle::Requeue {
+                    attempt: e.job.attempt + 1,
+                    reason: "session panicked".into(),
+                }
             );
             e.job.attempt += 1;
             self.queue.push_front(seq);
@@ -927,10 +933,17 @@ impl Machine {
             generation: key.generation + 1,
         };
         log::warn!(
-            "worker_restarted: worker {} generation {} (restart {} of {max})",
-            next.slot,
-            next.generation,
-            restarts + 1
+            "{}",
+            Lifecycle::LayoutChange {
+                processes: self.set.processes,
+                threads: self.set.threads,
+                reason: format!(
+                    "worker {} restarted as generation {} (restart {} of {max})",
+                    next.slot,
+                    next.generation,
+                    restarts + 1
+                ),
+            }
         );
         self.spawn(next, restarts + 1, now, out);
     }
@@ -1089,7 +1102,13 @@ impl Machine {
                 let e = &mut self.devices[seq as usize];
                 if matches!(e.state, State::Backoff { until, .. } if now >= until) {
                     let _scope = fleet_logs::device_scope(&e.job.device.name);
-                    log::info!("retry: attempt {} queued after backoff", e.job.attempt);
+                    log::info!(
+                        "{}",
+                        Lifecycle::Requeue {
+                            attempt: e.job.attempt,
+                            reason: "retry after backoff".into(),
+                        }
+                    );
                     e.state = State::Pending;
                     self.queue.push_back(seq);
                 }
@@ -1323,9 +1342,12 @@ impl Machine {
                 let e = &mut self.devices[seq as usize];
                 let _scope = fleet_logs::device_scope(&e.job.device.name);
                 log::info!(
-                    "dispatch: batch {id} to worker {}, attempt {}",
-                    key.slot,
-                    e.job.attempt
+                    "{}",
+                    Lifecycle::Dispatch {
+                        batch: id,
+                        worker: key.slot,
+                        attempt: e.job.attempt,
+                    }
                 );
                 e.state = State::InFlight(InFlight {
                     worker: key,

@@ -18,6 +18,7 @@ use crate::report::Reporter;
 use crate::rundir::{now_rfc3339, RunDir};
 use crate::sink::{self, write_run_json, MasterMark, ResultsFile, WorkerRecord};
 use crate::spawn::{self, Event, WorkerTx};
+use fleet_proto::event::Lifecycle;
 use fleet_proto::{
     Device, DeviceResult, ExitCode, MasterToWorker, Status, WorkerConfig, WorkerEvent,
     WorkerToMaster,
@@ -278,8 +279,12 @@ impl Shell {
         )
         .map_err(|source| MasterError::Spawn { slot, source })?;
         log::info!(
-            "worker_started: worker {slot} generation {generation} pid {}",
-            spawned.pid
+            "{}",
+            Lifecycle::WorkerSpawn {
+                worker: slot,
+                generation,
+                pid: spawned.pid,
+            }
         );
         self.mark("worker start", Some(slot), format!("pid {}", spawned.pid));
         self.new_record(key, spawned.pid);
@@ -481,6 +486,16 @@ impl Shell {
                     r.crashed = !(success && r.cpu_user_ms.is_some());
                     crashed = r.crashed;
                     pid = r.pid;
+                    log::info!(
+                        "{}",
+                        Lifecycle::WorkerExit {
+                            worker: slot,
+                            generation,
+                            pid,
+                            exit: status.clone(),
+                            crashed,
+                        }
+                    );
                 }
                 self.mark("worker exit", Some(slot), status.clone());
                 if crashed {
@@ -517,7 +532,12 @@ impl Shell {
                     r.hello_at = Some(now_rfc3339());
                 }
                 log::info!(
-                    "worker_hello: worker {worker_id} pid {pid} protocol {protocol_version}"
+                    "{}",
+                    Lifecycle::WorkerHello {
+                        worker: worker_id,
+                        pid,
+                        protocol: protocol_version,
+                    }
                 );
                 self.feed(machine::Event::Hello {
                     worker: key,
@@ -597,21 +617,18 @@ impl Shell {
     fn record_result(&mut self, seq: u32, result: DeviceResult) {
         {
             let _scope = fleet_logs::device_scope(&result.device);
-            let w = result
-                .worker
-                .as_ref()
-                .map(|w| format!("worker {} pid {} thread {}", w.id, w.pid, w.thread))
-                .unwrap_or_else(|| "no worker".to_string());
+            let w = result.worker.as_ref();
             log::info!(
-                "result: {} attempt {} ({w}) in {:.1} ms{}",
-                result.status,
-                result.attempt,
-                result.timings_ms.total,
-                result
-                    .error
-                    .as_deref()
-                    .map(|e| format!(": {e}"))
-                    .unwrap_or_default()
+                "{}",
+                Lifecycle::Result {
+                    status: result.status,
+                    attempt: result.attempt,
+                    worker: w.map(|w| w.id),
+                    pid: w.map(|w| w.pid),
+                    thread: w.map(|w| w.thread.clone()),
+                    ms: result.timings_ms.total,
+                    error: result.error.clone(),
+                }
             );
         }
         if self.write_error.is_some() {

@@ -12,6 +12,8 @@
 //! end as they would have.
 
 use super::state::{now_us, Busy, Out, Shared, HARD_LIMIT_MARGIN};
+use fleet_proto::event::Lifecycle;
+use fleet_proto::rundir::TracePhase;
 use fleet_proto::{DeviceResult, WorkerEvent, OUTPUT_CHUNK};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -89,11 +91,11 @@ pub(super) fn session_loop(shared: &Shared, slot: usize, generation: u32, thread
         let device = &job.device;
         let scope = fleet_logs::device_scope(&device.name);
         log::info!(
-            "session start: {}:{} attempt {} batch {}",
-            device.host,
-            device.port,
-            job.attempt,
-            batch
+            "{}",
+            Lifecycle::SessionStart {
+                attempt: job.attempt,
+                batch,
+            }
         );
         let outcome = match run_one(shared, device) {
             Ok(outcome) => outcome,
@@ -113,17 +115,24 @@ pub(super) fn session_loop(shared: &Shared, slot: usize, generation: u32, thread
                 continue;
             }
         };
+        if log::log_enabled!(log::Level::Debug) {
+            let t = &outcome.timings;
+            for (phase, ms) in [
+                (TracePhase::Connect, t.connect),
+                (TracePhase::Auth, t.auth),
+                (TracePhase::Commands, t.commands),
+            ] {
+                log::debug!("{}", Lifecycle::Phase { phase, ms });
+            }
+        }
+        let end = Lifecycle::SessionEnd {
+            status: outcome.status,
+            ms: outcome.timings.total,
+            error: outcome.error.clone(),
+        };
         match &outcome.error {
-            None => log::info!(
-                "session end: {} in {:.1} ms",
-                outcome.status,
-                outcome.timings.total
-            ),
-            Some(e) => log::warn!(
-                "session end: {} in {:.1} ms: {e}",
-                outcome.status,
-                outcome.timings.total
-            ),
+            None => log::info!("{end}"),
+            Some(_) => log::warn!("{end}"),
         }
         drop(scope);
 

@@ -1,14 +1,5 @@
-//! Value syntaxes shared by every format: timeouts and
-//! `[user@]host[:port]`.
-
-use std::time::Duration;
-
-/// A timeout from an inventory, by fleet's one duration rule
-/// ([`fleet_proto::duration`]): a bare number is seconds, else humantime;
-/// zero is refused.
-pub(crate) fn parse_duration(raw: &str) -> Result<Duration, String> {
-    fleet_proto::duration::parse_timeout(raw).map_err(|e| e.to_string())
-}
+//! `[user@]host[:port]` as every format writes addresses and jump hosts
+//! (`[v6addr]:port` for IPv6).
 
 /// Splits `[user@]host[:port]` (`[v6addr]:port` for IPv6).
 pub(crate) fn parse_user_host_port(
@@ -49,15 +40,6 @@ pub(crate) fn split_host_port(rest: &str) -> Result<(String, Option<u16>), Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_durations() {
-        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
-        assert_eq!(parse_duration("1m 30s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("10").unwrap(), Duration::from_secs(10));
-        assert!(parse_duration("5 parsecs").is_err());
-        assert!(parse_duration("0s").is_err());
-    }
 
     #[test]
     fn splits_user_host_port() {

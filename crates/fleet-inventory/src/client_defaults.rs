@@ -1,5 +1,6 @@
-//! Shared last step for the foreign formats (Nornir, Ansible, CSV): fill
-//! what those formats leave to the SSH client, with one warning per gap.
+//! What an SSH client assumes when a foreign inventory (Nornir, Ansible,
+//! CSV) leaves it out: the local user, the ssh-agent; the shared last step
+//! of those loaders, with one warning per gap.
 
 use crate::secrets::Secrets;
 use fleet_proto::{Auth, Device};

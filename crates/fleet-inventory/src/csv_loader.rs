@@ -1,11 +1,12 @@
 //! CSV inventories: one device per row, a header row naming the columns;
 //! unknown columns become `data`.
 
+use crate::client_defaults::fill_gaps;
 use crate::error::{ErrorKind, InventoryError};
-use crate::finish::fill_gaps;
+use crate::hostport::parse_user_host_port;
 use crate::inventory::Inventory;
 use crate::secrets::{normalize_platform, resolve_path, Loc, SecretSource, Secrets};
-use crate::values::{parse_duration, parse_user_host_port};
+use crate::vocab::parse_duration;
 use crate::yaml::parse_port;
 use fleet_proto::{Auth, Device, JumpHost, Mode, Transport};
 use std::collections::HashMap;
