@@ -141,24 +141,12 @@ mod tests {
             std::fs::create_dir_all(&d).unwrap();
             std::fs::write(
                 d.join("master.log"),
-                line(
-                    ts,
-                    "master",
-                    5,
-                    dev,
-                    "dispatch: attempt=1 batch=0 worker=0",
-                ),
+                line(ts, "master", 5, dev, "dispatch: attempt=1 batch=0 worker=0"),
             )
             .unwrap();
             std::fs::write(
                 d.join("worker-0.log"),
-                line(
-                    ts,
-                    "w0",
-                    7,
-                    dev,
-                    "session_start: attempt=1 batch=0",
-                ),
+                line(ts, "w0", 7, dev, "session_start: attempt=1 batch=0"),
             )
             .unwrap();
             std::fs::write(
