@@ -60,6 +60,17 @@ pub fn login_user(sshd: &Sshd) -> String {
     sshd.user().to_string()
 }
 
+/// A key the server does not know, for devices that must log in by
+/// password only: `key_file: null` inherits the default key (authorized
+/// for the login user), so such devices name this key instead.
+pub fn unknown_key(dir: &Path) -> PathBuf {
+    let path = dir.join("unknown_ed25519");
+    if !path.exists() {
+        fleet_testkit::sshd::generate_key(&path, None).expect("ssh-keygen");
+    }
+    path
+}
+
 /// Writes a fleet YAML inventory for devices on sshd, key auth by default.
 pub fn inventory(dir: &Path, sshd: &Sshd, defaults: &str, devices: &[Dev]) -> PathBuf {
     let mut y = String::new();

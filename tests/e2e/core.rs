@@ -84,6 +84,7 @@ fn failures_get_their_class_and_exit_code_1() {
     let dir = scratch();
     let pw_user = sshd.test_user().expect("the password test user");
     let closed = closed_port();
+    let no_key = unknown_key(dir.path());
     let mut devices = Vec::new();
     for i in 0..4 {
         devices.push(Dev::new(format!("good-{i}"), sshd.port()));
@@ -99,14 +100,16 @@ fn failures_get_their_class_and_exit_code_1() {
     }
     for i in 0..2 {
         devices.push(Dev::new(format!("pw-good-{i}"), sshd.port()).with(&format!(
-            "    username: {}\n    key_file: null\n    password_env: FLEET_E2E_PW\n",
-            pw_user.name
+            "    username: {}\n    key_file: {}\n    password_env: FLEET_E2E_PW\n",
+            pw_user.name,
+            no_key.display()
         )));
     }
     for i in 0..3 {
         devices.push(Dev::new(format!("pw-bad-{i}"), sshd.port()).with(&format!(
-            "    username: {}\n    key_file: null\n    password_env: FLEET_E2E_BAD_PW\n",
-            pw_user.name
+            "    username: {}\n    key_file: {}\n    password_env: FLEET_E2E_BAD_PW\n",
+            pw_user.name,
+            no_key.display()
         )));
     }
     let inv = inventory(dir.path(), &sshd, "  commands: [\"echo ok\"]\n", &devices);

@@ -296,7 +296,11 @@ fn passwords_appear_nowhere() {
         std::os::unix::fs::PermissionsExt::from_mode(0o600),
     )
     .unwrap();
-    let pw = format!("    username: {}\n    key_file: null\n", user.name);
+    let pw = format!(
+        "    username: {}\n    key_file: {}\n",
+        user.name,
+        unknown_key(dir.path()).display()
+    );
     let devices = vec![
         Dev::new("env-good", sshd.port()).with(&format!("{pw}    password_env: E2E_GOOD\n")),
         Dev::new("file-good", sshd.port())
