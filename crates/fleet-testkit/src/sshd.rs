@@ -105,7 +105,12 @@ impl Sshd {
                 .stdout(Stdio::null())
                 .stderr(log_file)
                 .spawn()?;
-            match wait_listening(&mut child, port) {
+            let ip = if opts.ipv6 {
+                std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+            } else {
+                std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST)
+            };
+            match wait_listening(&mut child, SocketAddr::new(ip, port)) {
                 Ok(()) => {
                     return Ok(Sshd {
                         child,
@@ -382,10 +387,11 @@ fn config(dir: &Path, port: u16, extra: &[String]) -> String {
     };
     for line in extra {
         // sshd keeps the first value of a keyword: replace defaults in place.
-        // HostKey may repeat, so extra host keys are added.
+        // HostKey and ListenAddress may repeat, so extra ones are added.
+        let repeats = matches!(key(line).as_str(), "hostkey" | "listenaddress");
         match lines
             .iter_mut()
-            .find(|l| key(l) == key(line) && key(line) != "hostkey")
+            .find(|l| key(l) == key(line) && !repeats)
         {
             Some(existing) => *existing = line.clone(),
             None => lines.push(line.clone()),
@@ -397,9 +403,8 @@ fn config(dir: &Path, port: u16, extra: &[String]) -> String {
 }
 
 /// Polls until sshd accepts TCP connections, or fails if it exits first.
-fn wait_listening(child: &mut Child, port: u16) -> io::Result<()> {
+fn wait_listening(child: &mut Child, addr: SocketAddr) -> io::Result<()> {
     let deadline = Instant::now() + START_DEADLINE;
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
     loop {
         if let Some(status) = child.try_wait()? {
             return Err(io::Error::other(format!("sshd exited with {status}")));
