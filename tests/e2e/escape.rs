@@ -40,12 +40,24 @@ impl PtyRun {
 /// side reads exactly the bytes fleet wrote.
 fn raw_pty() -> (OwnedFd, OwnedFd) {
     use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
-    let pty = nix::pty::openpty(None, None).expect("openpty");
+    // A known size: the bar is drawn (and padded) to the terminal's width,
+    // and `screen` wraps at the same width.
+    let size = nix::pty::Winsize {
+        ws_row: 50,
+        ws_col: PTY_COLS as u16,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&size), None).expect("openpty");
     let mut t = tcgetattr(&pty.slave).expect("tcgetattr");
     cfmakeraw(&mut t);
     tcsetattr(&pty.slave, SetArg::TCSANOW, &t).expect("tcsetattr");
     (pty.master, pty.slave)
 }
+
+/// Width of the test terminals: wider than any result line here, so a
+/// result line takes one screen row.
+const PTY_COLS: usize = 1000;
 
 /// Reads the master side until every writer closed the slave (EIO).
 fn drain(master: OwnedFd) -> std::thread::JoinHandle<Vec<u8>> {
@@ -449,7 +461,9 @@ fn on_one_pty(dir: &Path, args: &[&str]) -> (Option<i32>, Vec<u8>) {
 
 /// The lines a terminal shows after `bytes` (LF as CRLF, as a cooked
 /// terminal does): CR, cursor up/down/column and line clears are obeyed,
-/// other sequences ignored. Enough for indicatif's redraws.
+/// other sequences ignored; text wraps at `PTY_COLS` (the wrap happens
+/// when a character is written past the last column, as in xterm).
+/// Enough for indicatif's redraws, which count wrapped rows.
 fn screen(bytes: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(bytes);
     let mut lines: Vec<Vec<char>> = vec![Vec::new()];
@@ -485,7 +499,7 @@ fn screen(bytes: &[u8]) -> Vec<String> {
                             lines.push(Vec::new());
                         }
                     }
-                    'G' => col = n.saturating_sub(1),
+                    'G' => col = n.saturating_sub(1).min(PTY_COLS - 1),
                     'K' => match arg.as_str() {
                         "2" => lines[row].clear(),
                         "1" => (0..col.min(lines[row].len())).for_each(|i| lines[row][i] = ' '),
@@ -497,6 +511,13 @@ fn screen(bytes: &[u8]) -> Vec<String> {
             }
             c if c.is_control() => {}
             c => {
+                if col >= PTY_COLS {
+                    row += 1;
+                    col = 0;
+                    while lines.len() <= row {
+                        lines.push(Vec::new());
+                    }
+                }
                 let line = &mut lines[row];
                 while line.len() < col {
                     line.push(' ');
@@ -560,7 +581,7 @@ fn jsonl_lines_never_share_a_line_with_the_bar() {
         shown()
     );
     let json: Vec<&String> = lines.iter().filter(|l| l.contains("\"device\"")).collect();
-    assert_eq!(json.len(), 12, "{lines:#?}");
+    assert_eq!(json.len(), 12, "{lines:#?}\n{}", shown());
     for l in json {
         assert!(
             serde_json::from_str::<serde_json::Value>(l).is_ok(),
