@@ -130,7 +130,13 @@ fn save_group_and_diff_outputs() {
         .filter(|l| l.starts_with("changed: "))
         .count();
     assert_eq!(changed, 6, "{}", run.explain());
-    assert!(run.stdout.contains("-same\n+other\n"), "{}", run.explain());
+    // A unified diff: the old command's section out, the new one's in.
+    assert!(
+        run.stdout
+            .contains("-### echo same\n-same\n+### echo other\n+other\n"),
+        "{}",
+        run.explain()
+    );
 }
 
 /// The lab's devices written in another format; fleet must run them unchanged.
