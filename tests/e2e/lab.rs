@@ -268,7 +268,11 @@ fn max_per_group_caps_concurrent_sessions() {
         run.explain()
     );
     let per_device = stats["sessions_per_device"].as_object().unwrap();
-    assert_eq!(per_device.len(), 60, "every device reached the lab: {stats}");
+    assert_eq!(
+        per_device.len(),
+        60,
+        "every device reached the lab: {stats}"
+    );
     // The other groups were not held back to 3: the 12 access devices go
     // out at once, beside the 3 core ones.
     let peak_all = peak(&mut res.iter());

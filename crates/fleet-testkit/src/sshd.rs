@@ -389,10 +389,7 @@ fn config(dir: &Path, port: u16, extra: &[String]) -> String {
         // sshd keeps the first value of a keyword: replace defaults in place.
         // HostKey and ListenAddress may repeat, so extra ones are added.
         let repeats = matches!(key(line).as_str(), "hostkey" | "listenaddress");
-        match lines
-            .iter_mut()
-            .find(|l| key(l) == key(line) && !repeats)
-        {
+        match lines.iter_mut().find(|l| key(l) == key(line) && !repeats) {
             Some(existing) => *existing = line.clone(),
             None => lines.push(line.clone()),
         }
