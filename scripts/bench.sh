@@ -1,44 +1,83 @@
 #!/usr/bin/env bash
-# make bench: a small layout sweep that fits a few minutes on a 2-core machine.
+# make bench: the two issue-17 cases, each layout against the bare ssh2 pool
+# (the yardstick), medians of 3 interleaved runs (A B C A B C A B C):
+#   slow  1,000 lab devices (linux flavour: one exec), 2 s latency, `show version`:
+#         the makespan against the ideal of ceil(N / slots) waves
+#   zero  2,000 sessions of `echo ok` at zero latency, 100 concurrent:
+#         throughput and CPU per session against the bare pool
 # Usage: scripts/bench.sh [FLEET_BIN]
-# Outputs (bench.json, bench.csv, bench.svg, and every run under work/) in:
-#   target/bench/lab   100 lab devices at 200 ms: sequential vs threads vs processes
-#   target/bench/zero  500 lab devices at 0 ms: the orchestration's own overhead
-#   target/bench/noop  100,000 devices, --transport noop: pure dispatch cost, batch sizes
-# Override the first sweep with BENCH_DEVICES, BENCH_LATENCY, BENCH_LAYOUTS, BENCH_REPEAT.
+# Outputs: target/bench/summary.md (the short tables, with the commands), and
+# per case target/bench/<case>/bench.{json,csv,svg,html,md} and work/ (every run).
+# Override with BENCH_REPEAT, BENCH_CASES (e.g. "zero"), BENCH_SLOW_LAYOUTS,
+# BENCH_ZERO_LAYOUTS. A new kind of layout (e.g. fleet's own `auto`) goes in the
+# layout lists once `fleet bench --layouts` accepts it; nothing else changes.
 set -euo pipefail
 fleet=${1:-target/release/fleet}
 out=${BENCH_OUT:-target/bench}
-devices=${BENCH_DEVICES:-100}
-latency=${BENCH_LATENCY:-200ms}
-layouts=${BENCH_LAYOUTS:-1x1,0x50,4x1,2x50,4x50,8x25}
-repeat=${BENCH_REPEAT:-2}
+repeat=${BENCH_REPEAT:-3}
+cases=${BENCH_CASES:-slow zero}
+slow_layouts=${BENCH_SLOW_LAYOUTS:-0x200,4x50,8x25,bare(200)}
+zero_layouts=${BENCH_ZERO_LAYOUTS:-2x50,0x100,bare(100)}
 
 if [ ! -x "$fleet" ]; then
   echo "bench: $fleet not found; run 'make build' first" >&2
   exit 2
 fi
 mkdir -p "$out"
-echo "bench: machine: $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+summary=$out/summary.md
+machine="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
+{
+  echo "# fleet bench ($(date -u +%Y-%m-%dT%H:%MZ), $machine)"
+  echo
+  echo "wall/ideal: the median makespan over max(ceil(N / slots) x session, (client + lab CPU) / cores)."
+  echo "wall/bare and cpu/bare: against the bare ssh2 pool with the same slots (1.00x: no cost)."
+} >"$summary"
+echo "bench: machine: $machine, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 status=0
 run() {
-  local name=$1
-  shift
+  local name=$1 title=$2
+  shift 2
+  local cmd=("$fleet" bench "$@" --repeat "$repeat" --out "$out/$name")
   echo
-  echo "== $name: fleet bench $* --out $out/$name"
-  "$fleet" bench "$@" --out "$out/$name" || status=$?
+  echo "== $name: ${cmd[*]}"
+  local rc=0
+  "${cmd[@]}" || rc=$?
+  [ "$rc" = 0 ] || status=$rc
+  {
+    echo
+    echo "## $title"
+    echo
+    echo '```'
+    printf '%q ' fleet "${cmd[@]:1}"
+    echo
+    echo '```'
+    echo
+    if [ -f "$out/$name/bench.md" ]; then cat "$out/$name/bench.md"; else echo "(no result: exit $rc)"; fi
+  } >>"$summary"
 }
 
-run lab --devices "$devices" --latency "$latency" --layouts "$layouts" --repeat "$repeat"
-run zero --devices 500 --zero-latency --layouts 1x1,0x8,2x4,2x50,4x50 --repeat "$repeat"
-run noop --transport noop --devices 100000 --layouts 0x8,2x8,2x8@64,2x8@1024,4x8@1024 --repeat "$repeat"
-# Each 100,000-device run directory holds ~100 MB of logs, results and trace: keep the numbers
-# (bench.json/csv/svg), drop the runs unless BENCH_KEEP_RUNS=1.
-if [ "${BENCH_KEEP_RUNS:-0}" != 1 ]; then
-  rm -rf "$out/noop/work"
-fi
+for c in $cases; do
+  case $c in
+    slow)
+      run slow "1,000 devices x 2 s, one \`show version\` each" \
+        --devices 1000 --latency 2s --lab-arg=--flavours=linux \
+        --layouts "$slow_layouts" -c 'show version'
+      ;;
+    zero)
+      run zero "Zero latency: 2,000 sessions of \`echo ok\`, 100 concurrent" \
+        --devices 2000 --zero-latency --lab-arg=--flavours=linux \
+        --layouts "$zero_layouts" -c 'echo ok'
+      ;;
+    *)
+      echo "bench: unknown case $c (slow, zero)" >&2
+      exit 2
+      ;;
+  esac
+done
 
 echo
-echo "bench: outputs in $out/{lab,zero,noop}/bench.{json,csv,svg}; load now: $(cut -d' ' -f1-3 /proc/loadavg)"
+cat "$summary"
+echo
+echo "bench: outputs in $out/{$(echo $cases | tr ' ' ',')}/bench.{json,csv,svg,html,md}; load now: $(cut -d' ' -f1-3 /proc/loadavg)"
 exit $status

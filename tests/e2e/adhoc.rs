@@ -285,6 +285,7 @@ fn accept_new_appends_a_hashed_line_that_ssh_then_accepts() {
 fn proxy_jump_from_the_ssh_config_through_the_lab_jump_host() {
     let dir = scratch();
     let lab = LabProc::start(
+        BIN,
         dir.path(),
         &["--devices", "3", "--flavours", "linux", "--jump-host"],
     );

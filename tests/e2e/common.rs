@@ -1,6 +1,7 @@
 //! Shared fixtures for the end-to-end tests.
 
-use fleet_testkit::fleet::FleetRun;
+pub use fleet_testkit::fleet::RunArgs;
+use fleet_testkit::fleet::{FleetChild, FleetRun};
 use fleet_testkit::sshd::Sshd;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -22,6 +23,11 @@ pub fn scratch() -> tempfile::TempDir {
 /// Runs fleet in `dir`.
 pub fn fleet(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> FleetRun {
     fleet_testkit::fleet::run(BIN, dir, args, env)
+}
+
+/// Starts fleet in `dir` in the background (to signal it or watch it).
+pub fn spawn_fleet(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> FleetChild {
+    fleet_testkit::fleet::spawn(BIN, dir, args, env)
 }
 
 /// A device line for a fleet YAML inventory.

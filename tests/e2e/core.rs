@@ -18,17 +18,10 @@ fn sixty_devices_three_processes_four_threads_all_ok() {
     let inv = inventory(dir.path(), &sshd, "", &devices);
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            inv.to_str().unwrap(),
-            "-p",
-            "3",
-            "-t",
-            "4",
-            "--format",
-            "jsonl",
-        ],
+        &RunArgs::new(inv.to_str().unwrap())
+            .layout(3, 4)
+            .args(["--format", "jsonl"])
+            .build(),
         &[],
     );
     run.assert_code(0);
@@ -115,17 +108,10 @@ fn failures_get_their_class_and_exit_code_1() {
     let inv = inventory(dir.path(), &sshd, "  commands: [\"echo ok\"]\n", &devices);
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            inv.to_str().unwrap(),
-            "-p",
-            "2",
-            "-t",
-            "3",
-            "--connect-timeout",
-            "3s",
-        ],
+        &RunArgs::new(inv.to_str().unwrap())
+            .layout(2, 3)
+            .args(["--connect-timeout", "3s"])
+            .build(),
         &[
             ("FLEET_E2E_PW", pw_user.password.as_str()),
             ("FLEET_E2E_BAD_PW", "wrong-horse-43"),

@@ -166,6 +166,7 @@ fn device_escape_sequences_never_reach_the_terminal() {
     )
     .unwrap();
     let lab = LabProc::start(
+        BIN,
         dir.path(),
         &[
             "--devices",
@@ -323,19 +324,10 @@ fn device_escape_sequences_never_reach_the_terminal() {
     // 5. --format jsonl on a terminal: the same values, no raw controls.
     let third = on_pty(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            inv,
-            "-p",
-            "0",
-            "-t",
-            "2",
-            "-c",
-            "show version",
-            "--format",
-            "jsonl",
-        ],
+        &RunArgs::new(inv)
+            .layout(0, 2)
+            .args(["-c", "show version", "--format", "jsonl"])
+            .build(),
     );
     assert_eq!(third.code, Some(0), "{}", third.explain());
     assert_terminal_safe(&third);
@@ -354,23 +346,19 @@ fn device_escape_sequences_never_reach_the_terminal() {
     // 6. --raw-output: the user asked for the bytes.
     let raw = on_pty(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            inv,
-            "-p",
-            "0",
-            "-t",
-            "2",
-            "-c",
-            "show version",
-            "--format",
-            "none",
-            "--group-output",
-            "--raw-output",
-            "--progress",
-            "never",
-        ],
+        &RunArgs::new(inv)
+            .layout(0, 2)
+            .args([
+                "-c",
+                "show version",
+                "--format",
+                "none",
+                "--group-output",
+                "--raw-output",
+                "--progress",
+                "never",
+            ])
+            .build(),
     );
     assert_eq!(raw.code, Some(0), "{}", raw.explain());
     assert!(
@@ -543,6 +531,7 @@ fn screen(bytes: &[u8]) -> Vec<String> {
 fn jsonl_lines_never_share_a_line_with_the_bar() {
     let dir = scratch();
     let lab = LabProc::start(
+        BIN,
         dir.path(),
         &[
             "--devices",

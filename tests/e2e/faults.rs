@@ -2,25 +2,12 @@
 
 use crate::common::*;
 use fleet_testkit::fleet::{alive, children_of, newest_run_dir, results, wait_for, FleetRun};
+use fleet_testkit::signal::{self, Signal};
 use fleet_testkit::sshd::{Sshd, SshdOptions};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
-
-fn spawn_fleet(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {
-    let mut cmd = fleet_testkit::fleet::command(BIN, dir);
-    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.spawn().expect("spawn fleet")
-}
-
-fn finish(child: Child, dir: &Path, what: &str) -> FleetRun {
-    let out = child.wait_with_output().expect("wait fleet");
-    FleetRun::from_output(what.to_string(), dir, out)
-}
 
 fn result_lines(out: &Path) -> usize {
     newest_run_dir(out)
@@ -28,21 +15,6 @@ fn result_lines(out: &Path) -> usize {
         .map(|t| t.lines().count())
         .unwrap_or(0)
 }
-
-fn signal(pid: u32, sig: i32) {
-    // SAFETY: kill(2) with a pid we spawned; no memory is touched.
-    unsafe {
-        libc_kill(pid as i32, sig);
-    }
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
-}
-
-const SIGINT: i32 = 2;
-const SIGKILL: i32 = 9;
 
 fn slow_inventory(dir: &Path, sshd: &Sshd, n: usize, cmd: &str) -> std::path::PathBuf {
     let devices: Vec<Dev> = (0..n)
@@ -77,24 +49,20 @@ fn sigkilled_workers_lose_no_device() {
     let inv = slow_inventory(dir.path(), &sshd, 48, "sleep 0.3; echo done");
     let child = spawn_fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            inv.to_str().unwrap(),
-            "-p",
-            "3",
-            "-t",
-            "2",
-            "--retries",
-            "5",
-            "--max-worker-restarts",
-            "10",
-            "--format",
-            "none",
-        ],
+        &RunArgs::new(inv.to_str().unwrap())
+            .layout(3, 2)
+            .args([
+                "--retries",
+                "5",
+                "--max-worker-restarts",
+                "10",
+                "--format",
+                "none",
+            ])
+            .build(),
         &[],
     );
-    let master = child.id();
+    let master = child.pid();
     let out = dir.path().join("runs");
     let mut killed = BTreeSet::new();
     // Kill a worker at three different moments of the run.
@@ -111,11 +79,11 @@ fn sigkilled_workers_lose_no_device() {
             .unwrap_or_else(|| {
                 panic!("no live worker to kill at {threshold} results: {workers:?}")
             });
-        signal(pid, SIGKILL);
+        signal::send(pid, Signal::SIGKILL);
         killed.insert(pid);
     }
     assert_eq!(killed.len(), 3);
-    let run = finish(child, dir.path(), "fleet run (workers killed)");
+    let run = child.finish();
     assert!(matches!(run.code, Some(0) | Some(1)), "{}", run.explain());
     let rd = run.run_dir("runs");
     let res = results(&rd);
@@ -162,22 +130,15 @@ fn workers_die_with_a_sigkilled_master() {
     let sshd = Sshd::start().unwrap();
     let dir = scratch();
     let inv = slow_inventory(dir.path(), &sshd, 8, "sleep 20");
-    let mut child = spawn_fleet(
+    let child = spawn_fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            inv.to_str().unwrap(),
-            "-p",
-            "2",
-            "-t",
-            "2",
-            "--format",
-            "none",
-        ],
+        &RunArgs::new(inv.to_str().unwrap())
+            .layout(2, 2)
+            .args(["--format", "none"])
+            .build(),
         &[],
     );
-    let master = child.id();
+    let master = child.pid();
     assert!(wait_for(Duration::from_secs(20), || children_of(master)
         .len()
         == 2));
@@ -185,8 +146,8 @@ fn workers_die_with_a_sigkilled_master() {
     // Let sessions start, so workers are busy inside ssh2 calls.
     let out = dir.path().join("runs");
     assert!(wait_for(Duration::from_secs(30), || sessions_started(&out)));
-    signal(master, SIGKILL);
-    let _ = child.wait();
+    signal::send(master, Signal::SIGKILL);
+    let _ = child.finish();
     assert!(
         wait_for(Duration::from_secs(10), || workers
             .iter()
@@ -202,28 +163,17 @@ fn ctrl_c_cancels_the_rest_and_resume_finishes_it() {
     let inv = slow_inventory(dir.path(), &sshd, 30, "sleep 0.4; echo done");
     let child = spawn_fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            inv.to_str().unwrap(),
-            "-p",
-            "2",
-            "-t",
-            "2",
-            "--grace",
-            "20s",
-            "--format",
-            "none",
+        &RunArgs::new(inv.to_str().unwrap())
+            .layout(2, 2)
             // stderr is a pipe here: plain progress lines, and the notes.
-            "--progress",
-            "always",
-        ],
+            .args(["--grace", "20s", "--format", "none", "--progress", "always"])
+            .build(),
         &[],
     );
     let out = dir.path().join("runs");
     assert!(wait_for(Duration::from_secs(60), || result_lines(&out) >= 4));
-    signal(child.id(), SIGINT);
-    let run = finish(child, dir.path(), "fleet run (interrupted)");
+    signal::send(child.pid(), Signal::SIGINT);
+    let run = child.finish();
     run.assert_code(130);
     assert!(run.stderr.contains("interrupted"), "{}", run.explain());
     // The notes are never lost, bar or no bar.
@@ -314,17 +264,10 @@ fn passwords_appear_nowhere() {
     let inv = inventory(dir.path(), &sshd, "  commands: [\"echo hi\"]\n", &devices);
     let child = spawn_fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            inv.to_str().unwrap(),
-            "-p",
-            "2",
-            "-t",
-            "2",
-            "--log-level",
-            "trace",
-        ],
+        &RunArgs::new(inv.to_str().unwrap())
+            .layout(2, 2)
+            .args(["--log-level", "trace"])
+            .build(),
         &[
             ("E2E_GOOD", good),
             ("E2E_BAD", BAD),
@@ -332,7 +275,7 @@ fn passwords_appear_nowhere() {
             ("FLEET_TEST_PANIC_DEVICE", "boom"),
         ],
     );
-    let master = child.id();
+    let master = child.pid();
     // While workers run, their argv and environment must not hold a secret.
     // (A child between fork and exec still shows the master's environment,
     // so wait until every child is the exec'ed worker.)
@@ -354,7 +297,7 @@ fn passwords_appear_nowhere() {
             );
         }
     }
-    let run = finish(child, dir.path(), "fleet run (secrets)");
+    let run = child.finish();
     run.assert_code(1);
     assert!(!run.stdout.contains(good) && !run.stderr.contains(good));
     assert!(!run.stdout.contains(BAD) && !run.stderr.contains(BAD));
@@ -428,17 +371,10 @@ fn host_keys_are_learned_then_enforced() {
     std::fs::remove_file(dir.path().join("known_hosts")).unwrap();
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            inv.to_str().unwrap(),
-            "-p",
-            "1",
-            "-t",
-            "1",
-            "--host-key-check",
-            "strict",
-        ],
+        &RunArgs::new(inv.to_str().unwrap())
+            .layout(1, 1)
+            .args(["--host-key-check", "strict"])
+            .build(),
         &[],
     );
     run.assert_code(1);
@@ -456,19 +392,10 @@ fn a_poison_device_is_isolated_and_its_neighbours_finish() {
     let inv = slow_inventory(dir.path(), &sshd, 24, "sleep 3; echo ok");
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            inv.to_str().unwrap(),
-            "-p",
-            "2",
-            "-t",
-            "4",
-            "--max-worker-restarts",
-            "6",
-            "--format",
-            "none",
-        ],
+        &RunArgs::new(inv.to_str().unwrap())
+            .layout(2, 4)
+            .args(["--max-worker-restarts", "6", "--format", "none"])
+            .build(),
         &[("FLEET_TEST_PANIC_DEVICE", "d005")],
     );
     run.assert_code(1);
@@ -498,31 +425,22 @@ fn a_second_ctrl_c_stops_at_once_and_still_writes_every_result() {
     let inv = slow_inventory(dir.path(), &sshd, 12, "sleep 30");
     let child = spawn_fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            inv.to_str().unwrap(),
-            "-p",
-            "2",
-            "-t",
-            "2",
-            "--grace",
-            "60s",
-            "--format",
-            "none",
-        ],
+        &RunArgs::new(inv.to_str().unwrap())
+            .layout(2, 2)
+            .args(["--grace", "60s", "--format", "none"])
+            .build(),
         &[],
     );
-    let master = child.id();
+    let master = child.pid();
     let out = dir.path().join("runs");
     // Wait until sessions are running inside the workers.
     assert!(wait_for(Duration::from_secs(30), || sessions_started(&out)));
     let workers = children_of(master);
-    signal(master, SIGINT);
+    signal::send(master, Signal::SIGINT);
     std::thread::sleep(Duration::from_millis(300));
-    signal(master, SIGINT);
+    signal::send(master, Signal::SIGINT);
     let started = std::time::Instant::now();
-    let run = finish(child, dir.path(), "fleet run (two Ctrl-C)");
+    let run = child.finish();
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "the second Ctrl-C must not wait for the grace period"
@@ -623,17 +541,14 @@ sys.exit(os.waitstatus_to_exitcode(status))
     }
 }
 
-const SIGSTOP: i32 = 19;
-const SIGCONT: i32 = 18;
-
 /// Kills (and un-freezes) a process if the test ends before the master did.
 struct Frozen(u32);
 
 impl Drop for Frozen {
     fn drop(&mut self) {
         if alive(self.0) {
-            signal(self.0, SIGCONT);
-            signal(self.0, SIGKILL);
+            signal::send(self.0, Signal::SIGCONT);
+            signal::send(self.0, Signal::SIGKILL);
         }
     }
 }
@@ -645,20 +560,13 @@ fn a_frozen_worker_is_killed_and_replaced_and_its_devices_move_on() {
     let inv = slow_inventory(dir.path(), &sshd, 16, "sleep 1; echo ok");
     let child = spawn_fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            inv.to_str().unwrap(),
-            "-p",
-            "2",
-            "-t",
-            "2",
-            "--format",
-            "none",
-        ],
+        &RunArgs::new(inv.to_str().unwrap())
+            .layout(2, 2)
+            .args(["--format", "none"])
+            .build(),
         &[],
     );
-    let master = child.id();
+    let master = child.pid();
     let out = dir.path().join("runs");
     assert!(
         wait_for(Duration::from_secs(60), || sessions_started(&out)
@@ -667,9 +575,9 @@ fn a_frozen_worker_is_killed_and_replaced_and_its_devices_move_on() {
     );
     // Freeze one worker mid-session; it never gets SIGCONT from us.
     let frozen = children_of(master)[0];
-    signal(frozen, SIGSTOP);
+    signal::send(frozen, Signal::SIGSTOP);
     let _guard = Frozen(frozen);
-    let run = finish(child, dir.path(), "fleet run (a worker frozen)");
+    let run = child.finish();
     assert!(!alive(frozen), "the frozen worker was killed");
     assert_eq!(run.code, Some(1), "{}", run.explain());
     let rd = run.run_dir("runs");
@@ -854,6 +762,7 @@ fn enable_jump_and_telnet_secrets_appear_nowhere() {
     std::fs::create_dir_all(&telnet_dir).unwrap();
     std::fs::create_dir_all(&jump_dir).unwrap();
     let telnet = LabProc::start(
+        BIN,
         &telnet_dir,
         &[
             "--devices",
@@ -865,6 +774,7 @@ fn enable_jump_and_telnet_secrets_appear_nowhere() {
         ],
     );
     let jump = LabProc::start(
+        BIN,
         &jump_dir,
         &["--devices", "2", "--flavours", "ios", "--jump-host"],
     );

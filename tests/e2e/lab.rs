@@ -3,71 +3,11 @@
 use crate::common::*;
 use fleet_lab::Flavour;
 use fleet_testkit::fleet::results;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
 
-/// A `fleet lab` child process.
-pub struct LabProc {
-    child: Option<Child>,
-    pub state: PathBuf,
-    pub inventory: PathBuf,
-}
-
-impl LabProc {
-    pub fn start(dir: &Path, args: &[&str]) -> LabProc {
-        let state = dir.join("lab");
-        let mut cmd = fleet_testkit::fleet::command(BIN, dir);
-        cmd.arg("lab")
-            .arg("--state-dir")
-            .arg(&state)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        let mut child = cmd.spawn().expect("spawn fleet lab");
-        let stdout = child.stdout.take().expect("lab stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.starts_with("lab ready:") {
-                    let _ = tx.send(line);
-                }
-            }
-        });
-        let ready = rx.recv_timeout(Duration::from_secs(60));
-        assert!(ready.is_ok(), "fleet lab did not get ready");
-        LabProc {
-            child: Some(child),
-            inventory: state.join("inventory.yaml"),
-            state,
-        }
-    }
-
-    /// Stops the lab (SIGINT) and returns the counters it wrote on exit.
-    pub fn stop(mut self) -> serde_json::Value {
-        let mut child = self.child.take().expect("running lab");
-        // SAFETY: kill(2) on our own child.
-        unsafe { kill(child.id() as i32, 2) };
-        let _ = child.wait();
-        let text = std::fs::read_to_string(self.state.join("stats.json")).expect("lab stats");
-        serde_json::from_str(&text).expect("lab stats JSON")
-    }
-}
-
-impl Drop for LabProc {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-extern "C" {
-    fn kill(pid: i32, sig: i32) -> i32;
-}
+/// The `fleet lab` child process (started with `LabProc::start(BIN, dir, args)`).
+pub use fleet_testkit::lab::LabProc;
 
 /// device name -> (flavour, scenario), from the lab's inventory.
 pub fn lab_devices(inventory: &Path) -> Vec<(String, Flavour, String)> {
@@ -86,23 +26,14 @@ pub fn lab_devices(inventory: &Path) -> Vec<(String, Flavour, String)> {
 #[test]
 fn five_hundred_lab_devices_match_their_deterministic_output() {
     let dir = scratch();
-    let lab = LabProc::start(dir.path(), &["--devices", "500"]);
+    let lab = LabProc::start(BIN, dir.path(), &["--devices", "500"]);
     let inv = lab.inventory.to_str().unwrap().to_string();
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            &inv,
-            "-p",
-            "2",
-            "-t",
-            "25",
-            "-c",
-            "show version",
-            "--format",
-            "none",
-        ],
+        &RunArgs::new(&inv)
+            .layout(2, 25)
+            .args(["-c", "show version", "--format", "none"])
+            .build(),
         &[],
     );
     run.assert_code(0);
@@ -128,29 +59,26 @@ fn lab_fault_scenario_gives_each_device_its_class() {
     let dir = scratch();
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/lab/faults.toml");
     let lab = LabProc::start(
+        BIN,
         dir.path(),
         &["--devices", "100", "--scenario", scenario.to_str().unwrap()],
     );
     let inv = lab.inventory.to_str().unwrap().to_string();
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            &inv,
-            "-p",
-            "2",
-            "-t",
-            "10",
-            "-c",
-            "show version",
-            "--connect-timeout",
-            "2s",
-            "--session-timeout",
-            "4s",
-            "--command-timeout",
-            "3s",
-        ],
+        &RunArgs::new(&inv)
+            .layout(2, 10)
+            .args([
+                "-c",
+                "show version",
+                "--connect-timeout",
+                "2s",
+                "--session-timeout",
+                "4s",
+                "--command-timeout",
+                "3s",
+            ])
+            .build(),
         &[],
     );
     run.assert_code(1);
@@ -193,6 +121,7 @@ fn max_per_group_caps_concurrent_sessions() {
     )
     .unwrap();
     let lab = LabProc::start(
+        BIN,
         dir.path(),
         &[
             "--devices",
@@ -212,21 +141,17 @@ fn max_per_group_caps_concurrent_sessions() {
     assert_eq!(core.len(), 48, "80% of 60 devices are in core");
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            &inv,
-            "-p",
-            "2",
-            "-t",
-            "10",
-            "-c",
-            "show version",
-            "--max-per-group",
-            "core=3",
-            "--format",
-            "none",
-        ],
+        &RunArgs::new(&inv)
+            .layout(2, 10)
+            .args([
+                "-c",
+                "show version",
+                "--max-per-group",
+                "core=3",
+                "--format",
+                "none",
+            ])
+            .build(),
         &[],
     );
     run.assert_code(0);
@@ -282,25 +207,21 @@ fn max_per_group_caps_concurrent_sessions() {
 #[test]
 fn connect_rate_paces_new_sessions() {
     let dir = scratch();
-    let lab = LabProc::start(dir.path(), &["--devices", "90"]);
+    let lab = LabProc::start(BIN, dir.path(), &["--devices", "90"]);
     let inv = lab.inventory.to_str().unwrap().to_string();
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            &inv,
-            "-p",
-            "2",
-            "-t",
-            "10",
-            "-c",
-            "show version",
-            "--connect-rate",
-            "50/s",
-            "--format",
-            "none",
-        ],
+        &RunArgs::new(&inv)
+            .layout(2, 10)
+            .args([
+                "-c",
+                "show version",
+                "--connect-rate",
+                "50/s",
+                "--format",
+                "none",
+            ])
+            .build(),
         &[],
     );
     run.assert_code(0);
@@ -327,19 +248,15 @@ fn retry_classes_get_extra_attempts() {
     .unwrap();
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            inv.to_str().unwrap(),
-            "-p",
-            "1",
-            "-t",
-            "1",
-            "--retry",
-            "connect_failed=2",
-            "--retry-backoff",
-            "10ms..40ms",
-        ],
+        &RunArgs::new(inv.to_str().unwrap())
+            .layout(1, 1)
+            .args([
+                "--retry",
+                "connect_failed=2",
+                "--retry-backoff",
+                "10ms..40ms",
+            ])
+            .build(),
         &[],
     );
     run.assert_code(1);
@@ -362,6 +279,7 @@ fn large_outputs_arrive_whole_or_truncated_at_the_cap() {
     )
     .unwrap();
     let lab = LabProc::start(
+        BIN,
         dir.path(),
         &[
             "--devices",
@@ -376,21 +294,10 @@ fn large_outputs_arrive_whole_or_truncated_at_the_cap() {
     // Whole: 5 MiB crosses IPC in 1 MiB chunks and is reassembled exactly.
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            &inv,
-            "-p",
-            "1",
-            "-t",
-            "3",
-            "-c",
-            "hostname",
-            "--max-output",
-            "8MiB",
-            "--format",
-            "none",
-        ],
+        &RunArgs::new(&inv)
+            .layout(1, 3)
+            .args(["-c", "hostname", "--max-output", "8MiB", "--format", "none"])
+            .build(),
         &[],
     );
     run.assert_code(0);
@@ -411,21 +318,10 @@ fn large_outputs_arrive_whole_or_truncated_at_the_cap() {
     // Capped: exactly --max-output bytes kept, marked truncated.
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            &inv,
-            "-p",
-            "1",
-            "-t",
-            "3",
-            "-c",
-            "hostname",
-            "--max-output",
-            "1MiB",
-            "--format",
-            "none",
-        ],
+        &RunArgs::new(&inv)
+            .layout(1, 3)
+            .args(["-c", "hostname", "--max-output", "1MiB", "--format", "none"])
+            .build(),
         &[],
     );
     run.assert_code(0);

@@ -396,17 +396,10 @@ fn fleet_runs_lists_the_runs_of_an_out_dir_oldest_first() {
     );
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            bad.to_str().unwrap(),
-            "-p",
-            "1",
-            "-t",
-            "1",
-            "--out",
-            "hist",
-        ],
+        &RunArgs::new(bad.to_str().unwrap())
+            .layout(1, 1)
+            .args(["--out", "hist"])
+            .build(),
         &[],
     );
     run.assert_code(1);

@@ -3,12 +3,14 @@
 
 mod adhoc;
 mod ansible_repo;
+mod autotune;
 mod bench;
 mod common;
 mod core;
 mod escape;
 mod faults;
 mod inventory_errors;
+mod inventory_show;
 mod lab;
 mod logs;
 mod outputs;

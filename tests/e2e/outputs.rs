@@ -10,7 +10,7 @@ use std::path::Path;
 #[test]
 fn save_group_and_diff_outputs() {
     let dir = scratch();
-    let lab = LabProc::start(dir.path(), &["--devices", "6", "--flavours", "linux"]);
+    let lab = LabProc::start(BIN, dir.path(), &["--devices", "6", "--flavours", "linux"]);
     let inv = lab.inventory.to_str().unwrap().to_string();
     let saved = dir.path().join("saved");
     let run = fleet(
@@ -53,20 +53,10 @@ fn save_group_and_diff_outputs() {
     // Only `echo same`: one group of six.
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            &inv,
-            "-p",
-            "1",
-            "-t",
-            "3",
-            "-c",
-            "echo same",
-            "--group-output",
-            "--format",
-            "none",
-        ],
+        &RunArgs::new(&inv)
+            .layout(1, 3)
+            .args(["-c", "echo same", "--group-output", "--format", "none"])
+            .build(),
         &[],
     );
     run.assert_code(0);
@@ -143,7 +133,7 @@ fn save_group_and_diff_outputs() {
 #[test]
 fn every_inventory_format_runs_against_the_lab() {
     let dir = scratch();
-    let lab = LabProc::start(dir.path(), &["--devices", "8", "--flavours", "linux"]);
+    let lab = LabProc::start(BIN, dir.path(), &["--devices", "8", "--flavours", "linux"]);
     let password = std::fs::read_to_string(lab.state.join("password")).unwrap();
     let password = password.trim();
     let text = std::fs::read_to_string(&lab.inventory).unwrap();

@@ -15,6 +15,7 @@ use std::time::Duration;
 /// A lab run with the faults scenario: every failure class is present.
 fn faults_run(dir: &Path) -> PathBuf {
     let lab = LabProc::start(
+        BIN,
         dir,
         &[
             "--devices",
@@ -28,25 +29,21 @@ fn faults_run(dir: &Path) -> PathBuf {
     let inv = lab.inventory.to_string_lossy().into_owned();
     let run = fleet(
         dir,
-        &[
-            "run",
-            "-i",
-            &inv,
-            "-p",
-            "2",
-            "-t",
-            "3",
-            "-c",
-            "show version",
-            "--out",
-            "runs",
-            "--format",
-            "none",
-            "--session-timeout",
-            "4s",
-            "--command-timeout",
-            "2s",
-        ],
+        &RunArgs::new(&inv)
+            .layout(2, 3)
+            .args([
+                "-c",
+                "show version",
+                "--out",
+                "runs",
+                "--format",
+                "none",
+                "--session-timeout",
+                "4s",
+                "--command-timeout",
+                "2s",
+            ])
+            .build(),
         &[],
     );
     lab.stop();
@@ -61,14 +58,14 @@ fn fixture(rel: &str) -> String {
         .into_owned()
 }
 
-/// chromedriver on a free port, killed on drop.
-struct Driver {
+/// chromedriver on a free port, killed on drop (also used by bench.rs).
+pub(crate) struct Driver {
     child: Child,
     port: u16,
 }
 
 impl Driver {
-    fn start() -> Driver {
+    pub(crate) fn start() -> Driver {
         let driver = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
             .into_iter()
             .find(|p| Path::new(p).exists())
@@ -99,7 +96,7 @@ impl Drop for Driver {
     }
 }
 
-async fn browser(driver: &Driver, profile: &Path) -> Client {
+pub(crate) async fn browser(driver: &Driver, profile: &Path) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -120,7 +117,7 @@ async fn browser(driver: &Driver, profile: &Path) -> Client {
         .expect("WebDriver session with headless chromium")
 }
 
-async fn js(c: &Client, script: &str) -> serde_json::Value {
+pub(crate) async fn js(c: &Client, script: &str) -> serde_json::Value {
     c.execute(script, vec![])
         .await
         .unwrap_or_else(|e| panic!("script failed: {script}: {e}"))

@@ -172,17 +172,10 @@ fn real_result_lines_validate_against_the_documented_schema() {
     let inv = mixed_inventory(dir.path(), 5, 2);
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            inv.to_str().unwrap(),
-            "-p",
-            "2",
-            "-t",
-            "2",
-            "--format",
-            "none",
-        ],
+        &RunArgs::new(inv.to_str().unwrap())
+            .layout(2, 2)
+            .args(["--format", "none"])
+            .build(),
         &[],
     );
     run.assert_code(ExitCode::SomeFailed.code());
@@ -209,17 +202,10 @@ fn a_finished_run_reads_back_through_the_typed_contract() {
     let inv = mixed_inventory(dir.path(), 6, 1);
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            inv.to_str().unwrap(),
-            "-p",
-            "2",
-            "-t",
-            "2",
-            "--format",
-            "none",
-        ],
+        &RunArgs::new(inv.to_str().unwrap())
+            .layout(2, 2)
+            .args(["--format", "none"])
+            .build(),
         &[],
     );
     run.assert_code(1);

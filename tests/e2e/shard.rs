@@ -37,6 +37,7 @@ fn three_shards_merge_into_the_single_run() {
     let dir = scratch();
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/lab/faults.toml");
     let lab = LabProc::start(
+        BIN,
         dir.path(),
         &["--devices", "60", "--scenario", scenario.to_str().unwrap()],
     );

@@ -10,6 +10,7 @@ use fleet_testkit::fleet::results;
 fn shell_mode_multi_command_output_is_exact() {
     let dir = scratch();
     let lab = LabProc::start(
+        BIN,
         dir.path(),
         &["--devices", "6", "--flavours", "ios,eos,nxos"],
     );
@@ -74,23 +75,14 @@ fn shell_mode_multi_command_output_is_exact() {
 #[test]
 fn unknown_command_is_command_failed_with_the_device_error() {
     let dir = scratch();
-    let lab = LabProc::start(dir.path(), &["--devices", "1", "--flavours", "ios"]);
+    let lab = LabProc::start(BIN, dir.path(), &["--devices", "1", "--flavours", "ios"]);
     let inv = lab.inventory.to_str().unwrap().to_string();
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            &inv,
-            "-p",
-            "0",
-            "-t",
-            "1",
-            "-c",
-            "show version",
-            "-c",
-            "show bogus",
-        ],
+        &RunArgs::new(&inv)
+            .layout(0, 1)
+            .args(["-c", "show version", "-c", "show bogus"])
+            .build(),
         &[],
     );
     run.assert_code(1);
@@ -108,25 +100,16 @@ fn unknown_command_is_command_failed_with_the_device_error() {
 #[test]
 fn config_dry_run_changes_nothing_commit_changes_running_config() {
     let dir = scratch();
-    let lab = LabProc::start(dir.path(), &["--devices", "2", "--flavours", "ios"]);
+    let lab = LabProc::start(BIN, dir.path(), &["--devices", "2", "--flavours", "ios"]);
     let inv = lab.inventory.to_str().unwrap().to_string();
     let line = "ntp server 192.0.2.123";
     let show = |dir: &std::path::Path| {
         let run = fleet(
             dir,
-            &[
-                "run",
-                "-i",
-                &inv,
-                "-p",
-                "1",
-                "-t",
-                "2",
-                "-c",
-                "show running-config",
-                "--format",
-                "none",
-            ],
+            &RunArgs::new(&inv)
+                .layout(1, 2)
+                .args(["-c", "show running-config", "--format", "none"])
+                .build(),
             &[],
         );
         run.assert_code(0);
@@ -182,6 +165,7 @@ fn telnet_devices_use_the_same_cli() {
     )
     .unwrap();
     let lab = LabProc::start(
+        BIN,
         dir.path(),
         &[
             "--devices",
@@ -197,19 +181,10 @@ fn telnet_devices_use_the_same_cli() {
     let inv = lab.inventory.to_str().unwrap().to_string();
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            &inv,
-            "-p",
-            "1",
-            "-t",
-            "2",
-            "-c",
-            "show version",
-            "--format",
-            "none",
-        ],
+        &RunArgs::new(&inv)
+            .layout(1, 2)
+            .args(["-c", "show version", "--format", "none"])
+            .build(),
         &[],
     );
     run.assert_code(0);
@@ -224,6 +199,7 @@ fn telnet_devices_use_the_same_cli() {
 fn jump_host_run_through_the_lab() {
     let dir = scratch();
     let lab = LabProc::start(
+        BIN,
         dir.path(),
         &["--devices", "4", "--flavours", "linux", "--jump-host"],
     );
@@ -244,19 +220,10 @@ fn jump_host_run_through_the_lab() {
     std::fs::write(&inv, with_jump).unwrap();
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            inv.to_str().unwrap(),
-            "-p",
-            "1",
-            "-t",
-            "4",
-            "-c",
-            "hostname",
-            "--format",
-            "none",
-        ],
+        &RunArgs::new(inv.to_str().unwrap())
+            .layout(1, 4)
+            .args(["-c", "hostname", "--format", "none"])
+            .build(),
         &[],
     );
     run.assert_code(0);
@@ -277,7 +244,7 @@ fn jump_host_run_through_the_lab() {
 #[test]
 fn config_line_secrets_are_placeholders_filled_in_by_the_worker() {
     let dir = scratch();
-    let lab = LabProc::start(dir.path(), &["--devices", "2", "--flavours", "ios"]);
+    let lab = LabProc::start(BIN, dir.path(), &["--devices", "2", "--flavours", "ios"]);
     let inv = lab.inventory.to_str().unwrap().to_string();
     const VALUE: &str = "Pl4ceholder-Value-7731";
     let secret_file = dir.path().join("key");
@@ -404,7 +371,7 @@ fn show_on(
 #[test]
 fn junos_push_commits_and_a_later_session_sees_it() {
     let dir = scratch();
-    let lab = LabProc::start(dir.path(), &["--devices", "2", "--flavours", "junos"]);
+    let lab = LabProc::start(BIN, dir.path(), &["--devices", "2", "--flavours", "junos"]);
     let inv = lab.inventory.to_str().unwrap().to_string();
     let line = "set system ntp server 192.0.2.77";
     let shown = "set system ntp server 192.0.2.77\n";
@@ -481,7 +448,7 @@ fn commit_confirmed_only_where_the_platform_has_it() {
     for (flavour, line, commit, show) in cases {
         let sub = dir.path().join(flavour);
         std::fs::create_dir_all(&sub).unwrap();
-        let lab = LabProc::start(&sub, &["--devices", "1", "--flavours", flavour]);
+        let lab = LabProc::start(BIN, &sub, &["--devices", "1", "--flavours", flavour]);
         let inv = lab.inventory.to_str().unwrap().to_string();
         let push = fleet(
             &sub,
@@ -518,7 +485,7 @@ fn commit_confirmed_only_where_the_platform_has_it() {
     }
     let sub = dir.path().join("ios");
     std::fs::create_dir_all(&sub).unwrap();
-    let lab = LabProc::start(&sub, &["--devices", "1", "--flavours", "ios"]);
+    let lab = LabProc::start(BIN, &sub, &["--devices", "1", "--flavours", "ios"]);
     let inv = lab.inventory.to_str().unwrap().to_string();
     let ios = fleet(
         &sub,
@@ -560,7 +527,7 @@ fn commit_confirmed_only_where_the_platform_has_it() {
 #[test]
 fn confirm_and_destination_questions_are_answered() {
     let dir = scratch();
-    let lab = LabProc::start(dir.path(), &["--devices", "1", "--flavours", "ios"]);
+    let lab = LabProc::start(BIN, dir.path(), &["--devices", "1", "--flavours", "ios"]);
     let inv = lab.inventory.to_str().unwrap().to_string();
     let res = show_on(
         dir.path(),
@@ -594,6 +561,7 @@ fn stuck_config_mode_is_recovered() {
     )
     .unwrap();
     let lab = LabProc::start(
+        BIN,
         dir.path(),
         &[
             "--devices",

@@ -13,6 +13,7 @@
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Args;
 use fleet_hostlist::Target;
+use fleet_proto::device::host_port;
 use fleet_proto::{Auth, Device, HostKeyCheck, JumpHost, Secret, Transport};
 use fleet_ssh::identity::{ssh_auth, IdentityPolicy};
 use fleet_sshconfig::{expand_tokens, Query, Resolved, SshConfig, StrictHostKeyChecking, Tokens};
@@ -504,7 +505,7 @@ pub fn jump_summary(jump: &[JumpHost]) -> String {
         return "-".to_string();
     }
     jump.iter()
-        .map(|j| format!("{}@{}:{}", j.username, j.host, j.port))
+        .map(|j| format!("{}@{}", j.username, host_port(&j.host, j.port)))
         .collect::<Vec<_>>()
         .join(",")
 }

@@ -46,6 +46,26 @@ pub enum Command {
     /// Internal: a worker process started by `fleet run`.
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),
+    /// Internal: the bare ssh2 thread pool `fleet bench` measures fleet against.
+    #[command(name = "__bare-pool", hide = true)]
+    BarePool(BarePoolArgs),
+}
+
+/// Flags of the hidden `fleet __bare-pool` (started by `fleet bench`).
+#[derive(Debug, Args)]
+pub struct BarePoolArgs {
+    /// Inventory whose devices to run.
+    #[arg(long)]
+    pub inventory: PathBuf,
+    /// Threads of the pool.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_THREADS as i64))]
+    pub threads: u32,
+    /// Command executed on every device (one exec channel).
+    #[arg(long)]
+    pub command: String,
+    /// libssh2 timeout of each session, ms.
+    #[arg(long, default_value_t = 60_000)]
+    pub session_timeout_ms: u64,
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +124,10 @@ pub struct InventoryCommon {
     /// [default: $ANSIBLE_VAULT_PASSWORD_FILE].
     #[arg(long, value_name = "FILE")]
     pub vault_password_file: Option<PathBuf>,
+    /// Which CSV column holds which field, for CMDB/NetBox exports
+    /// (e.g. host=primary_ip,platform=device_type).
+    #[arg(long, value_name = "FIELD=COLUMN,...")]
+    pub csv_columns: Option<fleet_inventory::CsvColumns>,
 }
 
 #[derive(Debug, Args)]
@@ -179,15 +203,28 @@ pub struct RunArgs {
     #[arg(short = 'k', long)]
     pub ask_pass: bool,
 
-    /// Worker processes; 0 runs the threads inside the master.
-    #[arg(short, long, env = "FLEET_PROCESSES", default_value_t = 2,
-          value_parser = clap::value_parser!(u32).range(0..=MAX_PROCESSES as i64))]
-    pub processes: u32,
+    /// Ask for the become (enable) password once, on the terminal: Ansible
+    /// hosts with ansible_become true and no password of their own take it,
+    /// in other formats every device without an enable secret.
+    #[arg(short = 'K', long)]
+    pub ask_become_pass: bool,
 
-    /// Session threads per worker process.
-    #[arg(short, long, env = "FLEET_THREADS", default_value_t = 16,
-          value_parser = clap::value_parser!(u32).range(1..=MAX_THREADS as i64))]
-    pub threads: u32,
+    /// Which CSV column holds which field, for CMDB/NetBox exports
+    /// (e.g. host=primary_ip,platform=device_type).
+    #[arg(long, value_name = "FIELD=COLUMN,...")]
+    pub csv_columns: Option<fleet_inventory::CsvColumns>,
+
+    /// Worker processes; 0 runs the threads inside the master; `auto`
+    /// chooses from the cores, the fd limit and the inventory.
+    #[arg(short, long, env = "FLEET_PROCESSES", default_value = "2",
+          value_parser = processes_arg)]
+    pub processes: Count,
+
+    /// Session threads per worker process; `auto` chooses from what the
+    /// first sessions cost and keeps adjusting during the run.
+    #[arg(short, long, env = "FLEET_THREADS", default_value = "16",
+          value_parser = threads_arg)]
+    pub threads: Count,
 
     /// Devices per batch sent to a worker [default: threads/2].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -265,7 +302,7 @@ pub struct RunArgs {
 
     /// New sessions per second across all workers, e.g. `50/s` (protects
     /// TACACS/RADIUS servers and fragile devices).
-    #[arg(long, value_name = "RATE", value_parser = fleet_master::policy::parse_rate)]
+    #[arg(long, value_name = "RATE", value_parser = connect_rate)]
     pub connect_rate: Option<f64>,
 
     /// At most N concurrent sessions to devices of GROUP, whatever P×T is
@@ -279,7 +316,7 @@ pub struct RunArgs {
 
     /// Backoff range for --retry (doubles per attempt, with jitter).
     #[arg(long, default_value = "1s..30s", value_name = "MIN..MAX",
-          value_parser = fleet_master::policy::parse_backoff)]
+          value_parser = retry_backoff)]
     pub retry_backoff: (Duration, Duration),
 
     /// Configuration lines to push through config mode (dry run unless --commit).
@@ -356,7 +393,9 @@ pub struct BenchArgs {
     #[arg(long)]
     pub zero_latency: bool,
 
-    /// Layouts PxT (0xT: threads inside the master), optionally @BATCH.
+    /// Layouts PxT (0xT: threads inside the master), optionally @BATCH, and
+    /// `bare(N)` (or `bare:N`): a plain ssh2 pool of N threads, the yardstick
+    /// every layout is compared with; `auto` runs -p auto -t auto.
     #[arg(long, default_value = "1x1,0x50,4x1,2x50,4x50")]
     pub layouts: String,
 
@@ -463,18 +502,72 @@ pub struct RunsArgs {
 }
 
 /// `--inventory-format` values (`fleet`, `nornir`, `ansible-ini`, ...).
+/// `-p` / `-t`: a number, or `auto` (fleet decides from what it knows and
+/// measures, see `fleet_autotune`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    /// `auto`.
+    Auto,
+    /// A number, respected as is.
+    Fixed(u32),
+}
+
+impl Count {
+    /// The number, unless `auto`.
+    pub fn fixed(self) -> Option<u32> {
+        match self {
+            Count::Auto => None,
+            Count::Fixed(n) => Some(n),
+        }
+    }
+}
+
+fn count(s: &str, min: u32, max: usize) -> Result<Count, String> {
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(Count::Auto);
+    }
+    match s.parse::<u32>() {
+        Ok(n) if n >= min && n as usize <= max => Ok(Count::Fixed(n)),
+        _ => Err(format!("expected `auto` or a number from {min} to {max}")),
+    }
+}
+
+fn processes_arg(s: &str) -> Result<Count, String> {
+    count(s, 0, MAX_PROCESSES)
+}
+
+fn threads_arg(s: &str) -> Result<Count, String> {
+    count(s, 1, MAX_THREADS)
+}
+
 fn inventory_format(s: &str) -> Result<fleet_inventory::Format, fleet_inventory::UnknownFormat> {
     s.parse()
 }
 
+/// A policy flag's error with its cause, as clap prints it (clap shows
+/// only the error's own message, not its source).
+fn with_cause(e: fleet_master::policy::PolicyParseError) -> String {
+    fleet_proto::chain::Chain(&e).to_string()
+}
+
+/// `--connect-rate`: `50/s`, `3000/m`.
+fn connect_rate(s: &str) -> Result<f64, String> {
+    fleet_master::policy::parse_rate(s).map_err(with_cause)
+}
+
+/// `--retry-backoff`: `1s..30s`.
+fn retry_backoff(s: &str) -> Result<(Duration, Duration), String> {
+    fleet_master::policy::parse_backoff(s).map_err(with_cause)
+}
+
 /// One `--max-per-group` value: `core=10` or `core=10,edge=4`.
 fn group_caps(s: &str) -> Result<BTreeMap<String, usize>, String> {
-    fleet_master::policy::parse_group_caps(&[s.to_string()])
+    fleet_master::policy::parse_group_caps(&[s.to_string()]).map_err(with_cause)
 }
 
 /// One `--retry` value: `connect_failed=3` or `connect_failed=3,timeout=1`.
 fn retry_classes(s: &str) -> Result<BTreeMap<Status, u32>, String> {
-    fleet_master::policy::parse_retry(&[s.to_string()])
+    fleet_master::policy::parse_retry(&[s.to_string()]).map_err(with_cause)
 }
 
 /// Flags of `fleet report`.

@@ -1,7 +1,7 @@
 //! `fleet bench`: the layout benchmark. The work is in the `fleet-bench`
 //! crate; this maps flags, prints the table and writes the outputs.
 
-use crate::cli::{BenchArgs, TransportArg};
+use crate::cli::{BarePoolArgs, BenchArgs, TransportArg};
 use fleet_bench::{BenchConfig, Layout, Target};
 use fleet_proto::ExitCode;
 use std::time::Duration;
@@ -10,6 +10,40 @@ use std::time::Duration;
 const USAGE: i32 = ExitCode::Usage.code();
 /// Exit code when some layout had sessions that were not ok.
 const FLAGGED: i32 = ExitCode::SomeFailed.code();
+
+/// libssh2 timeout of each session of the bare pool.
+const BARE_SESSION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `fleet __bare-pool`: runs the pool, prints its outcome as JSON on
+/// stdout; exit 0 when every session was ok, 1 otherwise, 2 when it could
+/// not run.
+pub fn bare_pool(args: BarePoolArgs) -> i32 {
+    let outcome = match fleet_bench::bare::pool_main(
+        &args.inventory,
+        args.threads,
+        &args.command,
+        Duration::from_millis(args.session_timeout_ms),
+    ) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("fleet __bare-pool: error: {:#}", anyhow::Error::from(e));
+            return USAGE;
+        }
+    };
+    match serde_json::to_string(&outcome) {
+        Ok(json) => println!("{json}"),
+        Err(e) => {
+            eprintln!("fleet __bare-pool: error: cannot encode the outcome: {e}");
+            return USAGE;
+        }
+    }
+    let ok = outcome.statuses.get("ok").copied().unwrap_or(0);
+    if ok == outcome.devices {
+        ExitCode::AllOk.code()
+    } else {
+        FLAGGED
+    }
+}
 
 /// Runs `fleet bench` and returns the exit code.
 pub fn bench(args: BenchArgs) -> i32 {
@@ -54,6 +88,7 @@ pub fn bench(args: BenchArgs) -> i32 {
         run_timeout: args.run_timeout,
         calibration_devices: args.calibration_devices,
         run_args: args.run_arg.clone(),
+        bare_session_timeout: BARE_SESSION_TIMEOUT,
         command_line: std::env::args().collect(),
     };
     let report = match fleet_bench::bench::run(&cfg, &mut |line| eprintln!("fleet bench: {line}")) {
@@ -64,12 +99,16 @@ pub fn bench(args: BenchArgs) -> i32 {
         }
     };
     print!("{}", fleet_bench::report::table(&report));
+    println!();
+    print!("{}", fleet_bench::report::summary_table(&report));
     match fleet_bench::bench::write_outputs(&report, &args.out) {
         Ok(o) => eprintln!(
-            "fleet bench: wrote {}, {}, {}",
+            "fleet bench: wrote {}, {}, {}, {}, {}",
             o.json.display(),
             o.csv.display(),
-            o.svg.display()
+            o.svg.display(),
+            o.html.display(),
+            o.md.display()
         ),
         Err(e) => {
             eprintln!("fleet bench: error: {:#}", anyhow::Error::from(e));

@@ -4,6 +4,7 @@
 use crate::cli::{InventoryArgs, InventoryCommand, InventoryCommon};
 use anyhow::{bail, Result};
 use fleet_inventory::Inventory;
+use fleet_proto::device::host_port;
 use fleet_proto::{Auth, Device, ExitCode, Mode, Transport};
 use std::io::Write;
 
@@ -25,6 +26,7 @@ fn load(common: &InventoryCommon) -> Result<Inventory> {
             common.vault_password_file.as_deref(),
         ),
         sources: true,
+        csv_columns: common.csv_columns.clone(),
         ..Default::default()
     };
     let adhoc = is_adhoc(common);
@@ -75,11 +77,10 @@ fn inner(args: InventoryArgs) -> Result<i32> {
                     // The resolution: who logs in where, through which hops, with what.
                     writeln!(
                         out,
-                        "{}\t{}@{}:{}\t{}\tvia {}\tauth {}",
+                        "{}\t{}@{}\t{}\tvia {}\tauth {}",
                         policy.line(&d.name),
                         policy.line(&d.username),
-                        policy.line(&d.host),
-                        d.port,
+                        policy.line(&d.address()),
                         policy.line(d.platform.as_deref().unwrap_or("-")),
                         crate::adhoc::jump_summary(&d.jump),
                         crate::adhoc::auth_summary(&d.auth)
@@ -94,7 +95,7 @@ fn inner(args: InventoryArgs) -> Result<i32> {
                         out,
                         "{}\t{}\t{}\t{}",
                         policy.line(&d.name),
-                        policy.line(&address(&d.host, d.port)),
+                        policy.line(&d.address()),
                         policy.line(d.platform.as_deref().unwrap_or("-")),
                         policy.line(&groups)
                     )
@@ -135,21 +136,13 @@ fn inner(args: InventoryArgs) -> Result<i32> {
     Ok(ExitCode::AllOk.code())
 }
 
-/// `host:port`, with brackets around IPv6 addresses.
-fn address(host: &str, port: u16) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
-/// Credentials as kinds only: `password`, `key_file PATH`, `agent`.
-fn auth_kinds(auth: &[Auth]) -> Vec<String> {
-    auth.iter()
-        .map(|a| match a {
-            Auth::Password(_) => "password".to_owned(),
-            Auth::KeyFile { path, passphrase } => format!(
+/// A credential's kind (never its value) and the origin field that says
+/// where it was set: `password`, `key_file PATH`, `agent`.
+fn auth_kind(a: &Auth) -> (String, &'static str) {
+    match a {
+        Auth::Password(_) => ("password".to_owned(), "password"),
+        Auth::KeyFile { path, passphrase } => (
+            format!(
                 "key_file {}{}",
                 path.display(),
                 if passphrase.is_some() {
@@ -158,20 +151,38 @@ fn auth_kinds(auth: &[Auth]) -> Vec<String> {
                     ""
                 }
             ),
-            Auth::Agent => "agent".to_owned(),
-        })
-        .collect()
+            "key_file",
+        ),
+        Auth::Agent => ("agent".to_owned(), "agent"),
+    }
+}
+
+/// Credentials as kinds only.
+fn auth_kinds(auth: &[Auth]) -> Vec<String> {
+    auth.iter().map(|a| auth_kind(a).0).collect()
+}
+
+/// Where `field` of `d` was set: `file:line`, or `default` when the
+/// inventory tracks sources and did not set it; `None` when it does not
+/// track them (ad-hoc hosts).
+fn source<'a>(inv: &'a Inventory, d: &Device, field: &str) -> Option<&'a str> {
+    if inv.origins.is_empty() {
+        return None;
+    }
+    Some(
+        inv.origins
+            .get(&d.name)
+            .and_then(|o| o.get(field))
+            .map_or("default", String::as_str),
+    )
 }
 
 /// One field per line, each with where it was set.
 fn long(inv: &Inventory, d: &Device) -> String {
-    let origins = inv.origins.get(&d.name);
-    let tracked = !inv.origins.is_empty();
     let from = |field: &str| -> String {
-        match origins.and_then(|o| o.get(field)) {
+        match source(inv, d, field) {
             _ if field == "-" => String::new(),
             Some(at) => format!("  ({at})"),
-            None if tracked => "  (default)".to_owned(),
             None => String::new(),
         }
     };
@@ -184,7 +195,15 @@ fn long(inv: &Inventory, d: &Device) -> String {
     line("port", d.port.to_string(), "port");
     line("transport", transport(d.transport).to_owned(), "transport");
     line("username", d.username.clone(), "username");
-    let kinds = auth_kinds(&d.auth);
+    // Each credential with its own source; secrets only as their kind.
+    let kinds: Vec<String> = d
+        .auth
+        .iter()
+        .map(|a| {
+            let (kind, field) = auth_kind(a);
+            format!("{kind}{}", from(field))
+        })
+        .collect();
     line(
         "credentials",
         if kinds.is_empty() {
@@ -192,7 +211,7 @@ fn long(inv: &Inventory, d: &Device) -> String {
         } else {
             kinds.join(", ")
         },
-        "password",
+        "-",
     );
     line(
         "enable",
@@ -219,7 +238,7 @@ fn long(inv: &Inventory, d: &Device) -> String {
     let jump: Vec<String> = d
         .jump
         .iter()
-        .map(|j| format!("{}@{}", j.username, address(&j.host, j.port)))
+        .map(|j| format!("{}@{}", j.username, host_port(&j.host, j.port)))
         .collect();
     line(
         "jump",
@@ -279,6 +298,22 @@ fn long(inv: &Inventory, d: &Device) -> String {
     s
 }
 
+/// Every field `json` reports a source for, besides credentials and data.
+const SOURCED: &[&str] = &[
+    "host",
+    "port",
+    "transport",
+    "username",
+    "enable_secret",
+    "platform",
+    "mode",
+    "jump",
+    "connect_timeout",
+    "command_timeout",
+    "session_timeout",
+    "commands",
+];
+
 fn transport(t: Transport) -> &'static str {
     match t {
         Transport::Ssh => "ssh",
@@ -293,7 +328,7 @@ fn json(inv: &Inventory, d: &Device) -> serde_json::Value {
         "name": d.name,
         "host": d.host,
         "port": d.port,
-        "address": address(&d.host, d.port),
+        "address": d.address(),
         "transport": transport(d.transport),
         "username": d.username,
         "credentials": auth_kinds(&d.auth),
@@ -312,6 +347,25 @@ fn json(inv: &Inventory, d: &Device) -> serde_json::Value {
         },
         "commands": d.commands,
         "data": d.data,
-        "sources": inv.origins.get(&d.name),
+        "sources": sources_json(inv, d),
     })
+}
+
+/// `field -> "file:line" | "default"` for every field of the device
+/// (credentials by kind, `data.KEY`); `null` when sources are not tracked.
+fn sources_json(inv: &Inventory, d: &Device) -> serde_json::Value {
+    if inv.origins.is_empty() {
+        return serde_json::Value::Null;
+    }
+    let mut m = serde_json::Map::new();
+    let fields = SOURCED
+        .iter()
+        .map(|f| f.to_string())
+        .chain(d.auth.iter().map(|a| auth_kind(a).1.to_owned()))
+        .chain(d.data.keys().map(|k| format!("data.{k}")));
+    for f in fields {
+        let at = source(inv, d, &f).unwrap_or("default");
+        m.insert(f, serde_json::Value::from(at));
+    }
+    serde_json::Value::Object(m)
 }

@@ -30,6 +30,7 @@ fn main() {
         },
         Command::Logs(args) => cmd_logs::logs(args),
         Command::Bench(args) => cmd_bench::bench(args),
+        Command::BarePool(args) => cmd_bench::bare_pool(args),
         Command::Runs(args) => cmd_logs::runs(args),
         Command::Report(args) => cmd_report::report(args),
         Command::Merge(args) => cmd_merge::merge(args),

@@ -65,7 +65,7 @@ pub fn spawn_times(records: &[WorkerRecord], workers: usize) -> Option<(f64, f64
 pub struct SessionCosts {
     /// Median `connect + auth` over ok sessions: one handshake, ms.
     pub handshake_ms: f64,
-    /// Mean `total` over ok sessions: handshake, every command with its
+    /// Median `total` over ok sessions: handshake, every command with its
     /// latency, close, ms. The length of one wave of the ideal makespan.
     pub session_ms: f64,
 }
@@ -82,9 +82,13 @@ pub fn session_costs(run_dir: &Path) -> Option<SessionCosts> {
         return None;
     }
     let mut hs: Vec<f64> = rows.iter().map(|t| t.connect + t.auth).collect();
+    // Medians, not means: the first sessions of a run pay for cold caches
+    // (tens of ms where the rest take 4), and a mean of 10 made the ideal
+    // of a sequential run twice too long (1x1 at 194% efficiency).
+    let mut totals: Vec<f64> = rows.iter().map(|t| t.total).collect();
     Some(SessionCosts {
-        handshake_ms: crate::summary::median(&mut hs)?,
-        session_ms: rows.iter().map(|t| t.total).sum::<f64>() / rows.len() as f64,
+        handshake_ms: crate::stats::median(&mut hs)?,
+        session_ms: crate::stats::median(&mut totals)?,
     })
 }
 

@@ -2,15 +2,16 @@
 //! interleaved (A B C A B C), summarise, write the outputs.
 
 use crate::artifacts;
+use crate::bare::{self, BareSpec};
 use crate::chart;
 use crate::config::{BenchConfig, Target};
 use crate::error::BenchError;
 use crate::lab::LabProcess;
-use crate::layout::Layout;
+use crate::layout::{FleetLayout, Layout};
 use crate::procfs;
 use crate::report::{self, BenchReport, LabReport, SCHEMA};
 use crate::runner::{self, RunRecord, RunSpec};
-use crate::summary;
+use crate::summary::{self, SweepFacts};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -24,6 +25,10 @@ pub struct Outputs {
     pub csv: PathBuf,
     /// bench.svg.
     pub svg: PathBuf,
+    /// bench.html.
+    pub html: PathBuf,
+    /// bench.md: the short table `make bench` collects.
+    pub md: PathBuf,
 }
 
 fn now_rfc3339() -> String {
@@ -104,6 +109,20 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
         run_args: &cfg.run_args,
     };
 
+    if cfg.noop && cfg.layouts.iter().any(|l| matches!(l, Layout::Bare(_))) {
+        return Err(BenchError::Config(
+            "the bare pool makes real SSH sessions: it cannot run with --transport noop".into(),
+        ));
+    }
+    let bare_spec = BareSpec {
+        fleet_exe: &cfg.fleet_exe,
+        inventory: &inventory,
+        command: &cfg.command,
+        session_timeout: cfg.bare_session_timeout,
+        timeout: cfg.run_timeout,
+        lab_pid: lab.as_ref().map(LabProcess::pid),
+    };
+
     let costs = if cfg.noop || cfg.calibration_devices == 0 {
         None
     } else {
@@ -120,8 +139,11 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
         for (i, layout) in cfg.layouts.iter().enumerate() {
             let dir = work
                 .join("runs")
-                .join(format!("{order:03}-{}", dir_name(layout)));
-            let rec = runner::run_once(&spec, *layout, &dir, repeat, order)?;
+                .join(format!("{order:03}-{}", layout.dir_name()));
+            let rec = match layout {
+                Layout::Fleet(f) => runner::run_once(&spec, *f, &dir, repeat, order)?,
+                Layout::Bare(b) => bare::run_once(&bare_spec, *b, &dir, repeat, order)?,
+            };
             progress(&format!(
                 "run {}/{}: {layout} #{}: {:.2} s, cpu {:.0} ms, {} not ok{}",
                 order + 1,
@@ -149,13 +171,28 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
             stats: l.stop(),
         }
     });
+    let cores = procfs::cores();
+    let facts = SweepFacts {
+        devices,
+        session_ms,
+        cores,
+    };
+    let program = cfg.fleet_exe.display().to_string();
     let mut layouts: Vec<_> = cfg
         .layouts
         .iter()
         .zip(runs)
-        .map(|(l, r)| summary::summarise(*l, r, devices, session_ms))
+        .map(|(l, r)| {
+            let mut command = vec![program.clone()];
+            command.extend(match l {
+                Layout::Fleet(f) => runner::args(&spec, *f, "<out>"),
+                Layout::Bare(b) => bare::args(&bare_spec, *b),
+            });
+            summary::summarise(*l, r, facts, command)
+        })
         .collect();
     let baseline = summary::fill_speedups(&mut layouts);
+    summary::fill_bare_ratios(&mut layouts);
     Ok(BenchReport {
         schema: SCHEMA,
         fleet_version: env!("CARGO_PKG_VERSION"),
@@ -164,7 +201,7 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
         host: nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        cores: procfs::cores(),
+        cores,
         load_before,
         load_after: procfs::loadavg(),
         command_line: cfg.command_line.clone(),
@@ -182,11 +219,6 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
         lab: lab_report,
         layouts,
     })
-}
-
-/// A layout as a directory-name part (`@` is awkward in shells).
-fn dir_name(layout: &Layout) -> String {
-    layout.to_string().replace('@', "-b")
 }
 
 /// Measures the uncontended session (handshake, and the whole session):
@@ -208,15 +240,16 @@ fn calibrate(
         limit: Some(&limit),
         ..spec.clone()
     };
-    let layout = Layout {
+    let layout = FleetLayout {
         p: 0,
         t: 1,
         batch: None,
+        auto: false,
     };
     let rec = runner::run_once(&spec, layout, &work.join("calibration"), 0, 0)?;
     let costs = rec.run_dir.as_deref().and_then(artifacts::session_costs);
     progress(&format!(
-        "calibration: {k} devices one at a time: handshake (connect + auth) median {:.1} ms, session mean {:.1} ms, {} not ok",
+        "calibration: {k} devices one at a time: handshake (connect + auth) median {:.1} ms, session median {:.1} ms, {} not ok",
         costs.map(|c| c.handshake_ms).unwrap_or(0.0),
         costs.map(|c| c.session_ms).unwrap_or(0.0),
         rec.failures()
@@ -262,13 +295,15 @@ pub fn write_synthetic_inventory(dir: &Path, n: usize) -> Result<PathBuf, BenchE
     Ok(path)
 }
 
-/// Writes bench.json, bench.csv and bench.svg into `out`.
+/// Writes bench.json, bench.csv, bench.svg, bench.html and bench.md into `out`.
 pub fn write_outputs(report: &BenchReport, out: &Path) -> Result<Outputs, BenchError> {
     std::fs::create_dir_all(out).map_err(BenchError::io("cannot create", out))?;
     let outputs = Outputs {
         json: out.join("bench.json"),
         csv: out.join("bench.csv"),
         svg: out.join("bench.svg"),
+        html: out.join("bench.html"),
+        md: out.join("bench.md"),
     };
     let json = serde_json::to_vec_pretty(report)
         .map_err(|e| BenchError::Config(format!("cannot encode bench.json: {e}")))?;
@@ -281,6 +316,11 @@ pub fn write_outputs(report: &BenchReport, out: &Path) -> Result<Outputs, BenchE
     );
     let svg = chart::svg(&title, &report.layouts)?;
     std::fs::write(&outputs.svg, svg).map_err(BenchError::io("cannot write", &outputs.svg))?;
+    let html = crate::html::render(report)
+        .map_err(|e| BenchError::Config(format!("cannot encode bench.html's data: {e}")))?;
+    std::fs::write(&outputs.html, html).map_err(BenchError::io("cannot write", &outputs.html))?;
+    std::fs::write(&outputs.md, report::summary_table(report))
+        .map_err(BenchError::io("cannot write", &outputs.md))?;
     Ok(outputs)
 }
 

@@ -50,6 +50,9 @@ pub struct BenchConfig {
     /// Devices in the uncontended calibration run that measures the
     /// per-session handshake cost (0: skip).
     pub calibration_devices: usize,
+    /// libssh2 timeout of each bare-pool session (a hung device fails its
+    /// session instead of the pool).
+    pub bare_session_timeout: Duration,
     /// Extra arguments for every `fleet run` (e.g. `--log-level=warn`).
     pub run_args: Vec<String>,
     /// The command line, for bench.json.

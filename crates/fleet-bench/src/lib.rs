@@ -19,7 +19,7 @@
 //! - [`runner`]: one measured `fleet run` ([`RunRecord`]).
 //! - [`lab`]: the `fleet lab` child.
 //! - [`artifacts`]: reading run.json, workers.json, master.log, results.jsonl.
-//! - [`summary`]: per-layout figures ([`LayoutSummary`]).
+//! - [`summary`]: per-layout figures ([`LayoutSummary`]); [`stats`]: the median.
 //! - [`report`]: bench.json ([`BenchReport`]), bench.csv, the stdout table.
 //! - [`chart`]: draws bench.svg.
 //! - [`procfs`]: /proc and getrusage readings.
@@ -34,7 +34,7 @@
 //!   "inventory": path, "devices": N, "latency_ms", "transport": "inventory" | "noop",
 //!   "command", "run_args": [extra fleet run args], "repeat",
 //!   "handshake_ms":  uncontended connect+auth median (0 if not measured),
-//!   "session_ms":    uncontended mean session total (handshake + each command's
+//!   "session_ms":    uncontended median session total (handshake + each command's
 //!                    latency + close; the bare latency if not measured),
 //!   "baseline": "1x1" | null,            // what speedup is relative to
 //!   "lab": {"pid", "cpu_ms_total", "stats": {fleet lab stats.json}} | null,
@@ -69,20 +69,24 @@
 #![deny(missing_docs)]
 
 pub mod artifacts;
+pub mod bare;
 pub mod bench;
 pub mod chart;
+pub mod child;
 pub mod config;
 pub mod error;
+pub mod html;
 pub mod lab;
 pub mod layout;
 pub mod procfs;
 pub mod report;
 pub mod runner;
+pub mod stats;
 pub mod summary;
 
 pub use config::{BenchConfig, Target};
 pub use error::BenchError;
-pub use layout::Layout;
+pub use layout::{BareLayout, FleetLayout, Layout, LayoutKind};
 pub use report::BenchReport;
 pub use runner::RunRecord;
 pub use summary::LayoutSummary;

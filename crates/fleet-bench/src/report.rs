@@ -60,7 +60,7 @@ pub struct BenchReport {
     /// Uncontended per-session handshake cost (connect + auth median of a
     /// `-p 0 -t 1` calibration run), ms; 0 when not measured.
     pub handshake_ms: f64,
-    /// Mean uncontended session time (calibration `total`: handshake, every
+    /// Median uncontended session time (calibration `total`: handshake, every
     /// command with its latency, close), ms: one wave of the ideal
     /// makespan. The bare latency when not measured (noop: 0).
     pub session_ms: f64,
@@ -82,6 +82,7 @@ impl BenchReport {
 /// Columns of bench.csv, in order.
 pub const CSV_COLUMNS: &[&str] = &[
     "layout",
+    "kind",
     "p",
     "t",
     "batch_size",
@@ -92,8 +93,13 @@ pub const CSV_COLUMNS: &[&str] = &[
     "sessions_per_s",
     "speedup",
     "ideal_ms",
+    "ideal_waves_ms",
+    "ideal_cpu_ms",
+    "ideal_bound",
     "efficiency",
+    "wall_vs_bare",
     "cpu_ms_per_session",
+    "cpu_vs_bare",
     "master_cpu_ms",
     "workers_cpu_ms",
     "lab_cpu_ms",
@@ -126,8 +132,9 @@ pub fn csv(report: &BenchReport) -> String {
         let not_ok: u64 = l.statuses.values().sum::<u64>() - ok;
         let row = [
             l.layout.clone(),
-            l.p.to_string(),
-            l.t.to_string(),
+            l.kind.as_str().to_string(),
+            opt(l.p),
+            opt(l.t),
             opt(l.batch_size),
             l.slots.to_string(),
             l.runs.len().to_string(),
@@ -136,8 +143,13 @@ pub fn csv(report: &BenchReport) -> String {
             f3(l.sessions_per_s),
             opt(l.speedup.map(f3)),
             f3(l.ideal_ms),
+            f3(l.ideal_waves_ms),
+            f3(l.ideal_cpu_ms),
+            l.ideal_bound.as_str().to_string(),
             opt(l.efficiency.map(f3)),
+            opt(l.wall_vs_bare.map(f3)),
             f3(l.cpu_ms_per_session),
+            opt(l.cpu_vs_bare.map(f3)),
             f3(l.master_cpu_ms),
             opt(l.workers_cpu_ms.map(f3)),
             opt(l.lab_cpu_ms.map(f3)),
@@ -159,6 +171,58 @@ pub fn csv(report: &BenchReport) -> String {
     out
 }
 
+/// `1.06x`: how many times the reference a value is.
+fn ratio(r: f64) -> String {
+    format!("{r:.2}x")
+}
+
+/// The load line above a table.
+fn load(l: Option<[f64; 3]>) -> String {
+    l.map(|l| format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2]))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// The short table `make bench` collects: per layout, the makespan over
+/// the ideal and the ratios to the bare pool (Markdown).
+pub fn summary_table(report: &BenchReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} devices, latency {} ms, `{}`, session {:.1} ms, medians of {}, {} cores, load {} -> {}",
+        report.devices,
+        report.latency_ms,
+        report.command,
+        report.session_ms,
+        report.repeat,
+        report.cores,
+        load(report.load_before),
+        load(report.load_after),
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| layout | wall s | ideal s (bound) | wall/ideal | wall/bare | sess/s | cpu ms/sess | cpu/bare | status |"
+    );
+    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|---|");
+    for l in &report.layouts {
+        let _ = writeln!(
+            out,
+            "| {} | {:.2} | {:.2} ({}) | {} | {} | {:.0} | {:.2} | {} | {} |",
+            l.layout,
+            l.median_wall_ms / 1e3,
+            l.ideal_ms / 1e3,
+            l.ideal_bound.as_str(),
+            opt(l.efficiency.map(|e| ratio(1.0 / e))),
+            opt(l.wall_vs_bare.map(ratio)),
+            l.sessions_per_s,
+            l.cpu_ms_per_session,
+            opt(l.cpu_vs_bare.map(ratio)),
+            l.flag.as_deref().unwrap_or("all ok"),
+        );
+    }
+    out
+}
+
 fn mib(kib: u64) -> String {
     format!("{:.1}", kib as f64 / 1024.0)
 }
@@ -166,10 +230,6 @@ fn mib(kib: u64) -> String {
 /// The human table printed on stdout (Markdown, so it pastes into docs).
 pub fn table(report: &BenchReport) -> String {
     let mut out = String::new();
-    let load = |l: Option<[f64; 3]>| {
-        l.map(|l| format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2]))
-            .unwrap_or_else(|| "?".into())
-    };
     let _ = writeln!(
         out,
         "fleet bench: {} devices, latency {} ms, transport {}, handshake {:.1} ms, session {:.1} ms, {} repeats, {} cores, load {} -> {}",
@@ -186,11 +246,11 @@ pub fn table(report: &BenchReport) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "| layout | wall s | run s | sess/s | speedup | ideal s | eff | cpu ms/sess | master cpu ms | workers cpu ms | lab cpu ms | rss total MiB | rss/worker MiB | ipc msgs | ipc MiB | spawn ms | status |"
+        "| layout | wall s | run s | sess/s | speedup | ideal s | bound | wall/ideal | wall/bare | cpu ms/sess | cpu/bare | master cpu ms | workers cpu ms | lab cpu ms | rss total MiB | rss/worker MiB | ipc msgs | ipc MiB | spawn ms | status |"
     );
     let _ = writeln!(
         out,
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
+        "|---|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
     );
     for l in &report.layouts {
         let status = match &l.flag {
@@ -199,15 +259,18 @@ pub fn table(report: &BenchReport) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {:.2} | {} | {:.0} | {} | {:.2} | {} | {:.2} | {:.0} | {} | {} | {} | {} | {} | {:.2} | {} | {} |",
+            "| {} | {:.2} | {} | {:.0} | {} | {:.2} | {} | {} | {} | {:.2} | {} | {:.0} | {} | {} | {} | {} | {} | {:.2} | {} | {} |",
             l.layout,
             l.median_wall_ms / 1e3,
             opt(l.median_run_wall_ms.map(|w| format!("{:.2}", w / 1e3))),
             l.sessions_per_s,
             opt(l.speedup.map(|s| format!("{s:.1}x"))),
             l.ideal_ms / 1e3,
-            opt(l.efficiency.map(|e| format!("{:.0}%", e * 100.0))),
+            l.ideal_bound.as_str(),
+            opt(l.efficiency.map(|e| ratio(1.0 / e))),
+            opt(l.wall_vs_bare.map(ratio)),
             l.cpu_ms_per_session,
+            opt(l.cpu_vs_bare.map(ratio)),
             l.master_cpu_ms,
             opt(l.workers_cpu_ms.map(|c| format!("{c:.0}"))),
             opt(l.lab_cpu_ms.map(|c| format!("{c:.0}"))),

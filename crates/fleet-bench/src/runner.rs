@@ -7,21 +7,14 @@
 //! CPU, peak RSS, IPC) and `master.log` (worker start → hello times).
 
 use crate::artifacts;
+use crate::child;
 use crate::error::BenchError;
-use crate::layout::Layout;
-use crate::procfs;
+use crate::layout::FleetLayout as Layout;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// How often the child is polled for exit (bounds the wall-time error).
-const POLL: Duration = Duration::from_millis(2);
-/// How often the master's peak RSS is sampled.
-const RSS_SAMPLE: Duration = Duration::from_millis(20);
-/// After a timeout's SIGINT, how long before SIGKILL.
-const KILL_AFTER: Duration = Duration::from_secs(60);
+use std::time::Duration;
 
 /// What one `fleet run` needs besides the layout.
 #[derive(Debug, Clone)]
@@ -107,6 +100,28 @@ impl RunRecord {
     }
 }
 
+/// The `fleet run` arguments (without the program) for `layout`, writing
+/// under `out`: what runs, and what bench.html shows.
+pub fn args(spec: &RunSpec<'_>, layout: Layout, out: &str) -> Vec<String> {
+    let mut a: Vec<String> = vec!["run".into(), "--inventory".into()];
+    a.push(spec.inventory.display().to_string());
+    a.extend(layout.run_args());
+    a.extend(["--command".into(), spec.command.to_string()]);
+    a.extend(["--out".into(), out.to_string()]);
+    a.extend(["--format", "none", "--progress", "never"].map(String::from));
+    if let Some(b) = layout.batch.or(spec.batch_size) {
+        a.extend(["--batch-size".into(), b.to_string()]);
+    }
+    if spec.noop {
+        a.extend(["--transport".into(), "noop".into()]);
+    }
+    if let Some(limit) = spec.limit {
+        a.extend(["--limit".into(), limit.to_string()]);
+    }
+    a.extend(spec.run_args.iter().cloned());
+    a
+}
+
 /// Runs `fleet run` with `layout` into `dir` (created; fleet makes its run
 /// directory inside) and measures it.
 pub fn run_once(
@@ -122,81 +137,21 @@ pub fn run_once(
     let stderr = std::fs::File::create(dir.join("fleet.err"))
         .map_err(BenchError::io("cannot create", dir.join("fleet.err")))?;
     let mut cmd = Command::new(spec.fleet_exe);
-    cmd.arg("run")
-        .arg("--inventory")
-        .arg(spec.inventory)
-        .args(["-p", &layout.p.to_string(), "-t", &layout.t.to_string()])
-        .args(["--command", spec.command])
-        .arg("--out")
-        .arg(dir)
-        .args(["--format", "none", "--progress", "never"])
+    cmd.args(args(spec, layout, &dir.display().to_string()))
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr);
-    if let Some(b) = layout.batch.or(spec.batch_size) {
-        cmd.args(["--batch-size", &b.to_string()]);
-    }
-    if spec.noop {
-        cmd.args(["--transport", "noop"]);
-    }
-    if let Some(limit) = spec.limit {
-        cmd.args(["--limit", limit]);
-    }
-    cmd.args(spec.run_args);
 
-    let load_1m = procfs::loadavg().map(|l| l[0]);
-    let lab_before = spec.lab_pid.and_then(procfs::cpu_ms);
-    let cpu_before = procfs::children_cpu_ms();
-    let started = Instant::now();
-    let mut child = cmd.spawn().map_err(|source| BenchError::Spawn {
-        action: "start",
-        program: spec.fleet_exe.to_path_buf(),
-        source,
-    })?;
-    let pid = child.id();
-    let mut master_hwm = None;
-    let mut next_sample = started;
-    let mut timed_out = false;
-    let mut killed = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) => {}
-            Err(source) => {
-                return Err(BenchError::Spawn {
-                    action: "wait for",
-                    program: spec.fleet_exe.to_path_buf(),
-                    source,
-                })
-            }
-        }
-        let now = Instant::now();
-        if now >= next_sample {
-            if let Some(kib) = procfs::peak_rss_kib(pid) {
-                master_hwm = Some(kib);
-            }
-            next_sample = now + RSS_SAMPLE;
-        }
-        let elapsed = now - started;
-        if !timed_out && elapsed >= spec.timeout {
-            timed_out = true;
-            // The child is not reaped yet, so its pid cannot be reused.
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid as i32),
-                nix::sys::signal::Signal::SIGINT,
-            );
-        } else if timed_out && !killed && elapsed >= spec.timeout + KILL_AFTER {
-            killed = true;
-            let _ = child.kill();
-        }
-        std::thread::sleep(POLL);
-    };
-    let wall_ms = started.elapsed().as_secs_f64() * 1e3;
-    let cpu_ms = procfs::children_cpu_ms() - cpu_before;
-    let lab_cpu_ms = match (lab_before, spec.lab_pid.and_then(procfs::cpu_ms)) {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
-    };
+    let m = child::measure(&mut cmd, spec.fleet_exe, spec.timeout, spec.lab_pid)?;
+    let (status, timed_out, wall_ms, cpu_ms, lab_cpu_ms, master_hwm, load_1m) = (
+        m.status,
+        m.timed_out,
+        m.wall_ms,
+        m.cpu_ms,
+        m.lab_cpu_ms,
+        m.peak_rss_kib,
+        m.load_1m,
+    );
 
     let run_dir = artifacts::single_run_dir(dir);
     let Some(run_dir) = run_dir else {
@@ -214,7 +169,7 @@ pub fn run_once(
         dir: dir.to_path_buf(),
     })?;
     let workers = artifacts::read_workers_json(&run_dir).unwrap_or_default();
-    let in_process = layout.p == 0;
+    let in_process = layout.p == 0 && !layout.auto;
     // `-p 0` spawns no process: its pool's start is no spawn cost.
     let spawn = (!in_process)
         .then(|| artifacts::spawn_times(&workers, layout.p as usize))

@@ -1,24 +1,29 @@
 //! Per-layout figures from a layout's runs (medians across repeats; peaks
 //! are the largest seen).
 
-use crate::layout::Layout;
+use crate::layout::{Layout, LayoutKind};
 use crate::runner::RunRecord;
+pub use crate::stats::median;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// One layout's line of the report (an element of bench.json `layouts`).
 #[derive(Debug, Clone, Serialize)]
 pub struct LayoutSummary {
-    /// As written: `4x50`, `2x8@64`.
+    /// As written: `4x50`, `2x8@64`, `bare(200)`.
     pub layout: String,
-    /// Worker processes (0: threads in the master).
-    pub p: u32,
-    /// Threads per worker.
-    pub t: u32,
-    /// `--batch-size` given to fleet run (`None`: fleet's default T/2).
+    /// `fleet` (a `fleet run`) or `bare` (the bare ssh2 pool).
+    pub kind: LayoutKind,
+    /// Worker processes (0: threads in the master; `None` for the bare pool).
+    pub p: Option<u32>,
+    /// Threads per worker (`None` for the bare pool: see `slots`).
+    pub t: Option<u32>,
+    /// `--batch-size` given to fleet run (`None`: fleet's default).
     pub batch_size: Option<u32>,
-    /// Concurrent sessions, P×T.
+    /// Concurrent sessions: P×T, or the bare pool's threads.
     pub slots: u64,
+    /// The command each run of this layout was (its `--out` as `<out>`).
+    pub command: Vec<String>,
     /// Every run of this layout, in order.
     pub runs: Vec<RunRecord>,
     /// Median end-to-end wall time, ms.
@@ -30,13 +35,29 @@ pub struct LayoutSummary {
     pub sessions_per_s: f64,
     /// Sequential (1x1) median wall / this median wall (`None` without 1x1).
     pub speedup: Option<f64>,
-    /// `ceil(N / (P×T)) × session_ms` (the uncontended session: handshake +
-    /// each command's latency + close), ms.
+    /// The shortest makespan this layout could have, ms: the larger of
+    /// `ideal_waves_ms` and `ideal_cpu_ms`.
     pub ideal_ms: f64,
+    /// `ceil(N / slots) × session_ms` (the uncontended session: handshake +
+    /// each command's latency + close), ms: the bound when devices are slow.
+    pub ideal_waves_ms: f64,
+    /// Median (client CPU + lab CPU) of a run / cores, ms: the bound when
+    /// the cores are the limit (client and simulated devices share them).
+    pub ideal_cpu_ms: f64,
+    /// Which bound `ideal_ms` is: `waves` or `cpu`.
+    pub ideal_bound: IdealBound,
     /// `ideal_ms / median_wall_ms` (1.0 is perfect; `None` when ideal is 0).
     pub efficiency: Option<f64>,
     /// Median master + workers CPU per device, ms.
     pub cpu_ms_per_session: f64,
+    /// The bare pool this layout is compared with (same slots, else the
+    /// first in the sweep; `None` without one).
+    pub bare: Option<String>,
+    /// Median wall / the bare pool's median wall (1.0: as fast; 1.1: 10%
+    /// slower). Its inverse is the throughput ratio.
+    pub wall_vs_bare: Option<f64>,
+    /// CPU per session / the bare pool's CPU per session.
+    pub cpu_vs_bare: Option<f64>,
     /// Median master CPU, ms.
     pub master_cpu_ms: f64,
     /// Median workers CPU, ms (`None` for `-p 0`: it is all in the master).
@@ -65,18 +86,52 @@ pub struct LayoutSummary {
     pub flag: Option<String>,
 }
 
-/// Median (mean of the middle two for an even count); sorts `v`.
-pub fn median(v: &mut [f64]) -> Option<f64> {
-    if v.is_empty() {
-        return None;
+/// Which bound makes a layout's ideal makespan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdealBound {
+    /// `ceil(N / slots)` waves of one uncontended session.
+    Waves,
+    /// The CPU the run and the lab used, spread over every core.
+    Cpu,
+}
+
+impl IdealBound {
+    /// The name bench.json and bench.csv use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdealBound::Waves => "waves",
+            IdealBound::Cpu => "cpu",
+        }
     }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
+}
+
+/// The ideal makespan, ms: `max(waves × session, cpu / cores)`, and which
+/// bound it is. `cpu_ms` is the client's plus the lab's CPU for the run.
+/// `slots` 0 (`auto`, which picks its slots during the run) has no waves
+/// bound, only the CPU one.
+pub fn ideal(
+    devices: u64,
+    slots: u64,
+    session_ms: f64,
+    cpu_ms: f64,
+    cores: usize,
+) -> (f64, f64, IdealBound) {
+    let waves = if slots == 0 {
+        0.0
     } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
+        devices.div_ceil(slots) as f64 * session_ms
+    };
+    let cpu = cpu_ms / cores.max(1) as f64;
+    (
+        waves,
+        cpu,
+        if cpu > waves {
+            IdealBound::Cpu
+        } else {
+            IdealBound::Waves
+        },
+    )
 }
 
 fn median_of(runs: &[RunRecord], f: impl Fn(&RunRecord) -> Option<f64>) -> Option<f64> {
@@ -84,17 +139,35 @@ fn median_of(runs: &[RunRecord], f: impl Fn(&RunRecord) -> Option<f64>) -> Optio
     median(&mut v)
 }
 
-/// Summarises one layout. `devices` is N; `session_ms`, the uncontended
-/// length of one session, gives the ideal makespan.
+/// What [`summarise`] needs besides the layout and its runs.
+#[derive(Debug, Clone, Copy)]
+pub struct SweepFacts {
+    /// Devices per run (N).
+    pub devices: u64,
+    /// The uncontended length of one session, ms.
+    pub session_ms: f64,
+    /// Cores the client and the lab share.
+    pub cores: usize,
+}
+
+/// Summarises one layout: medians, the ideal makespan, flags.
 pub fn summarise(
     layout: Layout,
     runs: Vec<RunRecord>,
-    devices: u64,
-    session_ms: f64,
+    facts: SweepFacts,
+    command: Vec<String>,
 ) -> LayoutSummary {
+    let devices = facts.devices;
     let median_wall_ms = median_of(&runs, |r| Some(r.wall_ms)).unwrap_or(0.0);
-    let waves = devices.div_ceil(layout.slots().max(1)) as f64;
-    let ideal_ms = waves * session_ms;
+    let run_cpu = median_of(&runs, |r| Some(r.cpu_ms + r.lab_cpu_ms.unwrap_or(0.0))).unwrap_or(0.0);
+    let (ideal_waves_ms, ideal_cpu_ms, ideal_bound) = ideal(
+        devices,
+        layout.slots(),
+        facts.session_ms,
+        run_cpu,
+        facts.cores,
+    );
+    let ideal_ms = ideal_waves_ms.max(ideal_cpu_ms);
     let mut statuses = BTreeMap::new();
     for r in &runs {
         for (s, n) in &r.statuses {
@@ -123,10 +196,12 @@ pub fn summarise(
     };
     LayoutSummary {
         layout: layout.to_string(),
-        p: layout.p,
-        t: layout.t,
-        batch_size: layout.batch,
+        kind: layout.kind(),
+        p: layout.fleet().map(|f| f.p),
+        t: layout.fleet().map(|f| f.t),
+        batch_size: layout.fleet().and_then(|f| f.batch),
         slots: layout.slots(),
+        command,
         median_wall_ms,
         median_run_wall_ms: median_of(&runs, |r| r.run_wall_ms),
         sessions_per_s: if median_wall_ms > 0.0 {
@@ -136,8 +211,14 @@ pub fn summarise(
         },
         speedup: None,
         ideal_ms,
+        ideal_waves_ms,
+        ideal_cpu_ms,
+        ideal_bound,
         efficiency: (ideal_ms > 0.0 && median_wall_ms > 0.0).then(|| ideal_ms / median_wall_ms),
         cpu_ms_per_session: per_session(median_of(&runs, |r| Some(r.cpu_ms)).unwrap_or(0.0)),
+        bare: None,
+        wall_vs_bare: None,
+        cpu_vs_bare: None,
         master_cpu_ms: median_of(&runs, |r| Some(r.master_cpu_ms)).unwrap_or(0.0),
         workers_cpu_ms: median_of(&runs, |r| r.workers_cpu_ms),
         lab_cpu_ms: median_of(&runs, |r| r.lab_cpu_ms),
@@ -162,13 +243,41 @@ pub fn summarise(
     }
 }
 
+/// Fills `bare`, `wall_vs_bare` and `cpu_vs_bare` against the bare pool
+/// with the same slots, else the sweep's first bare pool (nothing without one).
+pub fn fill_bare_ratios(layouts: &mut [LayoutSummary]) {
+    let bares: Vec<(String, u64, f64, f64)> = layouts
+        .iter()
+        .filter(|l| l.kind == LayoutKind::Bare)
+        .map(|l| {
+            (
+                l.layout.clone(),
+                l.slots,
+                l.median_wall_ms,
+                l.cpu_ms_per_session,
+            )
+        })
+        .collect();
+    let Some(first) = bares.first() else { return };
+    for l in layouts.iter_mut() {
+        let b = bares.iter().find(|b| b.1 == l.slots).unwrap_or(first);
+        l.bare = Some(b.0.clone());
+        l.wall_vs_bare = (b.2 > 0.0).then(|| l.median_wall_ms / b.2);
+        l.cpu_vs_bare = (b.3 > 0.0).then(|| l.cpu_ms_per_session / b.3);
+    }
+}
+
 /// Fills `speedup` against the sequential layout (`1x1`, else any P×T = 1),
 /// if the sweep has one.
 pub fn fill_speedups(layouts: &mut [LayoutSummary]) -> Option<String> {
     let base = layouts
         .iter()
-        .find(|l| l.p == 1 && l.t == 1)
-        .or_else(|| layouts.iter().find(|l| l.slots == 1))
+        .find(|l| l.p == Some(1) && l.t == Some(1))
+        .or_else(|| {
+            layouts
+                .iter()
+                .find(|l| l.slots == 1 && l.kind == LayoutKind::Fleet)
+        })
         .map(|l| (l.layout.clone(), l.median_wall_ms))?;
     for l in layouts.iter_mut() {
         if l.median_wall_ms > 0.0 {
@@ -212,6 +321,14 @@ mod tests {
         }
     }
 
+    fn facts(devices: u64, session_ms: f64) -> SweepFacts {
+        SweepFacts {
+            devices,
+            session_ms,
+            cores: 2,
+        }
+    }
+
     #[test]
     fn medians_ideal_and_flags() {
         assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
@@ -221,29 +338,138 @@ mod tests {
         let s = summarise(
             l,
             vec![run(1000.0, 20, 0), run(3000.0, 20, 0), run(2000.0, 20, 0)],
-            20,
-            500.0,
+            facts(20, 500.0),
+            vec!["run".into()],
         );
         assert_eq!(s.median_wall_ms, 2000.0);
         assert_eq!(s.ideal_ms, 1000.0);
+        assert_eq!(s.ideal_bound, IdealBound::Waves);
         assert_eq!(s.efficiency, Some(0.5));
         assert_eq!(s.sessions_per_s, 10.0);
         assert_eq!(s.cpu_ms_per_session, 5.0);
         assert_eq!(s.peak_rss_total_kib, 2200);
         assert_eq!(s.peak_rss_per_worker_kib, Some(700));
+        assert_eq!((s.p, s.t, s.kind), (Some(2), Some(5), LayoutKind::Fleet));
         assert!(s.all_ok);
-        let bad = summarise(l, vec![run(1000.0, 19, 1)], 20, 500.0);
+        let bad = summarise(l, vec![run(1000.0, 19, 1)], facts(20, 500.0), vec![]);
         assert!(!bad.all_ok);
         assert!(bad.flag.unwrap().contains("1 sessions not ok"));
     }
 
     #[test]
+    fn ideal_is_the_larger_of_waves_and_cpu() {
+        // Slow devices: 5 waves of 2 s; 3 s of CPU over 2 cores is less.
+        let (w, c, b) = ideal(1000, 200, 2000.0, 3000.0, 2);
+        assert_eq!((w, c, b), (10_000.0, 1500.0, IdealBound::Waves));
+        // Zero latency: 2,000 sessions of 2 ms CPU (client + lab) on 2
+        // cores take 2 s, whatever the slots; the waves say 0.1 s.
+        let (w, c, b) = ideal(2000, 100, 5.0, 4000.0, 2);
+        assert_eq!((w, c, b), (100.0, 2000.0, IdealBound::Cpu));
+        // Sequential: N sessions one after another; the CPU spread over 2
+        // cores is less, so 1x1 can never beat its ideal by using 2 cores.
+        let (w, c, b) = ideal(500, 1, 4.0, 1500.0, 2);
+        assert_eq!((w, c, b), (2000.0, 750.0, IdealBound::Waves));
+        // Degenerate inputs do not divide by zero.
+        assert_eq!(ideal(10, 0, 1.0, 10.0, 0).0, 10.0);
+    }
+
+    #[test]
+    fn the_cpu_bound_counts_the_lab() {
+        // 0x100, 2,000 devices at zero latency: client 2,400 ms + lab
+        // 1,600 ms = 4 s of CPU on 2 cores: the ideal is 2 s, not 20 waves
+        // of 2 ms (40 ms), so 4 s of wall is 50%, not 1%.
+        let mut r = run(4000.0, 2000, 0);
+        r.cpu_ms = 2400.0;
+        r.lab_cpu_ms = Some(1600.0);
+        let s = summarise("0x100".parse().unwrap(), vec![r], facts(2000, 2.0), vec![]);
+        assert_eq!(s.ideal_bound, IdealBound::Cpu);
+        assert_eq!(s.ideal_ms, 2000.0);
+        assert_eq!(s.ideal_waves_ms, 40.0);
+        assert_eq!(s.efficiency, Some(0.5));
+    }
+
+    #[test]
+    fn ratios_to_the_bare_pool_with_the_same_slots() {
+        let mut all = vec![
+            summarise(
+                "2x50".parse().unwrap(),
+                vec![run(1100.0, 4, 0)],
+                facts(4, 0.0),
+                vec![],
+            ),
+            summarise(
+                "bare(100)".parse().unwrap(),
+                vec![run(1000.0, 4, 0)],
+                facts(4, 0.0),
+                vec![],
+            ),
+            summarise(
+                "bare(8)".parse().unwrap(),
+                vec![run(500.0, 4, 0)],
+                facts(4, 0.0),
+                vec![],
+            ),
+            summarise(
+                "0x8".parse().unwrap(),
+                vec![run(600.0, 4, 0)],
+                facts(4, 0.0),
+                vec![],
+            ),
+            summarise(
+                "0x3".parse().unwrap(),
+                vec![run(2000.0, 4, 0)],
+                facts(4, 0.0),
+                vec![],
+            ),
+        ];
+        all[0].runs[0].cpu_ms = 110.0;
+        all[0].cpu_ms_per_session = 27.5;
+        fill_bare_ratios(&mut all);
+        assert_eq!(all[0].bare.as_deref(), Some("bare(100)"));
+        assert!((all[0].wall_vs_bare.unwrap() - 1.1).abs() < 1e-9);
+        assert!((all[0].cpu_vs_bare.unwrap() - 1.1).abs() < 1e-9);
+        assert_eq!(all[1].wall_vs_bare, Some(1.0));
+        assert_eq!(all[3].bare.as_deref(), Some("bare(8)"));
+        assert!((all[3].wall_vs_bare.unwrap() - 1.2).abs() < 1e-9);
+        // No bare pool with 3 slots: the first one in the sweep.
+        assert_eq!(all[4].bare.as_deref(), Some("bare(100)"));
+        assert_eq!(all[4].wall_vs_bare, Some(2.0));
+
+        let mut none = vec![summarise(
+            "0x8".parse().unwrap(),
+            vec![run(600.0, 4, 0)],
+            facts(4, 0.0),
+            vec![],
+        )];
+        fill_bare_ratios(&mut none);
+        assert_eq!(none[0].wall_vs_bare, None);
+    }
+
+    #[test]
     fn speedup_against_sequential() {
-        let seq = summarise("1x1".parse().unwrap(), vec![run(8000.0, 4, 0)], 4, 0.0);
-        let par = summarise("0x4".parse().unwrap(), vec![run(2000.0, 4, 0)], 4, 0.0);
-        let mut all = vec![seq, par];
+        let seq = summarise(
+            "1x1".parse().unwrap(),
+            vec![run(8000.0, 4, 0)],
+            facts(4, 0.0),
+            vec![],
+        );
+        let bare = summarise(
+            "bare(1)".parse().unwrap(),
+            vec![run(7000.0, 4, 0)],
+            facts(4, 0.0),
+            vec![],
+        );
+        let par = summarise(
+            "0x4".parse().unwrap(),
+            vec![run(2000.0, 4, 0)],
+            facts(4, 0.0),
+            vec![],
+        );
+        let mut all = vec![bare, seq, par];
         assert_eq!(fill_speedups(&mut all).as_deref(), Some("1x1"));
-        assert_eq!(all[1].speedup, Some(4.0));
-        assert_eq!(all[0].efficiency, None);
+        assert_eq!(all[2].speedup, Some(4.0));
+        // No calibration (session 0): the CPU bound alone, 100 ms on 2 cores.
+        assert_eq!(all[1].ideal_bound, IdealBound::Cpu);
+        assert_eq!(all[1].efficiency, Some(50.0 / 8000.0));
     }
 }

@@ -41,6 +41,7 @@ mod vocab;
 mod yaml;
 mod ytree;
 
+pub use csv_loader::{BadCsvColumns, CsvColumns};
 pub use error::{ErrorKind, InventoryError};
 pub use format::{Format, UnknownFormat};
 pub use inventory::{summary, Inventory, Origins, Summary};
@@ -64,6 +65,14 @@ pub struct LoadOptions {
     /// `fleet inventory show` and `list --long/--json`. Off for runs: 100k
     /// devices would pay for strings nobody reads.
     pub sources: bool,
+    /// Which CSV column holds which field (`--csv-columns`); overrides a
+    /// `# fleet-columns:` line in the file field by field.
+    pub csv_columns: Option<CsvColumns>,
+    /// The become (enable) password asked for on the terminal (`fleet run
+    /// -K`). Ansible hosts take it when `ansible_become` is true and they
+    /// set no `ansible_become_password` (as Ansible does); in the other
+    /// formats every device without an enable secret takes it.
+    pub become_password: Option<fleet_proto::Secret>,
 }
 
 impl Default for LoadOptions {
@@ -75,6 +84,8 @@ impl Default for LoadOptions {
             password_prompted: false,
             vault_password: VaultPassword::from_flag_or_env(None),
             sources: false,
+            csv_columns: None,
+            become_password: None,
         }
     }
 }
@@ -110,7 +121,7 @@ pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Inventory, Inventory
             None => Format::detect(path, &[]).ok_or_else(unknown)?,
         };
         if matches!(format, Format::AnsibleIni | Format::AnsibleYaml) {
-            return ansible::load_dir(path, &mut vault);
+            return ansible::load_dir(path, &mut vault, opts.become_password.as_ref());
         }
         let file = ["hosts.yaml", "hosts.yml"]
             .iter()
@@ -143,9 +154,13 @@ pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Inventory, Inventory
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut inv = match format {
-        Format::AnsibleIni | Format::AnsibleYaml => {
-            ansible::load_file(text, path, format, &mut vault)?
-        }
+        Format::AnsibleIni | Format::AnsibleYaml => ansible::load_file(
+            text,
+            path,
+            format,
+            &mut vault,
+            opts.become_password.as_ref(),
+        )?,
         _ => load_str_with(text, path, format, opts)?,
     };
     inv.source = path.to_path_buf();
@@ -185,13 +200,41 @@ fn load_str_with(
     opts: &LoadOptions,
 ) -> Result<Inventory, InventoryError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    match format {
-        Format::Fleet => fleet::load(text, origin, opts),
-        Format::Nornir => nornir::load(text, origin),
+    let mut inv = match format {
+        Format::Fleet => fleet::load(text, origin, opts)?,
+        Format::Nornir => nornir::load(text, origin, opts)?,
         Format::AnsibleIni | Format::AnsibleYaml => {
             let mut vault = vault::Vault::new(opts.vault_password.clone());
-            ansible::load_file(text, origin, format, &mut vault)
+            // Ansible decides per host (`ansible_become`).
+            return ansible::load_file(
+                text,
+                origin,
+                format,
+                &mut vault,
+                opts.become_password.as_ref(),
+            );
         }
-        Format::Csv => csv_loader::load(text, origin),
+        Format::Csv => csv_loader::load(text, origin, opts)?,
+    };
+    if let Some(pw) = &opts.become_password {
+        give_become_password(&mut inv, pw);
+    }
+    Ok(inv)
+}
+
+/// `-K` for formats without a become switch: every device (noop aside)
+/// without an enable secret of its own takes the prompted one.
+fn give_become_password(inv: &mut Inventory, pw: &fleet_proto::Secret) {
+    for d in &mut inv.devices {
+        if d.enable_secret.is_some() || d.transport == fleet_proto::Transport::Noop {
+            continue;
+        }
+        d.enable_secret = Some(pw.clone());
+        if let Some(o) = inv.origins.get_mut(&d.name) {
+            o.insert(
+                "enable_secret".to_owned(),
+                "prompt (--ask-become-pass)".to_owned(),
+            );
+        }
     }
 }

@@ -5,7 +5,7 @@
 use crate::client_defaults::fill_gaps;
 use crate::error::{ErrorKind, InventoryError};
 use crate::hostport::parse_user_host_port;
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, Origins};
 use crate::secrets::{normalize_platform, Secrets};
 use crate::suggest::did_you_mean;
 use crate::yaml::{self, err_at, pos};
@@ -42,6 +42,14 @@ struct Attrs {
     username: Option<String>,
     password: Option<Secret>,
     platform: Option<String>,
+    /// `file:line` of each field set here, when sources are tracked.
+    src: Vec<(&'static str, String)>,
+}
+
+impl Attrs {
+    fn src(&self, field: &str) -> Option<&String> {
+        self.src.iter().find(|(f, _)| *f == field).map(|(_, at)| at)
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -51,6 +59,9 @@ struct ConnOpts {
     /// The enable secret: netmiko `extras.secret`, scrapli
     /// `extras.auth_secondary`, napalm `extras.optional_args.secret`.
     secret: Option<Secret>,
+    /// `file:line` of the secret and of the jump hosts (when tracked).
+    secret_src: Option<String>,
+    jump_src: Option<String>,
 }
 
 /// `(line, column)` of a value, for errors raised after parsing.
@@ -62,15 +73,30 @@ struct Entity {
     attrs: Attrs,
     groups: Vec<(String, LineCol)>,
     data: Vec<(String, String)>,
+    /// `file:line` of each `data` value, same order (when tracked).
+    data_src: Vec<String>,
     conn: Vec<(String, ConnOpts)>,
 }
 
 struct Parser<'a> {
     file: &'a Path,
     secrets: &'a mut Secrets,
+    /// Record `file:line` of every value ([`crate::LoadOptions::sources`]).
+    sources: bool,
 }
 
 impl Parser<'_> {
+    /// `file:line` of `node`, if sources are tracked.
+    fn at(&self, node: &Node) -> Option<String> {
+        self.sources.then(|| {
+            format!(
+                "{}:{}",
+                self.file.display(),
+                pos(node.span()).0.unwrap_or(0)
+            )
+        })
+    }
+
     fn entity(
         &mut self,
         map: &Mapping,
@@ -96,11 +122,12 @@ impl Parser<'_> {
                 }
                 "data" => {
                     let m = yaml::mapping(self.file, node, "data")?;
-                    e.data = m
-                        .iter()
-                        .filter(|(_, v)| !yaml::is_null(v))
-                        .map(|(k, v)| (k.as_str().to_owned(), yaml::stringify(v)))
-                        .collect();
+                    for (k, v) in m.iter().filter(|(_, v)| !yaml::is_null(v)) {
+                        e.data.push((k.as_str().to_owned(), yaml::stringify(v)));
+                        if let Some(at) = self.at(v) {
+                            e.data_src.push(at);
+                        }
+                    }
                 }
                 "connection_options" => {
                     let m = yaml::mapping(self.file, node, "connection_options")?;
@@ -131,6 +158,11 @@ impl Parser<'_> {
     }
 
     fn attr(&mut self, k: &str, node: &Node, a: &mut Attrs) -> Result<(), InventoryError> {
+        if let Some(at) = self.at(node) {
+            if let Some(f) = KEYS.iter().find(|f| **f == k) {
+                a.src.push((f, at));
+            }
+        }
         match k {
             "hostname" => a.hostname = Some(yaml::string(self.file, node, "hostname")?),
             "port" => a.port = Some(yaml::port(self.file, node, "port")?),
@@ -180,10 +212,12 @@ impl Parser<'_> {
                         let s = yaml::scalar(self.file, n, k)?;
                         let field = format!("connection_options.{plugin}.extras.{k}");
                         c.secret = Some(self.secrets.plaintext(self.file, &field, s.as_str()));
+                        c.secret_src = self.at(n);
                     }
                     for name in JUMP_EXTRAS {
                         if let Some(j) = extras.get_node(name).filter(|n| !yaml::is_null(n)) {
                             c.jump = Some(self.jumps(j, name)?);
+                            c.jump_src = self.at(j);
                         }
                     }
                 }
@@ -262,7 +296,11 @@ fn read_yaml(path: &Path) -> Result<Mapping, InventoryError> {
 }
 
 /// Loads a Nornir `hosts.yaml` text read from `file`.
-pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError> {
+pub(crate) fn load(
+    text: &str,
+    file: &Path,
+    opts: &crate::LoadOptions,
+) -> Result<Inventory, InventoryError> {
     let dir = file.parent().unwrap_or(Path::new("."));
     let mut secrets = Secrets::default();
 
@@ -275,6 +313,7 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
         let mut p = Parser {
             file: gf,
             secrets: &mut secrets,
+            sources: opts.sources,
         };
         for (name, node) in gm.iter() {
             let e = if yaml::is_null(node) {
@@ -292,6 +331,7 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
             let mut p = Parser {
                 file: &df,
                 secrets: &mut secrets,
+                sources: opts.sources,
             };
             p.entity(&dm, "defaults", false)?
         }
@@ -316,6 +356,7 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
     // Hosts are resolved as they are read: a 100k-host file is never held
     // as a tree.
     let mut devices = Vec::new();
+    let mut origins = BTreeMap::new();
     while let Some(name) = reader.next_key()? {
         let node = reader.value()?;
         let host = if yaml::is_null(&node) {
@@ -325,6 +366,7 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
             let mut p = Parser {
                 file,
                 secrets: &mut secrets,
+                sources: opts.sources,
             };
             p.entity(yaml::mapping(file, &node, name.as_str())?, &what, true)?
         };
@@ -353,7 +395,10 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
             }
         }
         layers.push(&defaults);
-        let mut d = resolve(name, &layers, all_groups);
+        let (mut d, o) = resolve(name, &layers, all_groups, opts.sources);
+        if let Some(o) = o {
+            origins.insert(d.name.clone(), o);
+        }
         fill_gaps(&mut d, &mut secrets);
         devices.push(d);
     }
@@ -363,7 +408,7 @@ pub(crate) fn load(text: &str, file: &Path) -> Result<Inventory, InventoryError>
         host_key_check: None,
         warnings: secrets.warnings,
         source: file.to_path_buf(),
-        origins: Default::default(),
+        origins,
     })
 }
 
@@ -414,11 +459,14 @@ fn compute_lineage(
 }
 
 /// `groups`: the host's groups then their parent groups (each once), so
-/// `--limit group:<parent>` selects it.
-fn resolve(name: &str, layers: &[&Entity], groups: Vec<String>) -> Device {
-    fn pick<'a, T>(layers: &[&'a Entity], f: impl Fn(&'a Attrs) -> Option<&'a T>) -> Option<&'a T> {
-        layers.iter().find_map(|l| f(&l.attrs))
-    }
+/// `--limit group:<parent>` selects it. With `sources`, also where each
+/// field came from.
+fn resolve(
+    name: &str,
+    layers: &[&Entity],
+    groups: Vec<String>,
+    sources: bool,
+) -> (Device, Option<Origins>) {
     // The nearest layer that configures a known plugin picks it (netmiko
     // preferred over scrapli, ... within one layer); its options then
     // inherit through all layers like any attribute.
@@ -432,31 +480,36 @@ fn resolve(name: &str, layers: &[&Entity], groups: Vec<String>) -> Device {
             .collect(),
         None => Vec::new(),
     };
-    fn conn_pick<'a, T>(
-        conns: &[&'a ConnOpts],
-        f: impl Fn(&'a Attrs) -> Option<&'a T>,
-    ) -> Option<&'a T> {
-        conns.iter().find_map(|c| f(&c.attrs))
-    }
-    let hostname = conn_pick(&conns, |a| a.hostname.as_ref())
-        .or_else(|| pick(layers, |a| a.hostname.as_ref()))
-        .cloned()
-        .unwrap_or_else(|| name.to_owned());
-    let port = conn_pick(&conns, |a| a.port.as_ref()).or_else(|| pick(layers, |a| a.port.as_ref()));
-    let mut d = Device::new(name, hostname, port.copied().unwrap_or(22));
-    d.username = conn_pick(&conns, |a| a.username.as_ref())
-        .or_else(|| pick(layers, |a| a.username.as_ref()))
-        .cloned()
+    // The plugin's options first, then the base attributes; with the
+    // attributes block that set the value (for its source).
+    let pick = |f: &dyn Fn(&Attrs) -> bool| -> Option<&Attrs> {
+        conns
+            .iter()
+            .map(|c| &c.attrs)
+            .chain(layers.iter().map(|l| &l.attrs))
+            .find(|a| f(a))
+    };
+    let hostname = pick(&|a| a.hostname.is_some());
+    let port = pick(&|a| a.port.is_some());
+    let username = pick(&|a| a.username.is_some());
+    let password = pick(&|a| a.password.is_some());
+    let platform = pick(&|a| a.platform.is_some());
+    let mut d = Device::new(
+        name,
+        hostname
+            .and_then(|a| a.hostname.clone())
+            .unwrap_or_else(|| name.to_owned()),
+        port.and_then(|a| a.port).unwrap_or(22),
+    );
+    d.username = username
+        .and_then(|a| a.username.clone())
         .unwrap_or_default();
-    if let Some(pw) =
-        conn_pick(&conns, |a| a.password.as_ref()).or_else(|| pick(layers, |a| a.password.as_ref()))
-    {
-        d.auth.push(Auth::Password(pw.clone()));
+    if let Some(pw) = password.and_then(|a| a.password.clone()) {
+        d.auth.push(Auth::Password(pw));
     }
-    d.platform = conn_pick(&conns, |a| a.platform.as_ref())
-        .or_else(|| pick(layers, |a| a.platform.as_ref()))
-        .cloned();
-    d.enable_secret = conns.iter().find_map(|c| c.secret.clone());
+    d.platform = platform.and_then(|a| a.platform.clone());
+    let secret = conns.iter().find(|c| c.secret.is_some());
+    d.enable_secret = secret.and_then(|c| c.secret.clone());
     d.groups = groups;
     let mut data = BTreeMap::new();
     for l in layers.iter().rev() {
@@ -465,8 +518,35 @@ fn resolve(name: &str, layers: &[&Entity], groups: Vec<String>) -> Device {
         }
     }
     d.data = data;
-    if let Some(hops) = conns.iter().find_map(|c| c.jump.as_ref()) {
+    let jump = conns.iter().find(|c| c.jump.is_some());
+    if let Some(hops) = jump.and_then(|c| c.jump.as_ref()) {
         d.jump = hops.clone();
     }
-    d
+    if !sources {
+        return (d, None);
+    }
+    let mut o = Origins::new();
+    for (field, key, attrs) in [
+        ("host", "hostname", hostname),
+        ("port", "port", port),
+        ("username", "username", username),
+        ("password", "password", password),
+        ("platform", "platform", platform),
+    ] {
+        if let Some(at) = attrs.and_then(|a| a.src(key)) {
+            o.insert(field.to_owned(), at.clone());
+        }
+    }
+    if let Some(at) = secret.and_then(|c| c.secret_src.clone()) {
+        o.insert("enable_secret".to_owned(), at);
+    }
+    if let Some(at) = jump.and_then(|c| c.jump_src.clone()) {
+        o.insert("jump".to_owned(), at);
+    }
+    for l in layers.iter().rev() {
+        for ((k, _), at) in l.data.iter().zip(&l.data_src) {
+            o.insert(format!("data.{k}"), at.clone());
+        }
+    }
+    (d, Some(o))
 }

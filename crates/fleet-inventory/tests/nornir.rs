@@ -221,3 +221,65 @@ fn nornir_repo_every_field() {
     let l = fleet_inventory::limit::Limit::parse("group:europe").unwrap();
     assert_eq!(l.select(&inv.devices).count(), 3);
 }
+
+#[test]
+fn nornir_repo_sources_name_the_file_and_line_that_won() {
+    init_env();
+    let dir = fixture("nornir-repo");
+    let opts = fleet_inventory::LoadOptions {
+        sources: true,
+        ..Default::default()
+    };
+    let inv = fleet_inventory::load_with(&dir, &opts).unwrap();
+    let plain = fleet_inventory::load(&dir, None).unwrap();
+    assert_eq!(inv.devices, plain.devices, "tracking changes nothing else");
+    assert!(plain.origins.is_empty());
+    let hosts = |l: usize| format!("{}:{l}", dir.join("hosts.yaml").display());
+    let groups = |l: usize| format!("{}:{l}", dir.join("groups.yaml").display());
+    let defaults = |l: usize| format!("{}:{l}", dir.join("defaults.yaml").display());
+    let got = |name: &str| -> Vec<(String, String)> {
+        inv.origins[name]
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    let want = |pairs: &[(&str, String)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    };
+    // ams-core-2: port from its own netmiko block, the enable secret from
+    // the host's netmiko extras, platform and parents' data from groups.
+    assert_eq!(
+        got("ams-core-2"),
+        want(&[
+            ("data.domain", defaults(5)),
+            ("data.region", groups(5)),
+            ("data.site", groups(10)),
+            ("enable_secret", hosts(14)),
+            ("host", hosts(8)),
+            ("password", defaults(3)),
+            ("platform", groups(14)),
+            ("port", hosts(12)),
+            ("username", defaults(2)),
+        ])
+    );
+    // ams-mx-1: napalm's optional_args.secret; no port anywhere (default).
+    assert_eq!(
+        got("ams-mx-1"),
+        want(&[
+            ("data.domain", defaults(5)),
+            ("enable_secret", groups(33)),
+            ("host", hosts(22)),
+            ("password", defaults(3)),
+            ("platform", groups(28)),
+            ("username", defaults(2)),
+        ])
+    );
+    // ams-nc-1: the netconf block's port and username are not sources.
+    let nc = &inv.origins["ams-nc-1"];
+    assert!(!nc.contains_key("port"));
+    assert_eq!(nc["username"], defaults(2));
+    assert_eq!(nc["platform"], hosts(28));
+}

@@ -1,6 +1,6 @@
 //! The fleet YAML inventory the lab writes for its devices.
 
-use crate::lab::LabDevice;
+use crate::device::LabDevice;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;

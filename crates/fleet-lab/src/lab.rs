@@ -1,11 +1,13 @@
 //! Starting and stopping a lab: keys, listeners, inventory, stats.
 
 use crate::counters::{Counters, LiveCounters};
+pub use crate::device::LabDevice;
 use crate::error::LabError;
 use crate::files::write_atomic;
 use crate::flavour::Flavour;
 use crate::inventory::{self, InventoryPaths};
 use crate::keys;
+use crate::listen;
 use crate::running_config::RunningConfig;
 use crate::scenario::{Behaviour, Scenario};
 use crate::server::{self, DeviceRuntime, Shared};
@@ -103,26 +105,6 @@ impl LabConfig {
             threads: None,
         }
     }
-}
-
-/// One device as the lab serves it: what tests need to connect and to know
-/// what to expect.
-#[derive(Debug, Clone)]
-pub struct LabDevice {
-    /// Unique name (`lab-ios-0001`).
-    pub name: String,
-    /// CLI it imitates.
-    pub flavour: Flavour,
-    /// Host to connect to, as written to the inventory.
-    pub host: String,
-    /// Listening (or, for `refused`, bound-only) address.
-    pub addr: SocketAddr,
-    /// Inventory groups (the role group).
-    pub groups: Vec<String>,
-    /// Scripted behaviour.
-    pub behaviour: Behaviour,
-    /// Host key of the first connection, OpenSSH format (`ssh-ed25519 AAAA...`).
-    pub host_key: String,
 }
 
 /// A running lab. Dropping it shuts it down.
@@ -363,7 +345,7 @@ impl Lab {
             shutdown: stop_rx,
         });
         for (i, listener) in listeners {
-            runtime.spawn(server::serve_device(Arc::clone(&shared), i, listener));
+            runtime.spawn(listen::serve_device(Arc::clone(&shared), i, listener));
         }
         let jump = if config.jump_host {
             let socket = bind_socket(SocketAddr::new(config.bind, 0))

@@ -53,14 +53,17 @@
 
 pub mod cli;
 pub mod counters;
+mod device;
 pub mod error;
 pub mod escapes;
+mod facts;
 mod files;
 pub mod flavour;
 mod hash;
 mod inventory;
 pub mod keys;
 pub mod lab;
+mod listen;
 pub mod outputs;
 pub mod running_config;
 pub mod scenario;

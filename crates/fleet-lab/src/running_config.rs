@@ -6,8 +6,8 @@
 //! keeps `set` statements (as `show configuration | display set` prints
 //! them) and renders the brace hierarchy from them.
 
+use crate::facts::DeviceFacts;
 use crate::flavour::Flavour;
-use crate::outputs::DeviceFacts;
 use std::time::{Duration, Instant};
 
 /// One top-level line, with indented child lines for blocks (`interface X`).

@@ -1,5 +1,6 @@
-//! The SSH side: one listener per device, a russh handler per connection,
-//! and a task per channel that runs exec commands or the interactive shell.
+//! The SSH side: a russh handler per connection ([`crate::listen`] accepts
+//! them), a task per channel that runs exec commands or the interactive
+//! shell, and the state every connection shares.
 
 use crate::counters::LiveCounters;
 use crate::flavour::Flavour;
@@ -15,7 +16,7 @@ use russh::server::{Auth, ChannelOpenHandle, Handle, Msg, Session};
 use russh::{Channel, ChannelId, ChannelMsg, Disconnect};
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -69,25 +70,6 @@ pub(crate) async fn stopped(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
 }
 
-/// Accepts connections for device `device` until shutdown.
-pub(crate) async fn serve_device(shared: Arc<Shared>, device: usize, listener: TcpListener) {
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    tokio::spawn(connection(Arc::clone(&shared), device, stream));
-                }
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    log::warn!("accept failed on {}: {e}", shared.devices[device].name);
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            _ = stopped(shared.shutdown.clone()) => return,
-        }
-    }
-}
-
 /// Accepts connections for the jump host until shutdown.
 pub(crate) async fn serve_jump(
     shared: Arc<Shared>,
@@ -115,56 +97,13 @@ pub(crate) async fn serve_jump(
     }
 }
 
-/// One TCP connection to a device, through its scripted behaviour.
-async fn connection(shared: Arc<Shared>, index: usize, stream: TcpStream) {
-    let dev = Arc::clone(&shared.devices[index]);
-    let _session = shared.counters.session_started(index, dev.group);
-    let nth = dev.connections.fetch_add(1, Ordering::Relaxed);
-    let _ = stream.set_nodelay(true);
-    let stop = stopped(shared.shutdown.clone());
-    tokio::pin!(stop);
-    if dev.behaviour.hang {
-        // Hold the socket open and say nothing until the lab stops.
-        stop.await;
-        return;
-    }
-    if !dev.behaviour.banner_delay.is_zero() {
-        tokio::select! {
-            _ = tokio::time::sleep(dev.behaviour.banner_delay) => {}
-            _ = &mut stop => return,
-        }
-    }
-    if dev.behaviour.telnet {
-        let rng = rand::rngs::StdRng::seed_from_u64(session_seed(shared.seed, &dev.name, nth));
-        tokio::select! {
-            _ = crate::telnet::session(&shared, &dev, stream, rng) => {}
-            _ = &mut stop => {}
-        }
-        return;
-    }
-    let key = usize::from(dev.behaviour.host_key_change && nth > 0);
-    let config = Arc::clone(&dev.ssh[key]);
-    let handler = LabHandler::new(Arc::clone(&shared), Some(index), nth);
-    match russh::server::run_stream(config, stream, handler).await {
-        Ok(session) => {
-            tokio::select! {
-                result = session => if let Err(e) = result {
-                    log::debug!("session on {} ended: {e}", dev.name);
-                },
-                _ = &mut stop => {}
-            }
-        }
-        Err(e) => log::debug!("handshake on {} failed: {e}", dev.name),
-    }
-}
-
 /// Seed of connection `nth` to device `name`: jitter is reproducible per seed.
-fn session_seed(seed: u64, name: &str, nth: u64) -> u64 {
+pub(crate) fn session_seed(seed: u64, name: &str, nth: u64) -> u64 {
     seeded(seed, &format!("{name}/{nth}"))
 }
 
 /// Per-connection russh handler; `device` is `None` on the jump host.
-struct LabHandler {
+pub(crate) struct LabHandler {
     shared: Arc<Shared>,
     device: Option<usize>,
     /// Whether this connection was counted as a completed handshake.
@@ -174,7 +113,7 @@ struct LabHandler {
 }
 
 impl LabHandler {
-    fn new(shared: Arc<Shared>, device: Option<usize>, nth: u64) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, device: Option<usize>, nth: u64) -> Self {
         let name = device
             .map(|i| shared.devices[i].name.as_str())
             .unwrap_or("lab-jump");

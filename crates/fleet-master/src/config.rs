@@ -81,6 +81,10 @@ pub struct RunConfig {
     /// Whether device text printed on stdout / stderr is escaped
     /// (terminals, unless `--raw-output`); files always get exact text.
     pub escape: fleet_escape::Streams,
+    /// `-p auto` and/or `-t auto`: what is known before the first session.
+    /// `processes` and `threads` above then hold the probe's layout, and
+    /// the run changes the threads as it measures.
+    pub auto: Option<fleet_autotune::Facts>,
 }
 
 /// How live progress shows on stderr (`--progress`).
@@ -98,7 +102,8 @@ pub enum Progress {
 impl RunConfig {
     /// The layout as people say it: `4x50`, or `0x8` for in-process threads.
     pub fn layout(&self) -> String {
-        format!("{}x{}", self.processes, self.threads)
+        let auto = if self.auto.is_some() { " (auto)" } else { "" };
+        format!("{}x{}{auto}", self.processes, self.threads)
     }
 
     /// `--batch-size` as people read it: a number, or `adaptive`.

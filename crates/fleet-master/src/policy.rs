@@ -137,51 +137,154 @@ impl GroupGate {
     }
 }
 
+/// Why a policy flag's value (`--connect-rate`, `--max-per-group`,
+/// `--retry`, `--retry-backoff`) is invalid. The message names the flag
+/// and the bad part; a parse failure keeps its cause as the source.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyParseError {
+    /// `--connect-rate`: the number before `/` does not parse.
+    #[error("invalid rate `{input}` (e.g. 50/s)")]
+    RateNumber {
+        /// The whole value.
+        input: String,
+        /// Why the number did not parse.
+        #[source]
+        source: std::num::ParseFloatError,
+    },
+    /// `--connect-rate`: the unit after `/` is not s, m or h.
+    #[error("invalid rate unit `{unit}` (use /s, /m or /h)")]
+    RateUnit {
+        /// The unit given.
+        unit: String,
+    },
+    /// `--connect-rate`: zero, negative or not finite.
+    #[error("rate must be positive, got `{input}`")]
+    RateNotPositive {
+        /// The whole value.
+        input: String,
+    },
+    /// `--max-per-group`: no `=`.
+    #[error("--max-per-group expects GROUP=N, got `{spec}`")]
+    GroupSpec {
+        /// The part without `=`.
+        spec: String,
+    },
+    /// `--max-per-group`: N is not a positive number.
+    #[error("--max-per-group {group}: `{count}` is not a positive number")]
+    GroupCount {
+        /// The group.
+        group: String,
+        /// The count given.
+        count: String,
+        /// Why it did not parse (`None` for 0).
+        #[source]
+        source: Option<std::num::ParseIntError>,
+    },
+    /// `--retry`: no `=`.
+    #[error("--retry expects CLASS=N, got `{spec}`")]
+    RetrySpec {
+        /// The part without `=`.
+        spec: String,
+    },
+    /// `--retry`: not a status name.
+    #[error("--retry: unknown class `{class}` (one of {})", Status::ALL.map(|s| s.as_str()).join(", "))]
+    RetryClass {
+        /// The class given.
+        class: String,
+    },
+    /// `--retry`: `ok` or `cancelled`.
+    #[error("--retry: `{class}` cannot be retried")]
+    NotRetryable {
+        /// The class given.
+        class: String,
+    },
+    /// `--retry`: N is not a number.
+    #[error("--retry {class}: `{count}` is not a number")]
+    RetryCount {
+        /// The class.
+        class: String,
+        /// The count given.
+        count: String,
+        /// Why it did not parse.
+        #[source]
+        source: std::num::ParseIntError,
+    },
+    /// `--retry-backoff`: no `..`.
+    #[error("--retry-backoff expects MIN..MAX, got `{input}`")]
+    BackoffSpec {
+        /// The whole value.
+        input: String,
+    },
+    /// `--retry-backoff`: a bound is not a duration.
+    #[error("--retry-backoff {input}: bad bound")]
+    BackoffBound {
+        /// The whole value.
+        input: String,
+        /// Why the bound did not parse.
+        #[source]
+        source: fleet_proto::duration::DurationError,
+    },
+    /// `--retry-backoff`: MIN is more than MAX.
+    #[error("--retry-backoff: {min} is more than {max}")]
+    BackoffOrder {
+        /// MIN as given.
+        min: String,
+        /// MAX as given.
+        max: String,
+    },
+}
+
 /// Parses `--max-per-group core=10` (repeatable, or comma-separated).
-pub fn parse_group_caps(specs: &[String]) -> Result<BTreeMap<String, usize>, String> {
+pub fn parse_group_caps(specs: &[String]) -> Result<BTreeMap<String, usize>, PolicyParseError> {
     let mut caps = BTreeMap::new();
     for spec in specs.iter().flat_map(|s| s.split(',')) {
         let (g, n) = spec
             .split_once('=')
-            .ok_or_else(|| format!("--max-per-group expects GROUP=N, got `{spec}`"))?;
-        let n: usize = n
-            .trim()
-            .parse()
-            .ok()
-            .filter(|&n| n > 0)
-            .ok_or_else(|| format!("--max-per-group {g}: `{n}` is not a positive number"))?;
+            .ok_or_else(|| PolicyParseError::GroupSpec { spec: spec.into() })?;
+        let bad = |source| PolicyParseError::GroupCount {
+            group: g.into(),
+            count: n.into(),
+            source,
+        };
+        let n: usize = n.trim().parse().map_err(|e| bad(Some(e)))?;
+        if n == 0 {
+            return Err(bad(None));
+        }
         caps.insert(g.trim().to_string(), n);
     }
     Ok(caps)
 }
 
 /// Parses `--retry connect_failed=3,timeout=1`.
-pub fn parse_retry(specs: &[String]) -> Result<BTreeMap<Status, u32>, String> {
+pub fn parse_retry(specs: &[String]) -> Result<BTreeMap<Status, u32>, PolicyParseError> {
     let mut map = BTreeMap::new();
     for spec in specs.iter().flat_map(|s| s.split(',')) {
         let (class, n) = spec
             .split_once('=')
-            .ok_or_else(|| format!("--retry expects CLASS=N, got `{spec}`"))?;
-        let status = Status::parse(class.trim()).ok_or_else(|| {
-            format!(
-                "--retry: unknown class `{class}` (one of {})",
-                Status::ALL.map(|s| s.as_str()).join(", ")
-            )
+            .ok_or_else(|| PolicyParseError::RetrySpec { spec: spec.into() })?;
+        let status = Status::parse(class.trim()).ok_or_else(|| PolicyParseError::RetryClass {
+            class: class.into(),
         })?;
         if matches!(status, Status::Ok | Status::Cancelled) {
-            return Err(format!("--retry: `{class}` cannot be retried"));
+            return Err(PolicyParseError::NotRetryable {
+                class: class.into(),
+            });
         }
         let n: u32 = n
             .trim()
             .parse()
-            .map_err(|_| format!("--retry {class}: `{n}` is not a number"))?;
+            .map_err(|source| PolicyParseError::RetryCount {
+                class: class.into(),
+                count: n.into(),
+                source,
+            })?;
         map.insert(status, n);
     }
     Ok(map)
 }
 
 /// Parses `--connect-rate 50/s` (also `50`, `3000/m`).
-pub fn parse_rate(s: &str) -> Result<f64, String> {
+pub fn parse_rate(s: &str) -> Result<f64, PolicyParseError> {
     let (n, per) = match s.split_once('/') {
         Some((n, unit)) => (n, unit),
         None => (s, "s"),
@@ -189,28 +292,39 @@ pub fn parse_rate(s: &str) -> Result<f64, String> {
     let n: f64 = n
         .trim()
         .parse()
-        .map_err(|_| format!("invalid rate `{s}` (e.g. 50/s)"))?;
+        .map_err(|source| PolicyParseError::RateNumber {
+            input: s.into(),
+            source,
+        })?;
     let secs = match per.trim() {
         "s" | "sec" => 1.0,
         "m" | "min" => 60.0,
         "h" => 3600.0,
-        other => return Err(format!("invalid rate unit `{other}` (use /s, /m or /h)")),
+        other => return Err(PolicyParseError::RateUnit { unit: other.into() }),
     };
     if n <= 0.0 || !n.is_finite() {
-        return Err(format!("rate must be positive, got `{s}`"));
+        return Err(PolicyParseError::RateNotPositive { input: s.into() });
     }
     Ok(n / secs)
 }
 
 /// Parses `--retry-backoff 1s..30s`.
-pub fn parse_backoff(s: &str) -> Result<(Duration, Duration), String> {
+pub fn parse_backoff(s: &str) -> Result<(Duration, Duration), PolicyParseError> {
     let (a, b) = s
         .split_once("..")
-        .ok_or_else(|| format!("--retry-backoff expects MIN..MAX, got `{s}`"))?;
-    let p = |x: &str| fleet_proto::duration::parse_duration(x).map_err(|e| e.to_string());
+        .ok_or_else(|| PolicyParseError::BackoffSpec { input: s.into() })?;
+    let p = |x: &str| {
+        fleet_proto::duration::parse_duration(x).map_err(|source| PolicyParseError::BackoffBound {
+            input: s.into(),
+            source,
+        })
+    };
     let (min, max) = (p(a)?, p(b)?);
     if min > max {
-        return Err(format!("--retry-backoff: {a} is more than {b}"));
+        return Err(PolicyParseError::BackoffOrder {
+            min: a.into(),
+            max: b.into(),
+        });
     }
     Ok((min, max))
 }
@@ -247,6 +361,31 @@ mod tests {
         assert!(g.admits(&free));
         g.leave(&d);
         assert!(g.admits(&d));
+    }
+
+    #[test]
+    fn parse_errors_name_the_flag_and_keep_the_cause() {
+        use fleet_proto::chain::Chain;
+        let e = parse_retry(&["timeout=x".into()]).unwrap_err();
+        assert!(matches!(e, PolicyParseError::RetryCount { .. }));
+        assert_eq!(
+            Chain(&e).to_string(),
+            "--retry timeout: `x` is not a number: invalid digit found in string"
+        );
+        let e = parse_backoff("1x..3s").unwrap_err();
+        let text = Chain(&e).to_string();
+        assert!(
+            text.starts_with("--retry-backoff 1x..3s: bad bound: invalid duration `1x`"),
+            "{text}"
+        );
+        let e = parse_group_caps(&["core=0".into()]).unwrap_err();
+        assert!(std::error::Error::source(&e).is_none());
+        assert_eq!(
+            e.to_string(),
+            "--max-per-group core: `0` is not a positive number"
+        );
+        let e = parse_rate("5/d").unwrap_err();
+        assert_eq!(e.to_string(), "invalid rate unit `d` (use /s, /m or /h)");
     }
 
     #[test]

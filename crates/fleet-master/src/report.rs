@@ -338,7 +338,18 @@ pub fn summary(o: &RunOutcome, cfg: &RunConfig) -> String {
         .iter()
         .filter_map(|s| o.counts.get(s).map(|n| format!("{s} {n}")))
         .collect();
-    let layout = if cfg.processes == 0 {
+    let last = o.auto.as_ref().and_then(|a| a.steps.last());
+    let layout = if let Some(step) = last {
+        format!(
+            "auto: {} processes x {} threads at the end ({} layout changes), batch {}",
+            step.processes,
+            step.threads,
+            o.auto
+                .as_ref()
+                .map_or(0, |a| a.steps.iter().skip(1).filter(|s| s.changed).count()),
+            cfg.batch_label()
+        )
+    } else if cfg.processes == 0 {
         format!("{} threads in the master (-p 0)", cfg.threads)
     } else {
         format!(

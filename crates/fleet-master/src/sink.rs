@@ -77,6 +77,7 @@ pub fn run_json(
             processes: cfg.processes,
             threads: cfg.threads,
             batch_size: cfg.batch_size,
+            auto: outcome.and_then(|o| o.auto.clone()),
         },
         timeouts_ms: TimeoutsMs {
             connect: ms(cfg.timeouts.connect),

@@ -8,6 +8,7 @@
 //! stderr pointed at their own log file, and in their own process group so
 //! a terminal's Ctrl-C reaches only the master, which decides.
 
+use fleet_proto::chain::Chain;
 use fleet_proto::{MasterToWorker, WorkerToMaster};
 use fleet_worker::link::{self, Bootstrap, Frame};
 use fleet_worker::{FromMaster, LinkError, ToMaster};
@@ -98,7 +99,7 @@ impl WorkerTx {
             WorkerTx::Ipc(tx) => {
                 let frame = link::encode(&msg)?;
                 let len = frame.0.len();
-                tx.send(frame).map_err(|e| LinkError::Ipc(e.to_string()))?;
+                tx.send(frame).map_err(LinkError::send)?;
                 Ok(len)
             }
             WorkerTx::Local(tx) => tx.send(msg).map(|_| 0).map_err(|_| LinkError::Closed),
@@ -160,7 +161,7 @@ pub fn spawn_process(
                     let _ = tx.send(Event::Disconnected {
                         slot,
                         generation,
-                        reason: format!("bootstrap failed: {e:?}"),
+                        reason: format!("bootstrap failed: {e}"),
                     });
                     return;
                 }
@@ -194,10 +195,10 @@ pub fn spawn_process(
                                 return;
                             }
                         }
-                        Err(e) => break format!("undecodable message: {e}"),
+                        Err(e) => break format!("undecodable message: {}", Chain(&e)),
                     },
                     Err(ipc_channel::IpcError::Disconnected) => break "channel closed".to_string(),
-                    Err(e) => break format!("ipc error: {e:?}"),
+                    Err(e) => break format!("ipc error: {e}"),
                 }
             };
             let _ = tx.send(Event::Disconnected {
@@ -285,7 +286,7 @@ pub fn spawn_in_process(events: mpsc::Sender<Event>) -> std::io::Result<()> {
             let (status, success) =
                 match fleet_worker::serve(0, Box::new(to_master), from_master, true) {
                     Ok(_) => ("exit 0".to_string(), true),
-                    Err(e) => (format!("pool failed: {e}"), false),
+                    Err(e) => (format!("pool failed: {}", Chain(&e)), false),
                 };
             let _ = events.send(Event::Exited {
                 slot: 0,

@@ -124,6 +124,21 @@ impl Device {
             placeholders: BTreeMap::new(),
         }
     }
+
+    /// `host:port` as fleet prints it ([`host_port`]).
+    pub fn address(&self) -> String {
+        host_port(&self.host, self.port)
+    }
+}
+
+/// `host:port` for people and logs, with brackets around an IPv6 address
+/// (`[2001:db8::1]:22`) so the port cannot be read as part of it.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 /// One way to authenticate.
@@ -236,5 +251,19 @@ mod placeholder_tests {
         );
         d.transport = Transport::Telnet;
         assert_eq!(d.mask("login: ssh-pass"), "login: ********");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_bracket_ipv6() {
+        assert_eq!(host_port("10.0.0.1", 22), "10.0.0.1:22");
+        assert_eq!(host_port("r1.lab", 2201), "r1.lab:2201");
+        assert_eq!(host_port("2001:db8::1", 22), "[2001:db8::1]:22");
+        assert_eq!(host_port("::1", 830), "[::1]:830");
+        assert_eq!(Device::new("a", "::1", 2222).address(), "[::1]:2222");
     }
 }

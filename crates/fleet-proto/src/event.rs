@@ -130,10 +130,11 @@ pub enum Lifecycle {
         /// Whether the master counts it as a crash (no clean bye).
         crashed: bool,
     },
-    /// The set of live workers changed: a replacement started, or a slot
-    /// gave up after `--max-worker-restarts`.
+    /// The set of workers changed: a crashed worker's replacement starts
+    /// (a slot that reached `--max-worker-restarts` is not replaced; that
+    /// is an error line of its own).
     LayoutChange {
-        /// Worker processes alive now.
+        /// Worker processes the run keeps (`-p`).
         processes: usize,
         /// Session threads each.
         threads: usize,

@@ -24,6 +24,7 @@
 //! the result line *is* the IPC result type: one definition, no new edges.
 #![deny(missing_docs)]
 
+pub mod chain;
 pub mod device;
 pub mod duration;
 pub mod event;

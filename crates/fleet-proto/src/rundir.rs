@@ -104,7 +104,7 @@ impl RunDirError {
 }
 
 /// P×T and batch size of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RunLayout {
     /// Worker processes (0: session threads inside the master).
     pub processes: usize,
@@ -113,6 +113,11 @@ pub struct RunLayout {
     /// `--batch-size` (devices queued per worker beyond its threads);
     /// `None`: sized by the dispatcher from measured session times.
     pub batch_size: Option<usize>,
+    /// `-p auto` / `-t auto`: what fleet knew and measured, and every
+    /// decision it took over the run (`processes`/`threads` above are the
+    /// probe's layout, the one the workers started with).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto: Option<fleet_autotune::AutoLog>,
 }
 
 /// Run-wide time limits, milliseconds.
@@ -645,6 +650,7 @@ mod tests {
                 processes: 2,
                 threads: 16,
                 batch_size: Some(8),
+                auto: None,
             },
             timeouts_ms: TimeoutsMs {
                 connect: Some(5000),

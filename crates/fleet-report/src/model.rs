@@ -447,11 +447,7 @@ pub fn read(run_dir: &Path, limits: &Limits) -> Result<ReportData, ReportError> 
         let (groups, platform) = inv.get(r.device.as_str()).cloned().unwrap_or_default();
         devices.push(Device {
             name: r.device.clone(),
-            addr: if r.host.contains(':') {
-                format!("[{}]:{}", r.host, r.port)
-            } else {
-                format!("{}:{}", r.host, r.port)
-            },
+            addr: fleet_proto::device::host_port(&r.host, r.port),
             status: r.status.as_str().to_string(),
             error: r.error.clone(),
             attempts: attempts[i],

@@ -8,15 +8,16 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum SshError {
     /// The known_hosts file exists but could not be read.
-    #[error("read known_hosts {path}: {source}")]
+    #[error("failed to read known_hosts {path}")]
     KnownHosts {
         /// The file.
         path: PathBuf,
         /// The I/O error.
+        #[source]
         source: std::io::Error,
     },
     /// libssh2 could not be initialised.
-    #[error("initialise libssh2: {0}")]
+    #[error("failed to initialise libssh2")]
     Init(#[from] ssh2::Error),
 }
 

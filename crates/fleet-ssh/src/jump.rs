@@ -14,6 +14,7 @@ use crate::context::Context;
 use crate::error::Failure;
 use crate::ssh::{authenticate, handshake, Connected};
 use crate::tcp;
+use fleet_proto::device::host_port;
 use fleet_proto::{JumpHost, Status};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use ssh2::{Channel, ErrorCode};
@@ -108,7 +109,7 @@ fn connect_hop(
     hop: &JumpHost,
     budget: &Budget,
 ) -> Result<Hop, Failure> {
-    let name = format!("{}:{}", hop.host, hop.port);
+    let name = host_port(&hop.host, hop.port);
     let prefix = |f: Failure| Failure::new(f.status, format!("jump host {name}: {}", f.message));
     let t0 = Instant::now();
     let conn = if before.is_empty() {
@@ -166,7 +167,8 @@ impl Hop {
     /// Asks the pump for a bridged channel to `host:port`.
     fn open(&self, host: &str, port: u16, limit: &Limit) -> Result<UnixStream, Failure> {
         let during = format!(
-            "opening a channel to {host}:{port} through jump host {}",
+            "opening a channel to {} through jump host {}",
+            host_port(host, port),
             self.name
         );
         let (reply, answer) = mpsc::channel();
@@ -311,10 +313,9 @@ impl Pump {
             Err(e) => Err(Failure::new(
                 Status::ConnectFailed,
                 format!(
-                    "jump host {} could not open a channel to {}:{}: {}",
+                    "jump host {} could not open a channel to {}: {}",
                     self.name,
-                    req.host,
-                    req.port,
+                    host_port(&req.host, req.port),
                     e.message()
                 ),
             )),

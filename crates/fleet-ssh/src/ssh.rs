@@ -4,6 +4,7 @@
 use crate::budget::{ms, Budget};
 use crate::error::{ssh_failure, Failure};
 use crate::known_hosts::{fingerprint, host_key_name, key_type, Check, KnownHosts};
+use fleet_proto::device::host_port;
 use fleet_proto::{Auth, HostKeyCheck, Status};
 use ssh2::{KeyboardInteractivePrompt, MethodType, Prompt, Session};
 use std::os::fd::{AsRawFd, RawFd};
@@ -37,9 +38,9 @@ pub(crate) fn handshake<S: AsRawFd + 'static>(
     let limit = budget.command();
     sess.set_timeout(limit.libssh2_ms("ssh handshake")?);
     if let Err(e) = sess.handshake() {
-        let f = ssh_failure(&e, &format!("ssh handshake with {host}:{port}"));
+        let f = ssh_failure(&e, &format!("ssh handshake with {}", host_port(host, port)));
         return Err(if f.status == Status::Timeout {
-            limit.expired(&format!("ssh handshake with {host}:{port}"))
+            limit.expired(&format!("ssh handshake with {}", host_port(host, port)))
         } else {
             f
         });

@@ -127,7 +127,10 @@ fn connect_any(
         }
     }
     Err(last.unwrap_or_else(|| {
-        Failure::new(Status::ConnectFailed, format!("connect to {host}:{port}"))
+        Failure::new(
+            Status::ConnectFailed,
+            format!("connect to {}", fleet_proto::device::host_port(host, port)),
+        )
     }))
 }
 

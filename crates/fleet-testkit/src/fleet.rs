@@ -3,9 +3,10 @@
 //! Every helper panics with the command line, the working directory and
 //! both output streams, so a failing end-to-end test explains itself.
 
+use crate::signal::Signal;
 use fleet_proto::rundir::{ResultLine, ResultsReader, RunJson, WorkerRecord, RESULTS_FILE};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// A finished `fleet` invocation.
@@ -140,12 +141,22 @@ pub fn result_lines(run_dir: &Path) -> Vec<ResultLine> {
     lines
 }
 
-/// [`result_lines`] as JSON values, for tests that look at fields by name.
+/// Every line of `results.jsonl` as a JSON value, for tests that look at
+/// fields by name. Each line is first checked against the contract
+/// ([`result_lines`]); the values keep fields the type does not know (the
+/// `shard` of a merged run's lines).
 pub fn results(run_dir: &Path) -> Vec<serde_json::Value> {
-    result_lines(run_dir)
-        .iter()
-        .map(|r| serde_json::to_value(r).expect("a result line serializes"))
-        .collect()
+    let typed = result_lines(run_dir);
+    let path = run_dir.join(RESULTS_FILE);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("failed to read {}: {e}", path.display()));
+    let values: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("a checked line is JSON"))
+        .collect();
+    assert_eq!(values.len(), typed.len(), "{}", path.display());
+    values
 }
 
 /// `run.json` of a run, typed (fails the test if it does not match).
@@ -204,5 +215,117 @@ pub fn alive(pid: u32) -> bool {
             .map(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X'))
             .unwrap_or(false),
         Err(_) => false,
+    }
+}
+
+/// A `fleet` process running in the background, for tests that signal it
+/// or watch its run directory while it works. Killed on drop unless the
+/// test waited for it.
+pub struct FleetChild {
+    /// The process; `None` once waited for.
+    child: Option<Child>,
+    /// What was run, for failure messages.
+    command: String,
+    /// The working directory.
+    dir: PathBuf,
+}
+
+/// Starts `fleet ARGS...` in `dir` without waiting (stdout and stderr are
+/// captured for [`FleetChild::finish`]).
+pub fn spawn(bin: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> FleetChild {
+    let mut cmd = command(bin, dir);
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("failed to spawn {bin}: {e}"));
+    FleetChild {
+        child: Some(child),
+        command: format!("fleet {}", args.join(" ")),
+        dir: dir.to_path_buf(),
+    }
+}
+
+impl FleetChild {
+    /// The master's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Sends `sig` to the master.
+    pub fn signal(&self, sig: Signal) {
+        crate::signal::send(self.pid(), sig);
+    }
+
+    /// Waits for the process to end and returns what it printed.
+    pub fn finish(mut self) -> FleetRun {
+        let child = self.child.take().expect("the process was not waited for");
+        let out = child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("failed to wait for {}: {e}", self.command));
+        FleetRun::from_output(std::mem::take(&mut self.command), &self.dir, out)
+    }
+}
+
+impl Drop for FleetChild {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The arguments of a `fleet run`, so tests say what differs and not the
+/// same `["run", "-i", INV, "-p", "2", "-t", "2", ...]` every time.
+///
+/// ```
+/// use fleet_testkit::fleet::RunArgs;
+/// let args = RunArgs::new("inv.yaml").layout(2, 4).command("show version").arg("--format").arg("none");
+/// assert_eq!(
+///     args.build(),
+///     ["run", "-i", "inv.yaml", "-p", "2", "-t", "4", "-c", "show version", "--format", "none"]
+/// );
+/// ```
+#[derive(Debug, Clone)]
+pub struct RunArgs(Vec<String>);
+
+impl RunArgs {
+    /// `run -i INVENTORY`.
+    pub fn new(inventory: impl AsRef<Path>) -> RunArgs {
+        let inv = inventory.as_ref().to_string_lossy().into_owned();
+        RunArgs(vec!["run".into(), "-i".into(), inv])
+    }
+
+    /// `-p PROCESSES -t THREADS`.
+    pub fn layout(self, processes: usize, threads: usize) -> RunArgs {
+        self.arg("-p")
+            .arg(processes.to_string())
+            .arg("-t")
+            .arg(threads.to_string())
+    }
+
+    /// `-c COMMAND` (repeat for several commands).
+    pub fn command(self, command: &str) -> RunArgs {
+        self.arg("-c").arg(command)
+    }
+
+    /// Any other argument.
+    pub fn arg(mut self, arg: impl Into<String>) -> RunArgs {
+        self.0.push(arg.into());
+        self
+    }
+
+    /// Several other arguments.
+    pub fn args<S: Into<String>>(mut self, args: impl IntoIterator<Item = S>) -> RunArgs {
+        self.0.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// The argument list, for [`run`] and [`spawn`].
+    pub fn build(&self) -> Vec<&str> {
+        self.0.iter().map(String::as_str).collect()
     }
 }

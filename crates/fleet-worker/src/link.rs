@@ -16,18 +16,43 @@ use std::sync::mpsc;
 /// Why a link failed. Any of these means the other side is gone or broken.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
-    /// The IPC channel could not be created, connected or used.
-    #[error("ipc channel failed: {0}")]
-    Ipc(String),
+    /// The IPC channel could not be created or connected.
+    #[error("failed to {what}")]
+    Setup {
+        /// What was being set up (`connect to the master`, ...).
+        what: &'static str,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A frame could not cross the channel.
+    #[error("failed to {what} a frame over ipc")]
+    Transfer {
+        /// `send` or `receive`.
+        what: &'static str,
+        /// ipc-channel's error.
+        #[source]
+        source: ipc_channel::IpcError,
+    },
     /// A frame did not decode: the two sides disagree on the protocol.
-    #[error("failed to decode a message: {0}")]
+    #[error("failed to decode a message")]
     Decode(#[from] bincode::error::DecodeError),
     /// A message did not encode.
-    #[error("failed to encode a message: {0}")]
+    #[error("failed to encode a message")]
     Encode(#[from] bincode::error::EncodeError),
     /// The other side closed the channel.
     #[error("the other side closed the channel")]
     Closed,
+}
+
+impl LinkError {
+    /// A failed send of a frame.
+    pub fn send(source: ipc_channel::IpcError) -> LinkError {
+        LinkError::Transfer {
+            what: "send",
+            source,
+        }
+    }
 }
 
 /// One message on the wire.
@@ -78,9 +103,7 @@ impl ToMaster for IpcToMaster {
     fn send(&mut self, msg: WorkerToMaster) -> Result<usize, LinkError> {
         let frame = encode(&msg)?;
         let len = frame.0.len();
-        self.0
-            .send(frame)
-            .map_err(|e| LinkError::Ipc(e.to_string()))?;
+        self.0.send(frame).map_err(LinkError::send)?;
         Ok(len)
     }
 }
@@ -93,7 +116,10 @@ impl FromMaster for IpcFromMaster {
         match self.0.recv() {
             Ok(frame) => decode(&frame),
             Err(ipc_channel::IpcError::Disconnected) => Err(LinkError::Closed),
-            Err(e) => Err(LinkError::Ipc(format!("{e:?}"))),
+            Err(source) => Err(LinkError::Transfer {
+                what: "receive",
+                source,
+            }),
         }
     }
 }
@@ -108,15 +134,18 @@ impl FromMaster for mpsc::Receiver<MasterToWorker> {
 /// Worker side of the bootstrap: connects to the master's one-shot server
 /// named `server`, creates both channels and hands the master its ends.
 pub fn connect(server: &str) -> Result<(IpcToMaster, IpcFromMaster), LinkError> {
-    let ipc_err = |e: std::io::Error| LinkError::Ipc(e.to_string());
-    let boot: IpcSender<Bootstrap> = IpcSender::connect(server.to_string()).map_err(ipc_err)?;
-    let (to_worker, worker_rx) = ipc::channel::<Frame>().map_err(ipc_err)?;
-    let (worker_tx, from_worker) = ipc::channel::<Frame>().map_err(ipc_err)?;
+    let setup = |what| move |source| LinkError::Setup { what, source };
+    let boot: IpcSender<Bootstrap> =
+        IpcSender::connect(server.to_string()).map_err(setup("connect to the master"))?;
+    let (to_worker, worker_rx) =
+        ipc::channel::<Frame>().map_err(setup("create the master-to-worker channel"))?;
+    let (worker_tx, from_worker) =
+        ipc::channel::<Frame>().map_err(setup("create the worker-to-master channel"))?;
     boot.send(Bootstrap {
         to_worker,
         from_worker,
     })
-    .map_err(|e| LinkError::Ipc(e.to_string()))?;
+    .map_err(LinkError::send)?;
     Ok((IpcToMaster(worker_tx), IpcFromMaster(worker_rx)))
 }
 

@@ -61,7 +61,10 @@ pub fn worker_main(args: WorkerArgs) -> i32 {
     let (to_master, from_master) = match link::connect(&args.ipc) {
         Ok(l) => l,
         Err(e) => {
-            log::error!("failed to connect to the master: {e}");
+            log::error!(
+                "failed to connect to the master: {}",
+                fleet_proto::chain::Chain(&e)
+            );
             return ExitCode::WorkerFailed.code();
         }
     };
@@ -79,7 +82,11 @@ pub fn worker_main(args: WorkerArgs) -> i32 {
             ExitCode::AllOk.code()
         }
         Err(e) => {
-            log::error!("worker {} failed: {e}", args.id);
+            log::error!(
+                "worker {} failed: {}",
+                args.id,
+                fleet_proto::chain::Chain(&e)
+            );
             ExitCode::WorkerFailed.code()
         }
     };

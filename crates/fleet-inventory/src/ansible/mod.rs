@@ -23,6 +23,7 @@ use crate::format::Format;
 use crate::inventory::Inventory;
 use crate::secrets::Secrets;
 use crate::vault::Vault;
+use fleet_proto::Secret;
 use model::{resolve, Model};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub(crate) fn load_file(
     file: &Path,
     format: Format,
     vault: &mut Vault,
+    become_password: Option<&Secret>,
 ) -> Result<Inventory, InventoryError> {
     let mut model = Model::new();
     let mut warnings = Vec::new();
@@ -41,7 +43,7 @@ pub(crate) fn load_file(
     add_source(text, &f, format, &mut model, vault, &mut warnings)?;
     let dir = file.parent().unwrap_or(Path::new("."));
     files::attach(&mut model, dir, vault, &mut warnings)?;
-    finish(model, file, warnings)
+    finish(model, file, warnings, become_password)
 }
 
 fn add_source(
@@ -139,7 +141,11 @@ pub(crate) fn is_ansible_dir(dir: &Path) -> bool {
 
 /// Loads an Ansible inventory directory: every source file into one model,
 /// then `group_vars/` and `host_vars/` of the directory.
-pub(crate) fn load_dir(dir: &Path, vault: &mut Vault) -> Result<Inventory, InventoryError> {
+pub(crate) fn load_dir(
+    dir: &Path,
+    vault: &mut Vault,
+    become_password: Option<&Secret>,
+) -> Result<Inventory, InventoryError> {
     let srcs = sources(dir)?;
     if srcs.is_empty() {
         return Err(InventoryError::file(
@@ -156,13 +162,20 @@ pub(crate) fn load_dir(dir: &Path, vault: &mut Vault) -> Result<Inventory, Inven
         add_source(&text, &f, *format, &mut model, vault, &mut warnings)?;
     }
     files::attach(&mut model, dir, vault, &mut warnings)?;
-    let mut inv = finish(model, &srcs[0].0, warnings)?;
+    let mut inv = finish(model, &srcs[0].0, warnings, become_password)?;
     inv.source = dir.to_path_buf();
     Ok(inv)
 }
 
 /// Resolves the model into devices.
-fn finish(model: Model, file: &Path, warnings: Vec<String>) -> Result<Inventory, InventoryError> {
+/// Resolves the model into devices; `become_password` (`-K`) is the enable
+/// secret of hosts with `ansible_become` true and no password of their own.
+fn finish(
+    model: Model,
+    file: &Path,
+    warnings: Vec<String>,
+    become_password: Option<&Secret>,
+) -> Result<Inventory, InventoryError> {
     let mut secrets = Secrets::default();
     secrets.warnings = warnings;
     let mut devices = Vec::with_capacity(model.hosts.len());
@@ -171,7 +184,7 @@ fn finish(model: Model, file: &Path, warnings: Vec<String>) -> Result<Inventory,
     let mut skipped: std::collections::BTreeMap<String, (usize, String, String)> =
         std::collections::BTreeMap::new();
     resolve(model, file, |name, groups, vars| {
-        match vars::device(name, groups, vars, &mut secrets)? {
+        match vars::device(name, groups, vars, &mut secrets, become_password)? {
             Ok((d, o)) => {
                 origins.insert(d.name.clone(), o);
                 devices.push(d)

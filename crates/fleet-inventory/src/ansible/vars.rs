@@ -137,6 +137,7 @@ pub(crate) fn device(
     groups: Vec<String>,
     vars: &HashMap<&str, &Var>,
     secrets: &mut Secrets,
+    become_password: Option<&Secret>,
 ) -> Result<Result<(Device, Origins), Unsupported>, InventoryError> {
     let mut origins = Origins::new();
     let mut note = |field: &str, v: &Var| {
@@ -279,6 +280,7 @@ pub(crate) fn device(
         }
     }
     let become_pw = get(&["ansible_become_password", "ansible_become_pass"]);
+    let mut from_prompt = false;
     match (become_on, become_pw) {
         (true, Some((k, v))) => {
             note("enable_secret", v);
@@ -286,6 +288,13 @@ pub(crate) fn device(
                 note("become", b);
             }
             d.enable_secret = secret(k, v, secrets)?
+        }
+        (true, None) if become_password.is_some() => {
+            if let Some((_, b)) = get(&["ansible_become"]) {
+                note("become", b);
+            }
+            from_prompt = true;
+            d.enable_secret = become_password.cloned();
         }
         (true, None) => secrets.warn_once(
             format!("become-nopw:{}", d.name),
@@ -329,6 +338,12 @@ pub(crate) fn device(
             note(&format!("data.{k}"), v);
             d.data.insert((*k).to_owned(), v.value.clone());
         }
+    }
+    if from_prompt {
+        origins.insert(
+            "enable_secret".to_owned(),
+            "prompt (--ask-become-pass)".to_owned(),
+        );
     }
     fill_gaps(&mut d, secrets);
     Ok(Ok((d, origins)))

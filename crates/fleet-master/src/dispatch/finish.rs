@@ -62,6 +62,7 @@ impl Shell {
             interrupted,
             unrecorded,
             exit_code,
+            auto: self.tuner.as_ref().map(|t| t.log().clone()),
         };
         lenient(write_run_json(
             &self.cfg,

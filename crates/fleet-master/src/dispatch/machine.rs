@@ -57,7 +57,8 @@ pub struct Settings {
     /// Worker processes; 0 is the in-process pool (one worker that cannot
     /// be killed or restarted).
     pub processes: usize,
-    /// Session threads per worker.
+    /// Session threads per worker at the start ([`Event::SetThreads`]
+    /// changes it during the run).
     pub threads: usize,
     /// Extra attempts for a device that was running when its worker died.
     pub crash_retries: u32,
@@ -149,6 +150,9 @@ enum Phase {
 struct Worker {
     key: WorkerKey,
     phase: Phase,
+    /// Its session threads: what it was configured with, or last told by
+    /// `SetThreads`. Its free slots are `threads - held`.
+    threads: usize,
     /// Devices in flight there (queued or running).
     held: usize,
     /// Of those, running.
@@ -293,6 +297,9 @@ pub enum Event {
         /// Whether it exited 0.
         success: bool,
     },
+    /// `-t auto` decided another thread count: every live worker runs this
+    /// many threads from now on (new workers start with it).
+    SetThreads(usize),
     /// Ctrl-C or SIGTERM.
     Signal,
     /// Writing these devices' results failed; the run must stop.
@@ -406,6 +413,7 @@ impl Machine {
     fn spawn(&mut self, key: WorkerKey, restarts: u32, now: Instant, out: &mut Vec<Action>) {
         self.workers.push(Worker {
             key,
+            threads: self.set.threads.max(1),
             phase: Phase::Spawned,
             held: 0,
             running: 0,
@@ -422,6 +430,11 @@ impl Machine {
     /// Every device has its final result and every worker has exited.
     pub fn finished(&self) -> bool {
         self.done >= self.devices.len() && self.workers.iter().all(|w| w.exited)
+    }
+
+    /// Devices in the run.
+    pub fn total(&self) -> usize {
+        self.devices.len()
     }
 
     /// Devices with a final result.
@@ -471,6 +484,11 @@ impl Machine {
             .filter(|w| !w.exited)
             .map(|w| (w.key.slot, w.running))
             .collect()
+    }
+
+    /// Session threads per worker now (new workers start with this many).
+    pub fn threads(&self) -> usize {
+        self.set.threads
     }
 
     /// When the machine next needs a [`Event::Tick`] even if nothing happens.
@@ -554,6 +572,7 @@ impl Machine {
                 status,
                 success,
             } => self.on_exited(now, worker, &status, success, &mut out),
+            Event::SetThreads(n) => self.on_set_threads(n, &mut out),
             Event::Signal => self.on_signal(now, &mut out),
             Event::WriteFailed { error } => {
                 if self.stopping.is_none() {
@@ -574,6 +593,31 @@ impl Machine {
         match &mut self.devices.get_mut(seq as usize)?.state {
             State::InFlight(f) if f.worker == worker => Some(f),
             _ => None,
+        }
+    }
+
+    /// Resizes every live worker. A worker that grows gets work for its new
+    /// slots at once (the dispatch after every event); one that shrinks gets
+    /// nothing until it holds fewer devices than its new thread count, and
+    /// its threads park as their sessions end, so nothing is cut short,
+    /// lost or sent twice. Workers not yet connected are configured with
+    /// the new count by the shell; leaving ones are left alone.
+    fn on_set_threads(&mut self, n: usize, out: &mut Vec<Action>) {
+        let n = n.max(1);
+        if self.stopping.is_some() || n == self.set.threads {
+            return;
+        }
+        log::info!("resize: threads {} -> {n} per worker", self.set.threads);
+        self.set.threads = n;
+        for w in &mut self.workers {
+            match w.phase {
+                Phase::Spawned => w.threads = n,
+                Phase::Ready => {
+                    w.threads = n;
+                    out.push(Action::Send(w.key, MasterToWorker::SetThreads(n)));
+                }
+                Phase::Leaving | Phase::Gone => {}
+            }
         }
     }
 
@@ -1240,8 +1284,8 @@ impl Machine {
 }
 
 impl Machine {
-    /// The prefetch now in force.
-    fn prefetch(&self) -> usize {
+    /// The prefetch now in force for a worker with `threads` threads.
+    fn prefetch(&self, threads: usize) -> usize {
         if self.rate.is_some() {
             // Under a connect rate a device must start when dispatched,
             // not sit in a worker's queue and start later in a burst.
@@ -1249,7 +1293,7 @@ impl Machine {
         }
         match self.set.batching {
             Batching::Fixed(n) => n,
-            Batching::Adaptive => self.pace.prefetch(self.set.threads),
+            Batching::Adaptive => self.pace.prefetch(threads),
         }
     }
 
@@ -1297,10 +1341,6 @@ impl Machine {
         if self.stopping.is_some() {
             return;
         }
-        let threads = self.set.threads.max(1);
-        let prefetch = self.prefetch();
-        let capacity = threads + prefetch;
-        let refill_below = threads + prefetch.div_ceil(2);
         // Emptiest workers first; and when the queue cannot even fill the
         // free threads (the end of a run), no prefetch: a device queued
         // behind a busy thread would wait while another thread idles.
@@ -1310,7 +1350,7 @@ impl Machine {
         order.sort_by_key(|&i| self.workers[i].held);
         let free_threads: usize = order
             .iter()
-            .map(|&i| threads.saturating_sub(self.workers[i].held))
+            .map(|&i| self.workers[i].threads.saturating_sub(self.workers[i].held))
             .sum();
         let tail = self.queue.len() <= free_threads;
         for i in order {
@@ -1318,6 +1358,10 @@ impl Machine {
                 break;
             }
             let w = &self.workers[i];
+            let threads = w.threads.max(1);
+            let prefetch = self.prefetch(threads);
+            let capacity = threads + prefetch;
+            let refill_below = threads + prefetch.div_ceil(2);
             if w.alone.is_some() || w.held >= refill_below {
                 continue;
             }
@@ -1326,7 +1370,7 @@ impl Machine {
             let n = if tail {
                 threads.saturating_sub(held)
             } else {
-                capacity - held
+                capacity.saturating_sub(held)
             };
             if n == 0 {
                 continue;
@@ -1387,12 +1431,11 @@ impl Machine {
     /// while threads elsewhere are idle are asked back, at most as many as
     /// there are idle threads.
     fn take_back(&mut self, out: &mut Vec<Action>) {
-        let threads = self.set.threads.max(1);
         let idle: usize = self
             .workers
             .iter()
             .filter(|w| w.phase == Phase::Ready && w.alone.is_none())
-            .map(|w| threads.saturating_sub(w.held))
+            .map(|w| w.threads.max(1).saturating_sub(w.held))
             .sum();
         // Devices already asked back will fill idle threads when they return.
         let outstanding: usize = self.workers.iter().map(|w| w.recalled).sum();
@@ -1406,6 +1449,7 @@ impl Machine {
                 break;
             }
             // Devices beyond its threads wait for one of its sessions to end.
+            let threads = w.threads.max(1);
             if w.phase != Phase::Ready || w.held <= threads {
                 continue;
             }
@@ -1455,7 +1499,7 @@ fn ev_worker(ev: &Event) -> Option<WorkerKey> {
         | Event::Returned { worker: w, .. }
         | Event::Panicked { worker: w, .. }
         | Event::Exited { worker: w, .. } => Some(*w),
-        Event::Signal | Event::WriteFailed { .. } | Event::Tick => None,
+        Event::Signal | Event::WriteFailed { .. } | Event::Tick | Event::SetThreads(_) => None,
     }
 }
 
@@ -2143,5 +2187,149 @@ mod tests {
         s.ev(Event::Heartbeat(W0));
         let a = s.ev(Event::Tick);
         assert!(has(&a, |a| matches!(a, Action::Kill(_))));
+    }
+
+    fn set_threads_sent(actions: &[Action]) -> Vec<(WorkerKey, usize)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send(w, MasterToWorker::SetThreads(n)) => Some((*w, *n)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every device is in exactly one place: the queue, one worker, or done.
+    fn assert_accounted(s: &Sim) {
+        for (i, e) in s.m.devices.iter().enumerate() {
+            let queued = s.m.queue.iter().filter(|&&q| q as usize == i).count();
+            let pending = matches!(e.state, State::Pending) as usize;
+            assert_eq!(queued, pending, "device {i} queued {queued} times");
+        }
+        for w in &s.m.workers {
+            assert_eq!(
+                w.held,
+                s.m.held_by(w.key).len(),
+                "held of worker {}",
+                w.key.slot
+            );
+        }
+    }
+
+    #[test]
+    fn growing_threads_tells_each_ready_worker_and_fills_the_new_slots() {
+        let (mut s, _) = Sim::new(settings(2, 2), devices(20));
+        s.ev(Event::Connected(W0));
+        let a = s.ev(Event::SetThreads(5));
+        assert_eq!(
+            set_threads_sent(&a),
+            vec![(W0, 5)],
+            "worker 1 is not connected yet"
+        );
+        assert_eq!(
+            sent_to(&a, W0),
+            vec![2, 3, 4],
+            "three new free slots filled at once"
+        );
+        assert_eq!(s.m.threads(), 5);
+        // Worker 1 connects later: configured by the shell with 5, it gets 5.
+        let a = s.ev(Event::Connected(W1));
+        assert_eq!(sent_to(&a, W1), vec![5, 6, 7, 8, 9]);
+        assert_accounted(&s);
+    }
+
+    #[test]
+    fn shrinking_threads_sends_nothing_until_the_worker_is_below_its_new_count() {
+        let (mut s, _) = Sim::new(settings(1, 4), devices(10));
+        s.ev(Event::Connected(W0));
+        for seq in 0..4 {
+            s.start(W0, seq);
+        }
+        let a = s.ev(Event::SetThreads(2));
+        assert_eq!(set_threads_sent(&a), vec![(W0, 2)]);
+        assert!(batches(&a).is_empty());
+        // 4 running on 2 slots: the first two results free nothing.
+        assert!(batches(&s.finish(W0, 0, Status::Ok)).is_empty());
+        assert!(batches(&s.finish(W0, 1, Status::Ok)).is_empty());
+        // Below 2 held: refilled up to 2, never beyond.
+        let a = s.finish(W0, 2, Status::Ok);
+        assert_eq!(sent_to(&a, W0), vec![4]);
+        assert_eq!(s.m.held(W0), 2);
+        assert_accounted(&s);
+    }
+
+    #[test]
+    fn a_worker_restarted_after_a_crash_gets_the_current_thread_count() {
+        let (mut s, _) = Sim::new(settings(1, 2), devices(10));
+        s.ev(Event::Connected(W0));
+        s.ev(Event::SetThreads(3));
+        let a = s.crash(W0);
+        let next = WorkerKey {
+            slot: 0,
+            generation: 1,
+        };
+        assert!(has(&a, |a| matches!(a, Action::Spawn(k) if *k == next)));
+        let a = s.ev(Event::Connected(next));
+        assert_eq!(sent_to(&a, next).len(), 3);
+        assert_accounted(&s);
+    }
+
+    #[test]
+    fn thread_changes_are_ignored_when_stopping_or_unchanged_or_leaving() {
+        let (mut s, _) = Sim::new(settings(2, 2), devices(4));
+        s.ev(Event::Connected(W0));
+        assert!(s.ev(Event::SetThreads(2)).is_empty(), "same count: nothing");
+        // Zero means one.
+        let a = s.ev(Event::SetThreads(0));
+        assert_eq!(set_threads_sent(&a), vec![(W0, 1)]);
+        s.ev(Event::Signal);
+        let a = s.ev(Event::SetThreads(8));
+        assert!(
+            set_threads_sent(&a).is_empty(),
+            "a stopping run resizes nothing"
+        );
+        assert_eq!(s.m.threads(), 1);
+    }
+
+    #[test]
+    fn resizing_mid_run_loses_and_duplicates_no_device() {
+        let mut set = settings(2, 3);
+        set.batching = Batching::Fixed(2);
+        let (mut s, _) = Sim::new(set, devices(40));
+        s.ev(Event::Connected(W0));
+        s.ev(Event::Connected(W1));
+        let mut sizes = [6usize, 1, 4, 2, 9].into_iter().cycle();
+        let mut finished = std::collections::BTreeSet::new();
+        let mut step = 0u64;
+        while !s.m.finished() && step < 10_000 {
+            step += 1;
+            s.at(step);
+            if step.is_multiple_of(7) {
+                s.ev(Event::SetThreads(sizes.next().unwrap()));
+            }
+            // Each worker starts and finishes its lowest held device.
+            for w in [W0, W1] {
+                if let Some(&seq) = s.m.held_by(w).first() {
+                    s.start(w, seq);
+                    let a = s.finish(w, seq, Status::Ok);
+                    for (seq, _, _) in records(&a) {
+                        assert!(finished.insert(seq), "device {seq} finished twice");
+                    }
+                }
+            }
+            if s.m.done() == 40 {
+                for w in [W0, W1] {
+                    s.ev(Event::Bye(w));
+                    s.ev(Event::Exited {
+                        worker: w,
+                        status: "exit 0".into(),
+                        success: true,
+                    });
+                }
+            }
+            assert_accounted(&s);
+        }
+        assert!(s.m.finished());
+        assert_eq!(finished.len(), 40);
     }
 }

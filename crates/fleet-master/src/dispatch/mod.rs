@@ -18,6 +18,7 @@ use crate::report::Reporter;
 use crate::rundir::{now_rfc3339, RunDir};
 use crate::sink::{self, write_run_json, MasterMark, ResultsFile, WorkerRecord};
 use crate::spawn::{self, Event, WorkerTx};
+use fleet_proto::chain::Chain;
 use fleet_proto::event::Lifecycle;
 use fleet_proto::{
     Device, DeviceResult, ExitCode, MasterToWorker, Status, WorkerConfig, WorkerEvent,
@@ -96,6 +97,8 @@ pub struct RunOutcome {
     pub unrecorded: Vec<String>,
     /// The process exit code to use.
     pub exit_code: ExitCode,
+    /// `-p auto -t auto`: the facts and every decision, for run.json.
+    pub auto: Option<fleet_autotune::AutoLog>,
 }
 
 /// The I/O shell around the [`Machine`].
@@ -124,6 +127,8 @@ struct Shell {
     unrecorded: Vec<u32>,
     /// Events the shell feeds back to the machine (a write failed).
     feedback: VecDeque<machine::Event>,
+    /// `-p auto -t auto`: measures sessions and resizes the workers.
+    tuner: Option<crate::tune::Tuner>,
 }
 
 fn now_us() -> u64 {
@@ -135,8 +140,17 @@ fn now_us() -> u64 {
 
 /// Runs `devices` with the layout in `cfg` and returns when every device has
 /// a result in `results.jsonl`.
-pub fn run(cfg: RunConfig, devices: Vec<Device>) -> Result<RunOutcome, MasterError> {
+pub fn run(mut cfg: RunConfig, devices: Vec<Device>) -> Result<RunOutcome, MasterError> {
     let started = Instant::now();
+    let tuner = cfg
+        .auto
+        .clone()
+        .map(|facts| crate::tune::Tuner::new(facts, started));
+    if let Some(t) = &tuner {
+        let (p, t) = t.layout();
+        cfg.processes = p as usize;
+        cfg.threads = t as usize;
+    }
     let t0_us = now_us();
     let started_at = now_rfc3339();
     let dir = match &cfg.resume_dir {
@@ -214,6 +228,7 @@ pub fn run(cfg: RunConfig, devices: Vec<Device>) -> Result<RunOutcome, MasterErr
         write_error: None,
         unrecorded: Vec::new(),
         feedback: VecDeque::new(),
+        tuner,
     };
     let first = shell.machine.start(now);
     for action in first {
@@ -355,6 +370,7 @@ impl Shell {
             if now >= next_tick || self.machine.next_wake().is_some_and(|w| now >= w) {
                 next_tick = now + TICK;
                 self.feed(machine::Event::Tick);
+                self.autotune();
                 self.flush();
                 self.reporter
                     .tick(self.machine.done(), &self.counts, &self.machine.activity());
@@ -384,10 +400,10 @@ impl Shell {
             Action::Kill(key) => self.kill(key),
             Action::Spawn(key) => {
                 if let Err(e) = self.spawn(key) {
-                    log::error!("failed to restart worker {}: {e}", key.slot);
+                    log::error!("failed to restart worker {}: {}", key.slot, Chain(&e));
                     self.feedback.push_back(machine::Event::Exited {
                         worker: key,
-                        status: format!("failed to start: {e}"),
+                        status: format!("failed to start: {}", Chain(&e)),
                         success: false,
                     });
                 }
@@ -421,7 +437,7 @@ impl Shell {
                 }
             }
             // The Disconnected/Exited events will hand the devices back.
-            Err(e) => log::warn!("failed to send to worker {}: {e}", key.slot),
+            Err(e) => log::warn!("failed to send to worker {}: {}", key.slot, Chain(&e)),
         }
     }
 
@@ -583,6 +599,11 @@ impl Shell {
                             if let Some(r) = self.record(key) {
                                 r.devices += 1;
                             }
+                            if let Some(t) = &mut self.tuner {
+                                if result.timings_ms.total > 0.0 {
+                                    t.on_session(key, result.timings_ms.total);
+                                }
+                            }
                             machine::Event::Finished {
                                 worker: key,
                                 seq,
@@ -592,6 +613,12 @@ impl Shell {
                     };
                     self.feed(ev);
                 }
+            }
+            WorkerToMaster::Usage { cpu_ms } => {
+                if let Some(t) = &mut self.tuner {
+                    t.on_worker_cpu(key, cpu_ms);
+                }
+                self.feed(machine::Event::Heartbeat(key));
             }
             WorkerToMaster::Bye(stats) => {
                 if let Some(r) = self.record(key) {
@@ -610,6 +637,32 @@ impl Shell {
                 );
                 self.feed(machine::Event::Bye(key));
             }
+        }
+    }
+
+    /// `-p auto -t auto`: looks at the measurements, logs each decision,
+    /// and resizes the workers when the layout changes.
+    fn autotune(&mut self) {
+        let Some(t) = &mut self.tuner else { return };
+        t.on_master_cpu(crate::tune::process_cpu_ms());
+        let left = self.machine.total().saturating_sub(self.machine.done()) as u64;
+        let Some(v) = t.tick(Instant::now(), left) else {
+            return;
+        };
+        log::info!("{}", v.log);
+        if let Some(line) = &v.print {
+            self.reporter.note(line);
+        }
+        if let Some(n) = v.set_threads {
+            let from = self.machine.threads();
+            self.mark(
+                "layout change",
+                None,
+                format!("threads {from} -> {n} per worker: {}", v.log),
+            );
+            // Workers not connected yet are configured with the new count.
+            self.worker_config.threads = n as usize;
+            self.feed(machine::Event::SetThreads(n as usize));
         }
     }
 

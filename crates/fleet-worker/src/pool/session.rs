@@ -59,7 +59,13 @@ pub(super) fn session_loop(shared: &Shared, slot: usize, generation: u32, thread
         let (job, batch) = {
             let mut st = shared.lock();
             loop {
-                if st.slots[slot].generation != generation || st.stopping {
+                if st.slots[slot].generation != generation {
+                    return;
+                }
+                if st.stopping || slot >= st.active {
+                    // Stopped, or parked by `SetThreads`: the slot has no
+                    // thread until it is wanted again.
+                    st.slots[slot].alive = false;
                     return;
                 }
                 if let Some((job, batch)) = st.queue.pop_front() {
@@ -79,6 +85,7 @@ pub(super) fn session_loop(shared: &Shared, slot: usize, generation: u32, thread
                     break (job, batch);
                 }
                 if st.draining {
+                    st.slots[slot].alive = false;
                     return;
                 }
                 st = shared.changed.wait(st).unwrap_or_else(|p| p.into_inner());
