@@ -52,19 +52,29 @@ impl Dev {
     }
 }
 
-/// The login user for key auth: a dedicated fresh user when running as root
-/// (root's shell start-up files on this machine image take ~0.7 s per
-/// session), else the current user.
+/// The login user for key auth: the server's own test user when running as
+/// root (root's shell start-up files on this machine image take ~0.7 s per
+/// session; the user is deleted with the server), else the current user.
 pub fn login_user(sshd: &Sshd) -> String {
-    const USER: &str = "fleete2e";
-    if Sshd::ensure_password_user(USER, "e2e-unused-password").unwrap_or(false) {
+    if let Ok(user) = sshd.test_user() {
         let key = std::fs::read_to_string(sshd.client_key().with_extension("pub"))
             .or_else(|_| std::fs::read_to_string(format!("{}.pub", sshd.client_key().display())))
             .expect("client public key");
-        sshd.authorize_key(USER, &key).expect("authorize key");
-        return USER.to_string();
+        sshd.authorize_key(&user.name, &key).expect("authorize key");
+        return user.name;
     }
     sshd.user().to_string()
+}
+
+/// A key the server does not know, for devices that must log in by
+/// password only: `key_file: null` inherits the default key (authorized
+/// for the login user), so such devices name this key instead.
+pub fn unknown_key(dir: &Path) -> PathBuf {
+    let path = dir.join("unknown_ed25519");
+    if !path.exists() {
+        fleet_testkit::sshd::generate_key(&path, None).expect("ssh-keygen");
+    }
+    path
 }
 
 /// Writes a fleet YAML inventory for devices on sshd, key auth by default.

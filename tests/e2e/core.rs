@@ -75,8 +75,9 @@ fn sixty_devices_three_processes_four_threads_all_ok() {
 fn failures_get_their_class_and_exit_code_1() {
     let sshd = Sshd::start().unwrap();
     let dir = scratch();
-    let password_ok = Sshd::ensure_password_user("fleettest", "correct-horse-42").unwrap();
+    let pw_user = sshd.test_user().expect("the password test user");
     let closed = closed_port();
+    let no_key = unknown_key(dir.path());
     let mut devices = Vec::new();
     for i in 0..4 {
         devices.push(Dev::new(format!("good-{i}"), sshd.port()));
@@ -90,19 +91,19 @@ fn failures_get_their_class_and_exit_code_1() {
                 .with("    commands: [\"echo partial; exit 3\"]\n"),
         );
     }
-    if password_ok {
-        for i in 0..2 {
-            devices.push(Dev::new(format!("pw-good-{i}"), sshd.port()).with(
-                "    username: fleettest\n    key_file: null\n    password_env: FLEET_E2E_PW\n",
-            ));
-        }
-        for i in 0..3 {
-            devices.push(Dev::new(format!("pw-bad-{i}"), sshd.port()).with(
-                "    username: fleettest\n    key_file: null\n    password_env: FLEET_E2E_BAD_PW\n",
-            ));
-        }
-    } else {
-        panic!("this test needs root to create its password user (CI runs as root)");
+    for i in 0..2 {
+        devices.push(Dev::new(format!("pw-good-{i}"), sshd.port()).with(&format!(
+            "    username: {}\n    key_file: {}\n    password_env: FLEET_E2E_PW\n",
+            pw_user.name,
+            no_key.display()
+        )));
+    }
+    for i in 0..3 {
+        devices.push(Dev::new(format!("pw-bad-{i}"), sshd.port()).with(&format!(
+            "    username: {}\n    key_file: {}\n    password_env: FLEET_E2E_BAD_PW\n",
+            pw_user.name,
+            no_key.display()
+        )));
     }
     let inv = inventory(dir.path(), &sshd, "  commands: [\"echo ok\"]\n", &devices);
     let run = fleet(
@@ -112,7 +113,7 @@ fn failures_get_their_class_and_exit_code_1() {
             .args(["--connect-timeout", "3s"])
             .build(),
         &[
-            ("FLEET_E2E_PW", "correct-horse-42"),
+            ("FLEET_E2E_PW", pw_user.password.as_str()),
             ("FLEET_E2E_BAD_PW", "wrong-horse-43"),
         ],
     );
@@ -199,4 +200,131 @@ fn every_layout_gives_the_same_results() {
     assert_eq!(first["d03"].1[1]["stderr"], "err3\n");
     assert_eq!(first["closed"].0, "connect_failed");
     assert_eq!(first["fails"].0, "command_failed");
+}
+
+/// One rule: a flag given on the command line wins over the inventory, a
+/// flag left at its default does not. Checked for host-key checking,
+/// commands, timeouts (and, in shell.rs, --mode).
+#[test]
+fn given_flags_win_over_the_inventory_defaults_do_not() {
+    let sshd = Sshd::start().unwrap();
+    let dir = scratch();
+    let devices = vec![
+        Dev::new("x", sshd.port()),
+        Dev::new("y", sshd.port()).with("    command_timeout: 1s\n    commands: [\"sleep 30\"]\n"),
+    ];
+    let inv = inventory(
+        dir.path(),
+        &sshd,
+        "  commands: [\"echo inv\"]\n  command_timeout: 20s\n",
+        &devices,
+    );
+    // Strict checking from the inventory, with an empty known_hosts.
+    let text = std::fs::read_to_string(&inv).unwrap();
+    std::fs::write(&inv, format!("host_key_check: strict\n{text}")).unwrap();
+    let inv = inv.to_str().unwrap();
+
+    // No flags: the inventory's strict checking applies.
+    let run = fleet(dir.path(), &["run", "-i", inv, "-p", "1", "-t", "2"], &[]);
+    run.assert_code(1);
+    let res = by_device(&results(&run.run_dir("runs")));
+    assert_eq!(status(&res["x"]), "host_key_mismatch", "{}", run.explain());
+
+    // Only --host-key-check given: the inventory's commands and timeouts
+    // stay (the default --command-timeout of 30s does not replace y's 1s).
+    let run = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            inv,
+            "-p",
+            "1",
+            "-t",
+            "2",
+            "--host-key-check",
+            "accept-new",
+        ],
+        &[],
+    );
+    run.assert_code(1);
+    let res = by_device(&results(&run.run_dir("runs")));
+    assert_eq!(status(&res["x"]), "ok", "{}", run.explain());
+    assert_eq!(res["x"]["outputs"][0]["stdout"], "inv\n");
+    assert_eq!(status(&res["y"]), "timeout", "{}", run.explain());
+    let err = res["y"]["error"].as_str().unwrap();
+    assert!(err.contains("command time limit (1s)"), "{err}");
+
+    // -c and --command-timeout given: they win over the inventory's
+    // commands and its 20s command timeout.
+    let run = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            inv,
+            "-p",
+            "1",
+            "-t",
+            "2",
+            "--limit",
+            "x",
+            "-c",
+            "echo flag",
+            "-c",
+            "sleep 30",
+            "--command-timeout",
+            "1s",
+        ],
+        &[],
+    );
+    run.assert_code(1);
+    let res = by_device(&results(&run.run_dir("runs")));
+    assert_eq!(
+        res["x"]["outputs"][0]["stdout"],
+        "flag\n",
+        "{}",
+        run.explain()
+    );
+    assert_eq!(status(&res["x"]), "timeout", "{}", run.explain());
+    let err = res["x"]["error"].as_str().unwrap();
+    assert!(err.contains("command time limit (1s)"), "{err}");
+}
+
+/// A device written `[::1]` (an IPv6 literal in brackets) is reached over
+/// IPv6 loopback, and its host key is stored under `[::1]:port`.
+#[test]
+fn ipv6_loopback_device_in_brackets() {
+    std::net::TcpListener::bind("[::1]:0").expect(
+        "this test needs IPv6 loopback (::1): enable it (sysctl net.ipv6.conf.lo.disable_ipv6=0)",
+    );
+    let sshd = Sshd::start_with(fleet_testkit::sshd::SshdOptions {
+        ipv6: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let dir = scratch();
+    let inv = inventory(
+        dir.path(),
+        &sshd,
+        "  commands: [\"echo $SSH_CONNECTION\"]\n",
+        &[Dev::new("v6", sshd.port())],
+    );
+    let text = std::fs::read_to_string(&inv).unwrap();
+    std::fs::write(&inv, text.replace("host: 127.0.0.1", "host: \"[::1]\"")).unwrap();
+    let run = fleet(
+        dir.path(),
+        &["run", "-i", inv.to_str().unwrap(), "-p", "1", "-t", "1"],
+        &[],
+    );
+    run.assert_code(0);
+    let res = results(&run.run_dir("runs"));
+    let out = res[0]["outputs"][0]["stdout"].as_str().unwrap();
+    // SSH_CONNECTION: client address, client port, server address, port.
+    assert!(out.starts_with("::1 "), "connected over IPv6: {out:?}");
+    let known = std::fs::read_to_string(dir.path().join("known_hosts")).unwrap();
+    assert!(
+        known.contains(&format!("[::1]:{}", sshd.port())),
+        "key stored: {known}"
+    );
 }

@@ -40,12 +40,24 @@ impl PtyRun {
 /// side reads exactly the bytes fleet wrote.
 fn raw_pty() -> (OwnedFd, OwnedFd) {
     use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
-    let pty = nix::pty::openpty(None, None).expect("openpty");
+    // A known size: the bar is drawn (and padded) to the terminal's width,
+    // and `screen` wraps at the same width.
+    let size = nix::pty::Winsize {
+        ws_row: 50,
+        ws_col: PTY_COLS as u16,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&size), None).expect("openpty");
     let mut t = tcgetattr(&pty.slave).expect("tcgetattr");
     cfmakeraw(&mut t);
     tcsetattr(&pty.slave, SetArg::TCSANOW, &t).expect("tcsetattr");
     (pty.master, pty.slave)
 }
+
+/// Width of the test terminals: wider than any result line here, so a
+/// result line takes one screen row.
+const PTY_COLS: usize = 1000;
 
 /// Reads the master side until every writer closed the slave (EIO).
 fn drain(master: OwnedFd) -> std::thread::JoinHandle<Vec<u8>> {
@@ -418,4 +430,151 @@ fn device_escape_sequences_never_reach_the_terminal() {
     by_name.assert_code(0);
     assert!(by_name.stdout.lines().count() >= 2, "{}", by_name.explain());
     drop(lab);
+}
+
+/// Runs fleet with stdout and stderr on one pseudo-terminal, as in a
+/// user's shell; returns the exit code and the bytes the terminal got.
+fn on_one_pty(dir: &Path, args: &[&str]) -> (Option<i32>, Vec<u8>) {
+    let (master, slave) = raw_pty();
+    let mut cmd = fleet_testkit::fleet::command(BIN, dir);
+    cmd.args(args)
+        .stdout(Stdio::from(slave.try_clone().expect("dup the pty")))
+        .stderr(Stdio::from(slave));
+    let mut child = cmd.spawn().expect("spawn fleet on a pty");
+    drop(cmd);
+    let out = drain(master);
+    let status = child.wait().expect("wait for fleet");
+    (status.code(), out.join().expect("pty reader"))
+}
+
+/// The lines a terminal shows after `bytes` (LF as CRLF, as a cooked
+/// terminal does): CR, cursor up/down/column and line clears are obeyed,
+/// other sequences ignored; text wraps at `PTY_COLS` (the wrap happens
+/// when a character is written past the last column, as in xterm).
+/// Enough for indicatif's redraws, which count wrapped rows.
+fn screen(bytes: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut lines: Vec<Vec<char>> = vec![Vec::new()];
+    let (mut row, mut col) = (0usize, 0usize);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => col = 0,
+            '\n' => {
+                row += 1;
+                col = 0;
+                if lines.len() <= row {
+                    lines.push(Vec::new());
+                }
+            }
+            '\x1b' if chars.peek() == Some(&'[') => {
+                chars.next();
+                let mut arg = String::new();
+                let mut fin = ' ';
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() || c == '~' {
+                        fin = c;
+                        break;
+                    }
+                    arg.push(c);
+                }
+                let n: usize = arg.trim_start_matches('?').parse().unwrap_or(1);
+                match fin {
+                    'A' => row = row.saturating_sub(n),
+                    'B' => {
+                        row += n;
+                        while lines.len() <= row {
+                            lines.push(Vec::new());
+                        }
+                    }
+                    'G' => col = n.saturating_sub(1).min(PTY_COLS - 1),
+                    'K' => match arg.as_str() {
+                        "2" => lines[row].clear(),
+                        "1" => (0..col.min(lines[row].len())).for_each(|i| lines[row][i] = ' '),
+                        _ => lines[row].truncate(col),
+                    },
+                    'J' => lines.truncate(row + 1),
+                    _ => {}
+                }
+            }
+            c if c.is_control() => {}
+            c => {
+                if col >= PTY_COLS {
+                    row += 1;
+                    col = 0;
+                    while lines.len() <= row {
+                        lines.push(Vec::new());
+                    }
+                }
+                let line = &mut lines[row];
+                while line.len() < col {
+                    line.push(' ');
+                }
+                if col < line.len() {
+                    line[col] = c;
+                } else {
+                    line.push(c);
+                }
+                col += 1;
+            }
+        }
+    }
+    lines
+        .into_iter()
+        .map(|l| l.into_iter().collect::<String>().trim_end().to_string())
+        .collect()
+}
+
+/// `--format jsonl` on the terminal that shows the progress bar: each
+/// result is a line of its own on the screen, never glued to the bar.
+#[test]
+fn jsonl_lines_never_share_a_line_with_the_bar() {
+    let dir = scratch();
+    let lab = LabProc::start(
+        BIN,
+        dir.path(),
+        &[
+            "--devices",
+            "12",
+            "--flavours",
+            "linux",
+            "--latency",
+            "300ms",
+        ],
+    );
+    let inv = lab.inventory.to_str().unwrap().to_string();
+    let (code, bytes) = on_one_pty(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            &inv,
+            "-p",
+            "1",
+            "-t",
+            "2",
+            "-c",
+            "uname -a",
+            "--format",
+            "jsonl",
+            "--progress",
+            "always",
+        ],
+    );
+    let lines = screen(&bytes);
+    let shown = || format!("{}", String::from_utf8_lossy(&bytes).escape_debug());
+    assert_eq!(code, Some(0), "{}", shown());
+    assert!(
+        bytes.windows(2).any(|w| w == b"\x1b["),
+        "a bar was drawn: {}",
+        shown()
+    );
+    let json: Vec<&String> = lines.iter().filter(|l| l.contains("\"device\"")).collect();
+    assert_eq!(json.len(), 12, "{lines:#?}\n{}", shown());
+    for l in json {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(l).is_ok(),
+            "a result line shares its screen line: {l:?}\n{lines:#?}"
+        );
+    }
 }

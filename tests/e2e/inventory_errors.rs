@@ -28,10 +28,30 @@ fn malformed_inventory_names_file_line_and_field_and_runs_nothing() {
 #[test]
 fn bad_flags_are_usage_errors() {
     let dir = scratch();
-    let run = fleet(dir.path(), &["run", "-i", "x.yaml", "-t", "0"], &[]);
-    run.assert_code(2);
-    let run = fleet(dir.path(), &["run", "-i", "x.yaml", "-t", "100000"], &[]);
-    run.assert_code(2);
+    // A valid inventory, so only the flag can be what is refused.
+    let inv = dir.path().join("ok.yaml");
+    std::fs::write(
+        &inv,
+        "defaults:\n  username: u\n  agent: true\n  commands: [x]\ndevices:\n  - {name: a, host: 127.0.0.1}\n",
+    )
+    .unwrap();
+    let inv = inv.to_str().unwrap();
+    let ok = fleet(
+        dir.path(),
+        &["run", "-i", inv, "--transport", "noop", "-t", "1"],
+        &[],
+    );
+    ok.assert_code(0);
+    for t in ["0", "100000"] {
+        let run = fleet(
+            dir.path(),
+            &["run", "-i", inv, "--transport", "noop", "-t", t],
+            &[],
+        );
+        run.assert_code(2);
+        assert!(run.stderr.contains("--threads"), "{}", run.explain());
+        assert!(run.stderr.contains("not in 1..=4096"), "{}", run.explain());
+    }
     let run = fleet(dir.path(), &["run", "--no-such-flag"], &[]);
     run.assert_code(2);
 }
@@ -103,4 +123,48 @@ fn well_formed_flag_values_reach_the_inventory_load() {
     );
     run.assert_code(2);
     assert!(run.stderr.contains("missing.yaml"), "{}", run.explain());
+}
+
+/// A run that cannot start is exit 3, not 1 ("some devices failed"): here
+/// `--out` is below a regular file, which even root cannot write into.
+#[test]
+fn an_unwritable_out_directory_exits_3() {
+    let dir = scratch();
+    let inv = dir.path().join("ok.yaml");
+    std::fs::write(
+        &inv,
+        "defaults:\n  username: u\n  agent: true\n  commands: [x]\ndevices:\n  - {name: a, host: 127.0.0.1}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("file"), "not a directory\n").unwrap();
+    let run = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            inv.to_str().unwrap(),
+            "--transport",
+            "noop",
+            "--out",
+            "file/runs",
+        ],
+        &[],
+    );
+    run.assert_code(3);
+    assert!(run.stderr.contains("file/runs"), "{}", run.explain());
+    // The same inventory with a writable --out runs, exit 0.
+    let ok = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            inv.to_str().unwrap(),
+            "--transport",
+            "noop",
+            "--out",
+            "runs",
+        ],
+        &[],
+    );
+    ok.assert_code(0);
 }

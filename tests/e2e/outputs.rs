@@ -5,6 +5,7 @@ use crate::common::*;
 use crate::lab::{lab_devices, LabProc};
 use fleet_testkit::fleet::results;
 use std::fmt::Write as _;
+use std::path::Path;
 
 #[test]
 fn save_group_and_diff_outputs() {
@@ -119,7 +120,13 @@ fn save_group_and_diff_outputs() {
         .filter(|l| l.starts_with("changed: "))
         .count();
     assert_eq!(changed, 6, "{}", run.explain());
-    assert!(run.stdout.contains("-same\n+other\n") || run.stdout.contains("+other"));
+    // A unified diff: the old command's section out, the new one's in.
+    assert!(
+        run.stdout
+            .contains("-### echo same\n-same\n+### echo other\n+other\n"),
+        "{}",
+        run.explain()
+    );
 }
 
 /// The lab's devices written in another format; fleet must run them unchanged.
@@ -257,5 +264,95 @@ fn inventory_list_and_check() {
     assert!(names.iter().all(|n| n.starts_with("ams-r0")));
     let check = fleet(dir.path(), &["inventory", "check", "-i", f], &[]);
     check.assert_code(0);
-    assert!(check.stdout.contains("ios"), "{}", check.explain());
+    // The counts of the fixture, line by line (spacing aside).
+    let lines: Vec<String> = check
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    for want in [
+        "devices: 8",
+        "ams 4",
+        "eos 2",
+        "ios 4",
+        "linux 1",
+        "routers 6",
+        "arista_eos 2",
+        "cisco_ios 4",
+        "ssh 8",
+        "via jump host: 6",
+    ] {
+        assert!(
+            lines.iter().any(|l| l == want),
+            "{want:?}: {}",
+            check.explain()
+        );
+    }
+}
+
+/// A resumed run appends to results.jsonl; `--format json` and
+/// `--group-output` still show each device once, with its latest result.
+#[test]
+fn resumed_run_prints_each_device_once() {
+    let dir = scratch();
+    let port = closed_port();
+    let inv = dir.path().join("inventory.yaml");
+    std::fs::write(
+        &inv,
+        format!(
+            "defaults:\n  username: nobody\n  agent: true\n  commands: [\"true\"]\ndevices:\n  - name: a\n    host: 127.0.0.1\n    port: {port}\n  - name: b\n    host: 127.0.0.1\n    port: {port}\n"
+        ),
+    )
+    .unwrap();
+    let run = fleet(
+        dir.path(),
+        &[
+            "run",
+            "-i",
+            inv.to_str().unwrap(),
+            "-p",
+            "1",
+            "-t",
+            "2",
+            "--format",
+            "none",
+        ],
+        &[],
+    );
+    run.assert_code(1);
+    let rd = run.run_dir("runs");
+    let rd = rd.to_str().unwrap();
+    let resume = |extra: &[&str]| {
+        let mut args = vec!["run", "--resume", rd, "--retry-failed"];
+        args.extend_from_slice(extra);
+        let run = fleet(dir.path(), &args, &[]);
+        run.assert_code(1);
+        run
+    };
+    let json = resume(&["--format", "json"]);
+    let lines = std::fs::read_to_string(Path::new(rd).join("results.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 4, "both runs are in the file");
+    let arr: Vec<serde_json::Value> = serde_json::from_str(&json.stdout).expect("a JSON array");
+    let mut names: Vec<&str> = arr.iter().map(|r| r["device"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["a", "b"], "{}", json.explain());
+    // The latest attempt is the one shown: it started after the first run's.
+    for r in &arr {
+        let latest = lines
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|l| l["device"] == r["device"])
+            .map(|l| l["started_us"].as_u64().unwrap())
+            .max();
+        assert_eq!(r["started_us"].as_u64(), latest, "{r}");
+    }
+    let group = resume(&["--group-output", "--format", "none"]);
+    assert!(group.stdout.contains("a,b (2)\n"), "{}", group.explain());
+    // One group: its header between two rules.
+    assert_eq!(
+        group.stdout.matches("-------\n").count(),
+        2,
+        "{}",
+        group.explain()
+    );
 }

@@ -23,8 +23,8 @@ fn shell_mode_multi_command_output_is_exact() {
     let run = fleet(
         dir.path(),
         &[
-            "run", "-i", &inv, "-p", "1", "-t", "3", "--mode", "shell", "-c", cmds[0], "-c",
-            cmds[1], "-c", cmds[2], "--format", "none",
+            "run", "-i", &inv, "-p", "1", "-t", "3", "-c", cmds[0], "-c", cmds[1], "-c", cmds[2],
+            "--format", "none",
         ],
         &[],
     );
@@ -42,7 +42,33 @@ fn shell_mode_multi_command_output_is_exact() {
                 want,
                 "{name} {cmd}"
             );
+            // The platform default for these CLIs is the shell: no exit
+            // status comes back from a shell line.
+            assert!(r["outputs"][i]["exit_status"].is_null(), "{name}: {r}");
         }
+    }
+
+    // An explicit --mode exec wins over the platform default: exec
+    // channels, each with its exit status.
+    let run = fleet(
+        dir.path(),
+        &[
+            "run", "-i", &inv, "-p", "1", "-t", "3", "--mode", "exec", "-c", cmds[0], "--format",
+            "none",
+        ],
+        &[],
+    );
+    run.assert_code(0);
+    let res = by_device(&results(&run.run_dir("runs")));
+    for (name, flavour, _) in lab_devices(&lab.inventory) {
+        let r = &res[&name];
+        assert_eq!(status(r), "ok", "{r}");
+        assert_eq!(
+            r["outputs"][0]["exit_status"], 0,
+            "{name} ran in exec mode: {r}"
+        );
+        let want = fleet_lab::expected_output(&name, flavour, cmds[0]).unwrap();
+        assert_eq!(r["outputs"][0]["stdout"].as_str().unwrap(), want, "{name}");
     }
 }
 
@@ -211,6 +237,120 @@ fn jump_host_run_through_the_lab() {
     // threads share (4 device auths + 1 jump auth).
     assert_eq!(stats["sessions_accepted"], 4, "{stats}");
     assert_eq!(stats["auth_ok"], 5, "the jump session is reused: {stats}");
+}
+
+/// A secret in a config line goes as a placeholder: the device gets the
+/// value, and nothing fleet writes or prints holds it.
+#[test]
+fn config_line_secrets_are_placeholders_filled_in_by_the_worker() {
+    let dir = scratch();
+    let lab = LabProc::start(BIN, dir.path(), &["--devices", "2", "--flavours", "ios"]);
+    let inv = lab.inventory.to_str().unwrap().to_string();
+    const VALUE: &str = "Pl4ceholder-Value-7731";
+    let secret_file = dir.path().join("key");
+    std::fs::write(&secret_file, "File-Secret-4420\n").unwrap();
+    let file_line = format!(
+        "snmp-server community {{{{ file:{} }}}}",
+        secret_file.display()
+    );
+    let args = [
+        "run",
+        "-i",
+        &inv,
+        "-p",
+        "1",
+        "-t",
+        "2",
+        "--config-line",
+        "username ops secret {{ env:OPS_SECRET }}",
+        "--config-line",
+        &file_line,
+        "--save-outputs",
+        "saved",
+        "--log-level",
+        "trace",
+    ];
+    // Dry run: the plan shows the placeholder.
+    let dry = fleet(dir.path(), &args, &[("OPS_SECRET", VALUE)]);
+    dry.assert_code(0);
+    assert!(
+        dry.stdout
+            .contains("username ops secret {{ env:OPS_SECRET }}"),
+        "{}",
+        dry.explain()
+    );
+    assert!(!dry.stdout.contains(VALUE));
+    // A missing variable is an error before anything runs.
+    let missing = fleet(dir.path(), &args, &[]);
+    missing.assert_code(2);
+    assert!(
+        missing.stderr.contains("OPS_SECRET"),
+        "{}",
+        missing.explain()
+    );
+
+    let mut commit: Vec<&str> = args.to_vec();
+    commit.extend(["--commit", "-c", "show running-config", "--format", "json"]);
+    let run = fleet(
+        dir.path(),
+        &commit,
+        &[("OPS_SECRET", VALUE), ("RUST_LOG", "trace")],
+    );
+    run.assert_code(0);
+    let rd = run.run_dir("runs");
+    for r in results(&rd) {
+        let outs = r["outputs"].as_array().unwrap();
+        let show = outs.last().unwrap()["stdout"].as_str().unwrap();
+        // The device stored the value; fleet hands it back masked.
+        assert!(show.contains("username ops secret ********"), "{show}");
+        assert!(show.contains("snmp-server community ********"), "{show}");
+        assert!(outs
+            .iter()
+            .any(|o| o["command"] == "username ops secret {{ env:OPS_SECRET }}"));
+    }
+    for text in [&run.stdout, &run.stderr] {
+        assert!(!text.contains(VALUE) && !text.contains("File-Secret-4420"));
+    }
+    let mut files = vec![];
+    for sub in [rd.clone(), dir.path().join("saved")] {
+        let mut stack = vec![sub];
+        while let Some(p) = stack.pop() {
+            if p.is_dir() {
+                stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    assert!(files.len() > 6, "{files:?}");
+    for f in files {
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
+        assert!(!text.contains(VALUE), "secret in {}", f.display());
+        assert!(
+            !text.contains("File-Secret-4420"),
+            "secret in {}",
+            f.display()
+        );
+    }
+    let run_json = std::fs::read_to_string(rd.join("run.json")).unwrap();
+    assert!(run_json.contains("{{ env:OPS_SECRET }}"), "{run_json}");
+    // Saved outputs: 0700 directories, 0600 files.
+    use std::os::unix::fs::PermissionsExt;
+    let saved = dir.path().join("saved");
+    for entry in std::fs::read_dir(&saved).unwrap() {
+        let d = entry.unwrap().path();
+        assert_eq!(
+            std::fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        for f in std::fs::read_dir(&d).unwrap() {
+            let f = f.unwrap().path();
+            assert_eq!(
+                std::fs::metadata(&f).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+    }
 }
 
 /// Runs `cmds` in shell mode on every device of `inv`; the results by device.

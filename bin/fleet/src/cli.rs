@@ -150,9 +150,11 @@ pub enum FormatArg {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProgressArg {
-    /// When stderr is a terminal.
+    /// A bar when stderr is a terminal, else nothing live.
     Auto,
+    /// A bar on a terminal, else a plain line every 2 s (logs, CI).
     Always,
+    /// Nothing live (notes and the summary still print).
     Never,
 }
 
@@ -269,17 +271,20 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
     pub progress: ProgressArg,
 
-    /// TCP connect timeout.
-    #[arg(long, default_value = "5s", value_parser = crate::units::timeout)]
-    pub connect_timeout: Duration,
+    /// TCP connect timeout [default: inventory's, else 5s].
+    /// Given here, it wins over the inventory.
+    #[arg(long, value_parser = crate::units::timeout)]
+    pub connect_timeout: Option<Duration>,
 
-    /// Time limit for each command.
-    #[arg(long, default_value = "30s", value_parser = crate::units::timeout)]
-    pub command_timeout: Duration,
+    /// Time limit for each command [default: inventory's, else 30s].
+    /// Given here, it wins over the inventory.
+    #[arg(long, value_parser = crate::units::timeout)]
+    pub command_timeout: Option<Duration>,
 
-    /// Time limit for a whole session, connect to close.
-    #[arg(long, default_value = "120s", value_parser = crate::units::timeout)]
-    pub session_timeout: Duration,
+    /// Time limit for a whole session, connect to close [default: inventory's, else 120s].
+    /// Given here, it wins over the inventory.
+    #[arg(long, value_parser = crate::units::timeout)]
+    pub session_timeout: Option<Duration>,
 
     /// Re-runs of a device whose worker died while running it.
     #[arg(long, default_value_t = 1)]
@@ -306,7 +311,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub known_hosts: Option<PathBuf>,
 
-    /// Exec channel or interactive shell [default: by platform].
+    /// Exec channel or interactive shell [default: inventory's, else by platform].
+    /// Given here, it wins over the inventory and the platform.
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
 

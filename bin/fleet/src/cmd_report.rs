@@ -6,12 +6,12 @@ use anyhow::{bail, Context, Result};
 use fleet_report::{model::Limits, serve};
 
 /// Exit code for bad flags, an unreadable run or an unwritable file.
-const USAGE: i32 = 2;
+const USAGE: i32 = fleet_proto::ExitCode::Usage.code();
 
 /// Runs `fleet report`; returns the exit code.
 pub fn report(args: ReportArgs) -> i32 {
     match run(args) {
-        Ok(()) => 0,
+        Ok(()) => fleet_proto::ExitCode::AllOk.code(),
         Err(e) => {
             eprintln!("fleet report: error: {e:#}");
             USAGE

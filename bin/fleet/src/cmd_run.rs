@@ -8,6 +8,7 @@ use crate::cli::{
 };
 use anyhow::{bail, Context, Result};
 use fleet_escape::{Policy, Streams};
+use fleet_master::config::Progress;
 use fleet_master::plan::{ConfigPush, PlanOptions, Resume, RunPlan};
 use fleet_master::{OutputFormat, RunConfig};
 use fleet_proto::rundir::TraceMode;
@@ -15,9 +16,17 @@ use fleet_proto::{Device, ExitCode, HostKeyCheck, Mode, Timeouts, Transport};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Default batch under `--transport noop` (measured: 64-1024 all beat T/2).
 const NOOP_BATCH_SIZE: usize = 256;
+
+/// `--connect-timeout` when neither the flag nor the inventory sets one.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// `--command-timeout` when neither the flag nor the inventory sets one.
+const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// `--session-timeout` when neither the flag nor the inventory sets one.
+const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// File descriptors a worker needs besides its sessions (IPC, logs, std).
 const FDS_PER_WORKER_BASE: u64 = 64;
@@ -32,8 +41,9 @@ pub fn run(args: RunArgs) -> i32 {
         Ok(Prepared::Run(cfg, devices)) => match fleet_master::run(*cfg, devices) {
             Ok(outcome) => outcome.exit_code.code(),
             Err(e) => {
+                // The run itself could not start: no device ran.
                 eprintln!("fleet: error: {:#}", anyhow::Error::from(e));
-                ExitCode::SomeFailed.code()
+                ExitCode::RunFailed.code()
             }
         },
         Err(e) => {
@@ -134,7 +144,7 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         &args.adhoc,
         inventory_devices,
         &crate::adhoc::LocalEnv::from_process(),
-        flag_given("--connect-timeout"),
+        args.connect_timeout.is_some(),
     )?;
     // -K with -w hosts only: the inventory loader did not see them.
     if let (None, Some(pw)) = (&inventory_path, &become_password) {
@@ -159,6 +169,16 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
             limit: args.limit.clone(),
             commands: args.commands.clone(),
             transport: (args.transport == TransportArg::Noop).then_some(Transport::Noop),
+            // Explicit flags win over the inventory; unset ones leave it alone.
+            timeouts: Timeouts {
+                connect: args.connect_timeout,
+                command: args.command_timeout,
+                session: args.session_timeout,
+            },
+            mode: args.mode.map(|m| match m {
+                ModeArg::Exec => Mode::Exec,
+                ModeArg::Shell => Mode::Shell,
+            }),
             config,
             resume: args.resume.as_ref().map(|dir| Resume {
                 dir: dir.clone(),
@@ -190,10 +210,12 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         FormatArg::Jsonl => OutputFormat::Jsonl,
         FormatArg::None => OutputFormat::None,
     };
+    let on_terminal = std::io::stderr().is_terminal();
     let progress = match args.progress {
-        ProgressArg::Auto => std::io::stderr().is_terminal(),
-        ProgressArg::Always => true,
-        ProgressArg::Never => false,
+        ProgressArg::Auto if on_terminal => Progress::Bar,
+        ProgressArg::Auto | ProgressArg::Never => Progress::Off,
+        ProgressArg::Always if on_terminal => Progress::Bar,
+        ProgressArg::Always => Progress::Lines,
     };
     let host_key_check = match args.host_key_check {
         Some(HostKeyCheckArg::Strict) => HostKeyCheck::Strict,
@@ -241,9 +263,9 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
             .or((args.transport == TransportArg::Noop).then_some(NOOP_BATCH_SIZE.max(threads))),
         worker_silence: fleet_master::dispatch::DEFAULT_WORKER_SILENCE,
         timeouts: Timeouts {
-            connect: Some(args.connect_timeout),
-            command: Some(args.command_timeout),
-            session: Some(args.session_timeout),
+            connect: Some(args.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT)),
+            command: Some(args.command_timeout.unwrap_or(DEFAULT_COMMAND_TIMEOUT)),
+            session: Some(args.session_timeout.unwrap_or(DEFAULT_SESSION_TIMEOUT)),
         },
         max_output: args.max_output,
         host_key_check,
@@ -343,12 +365,6 @@ fn print_dry_run(devices: &[Device], policy: Policy) {
         "fleet: dry run: nothing was sent to {} devices; add --commit to apply",
         devices.len()
     );
-}
-
-/// Whether `flag` was given on the command line (its default must not
-/// count as explicit when it competes with the ssh config).
-fn flag_given(flag: &str) -> bool {
-    std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")))
 }
 
 fn absolute(p: &Path) -> PathBuf {

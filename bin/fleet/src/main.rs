@@ -25,7 +25,7 @@ fn main() {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("fleet lab: error: {:#}", anyhow::Error::from(e));
-                2
+                fleet_proto::ExitCode::Usage.code()
             }
         },
         Command::Logs(args) => cmd_logs::logs(args),

@@ -20,7 +20,7 @@ fn main() {
                 eprintln!("  caused by: {s}");
                 source = s.source();
             }
-            std::process::exit(2);
+            std::process::exit(fleet_proto::ExitCode::Usage.code());
         }
     }
 }

@@ -58,7 +58,7 @@ fn main() {
         Ok(lab) => lab,
         Err(e) => {
             eprintln!("lab failed to start: {e}");
-            std::process::exit(2);
+            std::process::exit(fleet_proto::ExitCode::Usage.code());
         }
     };
     println!(

@@ -108,5 +108,5 @@ pub fn run_cli(args: LabArgs) -> Result<i32, LabError> {
     })?;
     let counters = lab.shutdown()?;
     eprintln!("{}", summary_json(&counters));
-    Ok(0)
+    Ok(fleet_proto::ExitCode::AllOk.code())
 }

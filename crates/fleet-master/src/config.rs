@@ -54,8 +54,8 @@ pub struct RunConfig {
     pub resume_dir: Option<PathBuf>,
     /// Stdout format.
     pub format: OutputFormat,
-    /// Draw the live progress bar (stderr is a terminal).
-    pub progress: bool,
+    /// How live progress shows on stderr.
+    pub progress: Progress,
     /// Default log level of master and workers (RUST_LOG wins).
     pub log_level: log::LevelFilter,
     /// Routine per-device log lines (dispatch, session start/end, ok
@@ -63,7 +63,10 @@ pub struct RunConfig {
     pub device_logs: bool,
     /// Which sessions `trace.json` shows.
     pub trace: fleet_proto::rundir::TraceMode,
-    /// The command line, secrets redacted, for run.json.
+    /// The command line, for run.json. It holds no secret as long as
+    /// secrets go where fleet asks: passwords never on the command line,
+    /// config-line secrets as `{{ env:NAME }}` / `{{ file:PATH }}`
+    /// placeholders (filled in by the worker as it sends the line).
     pub command_line: Vec<String>,
     /// The inventory file, for run.json and `--resume`.
     pub inventory: Option<PathBuf>,
@@ -87,6 +90,18 @@ pub struct RunConfig {
     /// `processes` and `threads` above then hold the probe's layout, and
     /// the run changes the threads as it measures.
     pub auto: Option<fleet_autotune::Facts>,
+}
+
+/// How live progress shows on stderr (`--progress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Nothing live; notes and the summary still go to stderr.
+    Off,
+    /// An indicatif bar: stderr is a terminal.
+    Bar,
+    /// A plain line every few seconds, for logs and CI (stderr is not a
+    /// terminal, where a bar would be hidden).
+    Lines,
 }
 
 impl RunConfig {

@@ -49,9 +49,15 @@ fn safe_name(name: &str) -> String {
 
 /// Writes `DIR/<device>/<command-slug>.txt` for every command of a result
 /// (stdout, then stderr if any). Two commands with one slug get `-2`, `-3`.
+/// Outputs may hold configuration secrets: directories are created 0700
+/// and files 0600, like run directories.
 pub fn save(dir: &Path, result: &DeviceResult) -> io::Result<Vec<PathBuf>> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     let device_dir = dir.join(safe_name(&result.device));
-    std::fs::create_dir_all(&device_dir)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&device_dir)?;
     let mut used = BTreeSet::new();
     let mut written = Vec::new();
     for out in &result.outputs {
@@ -67,10 +73,33 @@ pub fn save(dir: &Path, result: &DeviceResult) -> io::Result<Vec<PathBuf>> {
         if !out.stderr.is_empty() {
             text.push_str(&out.stderr);
         }
-        std::fs::write(&path, text)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
+        io::Write::write_all(&mut file, text.as_bytes())?;
         written.push(path);
     }
     Ok(written)
+}
+
+/// Each device's latest result, in the order of those latest results: a
+/// resumed run appends to `results.jsonl`, so a device may appear several
+/// times there.
+pub fn latest(results: Vec<DeviceResult>) -> Vec<DeviceResult> {
+    let mut last: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, r) in results.iter().enumerate() {
+        last.insert(r.device.clone(), i);
+    }
+    let keep: BTreeSet<usize> = last.into_values().collect();
+    results
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| keep.contains(i))
+        .map(|(_, r)| r)
+        .collect()
 }
 
 /// The text a device produced, all commands in order: what grouping and
@@ -206,6 +235,10 @@ mod tests {
             std::fs::read_to_string(dir.path().join("r1/show-version-2.txt")).unwrap(),
             "v2\n"
         );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join("r1")), 0o700);
+        assert_eq!(mode(&dir.path().join("r1/show-version.txt")), 0o600);
         let evil = r("../x", &[("a", "b")]);
         save(dir.path(), &evil).unwrap();
         assert!(dir.path().join(".._x/a.txt").is_file());
@@ -221,6 +254,19 @@ mod tests {
         let g = group(&rs);
         assert!(g.starts_with("-------\na,c (2)\n-------\nsame\n"), "{g}");
         assert!(g.contains("b (1)\n-----\nother\n"));
+    }
+
+    #[test]
+    fn latest_keeps_one_result_per_device_the_last() {
+        let rs = vec![
+            r("a", &[("c", "old\n")]),
+            r("b", &[("c", "b\n")]),
+            r("a", &[("c", "new\n")]),
+        ];
+        let l = latest(rs);
+        let names: Vec<&str> = l.iter().map(|r| r.device.as_str()).collect();
+        assert_eq!(names, ["b", "a"]);
+        assert_eq!(l[1].outputs[0].stdout, "new\n");
     }
 
     #[test]

@@ -3,13 +3,29 @@
 //! options of `fleet run`.
 //!
 //! [`RunPlan::build`] is the one place device selection happens, in this
-//! order: `--ask-pass` password, `--limit`, `-c` commands, `--transport`
-//! override, `--config`/`--config-line` push, the "nothing to run" check,
-//! then `--resume` (devices already done in that run drop out).
+//! order: `--ask-pass` password, `--limit`, `--shard`, `[::1]` hosts
+//! unbracketed, the flags that override the inventory (`-c` commands,
+//! `--transport`, `--mode`, timeouts), `--config`/`--config-line` push,
+//! the "nothing to run" check, then `--resume` (devices already done in
+//! that run drop out).
+//!
+//! One rule for flags and the inventory: a flag given on the command line
+//! wins over what the inventory says for every device; a flag left unset
+//! does not (its default only fills what the inventory leaves open, through
+//! the run-level settings). `--host-key-check` and `--known-hosts` follow
+//! the same rule where the run config is built.
+//!
+//! A configuration line may hold secrets as placeholders, `{{ env:NAME }}`
+//! (an environment variable of `fleet run`) or `{{ file:PATH }}` (a file's
+//! content, trailing newline dropped). The master reads the values and
+//! sends them to the workers with the device, like passwords; the session
+//! fills them in only as it sends the line, so the dry run, run.json,
+//! results and logs show the placeholder, and the value is masked in what
+//! the device echoes.
 
 use fleet_inventory::limit::Limit;
-use fleet_proto::{Auth, Device, Mode, Secret, Transport};
-use std::collections::{HashMap, HashSet};
+use fleet_proto::{Auth, Device, Mode, Secret, Timeouts, Transport};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Why a plan could not be made: bad input, nothing has run.
@@ -46,6 +62,15 @@ pub enum PlanError {
         /// What is missing.
         why: String,
     },
+    /// A `{{ ... }}` placeholder in a configuration line is malformed or
+    /// its value cannot be read.
+    #[error("config line {line}: {why}")]
+    Placeholder {
+        /// 1-based, over `--config FILE` lines then `--config-line`s.
+        line: usize,
+        /// What is wrong (never the value).
+        why: String,
+    },
     /// The `--resume` run directory could not be read.
     #[error("failed to read the run to resume, {path}")]
     Resume {
@@ -71,13 +96,17 @@ pub struct ConfigPush {
     /// Commit with automatic rollback after this many minutes unless
     /// confirmed (`--commit-confirmed`; Junos, EOS configuration sessions).
     pub confirmed_minutes: Option<u32>,
+    /// Values of the placeholders in `lines`, keyed by the placeholder as
+    /// written.
+    pub placeholders: BTreeMap<String, Secret>,
 }
 
 impl ConfigPush {
     /// Collects lines from `--config FILE` (blank lines and `!`/`#`
     /// comments skipped) and `--config-line`; `None` when there are none.
     /// Checked before the inventory loads: `--save-config` and `--commit`
-    /// without lines are errors.
+    /// without lines are errors, and so is a placeholder whose value cannot
+    /// be read.
     pub fn from_sources(
         file: Option<&Path>,
         lines: &[String],
@@ -110,11 +139,20 @@ impl ConfigPush {
             }
             return Ok(None);
         }
+        let mut placeholders = BTreeMap::new();
+        for (i, line) in all.iter().enumerate() {
+            let err = |why: String| PlanError::Placeholder { line: i + 1, why };
+            for (text, source) in find_placeholders(line).map_err(err)? {
+                let value = source.read().map_err(|why| err(format!("{text}: {why}")))?;
+                placeholders.insert(text.to_string(), value);
+            }
+        }
         Ok(Some(ConfigPush {
             lines: all,
             save,
             commit,
             confirmed_minutes: None,
+            placeholders,
         }))
     }
 
@@ -185,8 +223,67 @@ impl ConfigPush {
         commands.append(&mut device.commands);
         device.commands = commands;
         device.mode = Some(Mode::Shell);
+        device.placeholders.extend(
+            self.placeholders
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
         Ok(())
     }
+}
+
+/// Where a placeholder's value comes from.
+#[derive(Debug, PartialEq, Eq)]
+enum Source<'a> {
+    /// `{{ env:NAME }}`.
+    Env(&'a str),
+    /// `{{ file:PATH }}`.
+    File(&'a str),
+}
+
+impl Source<'_> {
+    /// The value; the error says why not, never quoting the value.
+    fn read(&self) -> Result<Secret, String> {
+        match self {
+            Source::Env(name) => std::env::var(name)
+                .map(Secret::new)
+                .map_err(|_| format!("environment variable {name} is not set")),
+            Source::File(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {path}: {e}"))?;
+                let value = text.strip_suffix('\n').unwrap_or(&text);
+                let value = value.strip_suffix('\r').unwrap_or(value);
+                Ok(Secret::new(value))
+            }
+        }
+    }
+}
+
+/// The placeholders of a line, as written, with their sources. Text in
+/// `{{ }}` that is not `env:` or `file:` is an error, so a typo never goes
+/// to a device as literal text.
+fn find_placeholders(line: &str) -> Result<Vec<(&str, Source<'_>)>, String> {
+    let mut found = Vec::new();
+    let mut rest = line;
+    while let Some(start) = rest.find("{{") {
+        let Some(len) = rest[start..].find("}}") else {
+            return Err("`{{` without `}}`".into());
+        };
+        let text = &rest[start..start + len + 2];
+        let inner = text[2..text.len() - 2].trim();
+        let source = match inner.split_once(':') {
+            Some(("env", name)) if !name.trim().is_empty() => Source::Env(name.trim()),
+            Some(("file", path)) if !path.trim().is_empty() => Source::File(path.trim()),
+            _ => {
+                return Err(format!(
+                    "{text}: a placeholder is {{{{ env:NAME }}}} or {{{{ file:PATH }}}}"
+                ))
+            }
+        };
+        found.push((text, source));
+        rest = &rest[start + len + 2..];
+    }
+    Ok(found)
 }
 
 /// A `--limit` expression, parsed, with its text for messages.
@@ -234,6 +331,11 @@ pub struct PlanOptions {
     pub commands: Vec<String>,
     /// `--transport noop`: replaces every device's transport.
     pub transport: Option<Transport>,
+    /// `--connect-timeout` / `--command-timeout` / `--session-timeout`
+    /// as given: each one set replaces every device's.
+    pub timeouts: Timeouts,
+    /// `--mode`: replaces every device's mode and its platform's default.
+    pub mode: Option<Mode>,
     /// `--config` / `--config-line`.
     pub config: Option<ConfigPush>,
     /// `--resume`.
@@ -299,11 +401,24 @@ impl RunPlan {
             });
         }
         for d in &mut devices {
+            // `[::1]` is how people write an IPv6 address next to a port;
+            // the address itself is `::1` (to connect, for known_hosts).
+            unbracket(&mut d.host);
+            for hop in &mut d.jump {
+                unbracket(&mut hop.host);
+            }
             if !opts.commands.is_empty() {
                 d.commands = opts.commands.clone();
             }
             if let Some(t) = opts.transport {
                 d.transport = t;
+            }
+            let t = &opts.timeouts;
+            d.timeouts.connect = t.connect.or(d.timeouts.connect);
+            d.timeouts.command = t.command.or(d.timeouts.command);
+            d.timeouts.session = t.session.or(d.timeouts.session);
+            if opts.mode.is_some() {
+                d.mode = opts.mode;
             }
         }
         if let Some(push) = &opts.config {
@@ -331,6 +446,13 @@ impl RunPlan {
             already_done,
             shard,
         })
+    }
+}
+
+/// `[::1]` -> `::1`; other hosts unchanged.
+fn unbracket(host: &mut String) {
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        *host = inner.to_string();
     }
 }
 
@@ -468,5 +590,86 @@ mod tests {
         assert!(plan.dry_run);
         assert_eq!(plan.devices[0].commands[1], "hostname x");
         assert_eq!(plan.devices[0].mode, Some(Mode::Shell));
+    }
+
+    #[test]
+    fn explicit_flags_win_over_the_inventory_unset_ones_do_not() {
+        use std::time::Duration;
+        let mut d = devs();
+        d[0].timeouts.connect = Some(Duration::from_secs(9));
+        d[0].timeouts.command = Some(Duration::from_secs(8));
+        d[0].mode = Some(Mode::Shell);
+        d[0].host = "[::1]".into();
+        let opts = PlanOptions {
+            timeouts: Timeouts {
+                connect: Some(Duration::from_secs(2)),
+                command: None,
+                session: Some(Duration::from_secs(60)),
+            },
+            mode: Some(Mode::Exec),
+            ..PlanOptions::default()
+        };
+        let plan = RunPlan::build(Path::new("inv.yaml"), d, &opts).unwrap();
+        let r1 = &plan.devices[0];
+        assert_eq!(r1.timeouts.connect, Some(Duration::from_secs(2)), "given");
+        assert_eq!(
+            r1.timeouts.command,
+            Some(Duration::from_secs(8)),
+            "not given"
+        );
+        assert_eq!(r1.timeouts.session, Some(Duration::from_secs(60)));
+        assert_eq!(r1.mode, Some(Mode::Exec), "--mode beats the inventory");
+        assert_eq!(plan.devices[1].mode, Some(Mode::Exec));
+        assert_eq!(r1.host, "::1", "brackets are notation, not the address");
+        // Nothing given: the inventory stays as it was.
+        let mut d = devs();
+        d[0].mode = Some(Mode::Shell);
+        let plan = RunPlan::build(Path::new("inv.yaml"), d, &PlanOptions::default()).unwrap();
+        assert_eq!(plan.devices[0].mode, Some(Mode::Shell));
+        assert_eq!(plan.devices[1].mode, None, "left to the platform");
+        assert_eq!(plan.devices[0].timeouts, Timeouts::default());
+    }
+
+    #[test]
+    fn placeholders_are_found_with_their_source() {
+        let found = find_placeholders("username a secret {{ env:PW }} key {{file:/k}}").unwrap();
+        assert_eq!(
+            found,
+            [
+                ("{{ env:PW }}", Source::Env("PW")),
+                ("{{file:/k}}", Source::File("/k"))
+            ]
+        );
+        assert!(find_placeholders("no secrets here").unwrap().is_empty());
+        assert!(find_placeholders("{{ envv:PW }}").is_err());
+        assert!(find_placeholders("{{ env:PW ").is_err());
+    }
+
+    #[test]
+    fn placeholder_values_are_read_once_and_errors_name_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("s");
+        std::fs::write(&f, "from-file\n").unwrap();
+        let lines = vec![format!("a {{{{ file:{} }}}}", f.display())];
+        let push = ConfigPush::from_sources(None, &lines, false, true)
+            .unwrap()
+            .unwrap();
+        let v: Vec<&str> = push.placeholders.values().map(Secret::expose).collect();
+        assert_eq!(v, ["from-file"]);
+        let mut d = Device::new("r1", "h", 22);
+        d.platform = Some("cisco_ios".into());
+        push.apply(&mut d).unwrap();
+        assert_eq!(d.commands[1], lines[0], "the plan keeps the placeholder");
+        assert_eq!(d.placeholders.len(), 1, "the value travels with the device");
+        let lines = vec![
+            "ok".to_string(),
+            "b {{ env:FLEET_SURELY_UNSET_9 }}".to_string(),
+        ];
+        let err = ConfigPush::from_sources(None, &lines, false, true).unwrap_err();
+        let err = err.to_string();
+        assert!(
+            err.contains("config line 2") && err.contains("is not set"),
+            "{err}"
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! The only code that prints: progress on stderr (terminals only), results
-//! on stdout in the chosen format, and the summary on stderr.
+//! The only code that prints: progress on stderr (a bar on a terminal,
+//! plain lines otherwise), results on stdout in the chosen format, notes
+//! and the summary on stderr.
 //!
 //! Device text (outputs, errors quoting devices, inventory names) is
 //! untrusted: on a terminal it goes through `fleet-escape` (see
@@ -7,20 +8,40 @@
 //! the user's terminal. JSON stays the same value (C1 controls written as
 //! `\u009b`); `results.jsonl` and `--save-outputs` keep the exact text.
 
-use crate::config::{OutputFormat, RunConfig};
+use crate::config::{OutputFormat, Progress, RunConfig};
 use crate::dispatch::RunOutcome;
 use crate::rundir::RunDir;
 use fleet_escape::{Policy, Streams};
 use fleet_proto::{DeviceResult, Status};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
-use std::io::{self, Write};
-use std::time::Duration;
+use std::io::{self, IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+/// How often `--progress` prints a line when stderr is not a terminal.
+const LINE_EVERY: Duration = Duration::from_secs(2);
+
+/// Live progress: nothing, a bar, or periodic lines.
+enum Live {
+    Off,
+    Bar(ProgressBar),
+    Lines {
+        /// When the run started, for the rate.
+        started: Instant,
+        /// When the last line was printed.
+        last: Instant,
+    },
+}
 
 /// Prints what a run does, as it does it.
 pub struct Reporter {
     format: OutputFormat,
-    bar: Option<ProgressBar>,
+    live: Live,
+    /// Devices in the run, for progress lines.
+    total: usize,
+    /// Stdout shares the terminal with the bar: jsonl lines are written
+    /// with the bar suspended, so they never interleave with it.
+    stdout_on_bar: bool,
     stdout: io::BufWriter<io::Stdout>,
     results_path: std::path::PathBuf,
     /// Where this run's lines start in `results.jsonl` (a resumed run
@@ -35,30 +56,45 @@ pub struct Reporter {
 impl Reporter {
     /// A reporter for `total` devices.
     pub fn new(cfg: &RunConfig, total: usize, dir: &RunDir) -> Reporter {
-        let bar = cfg.progress.then(|| {
-            let bar = ProgressBar::with_draw_target(
-                Some(total as u64),
-                ProgressDrawTarget::stderr_with_hz(8),
-            );
-            let style = ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} eta {eta} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
-            bar.set_style(style);
-            bar.println(format!(
-                "fleet: run {} ({} devices, layout {} batch {}) -> {}",
-                dir.id,
-                total,
-                cfg.layout(),
-                cfg.batch_label(),
-                dir.path.display()
-            ));
-            bar.enable_steady_tick(Duration::from_millis(250));
-            bar
-        });
+        let header = format!(
+            "fleet: run {} ({} devices, layout {} batch {}) -> {}",
+            dir.id,
+            total,
+            cfg.layout(),
+            cfg.batch_label(),
+            dir.path.display()
+        );
+        let live = match cfg.progress {
+            Progress::Off => Live::Off,
+            Progress::Lines => {
+                eprintln!("{header}");
+                let now = Instant::now();
+                Live::Lines {
+                    started: now,
+                    last: now,
+                }
+            }
+            Progress::Bar => {
+                let bar = ProgressBar::with_draw_target(
+                    Some(total as u64),
+                    ProgressDrawTarget::stderr_with_hz(8),
+                );
+                let style = ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} eta {eta} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
+                bar.set_style(style);
+                println_above(&bar, &header);
+                bar.enable_steady_tick(Duration::from_millis(250));
+                Live::Bar(bar)
+            }
+        };
+        let stdout_on_bar = matches!(live, Live::Bar(_)) && io::stdout().is_terminal();
         Reporter {
             format: cfg.format,
-            bar,
+            live,
+            total,
+            stdout_on_bar,
             stdout: io::BufWriter::new(io::stdout()),
             results_path: dir.file("results.jsonl"),
             results_start: std::fs::metadata(dir.file("results.jsonl")).map_or(0, |m| m.len()),
@@ -69,18 +105,29 @@ impl Reporter {
 
     /// A device finished.
     pub fn result(&mut self, r: &DeviceResult) {
-        if let Some(bar) = &self.bar {
+        if let Live::Bar(bar) = &self.live {
             bar.inc(1);
         }
         if self.format == OutputFormat::Jsonl && !self.stdout_closed {
-            let ok = match self.escape.stdout {
-                Policy::Raw => serde_json::to_writer(&mut self.stdout, r).is_ok(),
-                Policy::Escape => serde_json::to_string(r).is_ok_and(|json| {
-                    self.stdout
-                        .write_all(fleet_escape::json(&json).as_bytes())
-                        .is_ok()
-                }),
-            } && self.stdout.write_all(b"\n").is_ok();
+            let on_bar = self.stdout_on_bar;
+            let policy = self.escape.stdout;
+            let stdout = &mut self.stdout;
+            let mut write = move || {
+                (match policy {
+                    Policy::Raw => serde_json::to_writer(&mut *stdout, r).is_ok(),
+                    Policy::Escape => serde_json::to_string(r).is_ok_and(|json| {
+                        stdout
+                            .write_all(fleet_escape::json(&json).as_bytes())
+                            .is_ok()
+                    }),
+                }) && stdout.write_all(b"\n").is_ok()
+                    && (!on_bar || stdout.flush().is_ok())
+            };
+            let ok = match &self.live {
+                // The bar is erased while the line goes out, then redrawn.
+                Live::Bar(bar) if on_bar => bar.suspend(write),
+                _ => write(),
+            };
             if !ok {
                 self.stdout_closed = true;
             }
@@ -98,9 +145,19 @@ impl Reporter {
         {
             self.stdout_closed = true;
         }
-        let Some(bar) = &self.bar else { return };
         let ok = counts.get(&Status::Ok).copied().unwrap_or(0);
         let failed = done - ok.min(done);
+        let bar = match &mut self.live {
+            Live::Off => return,
+            Live::Lines { started, last } => {
+                if last.elapsed() >= LINE_EVERY {
+                    *last = Instant::now();
+                    eprintln!("{}", progress_line(done, self.total, ok, failed, *started));
+                }
+                return;
+            }
+            Live::Bar(bar) => bar,
+        };
         let workers: Vec<String> = activity
             .iter()
             .take(16)
@@ -117,17 +174,24 @@ impl Reporter {
     /// A one-off line above the bar (or on stderr); may quote devices, so
     /// it is kept on its line and escaped on a terminal.
     pub fn note(&self, line: &str) {
-        let line = self.escape.stderr.line(line);
-        match &self.bar {
-            Some(bar) => bar.println(format!("fleet: {line}")),
-            None => eprintln!("fleet: {line}"),
+        let line = format!("fleet: {}", self.escape.stderr.line(line));
+        match &self.live {
+            Live::Bar(bar) => println_above(bar, &line),
+            Live::Off | Live::Lines { .. } => eprintln!("{line}"),
         }
     }
 
     /// Prints the final results (table/json) and the summary.
     pub fn finish(&mut self, o: &RunOutcome, cfg: &RunConfig) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
+        match std::mem::replace(&mut self.live, Live::Off) {
+            Live::Bar(bar) => bar.finish_and_clear(),
+            Live::Lines { started, .. } => {
+                let ok = o.counts.get(&Status::Ok).copied().unwrap_or(0);
+                let failed = o.total - ok.min(o.total);
+                let done: usize = o.counts.values().sum();
+                eprintln!("{}", progress_line(done, self.total, ok, failed, started));
+            }
+            Live::Off => {}
         }
         if !self.stdout_closed {
             let printed = match self.format {
@@ -158,7 +222,8 @@ impl Reporter {
         if !cfg.group_output && cfg.diff_against.is_none() {
             return Ok(());
         }
-        let current = crate::sink::read_results(&self.results_path)?;
+        // A resumed run appends: each device's latest result only.
+        let current = crate::outputs::latest(crate::sink::read_results(&self.results_path)?);
         let policy = self.escape.stdout;
         if cfg.group_output {
             let text = crate::outputs::group(&current);
@@ -237,6 +302,23 @@ fn read_table_rows(path: &std::path::Path, start: u64) -> io::Result<Vec<TableRo
     Ok(rows)
 }
 
+/// Prints a line above the bar; if indicatif hides the bar (no terminal
+/// after all), the line goes to stderr directly, so notes are never lost.
+fn println_above(bar: &ProgressBar, line: &str) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
+/// One `--progress` line when stderr is not a terminal.
+fn progress_line(done: usize, total: usize, ok: usize, failed: usize, started: Instant) -> String {
+    let secs = started.elapsed().as_secs_f64();
+    let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+    format!("fleet: progress {done}/{total} ok {ok} failed {failed} ({rate:.1}/s, {secs:.0} s)")
+}
+
 /// One row per device; names, threads and errors are cells, so under
 /// `Policy::Escape` they are escaped as single lines.
 fn print_table(out: &mut impl Write, rows: &[TableRow], policy: Policy) -> io::Result<()> {
@@ -275,15 +357,17 @@ fn print_table(out: &mut impl Write, rows: &[TableRow], policy: Policy) -> io::R
 }
 
 /// The full results (with outputs) as one JSON array, streamed from the
-/// results file so the master never holds every output in memory.
+/// results file so the master never holds every output in memory: a first
+/// pass notes which line is each device's latest (a resumed run appends,
+/// so a device may have several), a second copies those lines out.
 fn print_json(out: &mut impl Write, results: &std::path::Path, policy: Policy) -> io::Result<()> {
-    use std::io::BufRead;
-    let file = io::BufReader::with_capacity(256 * 1024, std::fs::File::open(results)?);
+    let keep = latest_lines(results)?;
     out.write_all(b"[")?;
     let mut first = true;
-    for line in file.lines() {
+    let reader = io::BufReader::new(std::fs::File::open(results)?);
+    for (i, line) in io::BufRead::lines(reader).enumerate() {
         let line = line?;
-        if line.trim().is_empty() {
+        if !keep.contains(&i) {
             continue;
         }
         if !first {
@@ -293,6 +377,21 @@ fn print_json(out: &mut impl Write, results: &std::path::Path, policy: Policy) -
         out.write_all(policy.json(&line).as_bytes())?;
     }
     out.write_all(b"]\n")
+}
+
+/// Indices of the lines of a results file that hold each device's latest
+/// result; torn or foreign lines are never chosen.
+fn latest_lines(results: &std::path::Path) -> io::Result<std::collections::HashSet<usize>> {
+    let reader = io::BufReader::new(std::fs::File::open(results)?);
+    let mut last: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, line) in io::BufRead::lines(reader).enumerate() {
+        // Only whole results count: a torn last line must not hide the
+        // device's previous, complete one.
+        if let Ok(r) = serde_json::from_str::<DeviceResult>(&line?) {
+            last.insert(r.device, i);
+        }
+    }
+    Ok(last.into_values().collect())
 }
 
 /// The human summary printed on stderr at the end of a run.

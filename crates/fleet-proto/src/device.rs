@@ -2,6 +2,7 @@
 
 use crate::Secret;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -40,6 +41,65 @@ pub struct Device {
     pub timeouts: Timeouts,
     /// Secret for `enable` on network CLIs.
     pub enable_secret: Option<Secret>,
+    /// Values of the `{{ env:NAME }}` / `{{ file:PATH }}` placeholders in
+    /// `commands`, keyed by the placeholder as written. The master reads
+    /// them; the session puts them on the wire only ([`expand`]) and masks
+    /// them in everything it returns ([`Device::mask`]), so results, logs
+    /// and run.json only ever show the placeholder.
+    #[serde(default)]
+    pub placeholders: BTreeMap<String, Secret>,
+}
+
+/// What a masked secret looks like in outputs and errors.
+pub const MASK: &str = "********";
+
+/// `cmd` with each placeholder replaced by its value: the text to send to
+/// the device, never to store or log.
+pub fn expand<'a>(cmd: &'a str, placeholders: &BTreeMap<String, Secret>) -> Cow<'a, str> {
+    if !cmd.contains("{{") {
+        return Cow::Borrowed(cmd);
+    }
+    let mut out = cmd.to_string();
+    for (placeholder, value) in placeholders {
+        out = out.replace(placeholder.as_str(), value.expose());
+    }
+    Cow::Owned(out)
+}
+
+impl Device {
+    /// The secret values that travel inside the session's text, where a
+    /// device may echo them back: the enable secret, placeholder values,
+    /// and the password typed at a telnet login. (SSH passwords and key
+    /// passphrases never enter the channel, so ordinary output that happens
+    /// to contain the same word is left alone.)
+    pub fn in_band_secrets(&self) -> Vec<&str> {
+        let mut all: Vec<&Secret> = Vec::new();
+        if self.transport == Transport::Telnet {
+            all.extend(self.auth.iter().filter_map(|a| match a {
+                Auth::Password(s) => Some(s),
+                _ => None,
+            }));
+        }
+        all.extend(self.enable_secret.iter());
+        all.extend(self.placeholders.values());
+        all.into_iter().map(Secret::expose).collect()
+    }
+
+    /// `text` with every in-band secret of the device (of at least 4
+    /// characters: shorter ones would mangle ordinary text) replaced by
+    /// [`MASK`]: a device may echo what it was sent.
+    pub fn mask(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        let mut values = self.in_band_secrets();
+        // Longest first, so a secret containing another is masked whole.
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        for v in values.into_iter().filter(|v| v.chars().count() >= 4) {
+            if out.contains(v) {
+                out = out.replace(v, MASK);
+            }
+        }
+        out
+    }
 }
 
 impl Device {
@@ -61,6 +121,7 @@ impl Device {
             jump: Vec::new(),
             timeouts: Timeouts::default(),
             enable_secret: None,
+            placeholders: BTreeMap::new(),
         }
     }
 
@@ -167,6 +228,30 @@ pub enum HostKeyCheck {
     AcceptNew,
     /// No checking at all (labs only).
     Off,
+}
+
+#[cfg(test)]
+mod placeholder_tests {
+    use super::*;
+
+    #[test]
+    fn expand_puts_values_in_and_mask_takes_them_out() {
+        let mut d = Device::new("r1", "h", 22);
+        d.placeholders
+            .insert("{{ env:PW }}".into(), Secret::new("Sup3r-Secret"));
+        d.enable_secret = Some(Secret::new("en-secret"));
+        d.auth.push(Auth::Password(Secret::new("ssh-pass")));
+        let wire = expand("username a secret {{ env:PW }}", &d.placeholders);
+        assert_eq!(wire, "username a secret Sup3r-Secret");
+        assert_eq!(expand("show version", &d.placeholders), "show version");
+        assert_eq!(
+            d.mask("a Sup3r-Secret b en-secret c ssh-pass d abc"),
+            "a ******** b ******** c ssh-pass d abc",
+            "an SSH password never enters the channel"
+        );
+        d.transport = Transport::Telnet;
+        assert_eq!(d.mask("login: ssh-pass"), "login: ********");
+    }
 }
 
 #[cfg(test)]

@@ -57,8 +57,11 @@ impl Context {
         &self.settings
     }
 
-    /// Runs every command of `device` in one session. Never panics, never
-    /// fails: every failure is an [`Outcome`] with its status and cause.
+    /// Runs every command of `device` in one session. Never fails: every
+    /// failure is an [`Outcome`] with its status and cause. A panic inside
+    /// the session becomes `protocol_error` here only when no panic hook
+    /// acts first: in worker processes the hook logs it and aborts the
+    /// worker, and the master re-runs or marks the device `worker_lost`.
     ///
     /// | status | when |
     /// | --- | --- |
@@ -93,6 +96,17 @@ impl Context {
             ))
         });
         timings.total = budget.elapsed_ms();
+        // A device may echo what it was sent (a config line with a
+        // placeholder's value, a password typed at the wrong prompt):
+        // nothing that leaves the session holds a secret of the device.
+        let result = result.map_err(|mut f| {
+            f.message = device.mask(&f.message);
+            f
+        });
+        for o in &mut outputs {
+            o.stdout = device.mask(&o.stdout);
+            o.stderr = device.mask(&o.stderr);
+        }
         match result {
             Ok(()) => {
                 // The worker logs the session's end with its status; this

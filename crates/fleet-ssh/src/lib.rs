@@ -2,8 +2,9 @@
 //!
 //! The worker pool builds one [`Context`] per worker process from the run's
 //! [`SessionSettings`] and calls [`Context::run`] from each of its threads,
-//! one device at a time. `run` never fails and never panics on input: every
-//! outcome, good or bad, is an [`Outcome`] with a [`fleet_proto::Status`].
+//! one device at a time. `run` never fails: every outcome, good or bad, is an
+//! [`Outcome`] with a [`fleet_proto::Status`] (a panic is caught, unless a
+//! process-wide panic hook aborts first, as the worker's does).
 //!
 //! - [`settings`]: run-wide session settings.
 //! - [`context`]: the shared per-process state and the session driver.

@@ -69,6 +69,9 @@ pub(crate) struct Cli<T: Terminal> {
     more_floor: usize,
     /// The prompt line seen last (tells user from privileged mode).
     last_prompt: String,
+    /// The device's placeholder values: filled into a line as it is sent,
+    /// nowhere else.
+    placeholders: std::collections::BTreeMap<String, fleet_proto::Secret>,
 }
 
 /// What `read_until` stopped at.
@@ -88,6 +91,7 @@ impl<T: Terminal> Cli<T> {
             prompt: None,
             more_floor: 0,
             last_prompt: String::new(),
+            placeholders: Default::default(),
         }
     }
 
@@ -109,6 +113,7 @@ impl<T: Terminal> Cli<T> {
         budget: &Budget,
         outputs: &mut Vec<CommandOutput>,
     ) -> Result<(), Failure> {
+        self.placeholders = device.placeholders.clone();
         let spec = self.platform.spec;
         if let Some(cmd) = spec.paging_off {
             self.command(cmd, budget)?;
@@ -250,7 +255,10 @@ impl<T: Terminal> Cli<T> {
     ) -> Result<(CommandOutput, Option<String>), Failure> {
         let limit = budget.command();
         let during = format!("command '{cmd}'");
-        let mut line = cmd.as_bytes().to_vec();
+        // Placeholders get their values on the wire only; the echo of that
+        // text is what comes back (and is masked by the session later).
+        let wire = fleet_proto::device::expand(cmd, &self.placeholders);
+        let mut line = wire.as_bytes().to_vec();
         line.extend_from_slice(self.term.newline());
         self.term.write_all(&line, &limit, &during)?;
         let questions: Vec<&Regex> = self.platform.answers.iter().map(|(re, _)| re).collect();
@@ -290,7 +298,7 @@ impl<T: Terminal> Cli<T> {
         let text = String::from_utf8_lossy(&body);
         let text = leftover_more().replace_all(text.as_bytes(), &b""[..]);
         let text = String::from_utf8_lossy(&text);
-        let stdout = strip_echo(&text, cmd).to_string();
+        let stdout = strip_echo(&text, &wire).to_string();
         let bad = stdout
             .lines()
             .find(|l| {
@@ -392,6 +400,8 @@ impl<T: Terminal> Cli<T> {
                 .map(str::trim)
                 .rfind(|l| !l.is_empty() && *l != cmd)
                 .unwrap_or("still in user mode");
+            // The device may echo what was typed: never quote the secret.
+            let why = why.replace(secret.expose(), "********");
             return Err(Failure::new(
                 Status::AuthFailed,
                 format!("enable failed: {why}"),

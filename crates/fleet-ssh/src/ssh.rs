@@ -292,8 +292,10 @@ pub(crate) fn authenticate(
     ))
 }
 
-/// Answers keyboard-interactive prompts with the password (the common
-/// single "Password:" challenge); other prompts get empty answers.
+/// Answers keyboard-interactive prompts: the password to a password prompt
+/// only; any other prompt (a one-time code, a new password, a question)
+/// gets an empty answer, so the password never goes where it does not
+/// belong and such a login fails as `auth_failed`.
 struct PasswordPrompter<'a> {
     password: &'a str,
 }
@@ -307,13 +309,51 @@ impl KeyboardInteractivePrompt for PasswordPrompter<'_> {
     ) -> Vec<String> {
         prompts
             .iter()
-            .map(|p| {
-                if prompts.len() == 1 || p.text.to_ascii_lowercase().contains("password") {
-                    self.password.to_string()
-                } else {
-                    String::new()
-                }
-            })
+            .map(|p| answer(&p.text, self.password))
             .collect()
+    }
+}
+
+/// The answer to one keyboard-interactive prompt.
+fn answer(prompt: &str, password: &str) -> String {
+    if is_password_prompt(prompt) {
+        password.to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// `Password:`, `user@host's password:`, `Password for admin:`; not
+/// `New password:`, `Retype new password:`, `One-time password:`,
+/// `Verification code:`.
+fn is_password_prompt(prompt: &str) -> bool {
+    let p = prompt.to_ascii_lowercase();
+    p.contains("password")
+        && ![
+            "new", "retype", "again", "confirm", "one-time", "one time", "otp", "token",
+        ]
+        .iter()
+        .any(|w| p.contains(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_password_prompts_get_the_password() {
+        for p in ["Password: ", "admin@r1's password:", "Password for admin: "] {
+            assert_eq!(answer(p, "pw"), "pw", "{p}");
+        }
+        for p in [
+            "Verification code: ",
+            "New password: ",
+            "Retype new password: ",
+            "One-time password (OATH) for `admin': ",
+            "Enter PASSCODE: ",
+            "Do you accept? ",
+        ] {
+            assert_eq!(answer(p, "pw"), "", "{p}");
+        }
     }
 }

@@ -167,19 +167,17 @@ fn noop_transport_answers_without_network() {
 
 #[test]
 fn password_auth_ok_and_wrong_password_rejected() {
-    if !Sshd::ensure_password_user(PW_USER, PW).unwrap() {
-        panic!("this test needs root to create its password user (CI runs as root)");
-    }
     let sshd = Sshd::start().unwrap();
+    let user = sshd.test_user().expect("the password test user");
     let tmp = tempfile::tempdir().unwrap();
     let ctx = context(tmp.path());
     let mut d = Device::new("d", "127.0.0.1", sshd.port());
-    d.username = PW_USER.into();
-    d.auth = vec![Auth::Password(Secret::new(PW))];
+    d.username = user.name.clone();
+    d.auth = vec![Auth::Password(Secret::new(user.password.clone()))];
     d.commands = vec!["id -un".into()];
     let out = ctx.run(&d);
     assert_eq!(out.status, Status::Ok, "{:?}\n{}", out.error, sshd.log());
-    assert_eq!(out.outputs[0].stdout, format!("{PW_USER}\n"));
+    assert_eq!(out.outputs[0].stdout, format!("{}\n", user.name));
 
     d.auth = vec![Auth::Password(Secret::new("wrong-Pa55"))];
     let out = ctx.run(&d);
@@ -216,6 +214,35 @@ fn credentials_are_tried_in_order() {
     );
     let out = context(tmp.path()).run(&d);
     assert_eq!(out.status, Status::Ok, "{:?}", out.error);
+    // sshd saw them in the inventory's order: the unauthorized key, the
+    // wrong password, then the right key (the missing file never left).
+    let fingerprint = |key: &std::path::Path| {
+        let out = std::process::Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(key)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.split_whitespace().nth(1).unwrap().to_string()
+    };
+    let log = sshd.log();
+    let at = |needle: &str| {
+        log.lines()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle:?} not in the sshd log:\n{log}"))
+    };
+    let other_fp = fingerprint(&tmp.path().join("other_key"));
+    let right_fp = fingerprint(&sshd.client_key());
+    let other = log
+        .lines()
+        .position(|l| l.contains("publickey") && l.contains(&other_fp))
+        .unwrap_or_else(|| panic!("the other key was not offered:\n{log}"));
+    let password = at("Failed password");
+    let accepted = log
+        .lines()
+        .position(|l| l.contains("Accepted publickey") && l.contains(&right_fp))
+        .unwrap_or_else(|| panic!("the right key was not accepted:\n{log}"));
+    assert!(other < password && password < accepted, "order in:\n{log}");
 }
 
 #[test]
@@ -432,9 +459,6 @@ fn known_key_type_is_preferred_when_the_server_has_several() {
 
 #[test]
 fn password_falls_back_to_keyboard_interactive() {
-    if !Sshd::ensure_password_user(PW_USER, PW).unwrap() {
-        panic!("this test needs root to create its password user (CI runs as root)");
-    }
     // With PAM, sshd offers the password only as a keyboard-interactive prompt.
     let sshd = Sshd::start_with(fleet_testkit::sshd::SshdOptions {
         extra_config: vec![
@@ -445,10 +469,11 @@ fn password_falls_back_to_keyboard_interactive() {
         ..Default::default()
     })
     .unwrap();
+    let user = sshd.test_user().expect("the password test user");
     let tmp = tempfile::tempdir().unwrap();
     let mut d = Device::new("d", "127.0.0.1", sshd.port());
-    d.username = PW_USER.into();
-    d.auth = vec![Auth::Password(Secret::new(PW))];
+    d.username = user.name.clone();
+    d.auth = vec![Auth::Password(Secret::new(user.password.clone()))];
     d.commands = vec!["echo kbd".into()];
     let out = context(tmp.path()).run(&d);
     assert_eq!(out.status, Status::Ok, "{:?}\n{}", out.error, sshd.log());

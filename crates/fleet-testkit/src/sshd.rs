@@ -32,6 +32,21 @@ pub struct SshdOptions {
     /// Listen on this port instead of a free one (e.g. to restart a server
     /// with a different host key on the same address).
     pub port: Option<u16>,
+    /// Also listen on `[::1]` (same port), for IPv6 tests.
+    pub ipv6: bool,
+}
+
+/// A system user with a password, made for one [`Sshd`] by
+/// [`Sshd::test_user`] and deleted with its home directory when that
+/// server drops. Names start with `fleet-t` (then the test process id and a
+/// counter), so a user left by a killed test run is easy to find.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestUser {
+    /// Login name.
+    pub name: String,
+    /// Its password, unique to this user (distinctive enough for leak
+    /// checks to search for).
+    pub password: String,
 }
 
 /// A running OpenSSH server; killed and reaped on drop.
@@ -41,6 +56,8 @@ pub struct Sshd {
     dir: TempDir,
     port: u16,
     user: String,
+    /// The password user of this server, once asked for; deleted on drop.
+    test_user: Mutex<Option<TestUser>>,
 }
 
 impl Sshd {
@@ -72,7 +89,11 @@ impl Sshd {
                 None => free_port()?,
             };
             let cfg = dir.path().join("sshd_config");
-            fs::write(&cfg, config(dir.path(), port, &opts.extra_config))?;
+            let mut extra = opts.extra_config.clone();
+            if opts.ipv6 {
+                extra.push(format!("ListenAddress [::1]:{port}"));
+            }
+            fs::write(&cfg, config(dir.path(), port, &extra))?;
             let log = dir.path().join("sshd.log");
             let log_file = fs::File::create(&log)?;
             let mut child = Command::new(&sshd)
@@ -84,13 +105,19 @@ impl Sshd {
                 .stdout(Stdio::null())
                 .stderr(log_file)
                 .spawn()?;
-            match wait_listening(&mut child, port) {
+            let ip = if opts.ipv6 {
+                std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+            } else {
+                std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST)
+            };
+            match wait_listening(&mut child, SocketAddr::new(ip, port)) {
                 Ok(()) => {
                     return Ok(Sshd {
                         child,
                         dir,
                         port,
                         user,
+                        test_user: Mutex::new(None),
                     })
                 }
                 Err(e) => {
@@ -161,41 +188,69 @@ impl Sshd {
         writeln!(f, "{}", public_key.trim())
     }
 
-    /// Makes sure a local user `name` with password `password` exists, so
-    /// password authentication can be tested. Needs root (CI runs as root);
-    /// returns `Ok(false)` when not root and the user cannot be created.
-    pub fn ensure_password_user(name: &str, password: &str) -> io::Result<bool> {
-        let _guard = USER_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-        let exists = Command::new("id")
-            .arg("-u")
-            .arg(name)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()?
-            .success();
+    /// This server's password user: a fresh system user with a fresh
+    /// password, made on the first call and deleted (`userdel -r`) when the
+    /// server drops. Needs root (CI runs as root): otherwise an error saying
+    /// so, for the test to fail with.
+    pub fn test_user(&self) -> io::Result<TestUser> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let mut slot = self.test_user.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(u) = &*slot {
+            return Ok(u.clone());
+        }
         let root = output_of(Command::new("id").arg("-u"))?.trim() == "0";
         if !root {
-            return Ok(false);
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "this test logs in as a system user of its own, which only root can create \
+                 (and delete afterwards): run the tests as root (CI does)",
+            ));
         }
-        if !exists {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let pid = std::process::id();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let user = TestUser {
+            name: format!("fleet-t{pid}-{n}"),
+            password: format!("Fleet-Pw-{pid}-{n}-{nanos:x}"),
+        };
+        {
+            let _guard = USER_LOCK.lock().unwrap_or_else(|p| p.into_inner());
             run_retrying(
-                Command::new("useradd").args(["-m", "-s", "/bin/bash", name]),
+                Command::new("useradd").args(["-m", "-s", "/bin/bash", &user.name]),
                 None,
             )?;
+            // The password goes through stdin, never argv.
+            let set = run_retrying(
+                &mut Command::new("chpasswd"),
+                Some(format!("{}:{}\n", user.name, user.password).as_bytes()),
+            );
+            if let Err(e) = set {
+                delete_user(&user.name);
+                return Err(e);
+            }
         }
-        // The password goes through stdin, never argv.
-        run_retrying(
-            &mut Command::new("chpasswd"),
-            Some(format!("{name}:{password}\n").as_bytes()),
-        )?;
-        Ok(true)
+        *slot = Some(user.clone());
+        Ok(user)
     }
+}
+
+/// Deletes a test user and its home, even with sessions still ending.
+fn delete_user(name: &str) {
+    let _guard = USER_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let _ = run_retrying(Command::new("userdel").args(["-f", "-r", name]), None);
 }
 
 impl Drop for Sshd {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let user = self.test_user.get_mut().map(Option::take);
+        if let Ok(Some(user)) = user {
+            delete_user(&user.name);
+        }
     }
 }
 
@@ -332,11 +387,9 @@ fn config(dir: &Path, port: u16, extra: &[String]) -> String {
     };
     for line in extra {
         // sshd keeps the first value of a keyword: replace defaults in place.
-        // HostKey may repeat, so extra host keys are added.
-        match lines
-            .iter_mut()
-            .find(|l| key(l) == key(line) && key(line) != "hostkey")
-        {
+        // HostKey and ListenAddress may repeat, so extra ones are added.
+        let repeats = matches!(key(line).as_str(), "hostkey" | "listenaddress");
+        match lines.iter_mut().find(|l| key(l) == key(line) && !repeats) {
             Some(existing) => *existing = line.clone(),
             None => lines.push(line.clone()),
         }
@@ -347,9 +400,8 @@ fn config(dir: &Path, port: u16, extra: &[String]) -> String {
 }
 
 /// Polls until sshd accepts TCP connections, or fails if it exits first.
-fn wait_listening(child: &mut Child, port: u16) -> io::Result<()> {
+fn wait_listening(child: &mut Child, addr: SocketAddr) -> io::Result<()> {
     let deadline = Instant::now() + START_DEADLINE;
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
     loop {
         if let Some(status) = child.try_wait()? {
             return Err(io::Error::other(format!("sshd exited with {status}")));

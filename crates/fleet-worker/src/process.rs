@@ -2,6 +2,7 @@
 
 use crate::link;
 use crate::pool;
+use fleet_proto::ExitCode;
 use std::os::fd::AsFd;
 
 /// Arguments the master passes on the worker's command line. Nothing
@@ -24,11 +25,11 @@ pub fn worker_main(args: WorkerArgs) -> i32 {
     // Die with the master, even when it is SIGKILLed.
     if let Err(e) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
         eprintln!("failed to set the parent-death signal: {e}");
-        return 3;
+        return ExitCode::WorkerFailed.code();
     }
     if nix::unistd::getppid().as_raw() as u32 != args.master_pid {
         eprintln!("master {} is already gone", args.master_pid);
-        return 3;
+        return ExitCode::WorkerFailed.code();
     }
     let level = std::env::var("FLEET_LOG_LEVEL")
         .ok()
@@ -66,7 +67,7 @@ pub fn worker_main(args: WorkerArgs) -> i32 {
                 "failed to connect to the master: {}",
                 fleet_proto::chain::Chain(&e)
             );
-            return 3;
+            return ExitCode::WorkerFailed.code();
         }
     };
     let code = match pool::serve(args.id, Box::new(to_master), Box::new(from_master), false) {
@@ -80,7 +81,7 @@ pub fn worker_main(args: WorkerArgs) -> i32 {
                 stats.max_rss_kib,
                 stats.ipc_messages
             );
-            0
+            ExitCode::AllOk.code()
         }
         Err(e) => {
             log::error!(
@@ -88,7 +89,7 @@ pub fn worker_main(args: WorkerArgs) -> i32 {
                 args.id,
                 fleet_proto::chain::Chain(&e)
             );
-            3
+            ExitCode::WorkerFailed.code()
         }
     };
     fleet_logs::flush();

@@ -140,6 +140,7 @@ pub(super) fn resolve(
             session: first(layers, |l| l.session_timeout.as_ref()).map(|v| v.v),
         },
         enable_secret,
+        placeholders: Default::default(),
     })
 }
 

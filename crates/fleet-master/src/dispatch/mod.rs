@@ -62,7 +62,9 @@ pub enum MasterError {
         #[source]
         source: std::io::Error,
     },
-    /// No worker could be started at all.
+    /// A worker could not be started when the run began (one failure is
+    /// enough; a failed restart after a crash is logged and the run goes on
+    /// with fewer workers).
     #[error("failed to start worker {slot}")]
     Spawn {
         /// Worker slot.

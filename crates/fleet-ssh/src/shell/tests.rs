@@ -214,6 +214,50 @@ fn silent_device_times_out() {
     assert_eq!(f.status, Status::Timeout);
 }
 
+/// A device that echoes the enable secret back and stays in user mode.
+struct EchoingTerm {
+    pending: VecDeque<u8>,
+}
+
+impl Terminal for EchoingTerm {
+    fn read(&mut self, buf: &mut [u8], limit: &Limit, during: &str) -> Result<usize, Failure> {
+        if self.pending.is_empty() {
+            return Err(limit.expired(during));
+        }
+        let n = buf.len().min(self.pending.len());
+        for b in buf.iter_mut().take(n) {
+            *b = self.pending.pop_front().unwrap_or(0);
+        }
+        Ok(n)
+    }
+
+    fn write_all(&mut self, data: &[u8], _limit: &Limit, _during: &str) -> Result<(), Failure> {
+        let line = String::from_utf8_lossy(data).trim_end().to_string();
+        let answer = match line.as_str() {
+            "enable" => "enable\r\nPassword: ".to_string(),
+            // The typed secret comes back, and the prompt stays `>`.
+            other => format!("{other}\r\nr1>"),
+        };
+        self.pending.extend(answer.into_bytes());
+        Ok(())
+    }
+}
+
+#[test]
+fn enable_failure_never_quotes_the_secret_the_device_echoed() {
+    let d = device(&["show version"], Some("Echo-S3cret-99"));
+    let term = EchoingTerm {
+        pending: b"r1>".iter().copied().collect(),
+    };
+    let p = Platform::for_device(Some("cisco_ios")).unwrap();
+    let mut cli = Cli::new(term, p, 1 << 20);
+    let mut outputs = Vec::new();
+    let f = cli.run(&d, &budget(), &mut outputs).unwrap_err();
+    assert_eq!(f.status, Status::AuthFailed, "{}", f.message);
+    assert!(f.message.starts_with("enable failed"), "{}", f.message);
+    assert!(!f.message.contains("Echo-S3cret-99"), "{}", f.message);
+}
+
 /// Runs `commands` on a device with `config`, as shell mode would.
 fn run_on(
     platform: &str,

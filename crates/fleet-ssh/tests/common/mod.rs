@@ -7,9 +7,6 @@ use fleet_testkit::sshd::Sshd;
 use std::path::Path;
 use std::time::Duration;
 
-pub const PW_USER: &str = "fleetpw";
-pub const PW: &str = "Fl33t-s3cret-pw";
-
 pub fn timeouts(connect: u64, command: u64, session: u64) -> Timeouts {
     Timeouts {
         connect: Some(Duration::from_millis(connect)),

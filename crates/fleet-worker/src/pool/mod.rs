@@ -213,7 +213,7 @@ fn receive_loop(shared: &Arc<Shared>, from_master: &mut dyn FromMaster) {
                     fleet_proto::chain::Chain(&e)
                 );
                 fleet_logs::flush();
-                std::process::exit(3);
+                std::process::exit(fleet_proto::ExitCode::WorkerFailed.code());
             }
         };
         let mut st = shared.lock();
