@@ -243,10 +243,11 @@ mod tests {
     fn story_rows_grow_linearly_with_the_run() {
         let (handed_1k, visited_1k) = work(&run(1_000));
         let (handed_4k, visited_4k) = work(&run(4_000));
-        // Each device overlaps ~8 sessions of its process (+ the long one):
+        // Each device overlaps ~24 sessions of its process with the 1 ms margin
+        // (+ the long one):
         // handing it all 2,000 rows of its process was the quadratic bug.
         assert!(
-            handed_4k <= 4_002 * 20,
+            handed_4k <= 4_002 * 40,
             "{handed_4k} rows handed to 4,002 stories"
         );
         // 4x the devices is ~4x the work (x log n for the tree), not 16x.
