@@ -16,14 +16,14 @@ all: build
 setup:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  missing=""; \
-	  for p in openssh-server openssh-client libssl-dev pkg-config zlib1g-dev python3 chromium chromium-driver; do \
+	  for p in openssh-server openssh-client libssl-dev pkg-config zlib1g-dev python3 chromium chromium-driver time; do \
 	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; \
 	  done; \
 	  if [ -n "$$missing" ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  fi; \
 	else \
-	  echo "setup: not root or no apt-get; make sure openssh-server, libssl-dev, pkg-config, zlib1g-dev, python3, chromium and chromium-driver are installed"; \
+	  echo "setup: not root or no apt-get; make sure openssh-server, libssl-dev, pkg-config, zlib1g-dev, python3, chromium, chromium-driver and time are installed"; \
 	fi
 
 build:

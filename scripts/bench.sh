@@ -76,6 +76,9 @@ for c in $cases; do
   esac
 done
 
+# One master on a 1,000,000-device inventory (end-to-end wall, peak RSS, run-dir size).
+bash "$(dirname "$0")/bench-scale.sh" "$fleet" || status=$?
+
 echo
 cat "$summary"
 echo

@@ -3,6 +3,7 @@
 
 mod adhoc;
 mod ansible_repo;
+mod autotune;
 mod bench;
 mod common;
 mod core;
@@ -15,5 +16,6 @@ mod logs;
 mod outputs;
 mod report;
 mod rundir;
+mod scale;
 mod shard;
 mod shell;

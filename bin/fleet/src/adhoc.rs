@@ -15,7 +15,7 @@ use clap::Args;
 use fleet_hostlist::Target;
 use fleet_proto::device::host_port;
 use fleet_proto::{Auth, Device, HostKeyCheck, JumpHost, Secret, Transport};
-use fleet_ssh::identity::{ssh_auth, IdentityPolicy};
+use fleet_ssh::identity::{default_identities, ssh_auth, ssh_auth_with_defaults, IdentityPolicy};
 use fleet_sshconfig::{expand_tokens, Query, Resolved, SshConfig, StrictHostKeyChecking, Tokens};
 use std::path::{Path, PathBuf};
 
@@ -273,6 +273,7 @@ pub fn resolve(
     let mut seen_kh = None;
     let mut global: Option<Vec<PathBuf>> = None;
     let inventory_len = devices.len();
+    let defaults = default_identities(&env.home);
     devices.extend(adhoc.iter().map(|(d, _)| d.clone()));
     for (i, d) in devices.iter_mut().enumerate() {
         if d.transport != Transport::Ssh {
@@ -289,7 +290,16 @@ pub fn resolve(
             user: explicit_user.as_deref(),
             local_user: &env.user,
         });
-        apply(d, target, args, &r, &cfg, env, connect_timeout_flag)?;
+        apply(
+            d,
+            target,
+            args,
+            &r,
+            &cfg,
+            env,
+            &defaults,
+            connect_timeout_flag,
+        )?;
         let tokens = Tokens {
             host: &d.host,
             original_host: &alias,
@@ -345,6 +355,7 @@ fn expand_all(
 }
 
 /// Fills one SSH device from its flags, inventory values and ssh config.
+#[allow(clippy::too_many_arguments)] // the per-device inputs of one resolution step
 fn apply(
     d: &mut Device,
     target: Option<&Target>,
@@ -352,6 +363,7 @@ fn apply(
     r: &Resolved,
     cfg: &SshConfig,
     env: &LocalEnv,
+    default_files: &[PathBuf],
     connect_timeout_flag: bool,
 ) -> Result<()> {
     let alias = d.host.clone();
@@ -378,8 +390,8 @@ fn apply(
             home: &env.home,
         };
         let files = expand_all(&r.identity_files, &tokens, "IdentityFile", &d.name)?;
-        let mut auth = ssh_auth(
-            &env.home,
+        let mut auth = ssh_auth_with_defaults(
+            default_files,
             &IdentityPolicy {
                 agent: env.agent && !agent_only,
                 identity_files: &files,

@@ -177,6 +177,30 @@ pub enum TransportArg {
     Noop,
 }
 
+/// `--trace`: which sessions get a slice in trace.json.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TraceArg {
+    /// `full` up to 10,000 devices, `sample` above.
+    Auto,
+    /// Every session.
+    Full,
+    /// Every failure (up to 10,000) and a stable sample of ~10,000 others.
+    Sample,
+    /// No session slices.
+    Off,
+}
+
+/// `--device-logs`: routine per-device log lines at INFO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeviceLogsArg {
+    /// `on` up to 10,000 devices, `off` above.
+    Auto,
+    /// Dispatch, session start/end and result lines for every device.
+    On,
+    /// Only warnings and errors name a device (all lines at `--log-level debug`).
+    Off,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Inventory file (fleet YAML, Nornir hosts.yaml or directory, Ansible INI/YAML, CSV).
@@ -212,15 +236,17 @@ pub struct RunArgs {
     #[arg(long, value_name = "FIELD=COLUMN,...")]
     pub csv_columns: Option<fleet_inventory::CsvColumns>,
 
-    /// Worker processes; 0 runs the threads inside the master.
-    #[arg(short, long, env = "FLEET_PROCESSES", default_value_t = 2,
-          value_parser = clap::value_parser!(u32).range(0..=MAX_PROCESSES as i64))]
-    pub processes: u32,
+    /// Worker processes; 0 runs the threads inside the master; `auto`
+    /// chooses from the cores, the fd limit and the inventory.
+    #[arg(short, long, env = "FLEET_PROCESSES", default_value = "2",
+          value_parser = processes_arg)]
+    pub processes: Count,
 
-    /// Session threads per worker process.
-    #[arg(short, long, env = "FLEET_THREADS", default_value_t = 16,
-          value_parser = clap::value_parser!(u32).range(1..=MAX_THREADS as i64))]
-    pub threads: u32,
+    /// Session threads per worker process; `auto` chooses from what the
+    /// first sessions cost and keeps adjusting during the run.
+    #[arg(short, long, env = "FLEET_THREADS", default_value = "16",
+          value_parser = threads_arg)]
+    pub threads: Count,
 
     /// Devices per batch sent to a worker [default: threads/2].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -291,6 +317,16 @@ pub struct RunArgs {
     /// Log level for master.log and worker logs (RUST_LOG wins).
     #[arg(long, default_value = "info")]
     pub log_level: log::LevelFilter,
+
+    /// Routine per-device log lines (dispatch, session start/end, result)
+    /// at INFO; warnings and errors always name their device.
+    #[arg(long, value_enum, default_value_t = DeviceLogsArg::Auto)]
+    pub device_logs: DeviceLogsArg,
+
+    /// Sessions in trace.json: every one, a sample (every failure plus a
+    /// stable spread of the rest), or none.
+    #[arg(long, value_enum, default_value_t = TraceArg::Auto)]
+    pub trace: TraceArg,
 
     /// New sessions per second across all workers, e.g. `50/s` (protects
     /// TACACS/RADIUS servers and fragile devices).
@@ -387,7 +423,7 @@ pub struct BenchArgs {
 
     /// Layouts PxT (0xT: threads inside the master), optionally @BATCH, and
     /// `bare(N)` (or `bare:N`): a plain ssh2 pool of N threads, the yardstick
-    /// every layout is compared with.
+    /// every layout is compared with; `auto` runs -p auto -t auto.
     #[arg(long, default_value = "1x1,0x50,4x1,2x50,4x50")]
     pub layouts: String,
 
@@ -494,6 +530,44 @@ pub struct RunsArgs {
 }
 
 /// `--inventory-format` values (`fleet`, `nornir`, `ansible-ini`, ...).
+/// `-p` / `-t`: a number, or `auto` (fleet decides from what it knows and
+/// measures, see `fleet_autotune`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    /// `auto`.
+    Auto,
+    /// A number, respected as is.
+    Fixed(u32),
+}
+
+impl Count {
+    /// The number, unless `auto`.
+    pub fn fixed(self) -> Option<u32> {
+        match self {
+            Count::Auto => None,
+            Count::Fixed(n) => Some(n),
+        }
+    }
+}
+
+fn count(s: &str, min: u32, max: usize) -> Result<Count, String> {
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(Count::Auto);
+    }
+    match s.parse::<u32>() {
+        Ok(n) if n >= min && n as usize <= max => Ok(Count::Fixed(n)),
+        _ => Err(format!("expected `auto` or a number from {min} to {max}")),
+    }
+}
+
+fn processes_arg(s: &str) -> Result<Count, String> {
+    count(s, 0, MAX_PROCESSES)
+}
+
+fn threads_arg(s: &str) -> Result<Count, String> {
+    count(s, 1, MAX_THREADS)
+}
+
 fn inventory_format(s: &str) -> Result<fleet_inventory::Format, fleet_inventory::UnknownFormat> {
     s.parse()
 }

@@ -2,12 +2,17 @@
 //! inventory, then the password prompt, then the inventory and the
 //! [`RunPlan`], then workers. Bad input fails before any process starts.
 
-use crate::cli::{FormatArg, HostKeyCheckArg, ModeArg, ProgressArg, RunArgs, TransportArg};
+use crate::cli::{
+    Count, DeviceLogsArg, FormatArg, HostKeyCheckArg, ModeArg, ProgressArg, RunArgs, TraceArg,
+    TransportArg,
+};
 use anyhow::{bail, Context, Result};
 use fleet_escape::{Policy, Streams};
 use fleet_master::plan::{ConfigPush, PlanOptions, Resume, RunPlan};
 use fleet_master::{OutputFormat, RunConfig};
+use fleet_proto::rundir::TraceMode;
 use fleet_proto::{Device, ExitCode, HostKeyCheck, Mode, Timeouts, Transport};
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -77,9 +82,10 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
             );
         }
     }
-    let processes = args.processes as usize;
-    let threads = args.threads as usize;
-    check_fd_budget(processes, threads)?;
+    let fd_limit = raise_fd_limit()?;
+    if let (Count::Fixed(p), Count::Fixed(t)) = (args.processes, args.threads) {
+        check_fd_budget(fd_limit, p as usize, t as usize)?;
+    }
     let worker_exe = std::env::current_exe().context("failed to find the fleet executable")?;
 
     let password = if args.ask_pass {
@@ -206,7 +212,25 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         Some(p) => (Some(p), resolution.global_known_hosts.clone()),
         None => resolution.known_hosts_files()?,
     };
+    // -p auto / -t auto: start with the probe layout; the run measures and
+    // resizes. Fixed values are respected.
+    let auto = (args.processes == Count::Auto || args.threads == Count::Auto)
+        .then(|| auto_facts(args, fd_limit, &plan.devices));
+    let (processes, threads) = match &auto {
+        Some(facts) => {
+            let d = fleet_autotune::probe(facts);
+            (d.processes as usize, d.threads as usize)
+        }
+        None => (
+            args.processes.fixed().unwrap_or(2) as usize,
+            args.threads.fixed().unwrap_or(16) as usize,
+        ),
+    };
+    if auto.is_some() {
+        check_fd_budget(fd_limit, processes, threads)?;
+    }
     let cfg = RunConfig {
+        auto,
         processes,
         threads,
         // No-op sessions take microseconds: round trips matter, balance
@@ -237,6 +261,17 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         format,
         progress,
         log_level: args.log_level,
+        device_logs: match args.device_logs {
+            DeviceLogsArg::Auto => fleet_master::trace::auto_device_logs(plan.devices.len()),
+            DeviceLogsArg::On => true,
+            DeviceLogsArg::Off => false,
+        },
+        trace: match args.trace {
+            TraceArg::Auto => fleet_master::trace::auto_mode(plan.devices.len()),
+            TraceArg::Full => TraceMode::Full,
+            TraceArg::Sample => TraceMode::Sample,
+            TraceArg::Off => TraceMode::Off,
+        },
         command_line: std::env::args().collect(),
         inventory: inventory_path.as_deref().map(absolute),
         worker_exe,
@@ -248,6 +283,30 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         escape: Streams::detect(args.raw_output),
     };
     Ok(Prepared::Run(Box::new(cfg), plan.devices))
+}
+
+/// What `-p auto -t auto` knows before the first session.
+fn auto_facts(args: &RunArgs, fd_limit: u64, devices: &[Device]) -> fleet_autotune::Facts {
+    let caps: BTreeMap<&String, usize> = args
+        .max_per_group
+        .iter()
+        .flatten()
+        .map(|(g, n)| (g, *n))
+        .collect();
+    // Caps bound the total only when every device is in a capped group.
+    let all_capped = !caps.is_empty()
+        && devices
+            .iter()
+            .all(|d| d.groups.iter().any(|g| caps.contains_key(g)));
+    fleet_autotune::Facts {
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        fd_limit,
+        devices_left: devices.len() as u64,
+        connect_rate: args.connect_rate,
+        group_cap_sum: all_capped.then(|| caps.values().map(|&n| n as u64).sum()),
+        fixed_processes: args.processes.fixed(),
+        fixed_threads: args.threads.fixed(),
+    }
 }
 
 /// The connection policy from its (already parsed) flags.
@@ -309,19 +368,23 @@ fn inventory_of_run(dir: &Path) -> Result<PathBuf> {
     }
 }
 
-/// Raises RLIMIT_NOFILE to its hard limit and refuses a layout whose
-/// sessions cannot all have a socket.
-fn check_fd_budget(processes: usize, threads: usize) -> Result<()> {
+/// Raises RLIMIT_NOFILE to its hard limit (workers inherit it) and
+/// returns the limit in force.
+fn raise_fd_limit() -> Result<u64> {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).context("getrlimit(RLIMIT_NOFILE)")?;
-    let limit = if soft < hard {
+    Ok(if soft < hard {
         match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
             Ok(()) => hard,
             Err(_) => soft,
         }
     } else {
         soft
-    };
+    })
+}
+
+/// Refuses a layout whose sessions cannot all have a socket.
+fn check_fd_budget(limit: u64, processes: usize, threads: usize) -> Result<()> {
     // Each session holds a socket (two with a jump host); the in-process
     // layout also carries the master's own files.
     let per_process = threads as u64 * 2 + FDS_PER_WORKER_BASE;

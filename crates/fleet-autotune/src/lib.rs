@@ -355,6 +355,35 @@ impl Decision {
     }
 }
 
+/// `layout.auto` in `run.json`: what auto knew, and every decision it took
+/// during the run, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AutoLog {
+    /// The facts known before the first session (`devices_left` is the
+    /// run's device count; each step records its own).
+    pub facts: Facts,
+    /// The probe, then each evaluation of the measurements.
+    pub steps: Vec<Step>,
+}
+
+/// One decision of a run and the layout in force after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// Milliseconds since the run started.
+    pub at_ms: u64,
+    /// Devices not finished at that moment.
+    pub devices_left: u64,
+    /// What [`probe`] or [`decide`] said.
+    pub decision: Decision,
+    /// Worker processes in force after this step (processes are chosen
+    /// once, at the start; later steps change threads only).
+    pub processes: u32,
+    /// Threads per worker in force after this step.
+    pub threads: u32,
+    /// Whether this step changed the layout (the probe counts as one).
+    pub changed: bool,
+}
+
 fn human_secs(s: f64) -> String {
     if s >= 1.0 {
         format!("{s:.1} s")

@@ -244,6 +244,7 @@ fn calibrate(
         p: 0,
         t: 1,
         batch: None,
+        auto: false,
     };
     let rec = runner::run_once(&spec, layout, &work.join("calibration"), 0, 0)?;
     let costs = rec.run_dir.as_deref().and_then(artifacts::session_costs);

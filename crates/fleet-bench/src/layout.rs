@@ -1,10 +1,11 @@
 //! Layouts as people write them: `4x50` (P processes × T threads), `0x50`
-//! (T threads inside the master), `2x8@64` (with batch size 64), and
+//! (T threads inside the master), `2x8@64` (with batch size 64), `auto`
+//! (`fleet run -p auto -t auto`: fleet chooses and adjusts P×T itself), and
 //! `bare(200)`: the yardstick, a plain ssh2 thread pool of 200 threads.
 //!
-//! A sweep mixes kinds; each kind is one variant of [`Layout`], so a new
-//! one (fleet's own `-p auto`, say) is a new variant with its own runner,
-//! and every `match` on the kind points at what it must define.
+//! A sweep mixes kinds; each kind is one variant of [`Layout`] with its own
+//! runner, and every `match` on the kind points at what a new one must
+//! define. `auto` is a `fleet run` layout whose P×T fleet picks.
 
 use crate::error::BenchError;
 use serde::Serialize;
@@ -50,6 +51,9 @@ pub struct FleetLayout {
     pub t: u32,
     /// Devices per batch; `None` leaves fleet's default.
     pub batch: Option<u32>,
+    /// `auto`: `-p auto -t auto` (then `p` and `t` are 0: fleet decides
+    /// during the run, see the run's `layout.auto` in run.json).
+    pub auto: bool,
 }
 
 /// The bare pool's size.
@@ -60,9 +64,23 @@ pub struct BareLayout {
 }
 
 impl FleetLayout {
-    /// Sessions that can run at once: P×T (T for `-p 0`).
+    /// Sessions that can run at once: P×T (T for `-p 0`); 0 for `auto`,
+    /// which decides during the run.
     pub fn slots(&self) -> u64 {
+        if self.auto {
+            return 0;
+        }
         u64::from(self.p.max(1)) * u64::from(self.t)
+    }
+
+    /// The `-p` and `-t` values for `fleet run`.
+    pub fn run_args(&self) -> [String; 4] {
+        let (p, t) = if self.auto {
+            ("auto".to_string(), "auto".to_string())
+        } else {
+            (self.p.to_string(), self.t.to_string())
+        };
+        ["-p".into(), p, "-t".into(), t]
     }
 }
 
@@ -124,7 +142,11 @@ impl Layout {
 
 impl fmt::Display for FleetLayout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}x{}", self.p, self.t)?;
+        if self.auto {
+            f.write_str("auto")?;
+        } else {
+            write!(f, "{}x{}", self.p, self.t)?;
+        }
         if let Some(b) = self.batch {
             write!(f, "@{b}")?;
         }
@@ -153,14 +175,20 @@ impl FromStr for FleetLayout {
             Some((pt, b)) => (pt, Some(b)),
             None => (s, None),
         };
-        let (p, t) = pt
-            .split_once(['x', 'X'])
-            .ok_or_else(|| bad("expected PxT (e.g. 4x50) or bare(N)"))?;
-        let p: u32 = p.trim().parse().map_err(|_| bad("P is not a number"))?;
-        let t: u32 = t.trim().parse().map_err(|_| bad("T is not a number"))?;
-        if t == 0 {
-            return Err(bad("T must be at least 1"));
-        }
+        let auto = pt.trim().eq_ignore_ascii_case("auto");
+        let (p, t) = if auto {
+            (0, 0)
+        } else {
+            let (p, t) = pt
+                .split_once(['x', 'X'])
+                .ok_or_else(|| bad("expected PxT (e.g. 4x50), auto or bare(N)"))?;
+            let p: u32 = p.trim().parse().map_err(|_| bad("P is not a number"))?;
+            let t: u32 = t.trim().parse().map_err(|_| bad("T is not a number"))?;
+            if t == 0 {
+                return Err(bad("T must be at least 1"));
+            }
+            (p, t)
+        };
         let batch = batch
             .map(|b| b.trim().parse::<u32>())
             .transpose()
@@ -168,7 +196,7 @@ impl FromStr for FleetLayout {
         if batch == Some(0) {
             return Err(bad("batch size must be at least 1"));
         }
-        Ok(FleetLayout { p, t, batch })
+        Ok(FleetLayout { p, t, batch, auto })
     }
 }
 
@@ -236,10 +264,23 @@ mod tests {
     }
 
     #[test]
+    fn auto_is_a_layout_fleet_chooses() {
+        let l = Layout::parse_list("auto,2x8,AUTO@32").unwrap();
+        let f: Vec<FleetLayout> = l.iter().map(|l| l.fleet().unwrap()).collect();
+        assert!(f[0].auto && !f[1].auto && f[2].auto);
+        assert_eq!(l[0].to_string(), "auto");
+        assert_eq!(l[2].to_string(), "auto@32");
+        assert_eq!(l[0].slots(), 0);
+        assert!(!l[0].is_sequential());
+        assert_eq!(f[0].run_args(), ["-p", "auto", "-t", "auto"]);
+        assert_eq!(f[1].run_args(), ["-p", "2", "-t", "8"]);
+    }
+
+    #[test]
     fn rejects_nonsense() {
         for bad in [
             "", "4", "4x", "x4", "4x0", "ax2", "2x8@", "2x8@0", "bare", "bare()", "bare(0)",
-            "bare(x)", "bare(4", "bare4", "bare:",
+            "bare(x)", "bare(4", "bare4", "bare:", "autox2", "auto@0",
         ] {
             assert!(Layout::parse_list(bad).is_err(), "{bad}");
         }

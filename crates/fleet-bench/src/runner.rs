@@ -105,12 +105,7 @@ impl RunRecord {
 pub fn args(spec: &RunSpec<'_>, layout: Layout, out: &str) -> Vec<String> {
     let mut a: Vec<String> = vec!["run".into(), "--inventory".into()];
     a.push(spec.inventory.display().to_string());
-    a.extend([
-        "-p".into(),
-        layout.p.to_string(),
-        "-t".into(),
-        layout.t.to_string(),
-    ]);
+    a.extend(layout.run_args());
     a.extend(["--command".into(), spec.command.to_string()]);
     a.extend(["--out".into(), out.to_string()]);
     a.extend(["--format", "none", "--progress", "never"].map(String::from));
@@ -174,7 +169,7 @@ pub fn run_once(
         dir: dir.to_path_buf(),
     })?;
     let workers = artifacts::read_workers_json(&run_dir).unwrap_or_default();
-    let in_process = layout.p == 0;
+    let in_process = layout.p == 0 && !layout.auto;
     // `-p 0` spawns no process: its pool's start is no spawn cost.
     let spawn = (!in_process)
         .then(|| artifacts::spawn_times(&workers, layout.p as usize))

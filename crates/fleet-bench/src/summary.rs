@@ -108,6 +108,8 @@ impl IdealBound {
 
 /// The ideal makespan, ms: `max(waves × session, cpu / cores)`, and which
 /// bound it is. `cpu_ms` is the client's plus the lab's CPU for the run.
+/// `slots` 0 (`auto`, which picks its slots during the run) has no waves
+/// bound, only the CPU one.
 pub fn ideal(
     devices: u64,
     slots: u64,
@@ -115,7 +117,11 @@ pub fn ideal(
     cpu_ms: f64,
     cores: usize,
 ) -> (f64, f64, IdealBound) {
-    let waves = devices.div_ceil(slots.max(1)) as f64 * session_ms;
+    let waves = if slots == 0 {
+        0.0
+    } else {
+        devices.div_ceil(slots) as f64 * session_ms
+    };
     let cpu = cpu_ms / cores.max(1) as f64;
     (
         waves,

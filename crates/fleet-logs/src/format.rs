@@ -129,6 +129,15 @@ fn write_safe(out: &mut dyn Write, message: &str) -> std::io::Result<()> {
 /// and anything else it prints land in one file. Calling it twice is
 /// harmless (the first logger stays).
 pub fn init(who: &str, default_level: log::LevelFilter, file: File) {
+    init_with(who, default_level, true, file)
+}
+
+/// [`init`], choosing whether routine per-device lines
+/// ([`fleet_proto::event::DEVICE_LOG_TARGET`]) are logged at INFO:
+/// without `device_lines` only their warnings and errors are, unless
+/// `default_level` is DEBUG or finer (asked for) or `RUST_LOG` says
+/// otherwise.
+pub fn init_with(who: &str, default_level: log::LevelFilter, device_lines: bool, file: File) {
     if SINK.get().is_some() {
         return;
     }
@@ -148,6 +157,10 @@ pub fn init(who: &str, default_level: log::LevelFilter, file: File) {
     let pid = std::process::id();
     let mut builder = env_logger::Builder::new();
     builder.filter_level(default_level);
+    builder.filter_module(
+        fleet_proto::event::DEVICE_LOG_TARGET,
+        device_filter(default_level, device_lines),
+    );
     if let Ok(spec) = std::env::var("RUST_LOG") {
         builder.parse_filters(&spec);
     }
@@ -178,6 +191,16 @@ pub fn init(who: &str, default_level: log::LevelFilter, file: File) {
     let _ = builder.try_init();
 }
 
+/// The filter of routine per-device lines: the run's level when they are
+/// wanted or the level is DEBUG or finer, else warnings and errors only.
+fn device_filter(level: log::LevelFilter, device_lines: bool) -> log::LevelFilter {
+    if device_lines || level >= log::LevelFilter::Debug {
+        level
+    } else {
+        level.min(log::LevelFilter::Warn)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +213,16 @@ mod tests {
         write_message(&mut line, &format_args!("session end: {message}")).unwrap();
         line.push(b'\n');
         String::from_utf8(line).unwrap()
+    }
+
+    #[test]
+    fn routine_device_lines_need_asking_for_below_debug() {
+        use log::LevelFilter::*;
+        assert_eq!(device_filter(Info, true), Info);
+        assert_eq!(device_filter(Info, false), Warn);
+        assert_eq!(device_filter(Error, false), Error);
+        assert_eq!(device_filter(Debug, false), Debug);
+        assert_eq!(device_filter(Trace, false), Trace);
     }
 
     #[test]

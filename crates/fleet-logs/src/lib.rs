@@ -35,7 +35,7 @@ pub mod shards;
 pub use error::LogsError;
 pub use explain::{explain, Story};
 pub use filter::Filter;
-pub use format::{device_scope, field, flush, init, write_message, DeviceScope};
+pub use format::{device_scope, field, flush, init, init_with, write_message, DeviceScope};
 pub use merge::{read_run, Entry};
 pub use read::{parse_line, Record};
 pub use runs::{list_runs, read_run_info, run_start, RunInfo, RunSummary};

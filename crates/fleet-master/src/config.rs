@@ -58,6 +58,11 @@ pub struct RunConfig {
     pub progress: bool,
     /// Default log level of master and workers (RUST_LOG wins).
     pub log_level: log::LevelFilter,
+    /// Routine per-device log lines (dispatch, session start/end, ok
+    /// results) at INFO; off, they appear at `--log-level debug` only.
+    pub device_logs: bool,
+    /// Which sessions `trace.json` shows.
+    pub trace: fleet_proto::rundir::TraceMode,
     /// The command line, secrets redacted, for run.json.
     pub command_line: Vec<String>,
     /// The inventory file, for run.json and `--resume`.
@@ -78,12 +83,17 @@ pub struct RunConfig {
     /// Whether device text printed on stdout / stderr is escaped
     /// (terminals, unless `--raw-output`); files always get exact text.
     pub escape: fleet_escape::Streams,
+    /// `-p auto` and/or `-t auto`: what is known before the first session.
+    /// `processes` and `threads` above then hold the probe's layout, and
+    /// the run changes the threads as it measures.
+    pub auto: Option<fleet_autotune::Facts>,
 }
 
 impl RunConfig {
     /// The layout as people say it: `4x50`, or `0x8` for in-process threads.
     pub fn layout(&self) -> String {
-        format!("{}x{}", self.processes, self.threads)
+        let auto = if self.auto.is_some() { " (auto)" } else { "" };
+        format!("{}x{}{auto}", self.processes, self.threads)
     }
 
     /// `--batch-size` as people read it: a number, or `adaptive`.

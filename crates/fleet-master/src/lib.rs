@@ -13,6 +13,10 @@
 //!   deadlines, signals, draining. The only place device state changes.
 //! - [`sink`]: what a run leaves behind: `results.jsonl`, `run.json`,
 //!   `workers.json`, `trace.json`.
+//! - [`trace`]: which sessions `trace.json` shows (`--trace`), decided
+//!   result by result.
+//! - [`tune`]: `-p auto -t auto` during a run: measures sessions, resizes
+//!   the workers' thread pools.
 //! - [`outputs`]: `--save-outputs`, `--group-output`, `--diff`.
 //! - [`report`]: the only code that prints: progress bar, stdout formats,
 //!   summary.
@@ -70,6 +74,8 @@ pub mod report;
 pub mod rundir;
 pub mod sink;
 pub mod spawn;
+pub mod trace;
+pub mod tune;
 
 pub use config::{OutputFormat, RunConfig};
 pub use dispatch::{run, MasterError, RunOutcome};

@@ -23,6 +23,9 @@ pub struct Reporter {
     bar: Option<ProgressBar>,
     stdout: io::BufWriter<io::Stdout>,
     results_path: std::path::PathBuf,
+    /// Where this run's lines start in `results.jsonl` (a resumed run
+    /// appends to an earlier run's).
+    results_start: u64,
     /// Stdout went away (e.g. `| head`): stop writing, keep running.
     stdout_closed: bool,
     /// Escape device text on stdout / stderr (terminals).
@@ -58,6 +61,7 @@ impl Reporter {
             bar,
             stdout: io::BufWriter::new(io::stdout()),
             results_path: dir.file("results.jsonl"),
+            results_start: std::fs::metadata(dir.file("results.jsonl")).map_or(0, |m| m.len()),
             stdout_closed: false,
             escape: cfg.escape,
         }
@@ -121,13 +125,14 @@ impl Reporter {
     }
 
     /// Prints the final results (table/json) and the summary.
-    pub fn finish(&mut self, o: &RunOutcome, cfg: &RunConfig, compact: &[DeviceResult]) {
+    pub fn finish(&mut self, o: &RunOutcome, cfg: &RunConfig) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
         if !self.stdout_closed {
             let printed = match self.format {
-                OutputFormat::Table => print_table(&mut self.stdout, compact, self.escape.stdout),
+                OutputFormat::Table => read_table_rows(&self.results_path, self.results_start)
+                    .and_then(|rows| print_table(&mut self.stdout, &rows, self.escape.stdout)),
                 OutputFormat::Json => {
                     print_json(&mut self.stdout, &self.results_path, self.escape.stdout)
                 }
@@ -168,10 +173,74 @@ impl Reporter {
     }
 }
 
+/// What the table shows of a result: read back from `results.jsonl` at
+/// the end, so the master keeps no row per device during the run.
+#[derive(Debug, serde::Deserialize)]
+struct TableRow {
+    device: String,
+    status: Status,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    worker: Option<TableWorker>,
+    timings_ms: TableTimings,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct TableWorker {
+    thread: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct TableTimings {
+    total: f64,
+}
+
+/// Longest error shown in a table cell, characters.
+const TABLE_ERROR_CHARS: usize = 100;
+
+impl From<&DeviceResult> for TableRow {
+    fn from(r: &DeviceResult) -> TableRow {
+        TableRow {
+            device: r.device.clone(),
+            status: r.status,
+            error: r.error.clone(),
+            worker: r.worker.as_ref().map(|w| TableWorker {
+                thread: w.thread.clone(),
+            }),
+            timings_ms: TableTimings {
+                total: r.timings_ms.total,
+            },
+        }
+    }
+}
+
+/// This run's rows of the results file, from byte `start` on (a torn last
+/// line, from a write that failed, is skipped). Outputs are parsed past,
+/// not kept; long errors are cut to what the table shows.
+fn read_table_rows(path: &std::path::Path, start: u64) -> io::Result<Vec<TableRow>> {
+    use std::io::{BufRead, Seek};
+    let mut file = std::fs::File::open(path)?;
+    file.seek(io::SeekFrom::Start(start))?;
+    let mut rows = Vec::new();
+    for line in io::BufReader::with_capacity(256 * 1024, file).lines() {
+        let line = line?;
+        if let Ok(mut row) = serde_json::from_str::<TableRow>(&line) {
+            if let Some(e) = &mut row.error {
+                if let Some((cut, _)) = e.char_indices().nth(TABLE_ERROR_CHARS) {
+                    e.truncate(cut);
+                }
+            }
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}
+
 /// One row per device; names, threads and errors are cells, so under
 /// `Policy::Escape` they are escaped as single lines.
-fn print_table(out: &mut impl Write, rows: &[DeviceResult], policy: Policy) -> io::Result<()> {
-    let mut rows: Vec<&DeviceResult> = rows.iter().collect();
+fn print_table(out: &mut impl Write, rows: &[TableRow], policy: Policy) -> io::Result<()> {
+    let mut rows: Vec<&TableRow> = rows.iter().collect();
     rows.sort_by(|a, b| a.device.cmp(&b.device));
     let name_w = rows
         .iter()
@@ -191,7 +260,7 @@ fn print_table(out: &mut impl Write, rows: &[DeviceResult], policy: Policy) -> i
             .map(|w| w.thread.clone())
             .unwrap_or_else(|| "-".into());
         let error = r.error.as_deref().unwrap_or("");
-        let error: String = error.chars().take(100).collect();
+        let error: String = error.chars().take(TABLE_ERROR_CHARS).collect();
         writeln!(
             out,
             "{:<name_w$}  {:<17}  {:>9.1}  {:<10}  {}",
@@ -208,15 +277,20 @@ fn print_table(out: &mut impl Write, rows: &[DeviceResult], policy: Policy) -> i
 /// The full results (with outputs) as one JSON array, streamed from the
 /// results file so the master never holds every output in memory.
 fn print_json(out: &mut impl Write, results: &std::path::Path, policy: Policy) -> io::Result<()> {
-    let text = std::fs::read_to_string(results)?;
+    use std::io::BufRead;
+    let file = io::BufReader::with_capacity(256 * 1024, std::fs::File::open(results)?);
     out.write_all(b"[")?;
     let mut first = true;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+    for line in file.lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
         if !first {
             out.write_all(b",\n")?;
         }
         first = false;
-        out.write_all(policy.json(line).as_bytes())?;
+        out.write_all(policy.json(&line).as_bytes())?;
     }
     out.write_all(b"]\n")
 }
@@ -234,7 +308,18 @@ pub fn summary(o: &RunOutcome, cfg: &RunConfig) -> String {
         .iter()
         .filter_map(|s| o.counts.get(s).map(|n| format!("{s} {n}")))
         .collect();
-    let layout = if cfg.processes == 0 {
+    let last = o.auto.as_ref().and_then(|a| a.steps.last());
+    let layout = if let Some(step) = last {
+        format!(
+            "auto: {} processes x {} threads at the end ({} layout changes), batch {}",
+            step.processes,
+            step.threads,
+            o.auto
+                .as_ref()
+                .map_or(0, |a| a.steps.iter().skip(1).filter(|s| s.changed).count()),
+            cfg.batch_label()
+        )
+    } else if cfg.processes == 0 {
         format!("{} threads in the master (-p 0)", cfg.threads)
     } else {
         format!(
@@ -292,11 +377,11 @@ mod tests {
     #[test]
     fn the_table_escapes_names_and_errors_on_a_terminal() {
         let rows = [
-            row(
+            TableRow::from(&row(
                 &format!("evil{HOSTILE}\nname"),
                 &format!("failed: {HOSTILE}"),
-            ),
-            row("r1", "plain"),
+            )),
+            TableRow::from(&row("r1", "plain")),
         ];
         let mut out = Vec::new();
         print_table(&mut out, &rows, Policy::Escape).unwrap();
@@ -319,6 +404,26 @@ mod tests {
         let mut out = Vec::new();
         print_table(&mut out, &rows, Policy::Raw).unwrap();
         assert!(String::from_utf8(out).unwrap().contains(HOSTILE));
+    }
+
+    #[test]
+    fn the_table_reads_this_runs_rows_only_and_cuts_long_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.jsonl");
+        let earlier = serde_json::to_string(&row("old", "x")).unwrap() + "\n";
+        let long = "e".repeat(500);
+        let text = format!(
+            "{earlier}{}\n{{\"device\":\"torn",
+            serde_json::to_string(&row("new", &long)).unwrap()
+        );
+        std::fs::write(&path, text).unwrap();
+        let rows = read_table_rows(&path, earlier.len() as u64).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].device, "new");
+        assert_eq!(
+            rows[0].error.as_deref().map(str::len),
+            Some(TABLE_ERROR_CHARS)
+        );
     }
 
     #[test]

@@ -66,6 +66,29 @@ impl RunDir {
             .open(self.file(name))
     }
 
+    /// Writes a whole file atomically (temp file + rename), 0600, from
+    /// `write` through a buffer: large files never sit in memory whole.
+    pub fn write_atomic_with(
+        &self,
+        name: &str,
+        write: impl FnOnce(&mut io::BufWriter<fs::File>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let tmp = self.file(&format!(".{name}.tmp"));
+        {
+            let f = OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            let mut out = io::BufWriter::with_capacity(256 * 1024, f);
+            write(&mut out)?;
+            let f = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+            f.sync_data()?;
+        }
+        fs::rename(tmp, self.file(name))
+    }
+
     /// Writes a whole file atomically (temp file + rename), 0600.
     pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
         let tmp = self.file(&format!(".{name}.tmp"));

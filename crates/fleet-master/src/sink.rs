@@ -7,8 +7,8 @@ use crate::dispatch::{MasterError, RunOutcome};
 use crate::rundir::RunDir;
 pub use fleet_proto::rundir::WorkerRecord;
 use fleet_proto::rundir::{
-    ResultsReader, RunJson, RunLayout, Schema, TimeoutsMs, TraceCategory, TracePhase, RESULTS_FILE,
-    RUN_FILE, WORKERS_FILE,
+    ResultsReader, RunJson, RunLayout, Schema, TimeoutsMs, TraceCategory, TracePhase, TraceRecord,
+    RESULTS_FILE, RUN_FILE, WORKERS_FILE,
 };
 use fleet_proto::DeviceResult;
 use std::collections::HashMap;
@@ -77,6 +77,7 @@ pub fn run_json(
             processes: cfg.processes,
             threads: cfg.threads,
             batch_size: cfg.batch_size,
+            auto: outcome.and_then(|o| o.auto.clone()),
         },
         timeouts_ms: TimeoutsMs {
             connect: ms(cfg.timeouts.connect),
@@ -92,6 +93,14 @@ pub fn run_json(
         exit_code: outcome.map(|o| o.exit_code.code()),
         resumed: cfg.resume_dir.is_some(),
         shard: cfg.shard.clone(),
+        trace: Some(outcome.map_or(
+            TraceRecord {
+                mode: cfg.trace,
+                sessions: 0,
+                failed: 0,
+            },
+            |o| o.trace,
+        )),
         merge: None,
     }
 }

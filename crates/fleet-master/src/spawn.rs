@@ -120,6 +120,7 @@ pub fn spawn_process(
     generation: u32,
     log_file: File,
     log_level: log::LevelFilter,
+    device_lines: bool,
     events: mpsc::Sender<Event>,
 ) -> std::io::Result<Spawned> {
     let (server, name) = IpcOneShotServer::<Bootstrap>::new()?;
@@ -133,6 +134,7 @@ pub fn spawn_process(
         .arg(std::process::id().to_string())
         .env_clear()
         .env("FLEET_LOG_LEVEL", log_level.to_string())
+        .env("FLEET_DEVICE_LOGS", if device_lines { "on" } else { "off" })
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::from(log_file))

@@ -9,7 +9,7 @@ use std::time::Duration;
 /// One device to run against, with everything a worker needs and nothing it
 /// must look up (environment variables and secret files are read by the
 /// master when it loads the inventory, so workers need no environment).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Device {
     /// Unique name within the inventory; the key of every result and log line.
     pub name: String,
@@ -81,7 +81,7 @@ pub fn host_port(host: &str, port: u16) -> String {
 }
 
 /// One way to authenticate.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Auth {
     /// Password authentication (and keyboard-interactive with one prompt).
     Password(Secret),
@@ -97,7 +97,7 @@ pub enum Auth {
 }
 
 /// How bytes reach the device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Transport {
     /// SSH through libssh2.
@@ -111,7 +111,7 @@ pub enum Transport {
 }
 
 /// How commands are sent once connected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// One SSH exec channel per command (servers, modern devices).
@@ -121,7 +121,7 @@ pub enum Mode {
 }
 
 /// A hop on the way to a device (`ProxyJump`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct JumpHost {
     /// Address of the jump host.
     pub host: String,
@@ -134,7 +134,7 @@ pub struct JumpHost {
 }
 
 /// Time limits for one session. `None` means "use the run's setting".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct Timeouts {
     /// TCP connect.
     pub connect: Option<Duration>,

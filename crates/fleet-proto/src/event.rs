@@ -27,6 +27,13 @@
 //! ```
 
 use crate::result::Status;
+
+/// The log target of routine per-device lines (dispatch, session start and
+/// end, auth ok, result): `fleet run --device-logs off` keeps them out of
+/// the logs (they stay at `--log-level debug`), so a million-device run
+/// does not write three lines per device. Warnings and errors about a
+/// device use their module's target and are always logged.
+pub const DEVICE_LOG_TARGET: &str = "fleet::device";
 use crate::rundir::TracePhase;
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -8,6 +8,8 @@
 //!   Batch { id, jobs } ---------->
 //!                          <----- Events([Started.., Finished..])   (batched)
 //!                          <----- Heartbeat(threads)                (every second)
+//!                          <----- Usage { cpu_ms }                  (with each heartbeat)
+//!   SetThreads(n) --------------->                                  (-t auto: resize)
 //!   Batch { id, jobs } ---------->                                  (slots freed)
 //!   TakeBack { seqs } ----------->                                  (end of run)
 //!                          <----- Events([Returned { seqs }])
@@ -29,7 +31,7 @@ use std::time::Duration;
 
 /// Bumped on any incompatible change to these messages. The master and its
 /// workers are the same executable, so a mismatch means a broken install.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Largest piece of command output one IPC message carries: bigger outputs
 /// travel as [`WorkerEvent::OutputChunk`]s ahead of their result, so no
@@ -87,6 +89,10 @@ pub enum MasterToWorker {
         /// Inventory positions.
         seqs: Vec<u32>,
     },
+    /// Run this many session threads from now on (`-t auto`): new threads
+    /// start at once; threads beyond `n` finish their current session and
+    /// then park, so no session is cut short and no device is lost.
+    SetThreads(usize),
     /// No more work will come: finish what you hold, say Bye, exit.
     Drain,
     /// Stop now: drop queued jobs (the master reports them cancelled),
@@ -172,6 +178,12 @@ pub enum WorkerToMaster {
     /// Sent every [`WorkerConfig::heartbeat`] by the worker's watchdog: a
     /// worker that stops sending it is frozen or deadlocked.
     Heartbeat(Vec<ThreadProgress>),
+    /// The worker's CPU so far, sent with each heartbeat: `-p auto -t auto`
+    /// measures what a session costs the client from its growth.
+    Usage {
+        /// User + system CPU time of the worker process, milliseconds.
+        cpu_ms: f64,
+    },
     /// Starts and results, batched to keep IPC messages few.
     Events(Vec<WorkerEvent>),
     /// The worker is leaving cleanly.

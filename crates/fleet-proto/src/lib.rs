@@ -6,6 +6,8 @@
 //! - [`device`]: a fully resolved target (address, credentials, commands) as
 //!   the inventory produced it, ready to hand to a worker.
 //! - [`secret`]: a string that never prints.
+//! - [`table`]: many devices in little memory ([`DeviceTable`]: packed
+//!   names and addresses, shared profiles).
 //! - [`result`]: what happened to one device, the line in `results.jsonl`.
 //! - [`ipc`]: the versioned messages between master and workers.
 //! - [`exit`]: the documented exit codes of the `fleet` binary.
@@ -34,6 +36,7 @@ pub mod platform;
 pub mod result;
 pub mod rundir;
 pub mod secret;
+pub mod table;
 
 pub use device::{Auth, Device, HostKeyCheck, JumpHost, Mode, Timeouts, Transport};
 pub use exit::ExitCode;
@@ -43,3 +46,4 @@ pub use ipc::{
 };
 pub use result::{CommandOutput, DeviceResult, Status, Timings, WorkerRef};
 pub use secret::Secret;
+pub use table::DeviceTable;

@@ -104,7 +104,7 @@ impl RunDirError {
 }
 
 /// P×T and batch size of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RunLayout {
     /// Worker processes (0: session threads inside the master).
     pub processes: usize,
@@ -113,6 +113,11 @@ pub struct RunLayout {
     /// `--batch-size` (devices queued per worker beyond its threads);
     /// `None`: sized by the dispatcher from measured session times.
     pub batch_size: Option<usize>,
+    /// `-p auto` / `-t auto`: what fleet knew and measured, and every
+    /// decision it took over the run (`processes`/`threads` above are the
+    /// probe's layout, the one the workers started with).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto: Option<fleet_autotune::AutoLog>,
 }
 
 /// Run-wide time limits, milliseconds.
@@ -180,9 +185,59 @@ pub struct RunJson {
     /// `--shard K/N`: which part of a sharded run this is (`null` otherwise).
     #[serde(default)]
     pub shard: Option<ShardRecord>,
+    /// Which sessions `trace.json` holds (`--trace`); `null` in run
+    /// directories written before the choice existed (every session).
+    #[serde(default)]
+    pub trace: Option<TraceRecord>,
     /// Set when `fleet merge` made this run from shards (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge: Option<MergeRecord>,
+}
+
+/// How much of a run `trace.json` shows: every session costs ~150 bytes
+/// there, so a million-device run keeps a sample (`--trace`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TraceMode {
+    /// A slice for every session.
+    #[default]
+    Full,
+    /// Every failed session (up to a cap) and an evenly spread, stable
+    /// sample of the others (chosen by a hash of the device name).
+    Sample,
+    /// No session slices: process names and the master's marks only.
+    Off,
+}
+
+impl TraceMode {
+    /// The name used on the command line and in `run.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TraceMode::Full => "full",
+            TraceMode::Sample => "sample",
+            TraceMode::Off => "off",
+        }
+    }
+}
+
+impl fmt::Display for TraceMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `trace` object of `run.json`: what `trace.json` left out, so a
+/// reader does not mistake a sampled timeline for the whole run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceRecord {
+    /// The mode the run used.
+    pub mode: TraceMode,
+    /// Sessions with a slice in `trace.json` (0 until the run ends).
+    #[serde(default)]
+    pub sessions: usize,
+    /// Of those, sessions that did not end `ok`.
+    #[serde(default)]
+    pub failed: usize,
 }
 
 /// The `merge` object of a merged run's `run.json`: which shards went in
@@ -645,6 +700,7 @@ mod tests {
                 processes: 2,
                 threads: 16,
                 batch_size: Some(8),
+                auto: None,
             },
             timeouts_ms: TimeoutsMs {
                 connect: Some(5000),
@@ -660,6 +716,11 @@ mod tests {
             exit_code: Some(1),
             resumed: false,
             shard: None,
+            trace: Some(TraceRecord {
+                mode: TraceMode::Sample,
+                sessions: 2,
+                failed: 1,
+            }),
             merge: None,
         }
     }
@@ -670,6 +731,7 @@ mod tests {
         let text = serde_json::to_string_pretty(&doc).unwrap();
         assert!(text.contains("\"schema\": \"fleet-run/1\""), "{text}");
         assert!(text.contains("\"timeout\": 1"), "{text}");
+        assert!(text.contains("\"mode\": \"sample\""), "{text}");
         assert_eq!(serde_json::from_str::<RunJson>(&text).unwrap(), doc);
         assert_eq!((doc.ok(), doc.failed()), (2, 1));
     }
@@ -686,6 +748,17 @@ mod tests {
             Schema::V1
         );
         assert_eq!(Schema::V1.to_string(), SCHEMA);
+    }
+
+    #[test]
+    fn a_run_json_without_trace_reads_as_unknown_and_modes_have_cli_names() {
+        let mut v = serde_json::to_value(run_json()).unwrap();
+        v.as_object_mut().unwrap().remove("trace");
+        assert_eq!(serde_json::from_value::<RunJson>(v).unwrap().trace, None);
+        for m in [TraceMode::Full, TraceMode::Sample, TraceMode::Off] {
+            let json = serde_json::to_string(&m).unwrap();
+            assert_eq!(json, format!("\"{m}\""));
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::fmt;
 /// line, a panic message or a `{:?}` of a whole device stays hidden. It
 /// serializes as its value because workers must receive it over IPC; no
 /// type written to disk (results, run.json, traces) contains one.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
 

@@ -25,16 +25,28 @@ pub struct IdentityPolicy<'a> {
 /// the configured files, or the default files that exist in `home/.ssh`
 /// when none are configured.
 pub fn ssh_auth(home: &Path, p: &IdentityPolicy<'_>) -> Vec<Auth> {
+    ssh_auth_with_defaults(&default_identities(home), p)
+}
+
+/// The default identity files that exist in `home/.ssh`, in ssh's order:
+/// look them up once, not once per device (a million `stat` calls).
+pub fn default_identities(home: &Path) -> Vec<PathBuf> {
+    DEFAULT_IDENTITIES
+        .iter()
+        .map(|n| home.join(".ssh").join(n))
+        .filter(|f| f.is_file())
+        .collect()
+}
+
+/// [`ssh_auth`] with the default files already looked up
+/// ([`default_identities`]).
+pub fn ssh_auth_with_defaults(defaults: &[PathBuf], p: &IdentityPolicy<'_>) -> Vec<Auth> {
     let mut auth = Vec::new();
     if p.agent && !p.identities_only {
         auth.push(Auth::Agent);
     }
     let files: Vec<PathBuf> = if p.identity_files.is_empty() {
-        DEFAULT_IDENTITIES
-            .iter()
-            .map(|n| home.join(".ssh").join(n))
-            .filter(|f| f.is_file())
-            .collect()
+        defaults.to_vec()
     } else {
         p.identity_files.to_vec()
     };

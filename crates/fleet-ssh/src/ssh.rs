@@ -249,7 +249,11 @@ pub(crate) fn authenticate(
         };
         match result {
             Ok(()) if sess.authenticated() => {
-                log::info!("auth ok ({method}) in {:.1} ms", ms(t0.elapsed()));
+                log::info!(
+                    target: fleet_proto::event::DEVICE_LOG_TARGET,
+                    "auth ok ({method}) in {:.1} ms",
+                    ms(t0.elapsed())
+                );
                 return Ok(method);
             }
             Ok(()) => tried.push(format!("{label} (partial success only)")),

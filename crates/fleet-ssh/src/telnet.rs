@@ -93,7 +93,7 @@ fn login(cli: &mut Cli<TelnetTerm>, device: &Device, budget: &Budget) -> Result<
         match stop {
             Stop::Prompt => {
                 cli.learn_prompt();
-                log::info!("auth ok (telnet login)");
+                log::info!(target: fleet_proto::event::DEVICE_LOG_TARGET, "auth ok (telnet login)");
                 return Ok(());
             }
             Stop::Other(_) if sent_user || rejected => break,

@@ -34,13 +34,15 @@ pub fn worker_main(args: WorkerArgs) -> i32 {
         .ok()
         .and_then(|l| l.parse().ok())
         .unwrap_or(log::LevelFilter::Info);
+    // Routine per-device lines, as the master's `--device-logs` decided.
+    let device_lines = std::env::var("FLEET_DEVICE_LOGS").map_or(true, |v| v != "off");
     // Log through a buffered duplicate of stderr (the worker's log file).
     let log_file = std::io::stderr()
         .as_fd()
         .try_clone_to_owned()
         .map(std::fs::File::from);
     match log_file {
-        Ok(f) => fleet_logs::init(&format!("w{}", args.id), level, f),
+        Ok(f) => fleet_logs::init_with(&format!("w{}", args.id), level, device_lines, f),
         Err(e) => eprintln!("failed to open the log: {e}"),
     }
     install_panic_hook();

@@ -39,29 +39,35 @@ impl Shell {
             ExitCode::AllOk
         };
         lenient(sink::write_workers_json(&self.dir, &self.records))?;
-        let mut trace = Vec::with_capacity(256 * self.compact.len() + 4096);
+        // Streamed to the file: a full trace of a large run is never held
+        // in memory as text.
         lenient(
-            sink::write_trace(
-                &mut trace,
-                &self.compact,
-                &self.marks,
-                &self.records,
-                std::process::id(),
-                t0_us,
-            )
-            .and_then(|()| self.dir.write_atomic("trace.json", &trace))
-            .map_err(io_err(self.dir.file("trace.json"))),
+            self.dir
+                .write_atomic_with("trace.json", |out| {
+                    sink::write_trace(
+                        out,
+                        &self.traced,
+                        &self.marks,
+                        &self.records,
+                        std::process::id(),
+                        t0_us,
+                    )
+                })
+                .map_err(io_err(self.dir.file("trace.json"))),
         )?;
+        self.traced = Vec::new();
         let unrecorded = self.report_unrecorded();
         let outcome = RunOutcome {
             run_id: self.dir.id.clone(),
             run_dir: self.dir.path.clone(),
             counts: self.counts.clone(),
-            total: self.compact.len(),
+            total: self.recorded,
             wall,
             interrupted,
             unrecorded,
+            trace: self.sampler.record(),
             exit_code,
+            auto: self.tuner.as_ref().map(|t| t.log().clone()),
         };
         lenient(write_run_json(
             &self.cfg,
@@ -79,7 +85,7 @@ impl Shell {
             exit_code.code()
         );
         fleet_logs::flush();
-        self.reporter.finish(&outcome, &self.cfg, &self.compact);
+        self.reporter.finish(&outcome, &self.cfg);
         Ok(outcome)
     }
 
@@ -90,23 +96,16 @@ impl Shell {
         let Some(error) = &self.write_error else {
             return Vec::new();
         };
-        let mut seqs = std::mem::take(&mut self.unrecorded);
-        seqs.sort_unstable();
-        seqs.dedup();
-        // `compact` is in completion order; results carry no seq, so match
-        // by device name (unique in an inventory).
-        let names: Vec<String> = seqs
+        let mut unrecorded = std::mem::take(&mut self.unrecorded);
+        unrecorded.sort_by_key(|(seq, _)| *seq);
+        unrecorded.dedup_by_key(|(seq, _)| *seq);
+        let names: Vec<String> = unrecorded
             .iter()
-            .filter_map(|&seq| self.machine.device_name(seq).map(str::to_string))
+            .filter_map(|&(seq, _)| self.machine.device_name(seq).map(str::to_string))
             .collect();
         let fallback = std::env::temp_dir().join(format!("fleet-{}-unrecorded.jsonl", self.dir.id));
-        let wanted: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
         let mut lines = Vec::new();
-        for r in self
-            .compact
-            .iter()
-            .filter(|r| wanted.contains(r.device.as_str()))
-        {
+        for (_, r) in &unrecorded {
             if serde_json::to_writer(&mut lines, r).is_ok() {
                 lines.push(b'\n');
             }

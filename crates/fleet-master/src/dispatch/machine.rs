@@ -27,8 +27,10 @@
 //! yet started are taken back and handed to idle slots elsewhere.
 
 use crate::policy::{GroupGate, Policy, RateLimiter};
-use fleet_proto::event::Lifecycle;
-use fleet_proto::{Device, DeviceResult, Job, MasterToWorker, Status, PROTOCOL_VERSION};
+use fleet_proto::event::{Lifecycle, DEVICE_LOG_TARGET};
+use fleet_proto::{
+    Device, DeviceResult, DeviceTable, Job, MasterToWorker, Status, PROTOCOL_VERSION,
+};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -57,7 +59,8 @@ pub struct Settings {
     /// Worker processes; 0 is the in-process pool (one worker that cannot
     /// be killed or restarted).
     pub processes: usize,
-    /// Session threads per worker.
+    /// Session threads per worker at the start ([`Event::SetThreads`]
+    /// changes it during the run).
     pub threads: usize,
     /// Extra attempts for a device that was running when its worker died.
     pub crash_retries: u32,
@@ -87,8 +90,9 @@ pub struct Settings {
 pub enum State {
     /// In the master's queue (order in `Machine::queue`).
     Pending,
-    /// Sent to a worker, queued there or running.
-    InFlight(InFlight),
+    /// Sent to a worker, queued there or running (boxed: only the devices
+    /// held by workers pay for it).
+    InFlight(Box<InFlight>),
     /// Waiting out a retry backoff; `last` becomes final if the run stops.
     Backoff {
         /// When it may run again.
@@ -120,10 +124,19 @@ pub struct InFlight {
     pub chunks: Vec<(u32, bool, String)>,
 }
 
-/// One device and what the run has learnt about it.
+/// Which device and which try: what a [`Job`] carries but the device
+/// itself, which stays in the machine's [`DeviceTable`] until it is sent.
+#[derive(Debug, Clone, Copy)]
+struct JobRef {
+    seq: u32,
+    attempt: u32,
+}
+
+/// One device and what the run has learnt about it. Kept small: a
+/// million-device run has a million of these.
 #[derive(Debug)]
 struct Entry {
-    job: Job,
+    job: JobRef,
     state: State,
     /// It was running beside others when a worker crashed: it runs alone
     /// until it produces a result.
@@ -149,6 +162,9 @@ enum Phase {
 struct Worker {
     key: WorkerKey,
     phase: Phase,
+    /// Its session threads: what it was configured with, or last told by
+    /// `SetThreads`. Its free slots are `threads - held`.
+    threads: usize,
     /// Devices in flight there (queued or running).
     held: usize,
     /// Of those, running.
@@ -293,6 +309,9 @@ pub enum Event {
         /// Whether it exited 0.
         success: bool,
     },
+    /// `-t auto` decided another thread count: every live worker runs this
+    /// many threads from now on (new workers start with it).
+    SetThreads(usize),
     /// Ctrl-C or SIGTERM.
     Signal,
     /// Writing these devices' results failed; the run must stop.
@@ -328,6 +347,8 @@ pub enum Action {
 #[derive(Debug)]
 pub struct Machine {
     set: Settings,
+    /// The devices themselves, packed (index = seq).
+    table: DeviceTable,
     devices: Vec<Entry>,
     /// Order of the `Pending` devices (only they are in it).
     queue: VecDeque<u32>,
@@ -346,20 +367,18 @@ pub struct Machine {
 impl Machine {
     /// A machine for `devices` (their index is their `seq`), with every
     /// worker to spawn. Nothing happens until [`Machine::start`].
-    pub fn new(set: Settings, devices: Vec<Device>, now: Instant) -> Machine {
+    pub fn new(set: Settings, devices: impl Into<DeviceTable>, now: Instant) -> Machine {
+        let table = devices.into();
         let rate = set
             .policy
             .connect_rate
             .map(|r| RateLimiter::starting_at(r, now));
         let gate = GroupGate::new(&set.policy.group_caps);
-        let devices: Vec<Entry> = devices
-            .into_iter()
-            .enumerate()
-            .map(|(i, device)| Entry {
-                job: Job {
+        let devices: Vec<Entry> = (0..table.len())
+            .map(|i| Entry {
+                job: JobRef {
                     seq: i as u32,
                     attempt: 1,
-                    device,
                 },
                 state: State::Pending,
                 suspect: false,
@@ -369,6 +388,7 @@ impl Machine {
         let queue = (0..devices.len() as u32).collect();
         Machine {
             set,
+            table,
             devices,
             queue,
             workers: Vec::new(),
@@ -406,6 +426,7 @@ impl Machine {
     fn spawn(&mut self, key: WorkerKey, restarts: u32, now: Instant, out: &mut Vec<Action>) {
         self.workers.push(Worker {
             key,
+            threads: self.set.threads.max(1),
             phase: Phase::Spawned,
             held: 0,
             running: 0,
@@ -422,6 +443,11 @@ impl Machine {
     /// Every device has its final result and every worker has exited.
     pub fn finished(&self) -> bool {
         self.done >= self.devices.len() && self.workers.iter().all(|w| w.exited)
+    }
+
+    /// Devices in the run.
+    pub fn total(&self) -> usize {
+        self.devices.len()
     }
 
     /// Devices with a final result.
@@ -446,9 +472,9 @@ impl Machine {
 
     /// The name of device `seq`.
     pub fn device_name(&self, seq: u32) -> Option<&str> {
-        self.devices
-            .get(seq as usize)
-            .map(|e| e.job.device.name.as_str())
+        (seq as usize)
+            .lt(&self.table.len())
+            .then(|| self.table.name(seq as usize))
     }
 
     /// Devices in flight on worker `key`.
@@ -473,16 +499,27 @@ impl Machine {
             .collect()
     }
 
+    /// Session threads per worker now (new workers start with this many).
+    pub fn threads(&self) -> usize {
+        self.set.threads
+    }
+
     /// When the machine next needs a [`Event::Tick`] even if nothing happens.
     pub fn next_wake(&self) -> Option<Instant> {
-        let backoff = self
-            .devices
-            .iter()
-            .filter_map(|e| match &e.state {
-                State::Backoff { until, .. } => Some(*until),
-                _ => None,
+        // Called on every turn of the event loop: scan the table only when
+        // some device waits out a backoff (a million-device run otherwise
+        // spends more time here than dispatching).
+        let backoff = (self.backoffs() > 0)
+            .then(|| {
+                self.devices
+                    .iter()
+                    .filter_map(|e| match &e.state {
+                        State::Backoff { until, .. } => Some(*until),
+                        _ => None,
+                    })
+                    .min()
             })
-            .min();
+            .flatten();
         [
             self.stopping
                 .as_ref()
@@ -554,6 +591,7 @@ impl Machine {
                 status,
                 success,
             } => self.on_exited(now, worker, &status, success, &mut out),
+            Event::SetThreads(n) => self.on_set_threads(n, &mut out),
             Event::Signal => self.on_signal(now, &mut out),
             Event::WriteFailed { error } => {
                 if self.stopping.is_none() {
@@ -574,6 +612,31 @@ impl Machine {
         match &mut self.devices.get_mut(seq as usize)?.state {
             State::InFlight(f) if f.worker == worker => Some(f),
             _ => None,
+        }
+    }
+
+    /// Resizes every live worker. A worker that grows gets work for its new
+    /// slots at once (the dispatch after every event); one that shrinks gets
+    /// nothing until it holds fewer devices than its new thread count, and
+    /// its threads park as their sessions end, so nothing is cut short,
+    /// lost or sent twice. Workers not yet connected are configured with
+    /// the new count by the shell; leaving ones are left alone.
+    fn on_set_threads(&mut self, n: usize, out: &mut Vec<Action>) {
+        let n = n.max(1);
+        if self.stopping.is_some() || n == self.set.threads {
+            return;
+        }
+        log::info!("resize: threads {} -> {n} per worker", self.set.threads);
+        self.set.threads = n;
+        for w in &mut self.workers {
+            match w.phase {
+                Phase::Spawned => w.threads = n,
+                Phase::Ready => {
+                    w.threads = n;
+                    out.push(Action::Send(w.key, MasterToWorker::SetThreads(n)));
+                }
+                Phase::Leaving | Phase::Gone => {}
+            }
         }
     }
 
@@ -617,7 +680,7 @@ impl Machine {
         let State::InFlight(f) = std::mem::replace(&mut e.state, State::Pending) else {
             return None;
         };
-        self.gate.leave(&e.job.device);
+        self.gate.leave(self.table.profile(seq as usize));
         if let Some(w) = self.workers.iter_mut().find(|w| w.key == f.worker) {
             w.held = w.held.saturating_sub(1);
             if f.started.is_some() {
@@ -630,7 +693,7 @@ impl Machine {
                 w.recalled = w.recalled.saturating_sub(1);
             }
         }
-        Some(f)
+        Some(*f)
     }
 
     fn on_finished(
@@ -676,7 +739,7 @@ impl Machine {
         let policy = &self.set.policy;
         if self.stopping.is_none() && policy.should_retry(result.status, e.job.attempt) {
             let wait = policy.backoff(e.job.attempt);
-            let _scope = fleet_logs::device_scope(&e.job.device.name);
+            let _scope = fleet_logs::device_scope(self.table.name(seq as usize));
             log::warn!(
                 "retry: attempt {} ended {} ({}); retrying in {:.2} s",
                 e.job.attempt,
@@ -708,6 +771,18 @@ impl Machine {
         });
     }
 
+    /// A result for device `seq` on its current attempt that no session
+    /// produced (cancelled, lost, ended by the master's clock).
+    fn bare_result(&self, seq: u32, status: Status, why: &str) -> DeviceResult {
+        let i = seq as usize;
+        let mut r = DeviceResult::without_session(&Device::new("", "", 0), status, why, 1);
+        r.device = self.table.name(i).to_string();
+        r.host = self.table.host(i).to_string();
+        r.port = self.table.port(i);
+        r.attempt = self.devices[i].job.attempt;
+        r
+    }
+
     fn finish_without_session(
         &mut self,
         seq: u32,
@@ -715,8 +790,7 @@ impl Machine {
         why: &str,
         out: &mut Vec<Action>,
     ) {
-        let e = &self.devices[seq as usize];
-        let result = DeviceResult::without_session(&e.job.device, status, why, e.job.attempt);
+        let result = self.bare_result(seq, status, why);
         self.finish(seq, result, out);
     }
 
@@ -818,7 +892,7 @@ impl Machine {
             } else if running > 1 && !e.suspect {
                 // Any of the devices running may have caused the crash: each
                 // gets another attempt, alone, before anyone is blamed.
-                let _scope = fleet_logs::device_scope(&e.job.device.name);
+                let _scope = fleet_logs::device_scope(self.table.name(seq as usize));
                 log::warn!(
                     "{}",
                     Lifecycle::Requeue {
@@ -835,7 +909,7 @@ impl Machine {
                 requeue.push(seq);
             } else {
                 e.strikes += 1;
-                let _scope = fleet_logs::device_scope(&e.job.device.name);
+                let _scope = fleet_logs::device_scope(self.table.name(seq as usize));
                 if e.strikes > self.set.crash_retries {
                     log::error!(
                         "worker_lost: device was running when worker {} died, attempt {} of {}; giving up",
@@ -882,7 +956,7 @@ impl Machine {
         self.leave_flight(seq);
         let e = &mut self.devices[seq as usize];
         e.strikes += 1;
-        let _scope = fleet_logs::device_scope(&e.job.device.name);
+        let _scope = fleet_logs::device_scope(self.table.name(seq as usize));
         log::error!("worker_crashed: session panicked: {message}");
         if self.stopping.is_some() {
             let why = format!("session panicked ({message}); run interrupted");
@@ -1101,7 +1175,7 @@ impl Machine {
             for seq in 0..self.devices.len() as u32 {
                 let e = &mut self.devices[seq as usize];
                 if matches!(e.state, State::Backoff { until, .. } if now >= until) {
-                    let _scope = fleet_logs::device_scope(&e.job.device.name);
+                    let _scope = fleet_logs::device_scope(self.table.name(seq as usize));
                     log::info!(
                         "{}",
                         Lifecycle::Requeue {
@@ -1158,17 +1232,15 @@ impl Machine {
                     requeue.push(seq);
                     continue;
                 }
-                let e = &self.devices[seq as usize];
-                let mut result = DeviceResult::without_session(
-                    &e.job.device,
+                let mut result = self.bare_result(
+                    seq,
                     Status::Timeout,
-                    format!(
+                    &format!(
                         "worker {} sent nothing for {:.1} s (frozen or deadlocked) while this \
                          device ran; the master killed it",
                         key.slot,
                         quiet.as_secs_f64()
                     ),
-                    e.job.attempt,
                 );
                 if let Some(t) = f.started {
                     result.timings_ms.total = now.duration_since(t).as_secs_f64() * 1e3;
@@ -1200,9 +1272,9 @@ impl Machine {
         for e in &self.devices {
             if let State::InFlight(f) = &e.state {
                 if let Some(t) = f.started {
-                    let limit = e
-                        .job
-                        .device
+                    let limit = self
+                        .table
+                        .profile(e.job.seq as usize)
                         .timeouts
                         .session
                         .unwrap_or(self.set.session_limit)
@@ -1215,23 +1287,21 @@ impl Machine {
         }
         for (seq, worker, ran) in late {
             self.leave_flight(seq);
-            let e = &self.devices[seq as usize];
             log::error!(
                 "deadline: {} has no result from worker {} {:.1} s after it started: timeout",
-                e.job.device.name,
+                self.table.name(seq as usize),
                 worker.slot,
                 ran.as_secs_f64()
             );
-            let mut result = DeviceResult::without_session(
-                &e.job.device,
+            let mut result = self.bare_result(
+                seq,
                 Status::Timeout,
-                format!(
+                &format!(
                     "no result {:.1} s after the session started on worker {} (past its \
                      session limit); ended by the master",
                     ran.as_secs_f64(),
                     worker.slot
                 ),
-                e.job.attempt,
             );
             result.timings_ms.total = ran.as_secs_f64() * 1e3;
             self.retry_or_finish(now, seq, result, out);
@@ -1240,8 +1310,8 @@ impl Machine {
 }
 
 impl Machine {
-    /// The prefetch now in force.
-    fn prefetch(&self) -> usize {
+    /// The prefetch now in force for a worker with `threads` threads.
+    fn prefetch(&self, threads: usize) -> usize {
         if self.rate.is_some() {
             // Under a connect rate a device must start when dispatched,
             // not sit in a worker's queue and start later in a burst.
@@ -1249,7 +1319,7 @@ impl Machine {
         }
         match self.set.batching {
             Batching::Fixed(n) => n,
-            Batching::Adaptive => self.pace.prefetch(self.set.threads),
+            Batching::Adaptive => self.pace.prefetch(threads),
         }
     }
 
@@ -1266,7 +1336,8 @@ impl Machine {
                 break;
             };
             let e = &self.devices[seq as usize];
-            if (e.suspect && !(idle && picked.is_empty())) || !self.gate.admits(&e.job.device) {
+            let profile = self.table.profile(seq as usize);
+            if (e.suspect && !(idle && picked.is_empty())) || !self.gate.admits(profile) {
                 skipped.push(seq);
                 continue;
             }
@@ -1277,7 +1348,7 @@ impl Machine {
                     break;
                 }
             }
-            self.gate.enter(&e.job.device);
+            self.gate.enter(profile);
             picked.push(seq);
             if e.suspect {
                 alone = Some(seq);
@@ -1297,10 +1368,6 @@ impl Machine {
         if self.stopping.is_some() {
             return;
         }
-        let threads = self.set.threads.max(1);
-        let prefetch = self.prefetch();
-        let capacity = threads + prefetch;
-        let refill_below = threads + prefetch.div_ceil(2);
         // Emptiest workers first; and when the queue cannot even fill the
         // free threads (the end of a run), no prefetch: a device queued
         // behind a busy thread would wait while another thread idles.
@@ -1310,7 +1377,7 @@ impl Machine {
         order.sort_by_key(|&i| self.workers[i].held);
         let free_threads: usize = order
             .iter()
-            .map(|&i| threads.saturating_sub(self.workers[i].held))
+            .map(|&i| self.workers[i].threads.saturating_sub(self.workers[i].held))
             .sum();
         let tail = self.queue.len() <= free_threads;
         for i in order {
@@ -1318,6 +1385,10 @@ impl Machine {
                 break;
             }
             let w = &self.workers[i];
+            let threads = w.threads.max(1);
+            let prefetch = self.prefetch(threads);
+            let capacity = threads + prefetch;
+            let refill_below = threads + prefetch.div_ceil(2);
             if w.alone.is_some() || w.held >= refill_below {
                 continue;
             }
@@ -1326,7 +1397,7 @@ impl Machine {
             let n = if tail {
                 threads.saturating_sub(held)
             } else {
-                capacity - held
+                capacity.saturating_sub(held)
             };
             if n == 0 {
                 continue;
@@ -1338,18 +1409,22 @@ impl Machine {
             let id = self.next_batch;
             self.next_batch += 1;
             let mut jobs = Vec::with_capacity(seqs.len());
+            let logged = log::log_enabled!(target: DEVICE_LOG_TARGET, log::Level::Info);
             for (k, &seq) in seqs.iter().enumerate() {
                 let e = &mut self.devices[seq as usize];
-                let _scope = fleet_logs::device_scope(&e.job.device.name);
-                log::info!(
-                    "{}",
-                    Lifecycle::Dispatch {
-                        batch: id,
-                        worker: key.slot,
-                        attempt: e.job.attempt,
-                    }
-                );
-                e.state = State::InFlight(InFlight {
+                if logged {
+                    let _scope = fleet_logs::device_scope(self.table.name(seq as usize));
+                    log::info!(
+                        target: DEVICE_LOG_TARGET,
+                        "{}",
+                        Lifecycle::Dispatch {
+                            batch: id,
+                            worker: key.slot,
+                            attempt: e.job.attempt,
+                        }
+                    );
+                }
+                e.state = State::InFlight(Box::new(InFlight {
                     worker: key,
                     sent: now,
                     started: None,
@@ -1357,8 +1432,12 @@ impl Machine {
                     alone: alone == Some(seq),
                     recalled: false,
                     chunks: Vec::new(),
+                }));
+                jobs.push(Job {
+                    seq,
+                    attempt: e.job.attempt,
+                    device: self.table.device(seq as usize),
                 });
-                jobs.push(e.job.clone());
             }
             let w = &mut self.workers[i];
             w.held += seqs.len();
@@ -1387,12 +1466,11 @@ impl Machine {
     /// while threads elsewhere are idle are asked back, at most as many as
     /// there are idle threads.
     fn take_back(&mut self, out: &mut Vec<Action>) {
-        let threads = self.set.threads.max(1);
         let idle: usize = self
             .workers
             .iter()
             .filter(|w| w.phase == Phase::Ready && w.alone.is_none())
-            .map(|w| threads.saturating_sub(w.held))
+            .map(|w| w.threads.max(1).saturating_sub(w.held))
             .sum();
         // Devices already asked back will fill idle threads when they return.
         let outstanding: usize = self.workers.iter().map(|w| w.recalled).sum();
@@ -1406,6 +1484,7 @@ impl Machine {
                 break;
             }
             // Devices beyond its threads wait for one of its sessions to end.
+            let threads = w.threads.max(1);
             if w.phase != Phase::Ready || w.held <= threads {
                 continue;
             }
@@ -1455,7 +1534,7 @@ fn ev_worker(ev: &Event) -> Option<WorkerKey> {
         | Event::Returned { worker: w, .. }
         | Event::Panicked { worker: w, .. }
         | Event::Exited { worker: w, .. } => Some(*w),
-        Event::Signal | Event::WriteFailed { .. } | Event::Tick => None,
+        Event::Signal | Event::WriteFailed { .. } | Event::Tick | Event::SetThreads(_) => None,
     }
 }
 
@@ -1561,8 +1640,8 @@ mod tests {
     fn result(m: &Machine, seq: u32, status: Status) -> DeviceResult {
         let e = &m.devices[seq as usize];
         DeviceResult {
-            device: e.job.device.name.clone(),
-            host: e.job.device.host.clone(),
+            device: m.table.name(seq as usize).to_string(),
+            host: m.table.host(seq as usize).to_string(),
             port: 22,
             status,
             error: None,
@@ -2143,5 +2222,149 @@ mod tests {
         s.ev(Event::Heartbeat(W0));
         let a = s.ev(Event::Tick);
         assert!(has(&a, |a| matches!(a, Action::Kill(_))));
+    }
+
+    fn set_threads_sent(actions: &[Action]) -> Vec<(WorkerKey, usize)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send(w, MasterToWorker::SetThreads(n)) => Some((*w, *n)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every device is in exactly one place: the queue, one worker, or done.
+    fn assert_accounted(s: &Sim) {
+        for (i, e) in s.m.devices.iter().enumerate() {
+            let queued = s.m.queue.iter().filter(|&&q| q as usize == i).count();
+            let pending = matches!(e.state, State::Pending) as usize;
+            assert_eq!(queued, pending, "device {i} queued {queued} times");
+        }
+        for w in &s.m.workers {
+            assert_eq!(
+                w.held,
+                s.m.held_by(w.key).len(),
+                "held of worker {}",
+                w.key.slot
+            );
+        }
+    }
+
+    #[test]
+    fn growing_threads_tells_each_ready_worker_and_fills_the_new_slots() {
+        let (mut s, _) = Sim::new(settings(2, 2), devices(20));
+        s.ev(Event::Connected(W0));
+        let a = s.ev(Event::SetThreads(5));
+        assert_eq!(
+            set_threads_sent(&a),
+            vec![(W0, 5)],
+            "worker 1 is not connected yet"
+        );
+        assert_eq!(
+            sent_to(&a, W0),
+            vec![2, 3, 4],
+            "three new free slots filled at once"
+        );
+        assert_eq!(s.m.threads(), 5);
+        // Worker 1 connects later: configured by the shell with 5, it gets 5.
+        let a = s.ev(Event::Connected(W1));
+        assert_eq!(sent_to(&a, W1), vec![5, 6, 7, 8, 9]);
+        assert_accounted(&s);
+    }
+
+    #[test]
+    fn shrinking_threads_sends_nothing_until_the_worker_is_below_its_new_count() {
+        let (mut s, _) = Sim::new(settings(1, 4), devices(10));
+        s.ev(Event::Connected(W0));
+        for seq in 0..4 {
+            s.start(W0, seq);
+        }
+        let a = s.ev(Event::SetThreads(2));
+        assert_eq!(set_threads_sent(&a), vec![(W0, 2)]);
+        assert!(batches(&a).is_empty());
+        // 4 running on 2 slots: the first two results free nothing.
+        assert!(batches(&s.finish(W0, 0, Status::Ok)).is_empty());
+        assert!(batches(&s.finish(W0, 1, Status::Ok)).is_empty());
+        // Below 2 held: refilled up to 2, never beyond.
+        let a = s.finish(W0, 2, Status::Ok);
+        assert_eq!(sent_to(&a, W0), vec![4]);
+        assert_eq!(s.m.held(W0), 2);
+        assert_accounted(&s);
+    }
+
+    #[test]
+    fn a_worker_restarted_after_a_crash_gets_the_current_thread_count() {
+        let (mut s, _) = Sim::new(settings(1, 2), devices(10));
+        s.ev(Event::Connected(W0));
+        s.ev(Event::SetThreads(3));
+        let a = s.crash(W0);
+        let next = WorkerKey {
+            slot: 0,
+            generation: 1,
+        };
+        assert!(has(&a, |a| matches!(a, Action::Spawn(k) if *k == next)));
+        let a = s.ev(Event::Connected(next));
+        assert_eq!(sent_to(&a, next).len(), 3);
+        assert_accounted(&s);
+    }
+
+    #[test]
+    fn thread_changes_are_ignored_when_stopping_or_unchanged_or_leaving() {
+        let (mut s, _) = Sim::new(settings(2, 2), devices(4));
+        s.ev(Event::Connected(W0));
+        assert!(s.ev(Event::SetThreads(2)).is_empty(), "same count: nothing");
+        // Zero means one.
+        let a = s.ev(Event::SetThreads(0));
+        assert_eq!(set_threads_sent(&a), vec![(W0, 1)]);
+        s.ev(Event::Signal);
+        let a = s.ev(Event::SetThreads(8));
+        assert!(
+            set_threads_sent(&a).is_empty(),
+            "a stopping run resizes nothing"
+        );
+        assert_eq!(s.m.threads(), 1);
+    }
+
+    #[test]
+    fn resizing_mid_run_loses_and_duplicates_no_device() {
+        let mut set = settings(2, 3);
+        set.batching = Batching::Fixed(2);
+        let (mut s, _) = Sim::new(set, devices(40));
+        s.ev(Event::Connected(W0));
+        s.ev(Event::Connected(W1));
+        let mut sizes = [6usize, 1, 4, 2, 9].into_iter().cycle();
+        let mut finished = std::collections::BTreeSet::new();
+        let mut step = 0u64;
+        while !s.m.finished() && step < 10_000 {
+            step += 1;
+            s.at(step);
+            if step.is_multiple_of(7) {
+                s.ev(Event::SetThreads(sizes.next().unwrap()));
+            }
+            // Each worker starts and finishes its lowest held device.
+            for w in [W0, W1] {
+                if let Some(&seq) = s.m.held_by(w).first() {
+                    s.start(w, seq);
+                    let a = s.finish(w, seq, Status::Ok);
+                    for (seq, _, _) in records(&a) {
+                        assert!(finished.insert(seq), "device {seq} finished twice");
+                    }
+                }
+            }
+            if s.m.done() == 40 {
+                for w in [W0, W1] {
+                    s.ev(Event::Bye(w));
+                    s.ev(Event::Exited {
+                        worker: w,
+                        status: "exit 0".into(),
+                        success: true,
+                    });
+                }
+            }
+            assert_accounted(&s);
+        }
+        assert!(s.m.finished());
+        assert_eq!(finished.len(), 40);
     }
 }

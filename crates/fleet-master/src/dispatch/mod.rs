@@ -21,7 +21,7 @@ use crate::spawn::{self, Event, WorkerTx};
 use fleet_proto::chain::Chain;
 use fleet_proto::event::Lifecycle;
 use fleet_proto::{
-    Device, DeviceResult, ExitCode, MasterToWorker, Status, WorkerConfig, WorkerEvent,
+    DeviceResult, DeviceTable, ExitCode, MasterToWorker, Status, WorkerConfig, WorkerEvent,
     WorkerToMaster,
 };
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -93,8 +93,12 @@ pub struct RunOutcome {
     pub interrupted: bool,
     /// Devices whose result could not be written to `results.jsonl`.
     pub unrecorded: Vec<String>,
+    /// What `trace.json` holds.
+    pub trace: fleet_proto::rundir::TraceRecord,
     /// The process exit code to use.
     pub exit_code: ExitCode,
+    /// `-p auto -t auto`: the facts and every decision, for run.json.
+    pub auto: Option<fleet_autotune::AutoLog>,
 }
 
 /// The I/O shell around the [`Machine`].
@@ -110,19 +114,25 @@ struct Shell {
     records: Vec<WorkerRecord>,
     record_of: HashMap<WorkerKey, usize>,
     marks: Vec<MasterMark>,
-    /// Every final result without outputs, for the summary and trace.
-    compact: Vec<DeviceResult>,
+    /// The final results (without outputs) that get a slice in
+    /// `trace.json`: all of them, a sample or none (`--trace`).
+    traced: Vec<DeviceResult>,
+    sampler: crate::trace::Sampler,
+    /// Final results handed to the writer so far.
+    recorded: usize,
     counts: BTreeMap<Status, usize>,
     worker_config: WorkerConfig,
-    /// Results written since the last successful flush: lost with it if
-    /// the flush fails.
-    unflushed: Vec<u32>,
+    /// Results (without outputs) written since the last successful flush:
+    /// lost with it if the flush fails; whether each goes into the trace.
+    unflushed: Vec<(u32, DeviceResult, bool)>,
     /// The first failure to write `results.jsonl`; nothing is written after.
     write_error: Option<String>,
-    /// Final results that did not reach `results.jsonl`.
-    unrecorded: Vec<u32>,
+    /// Final results (without outputs) that did not reach `results.jsonl`.
+    unrecorded: Vec<(u32, DeviceResult)>,
     /// Events the shell feeds back to the machine (a write failed).
     feedback: VecDeque<machine::Event>,
+    /// `-p auto -t auto`: measures sessions and resizes the workers.
+    tuner: Option<crate::tune::Tuner>,
 }
 
 fn now_us() -> u64 {
@@ -134,8 +144,18 @@ fn now_us() -> u64 {
 
 /// Runs `devices` with the layout in `cfg` and returns when every device has
 /// a result in `results.jsonl`.
-pub fn run(cfg: RunConfig, devices: Vec<Device>) -> Result<RunOutcome, MasterError> {
+pub fn run(mut cfg: RunConfig, devices: impl Into<DeviceTable>) -> Result<RunOutcome, MasterError> {
+    let devices: DeviceTable = devices.into();
     let started = Instant::now();
+    let tuner = cfg
+        .auto
+        .clone()
+        .map(|facts| crate::tune::Tuner::new(facts, started));
+    if let Some(t) = &tuner {
+        let (p, t) = t.layout();
+        cfg.processes = p as usize;
+        cfg.threads = t as usize;
+    }
     let t0_us = now_us();
     let started_at = now_rfc3339();
     let dir = match &cfg.resume_dir {
@@ -150,7 +170,7 @@ pub fn run(cfg: RunConfig, devices: Vec<Device>) -> Result<RunOutcome, MasterErr
     let master_log = dir
         .append("master.log")
         .map_err(io_err(dir.file("master.log")))?;
-    fleet_logs::init("master", cfg.log_level, master_log);
+    fleet_logs::init_with("master", cfg.log_level, cfg.device_logs, master_log);
     log::info!(
         "run {} starting: {} devices, layout {} (batch {}), fleet {}",
         dir.id,
@@ -193,6 +213,7 @@ pub fn run(cfg: RunConfig, devices: Vec<Device>) -> Result<RunOutcome, MasterErr
         session_limit: cfg.timeouts.session.unwrap_or(Duration::from_secs(600)),
         deadline_margin: DEADLINE_MARGIN,
     };
+    let trace_mode = cfg.trace;
     let now = Instant::now();
     let machine = Machine::new(settings, devices, now);
     let mut shell = Shell {
@@ -206,13 +227,16 @@ pub fn run(cfg: RunConfig, devices: Vec<Device>) -> Result<RunOutcome, MasterErr
         records: Vec::new(),
         record_of: HashMap::new(),
         marks: Vec::new(),
-        compact: Vec::with_capacity(total),
+        traced: Vec::new(),
+        sampler: crate::trace::Sampler::new(trace_mode, total),
+        recorded: 0,
         counts: BTreeMap::new(),
         worker_config,
         unflushed: Vec::new(),
         write_error: None,
         unrecorded: Vec::new(),
         feedback: VecDeque::new(),
+        tuner,
     };
     let first = shell.machine.start(now);
     for action in first {
@@ -274,6 +298,7 @@ impl Shell {
             generation,
             log_file,
             self.cfg.log_level,
+            self.cfg.device_logs,
             self.events.clone(),
         )
         .map_err(|source| MasterError::Spawn { slot, source })?;
@@ -354,6 +379,7 @@ impl Shell {
             if now >= next_tick || self.machine.next_wake().is_some_and(|w| now >= w) {
                 next_tick = now + TICK;
                 self.feed(machine::Event::Tick);
+                self.autotune();
                 self.flush();
                 self.reporter
                     .tick(self.machine.done(), &self.counts, &self.machine.activity());
@@ -582,6 +608,11 @@ impl Shell {
                             if let Some(r) = self.record(key) {
                                 r.devices += 1;
                             }
+                            if let Some(t) = &mut self.tuner {
+                                if result.timings_ms.total > 0.0 {
+                                    t.on_session(key, result.timings_ms.total);
+                                }
+                            }
                             machine::Event::Finished {
                                 worker: key,
                                 seq,
@@ -591,6 +622,12 @@ impl Shell {
                     };
                     self.feed(ev);
                 }
+            }
+            WorkerToMaster::Usage { cpu_ms } => {
+                if let Some(t) = &mut self.tuner {
+                    t.on_worker_cpu(key, cpu_ms);
+                }
+                self.feed(machine::Event::Heartbeat(key));
             }
             WorkerToMaster::Bye(stats) => {
                 if let Some(r) = self.record(key) {
@@ -612,12 +649,46 @@ impl Shell {
         }
     }
 
+    /// `-p auto -t auto`: looks at the measurements, logs each decision,
+    /// and resizes the workers when the layout changes.
+    fn autotune(&mut self) {
+        let Some(t) = &mut self.tuner else { return };
+        t.on_master_cpu(crate::tune::process_cpu_ms());
+        let left = self.machine.total().saturating_sub(self.machine.done()) as u64;
+        let Some(v) = t.tick(Instant::now(), left) else {
+            return;
+        };
+        log::info!("{}", v.log);
+        if let Some(line) = &v.print {
+            self.reporter.note(line);
+        }
+        if let Some(n) = v.set_threads {
+            let from = self.machine.threads();
+            self.mark(
+                "layout change",
+                None,
+                format!("threads {from} -> {n} per worker: {}", v.log),
+            );
+            // Workers not connected yet are configured with the new count.
+            self.worker_config.threads = n as usize;
+            self.feed(machine::Event::SetThreads(n as usize));
+        }
+    }
+
     /// Writes a final result and updates the tallies.
     fn record_result(&mut self, seq: u32, result: DeviceResult) {
-        {
+        // A failure is always worth a line; an ok result only when the run
+        // logs routine device lines.
+        let target = if result.status.is_ok() {
+            fleet_proto::event::DEVICE_LOG_TARGET
+        } else {
+            module_path!()
+        };
+        if log::log_enabled!(target: target, log::Level::Info) {
             let _scope = fleet_logs::device_scope(&result.device);
             let w = result.worker.as_ref();
             log::info!(
+                target: target,
                 "{}",
                 Lifecycle::Result {
                     status: result.status,
@@ -630,14 +701,16 @@ impl Shell {
                 }
             );
         }
-        if self.write_error.is_some() {
-            self.unrecorded.push(seq);
-        } else if let Err(e) = self.results.write(&result) {
-            self.unflushed.push(seq);
-            self.write_failed(e);
-        } else {
-            self.unflushed.push(seq);
-        }
+        let written = match &self.write_error {
+            Some(_) => false,
+            None => match self.results.write(&result) {
+                Ok(()) => true,
+                Err(e) => {
+                    self.write_failed(e);
+                    false
+                }
+            },
+        };
         if let Some(dir) = &self.cfg.save_outputs {
             if let Err(e) = crate::outputs::save(dir, &result) {
                 log::error!("failed to save outputs of {}: {e}", result.device);
@@ -645,9 +718,19 @@ impl Shell {
         }
         self.reporter.result(&result);
         *self.counts.entry(result.status).or_default() += 1;
+        self.recorded += 1;
+        let traced = self.sampler.keep(&result);
         let mut compact = result;
         compact.outputs = Vec::new();
-        self.compact.push(compact);
+        if written {
+            self.unflushed.push((seq, compact, traced));
+        } else {
+            // Kept whole for the fallback file; traced as usual.
+            if traced {
+                self.traced.push(compact.clone());
+            }
+            self.unrecorded.push((seq, compact));
+        }
     }
 
     /// Pushes written results to the file; a failure stops the run.
@@ -656,7 +739,13 @@ impl Shell {
             return;
         }
         match self.results.flush() {
-            Ok(()) => self.unflushed.clear(),
+            Ok(()) => {
+                for (_, r, traced) in self.unflushed.drain(..) {
+                    if traced {
+                        self.traced.push(r);
+                    }
+                }
+            }
             Err(e) => {
                 self.write_failed(e);
                 self.run_feedback();
@@ -672,7 +761,12 @@ impl Shell {
         }
         log::error!("failed to write results.jsonl: {e}");
         self.write_error = Some(e.to_string());
-        self.unrecorded.append(&mut self.unflushed);
+        for (seq, r, traced) in self.unflushed.drain(..) {
+            if traced {
+                self.traced.push(r.clone());
+            }
+            self.unrecorded.push((seq, r));
+        }
         self.feedback.push_back(machine::Event::WriteFailed {
             error: e.to_string(),
         });

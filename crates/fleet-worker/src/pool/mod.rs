@@ -73,6 +73,7 @@ pub fn serve(
         MasterToWorker::Batch { .. } => return Err(PoolError::Handshake("Batch")),
         MasterToWorker::TakeBack { .. } => return Err(PoolError::Handshake("TakeBack")),
         MasterToWorker::Drain => return Err(PoolError::Handshake("Drain")),
+        MasterToWorker::SetThreads(_) => return Err(PoolError::Handshake("SetThreads")),
         MasterToWorker::Stop => return Err(PoolError::Handshake("Stop")),
     };
     let threads = config.threads.max(1);
@@ -87,7 +88,13 @@ pub fn serve(
         config,
         context,
         state: Mutex::new(State {
-            slots: (0..threads).map(|_| Slot::default()).collect(),
+            slots: (0..threads)
+                .map(|_| Slot {
+                    alive: true,
+                    ..Slot::default()
+                })
+                .collect(),
+            active: threads,
             ..State::default()
         }),
         changed: Condvar::new(),
@@ -157,8 +164,31 @@ fn spawn_session_thread(
     Ok(())
 }
 
+/// Most threads `SetThreads` may ask of one worker.
+const MAX_THREADS: usize = 4096;
+
+/// Applies `SetThreads(n)`: slots below `n` without a thread get one
+/// (returned, to spawn once the lock is released); threads at or beyond `n`
+/// park after their current session.
+fn resize(st: &mut State, n: usize) -> Vec<(usize, u32)> {
+    let n = n.clamp(1, MAX_THREADS);
+    st.active = n;
+    let mut start = Vec::new();
+    for i in 0..n {
+        if i >= st.slots.len() {
+            st.slots.push(Slot::default());
+        }
+        let s = &mut st.slots[i];
+        if !s.alive {
+            s.alive = true;
+            start.push((i, s.generation));
+        }
+    }
+    start
+}
+
 /// Receives batches and control messages from the master.
-fn receive_loop(shared: &Shared, from_master: &mut dyn FromMaster) {
+fn receive_loop(shared: &Arc<Shared>, from_master: &mut dyn FromMaster) {
     loop {
         let msg = match from_master.recv() {
             Ok(m) => m,
@@ -187,6 +217,7 @@ fn receive_loop(shared: &Shared, from_master: &mut dyn FromMaster) {
             }
         };
         let mut st = shared.lock();
+        let mut start = Vec::new();
         match msg {
             MasterToWorker::Batch { id, jobs } => {
                 log::debug!("batch {id}: {} devices", jobs.len());
@@ -222,11 +253,29 @@ fn receive_loop(shared: &Shared, from_master: &mut dyn FromMaster) {
                 st.stopping = true;
                 st.queue.clear();
             }
+            MasterToWorker::SetThreads(n) => {
+                let before = st.active;
+                start = resize(&mut st, n);
+                log::info!(
+                    "resize: threads {before} -> {}: {} started, {} parking after their session",
+                    st.active,
+                    start.len(),
+                    before.saturating_sub(st.active)
+                );
+            }
             MasterToWorker::Configure(_) => log::warn!("ignoring a second Configure"),
         }
         shared.changed.notify_all();
         if st.stopping {
             return;
+        }
+        drop(st);
+        for (slot, generation) in start {
+            if let Err(e) = spawn_session_thread(shared, slot, generation) {
+                // The slot stays counted alive but has no thread: fewer
+                // sessions at once than asked, nothing lost.
+                log::error!("could not start a session thread: {e}");
+            }
         }
     }
 }
@@ -240,6 +289,12 @@ fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// CPU time (user + system) of this process so far, milliseconds.
+pub(super) fn cpu_ms() -> f64 {
+    let s = resource_stats();
+    s.cpu_user_ms + s.cpu_sys_ms
 }
 
 /// CPU time and peak memory of this process.
@@ -257,5 +312,60 @@ fn resource_stats() -> WorkerStats {
             }
         }
         Err(_) => WorkerStats::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(threads: usize) -> State {
+        State {
+            slots: (0..threads)
+                .map(|_| Slot {
+                    alive: true,
+                    ..Slot::default()
+                })
+                .collect(),
+            active: threads,
+            ..State::default()
+        }
+    }
+
+    #[test]
+    fn growing_starts_threads_only_for_slots_without_one() {
+        let mut st = pool(2);
+        assert_eq!(resize(&mut st, 4), vec![(2, 0), (3, 0)]);
+        assert_eq!((st.active, st.slots.len()), (4, 4));
+        assert!(st.slots.iter().all(|s| s.alive));
+    }
+
+    #[test]
+    fn shrinking_starts_nothing_and_keeps_the_slots_of_running_sessions() {
+        let mut st = pool(4);
+        assert!(resize(&mut st, 1).is_empty());
+        assert_eq!(st.active, 1);
+        // The threads beyond 1 still run their session; they park later.
+        assert_eq!(st.slots.len(), 4);
+        assert!(st.slots.iter().all(|s| s.alive));
+    }
+
+    #[test]
+    fn regrowing_restarts_parked_slots_but_not_ones_still_finishing() {
+        let mut st = pool(4);
+        resize(&mut st, 1);
+        // Slot 2's thread parked; slot 3's is still in its last session.
+        st.slots[2].alive = false;
+        st.slots[1].alive = false;
+        st.slots[2].generation = 5;
+        assert_eq!(resize(&mut st, 4), vec![(1, 0), (2, 5)]);
+        assert_eq!(st.active, 4);
+    }
+
+    #[test]
+    fn zero_threads_means_one() {
+        let mut st = pool(3);
+        resize(&mut st, 0);
+        assert_eq!(st.active, 1);
     }
 }

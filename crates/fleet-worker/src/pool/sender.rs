@@ -41,7 +41,7 @@ pub(super) fn sender_loop(
                     bytes += payload(&ev);
                     events.push(ev)
                 }
-                Out::Heartbeat(threads) => heartbeat = Some(threads),
+                Out::Heartbeat(threads, cpu_ms) => heartbeat = Some((threads, cpu_ms)),
                 Out::Bye(s) => bye = Some(s),
             }
             if events.len() < MAX_EVENTS_PER_MESSAGE && bytes < OUTPUT_CHUNK && bye.is_none() {
@@ -51,8 +51,10 @@ pub(super) fn sender_loop(
         if !events.is_empty() && !send(WorkerToMaster::Events(events), &mut stats) {
             return stats;
         }
-        if let Some(threads) = heartbeat {
-            if !send(WorkerToMaster::Heartbeat(threads), &mut stats) {
+        if let Some((threads, cpu_ms)) = heartbeat {
+            if !send(WorkerToMaster::Heartbeat(threads), &mut stats)
+                || !send(WorkerToMaster::Usage { cpu_ms }, &mut stats)
+            {
                 return stats;
             }
         }

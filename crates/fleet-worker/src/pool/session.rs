@@ -12,7 +12,7 @@
 //! end as they would have.
 
 use super::state::{now_us, Busy, Out, Shared, HARD_LIMIT_MARGIN};
-use fleet_proto::event::Lifecycle;
+use fleet_proto::event::{Lifecycle, DEVICE_LOG_TARGET};
 use fleet_proto::rundir::TracePhase;
 use fleet_proto::{DeviceResult, WorkerEvent, OUTPUT_CHUNK};
 use std::panic::AssertUnwindSafe;
@@ -59,7 +59,13 @@ pub(super) fn session_loop(shared: &Shared, slot: usize, generation: u32, thread
         let (job, batch) = {
             let mut st = shared.lock();
             loop {
-                if st.slots[slot].generation != generation || st.stopping {
+                if st.slots[slot].generation != generation {
+                    return;
+                }
+                if st.stopping || slot >= st.active {
+                    // Stopped, or parked by `SetThreads`: the slot has no
+                    // thread until it is wanted again.
+                    st.slots[slot].alive = false;
                     return;
                 }
                 if let Some((job, batch)) = st.queue.pop_front() {
@@ -79,6 +85,7 @@ pub(super) fn session_loop(shared: &Shared, slot: usize, generation: u32, thread
                     break (job, batch);
                 }
                 if st.draining {
+                    st.slots[slot].alive = false;
                     return;
                 }
                 st = shared.changed.wait(st).unwrap_or_else(|p| p.into_inner());
@@ -91,6 +98,7 @@ pub(super) fn session_loop(shared: &Shared, slot: usize, generation: u32, thread
         let device = &job.device;
         let scope = fleet_logs::device_scope(&device.name);
         log::info!(
+            target: DEVICE_LOG_TARGET,
             "{}",
             Lifecycle::SessionStart {
                 attempt: job.attempt,
@@ -131,7 +139,7 @@ pub(super) fn session_loop(shared: &Shared, slot: usize, generation: u32, thread
             error: outcome.error.clone(),
         };
         match &outcome.error {
-            None => log::info!("{end}"),
+            None => log::info!(target: DEVICE_LOG_TARGET, "{end}"),
             Some(_) => log::warn!("{end}"),
         }
         drop(scope);

@@ -19,7 +19,8 @@ pub(super) const HARD_LIMIT_MARGIN: Duration = Duration::from_secs(10);
 /// What session threads and the watchdog hand the sender thread.
 pub(super) enum Out {
     Event(WorkerEvent),
-    Heartbeat(Vec<fleet_proto::ThreadProgress>),
+    /// Per-thread progress and the process's CPU so far (milliseconds).
+    Heartbeat(Vec<fleet_proto::ThreadProgress>, f64),
     Bye(WorkerStats),
 }
 
@@ -30,6 +31,10 @@ pub(super) struct Slot {
     /// sees the mismatch and leaves without reporting.
     pub generation: u32,
     pub busy: Option<Busy>,
+    /// A thread serves this slot (running, waiting for work, or finishing
+    /// its last session before it parks). A parked slot has none, and
+    /// `SetThreads` starts one for it again.
+    pub alive: bool,
 }
 
 /// A session in progress: everything its result needs besides the outcome.
@@ -96,6 +101,9 @@ pub(super) struct State {
     /// normal end, not a lost master.
     pub said_bye: bool,
     pub slots: Vec<Slot>,
+    /// Threads wanted (`SetThreads`): slots at or beyond this park once
+    /// their session ends.
+    pub active: usize,
 }
 
 impl State {

@@ -35,7 +35,7 @@ pub(super) fn watchdog(shared: Arc<Shared>) {
                             .map_or(0, |b| now.duration_since(b.started).as_millis() as u64),
                     })
                     .collect();
-                shared.send(Out::Heartbeat(threads));
+                shared.send(Out::Heartbeat(threads, super::cpu_ms()));
             }
             let mut stuck = Vec::new();
             for (i, slot) in st.slots.iter_mut().enumerate() {

@@ -1,0 +1,226 @@
+//! Many devices in little memory: what differs per device (name, address,
+//! port) packed, everything else (user, credentials, platform, commands,
+//! groups, data, jump hosts, timeouts) interned and shared.
+//!
+//! A resolved [`Device`] owns a dozen strings, vectors and a map: ~1.3 KB
+//! on the heap for a device with a group and a data key. A million of them
+//! do not fit a small machine, yet in a real inventory they share a handful
+//! of profiles (devices of one site or role inherit the same settings). A
+//! [`DeviceTable`] keeps one packed row per device (one allocation for name
+//! and host, ~56 bytes in all) and each distinct profile once, and gives a
+//! whole [`Device`] back when one is needed (to send it to a worker).
+//!
+//! ```
+//! use fleet_proto::{Device, DeviceTable};
+//! let mut t = DeviceTable::new();
+//! for i in 0..1000 {
+//!     let mut d = Device::new(format!("r{i}"), format!("10.0.{}.{}", i / 256, i % 256), 22);
+//!     d.groups = vec![format!("site{}", i % 4)];
+//!     t.push(d);
+//! }
+//! assert_eq!((t.len(), t.profiles()), (1000, 4));
+//! assert_eq!(t.name(7), "r7");
+//! assert_eq!(t.device(7).groups, ["site3"]);
+//! ```
+
+use crate::Device;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// One device: name and host in one allocation, port, and its profile.
+#[derive(Debug, Clone)]
+struct Row {
+    /// The name followed by the host.
+    text: Box<str>,
+    /// Where the host starts in `text`.
+    split: u32,
+    port: u16,
+    /// Index into `DeviceTable::profiles`.
+    profile: u32,
+}
+
+/// Devices in inventory order, packed and interned (see the module docs).
+/// Index `i` is the device's position, the dispatcher's `seq`.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceTable {
+    rows: Vec<Row>,
+    /// Each distinct device with its name and host emptied and port 0.
+    profiles: Vec<Arc<Device>>,
+    index: HashMap<Arc<Device>, u32>,
+}
+
+impl DeviceTable {
+    /// An empty table.
+    pub fn new() -> DeviceTable {
+        DeviceTable::default()
+    }
+
+    /// Appends `device`, sharing its profile with earlier devices that
+    /// have the same one.
+    pub fn push(&mut self, mut device: Device) {
+        let name = std::mem::take(&mut device.name);
+        let host = std::mem::take(&mut device.host);
+        let port = std::mem::replace(&mut device.port, 0);
+        let profile = self.intern(device);
+        let mut text = String::with_capacity(name.len() + host.len());
+        text.push_str(&name);
+        text.push_str(&host);
+        self.rows.push(Row {
+            text: text.into_boxed_str(),
+            split: name.len() as u32,
+            port,
+            profile,
+        });
+    }
+
+    fn intern(&mut self, profile: Device) -> u32 {
+        if let Some(&i) = self.index.get(&profile) {
+            return i;
+        }
+        let i = self.profiles.len() as u32;
+        let profile = Arc::new(profile);
+        self.profiles.push(Arc::clone(&profile));
+        self.index.insert(profile, i);
+        i
+    }
+
+    /// Devices in the table.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the table has no device.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Distinct profiles (what devices share).
+    pub fn profiles(&self) -> usize {
+        self.profiles.len()
+    }
+
+    /// Name of device `i`. Panics if `i` is out of range, like indexing.
+    pub fn name(&self, i: usize) -> &str {
+        let r = &self.rows[i];
+        &r.text[..r.split as usize]
+    }
+
+    /// Host of device `i`.
+    pub fn host(&self, i: usize) -> &str {
+        let r = &self.rows[i];
+        &r.text[r.split as usize..]
+    }
+
+    /// Port of device `i`.
+    pub fn port(&self, i: usize) -> u16 {
+        self.rows[i].port
+    }
+
+    /// Everything about device `i` but its name, host and port (empty and
+    /// 0 here): groups, timeouts, credentials, ...
+    pub fn profile(&self, i: usize) -> &Device {
+        &self.profiles[self.rows[i].profile as usize]
+    }
+
+    /// Device `i`, whole.
+    pub fn device(&self, i: usize) -> Device {
+        let mut d = self.profile(i).clone();
+        d.name = self.name(i).to_string();
+        d.host = self.host(i).to_string();
+        d.port = self.port(i);
+        d
+    }
+
+    /// Every device, whole, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Device> + '_ {
+        (0..self.len()).map(|i| self.device(i))
+    }
+
+    /// Keeps the devices for which `keep(table, i)` is true, in order.
+    pub fn retain(&mut self, mut keep: impl FnMut(&DeviceTable, usize) -> bool) {
+        let keep: Vec<bool> = (0..self.len()).map(|i| keep(self, i)).collect();
+        let mut k = keep.iter();
+        self.rows.retain(|_| *k.next().unwrap_or(&false));
+    }
+}
+
+impl FromIterator<Device> for DeviceTable {
+    fn from_iter<I: IntoIterator<Item = Device>>(devices: I) -> DeviceTable {
+        let mut t = DeviceTable::new();
+        for d in devices {
+            t.push(d);
+        }
+        t
+    }
+}
+
+impl From<Vec<Device>> for DeviceTable {
+    fn from(devices: Vec<Device>) -> DeviceTable {
+        devices.into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Auth, Secret};
+
+    fn device(i: usize, site: usize) -> Device {
+        let mut d = Device::new(format!("dev-{i}"), format!("10.0.0.{i}"), 2200 + i as u16);
+        d.username = "admin".into();
+        d.auth = vec![Auth::Password(Secret::new("pw"))];
+        d.platform = Some("cisco_ios".into());
+        d.commands = vec!["show version".into()];
+        d.groups = vec![format!("site{site}")];
+        d.data.insert("site".into(), format!("s{site}"));
+        d
+    }
+
+    #[test]
+    fn every_device_comes_back_whole_and_profiles_are_shared() {
+        let devices: Vec<Device> = (0..100).map(|i| device(i, i % 3)).collect();
+        let t = DeviceTable::from(devices.clone());
+        assert_eq!(t.len(), 100);
+        assert_eq!(t.profiles(), 3);
+        assert_eq!(t.iter().collect::<Vec<_>>(), devices);
+        assert_eq!(t.name(42), "dev-42");
+        assert_eq!(t.host(42), "10.0.0.42");
+        assert_eq!(t.port(42), 2242);
+        assert_eq!(t.profile(42).groups, ["site0"]);
+        assert_eq!(t.profile(42).name, "");
+    }
+
+    #[test]
+    fn devices_that_differ_in_anything_but_address_get_their_own_profile() {
+        let a = device(1, 0);
+        let mut b = device(2, 0);
+        b.auth = vec![Auth::Password(Secret::new("other"))];
+        let mut c = device(3, 0);
+        c.timeouts.session = Some(std::time::Duration::from_secs(5));
+        let t = DeviceTable::from(vec![a.clone(), b.clone(), c.clone()]);
+        assert_eq!(t.profiles(), 3);
+        assert_eq!(t.device(1), b);
+        assert_eq!(t.device(2), c);
+    }
+
+    #[test]
+    fn empty_names_and_unicode_split_right() {
+        let t = DeviceTable::from(vec![
+            Device::new("", "h", 1),
+            Device::new("rüter", "", 2),
+            Device::new("é", "ü.example", 3),
+        ]);
+        assert_eq!((t.name(0), t.host(0)), ("", "h"));
+        assert_eq!((t.name(1), t.host(1)), ("rüter", ""));
+        assert_eq!((t.name(2), t.host(2)), ("é", "ü.example"));
+    }
+
+    #[test]
+    fn retain_keeps_order_and_profiles() {
+        let mut t = DeviceTable::from((0..10).map(|i| device(i, i % 2)).collect::<Vec<_>>());
+        t.retain(|t, i| t.name(i).ends_with(['1', '3', '8']));
+        let names: Vec<String> = t.iter().map(|d| d.name).collect();
+        assert_eq!(names, ["dev-1", "dev-3", "dev-8"]);
+        assert_eq!(t.device(2), device(8, 0));
+    }
+}
