@@ -10,12 +10,15 @@
 //! - [`serve`]: a tiny HTTP/1.1 server on loopback that lists the runs of
 //!   an `--out` directory and renders each report on request; GET only,
 //!   paths confined to that directory.
+//! - [`story`]: `results.jsonl` indexed once so that each device's story
+//!   reads only the rows it needs (the report stays linear in the run).
 #![deny(missing_docs)]
 
 pub mod error;
 pub mod html;
 pub mod model;
 pub mod serve;
+pub mod story;
 
 pub use error::ReportError;
 

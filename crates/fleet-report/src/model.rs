@@ -7,6 +7,7 @@
 //! you can mail ([`Limits`]).
 
 use crate::error::ReportError;
+use crate::story::StoryIndex;
 use fleet_logs::explain;
 use fleet_logs::merge::{read_run, Entry};
 use fleet_proto::DeviceResult;
@@ -399,6 +400,7 @@ pub fn read(run_dir: &Path, limits: &Limits) -> Result<ReportData, ReportError> 
         ));
     }
 
+    let mut story_index = StoryIndex::new(&results);
     let mut output_budget = limits.total_output_bytes;
     let mut outputs_dropped = 0usize;
     let mut devices = Vec::with_capacity(last.len());
@@ -407,14 +409,7 @@ pub fn read(run_dir: &Path, limits: &Limits) -> Result<ReportData, ReportError> 
             let mut es: Vec<Entry> = by_device.remove(r.device.as_str()).unwrap_or_default();
             es.extend(general.iter().cloned());
             es.sort_by(|a, b| a.record.ts.cmp(&b.record.ts));
-            let mine: Vec<DeviceResult> = results
-                .iter()
-                .filter(|x| {
-                    x.device == r.device
-                        || x.worker.as_ref().map(|w| w.pid) == r.worker.as_ref().map(|w| w.pid)
-                })
-                .cloned()
-                .collect();
+            let mine = story_index.rows_for(&r.device, r, &es);
             Some(explain::build(&run_id, &r.device, &es, &mine).to_string())
         } else {
             None
