@@ -649,8 +649,20 @@ fn a_panic_is_a_crash_of_its_device_in_every_layout() {
             run.explain()
         );
         let r = &by_device(&results(&rd))["d003"];
-        assert_eq!(r["attempt"], 2, "-p {p}: one retry, then isolated: {r}");
-        assert!(r["error"].as_str().unwrap().contains("isolated"), "{r}");
+        // Isolated after its second crash: one retry. A first crash beside
+        // other sessions blames nobody yet (each of them gets a lone
+        // attempt), so the attempt count is 2, or 3 when d003 happened to
+        // share its worker the first time.
+        let err = r["error"].as_str().unwrap();
+        assert!(
+            err.contains("2 time(s)") && err.contains("isolated"),
+            "-p {p}: {r}"
+        );
+        let attempt = r["attempt"].as_u64().unwrap();
+        assert!(
+            (2..=3).contains(&attempt),
+            "-p {p}: one retry, then isolated: {r}"
+        );
         seen.push(st);
     }
     assert_eq!(

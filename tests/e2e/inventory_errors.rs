@@ -50,7 +50,7 @@ fn bad_flags_are_usage_errors() {
         );
         run.assert_code(2);
         assert!(run.stderr.contains("--threads"), "{}", run.explain());
-        assert!(run.stderr.contains("not in 1..=4096"), "{}", run.explain());
+        assert!(run.stderr.contains("from 1 to 4096"), "{}", run.explain());
     }
     let run = fleet(dir.path(), &["run", "--no-such-flag"], &[]);
     run.assert_code(2);

@@ -369,8 +369,10 @@ mod tests {
         // cores is less, so 1x1 can never beat its ideal by using 2 cores.
         let (w, c, b) = ideal(500, 1, 4.0, 1500.0, 2);
         assert_eq!((w, c, b), (2000.0, 750.0, IdealBound::Waves));
-        // Degenerate inputs do not divide by zero.
-        assert_eq!(ideal(10, 0, 1.0, 10.0, 0).0, 10.0);
+        // 0 slots (`auto` picks its own) has no waves bound, only the CPU
+        // one; 0 cores does not divide by zero.
+        let (w, c, b) = ideal(10, 0, 1.0, 10.0, 0);
+        assert_eq!((w, c, b), (0.0, 10.0, IdealBound::Cpu));
     }
 
     #[test]
