@@ -124,10 +124,11 @@ fn fleet_bin() -> Option<PathBuf> {
 /// (process start, inventory parse, spawn, dispatch, results.jsonl).
 #[divan::bench(sample_count = 3, sample_size = 1)]
 fn dispatch_noop_100k(b: Bencher) {
-    let Some(bin) = fleet_bin() else {
-        eprintln!("dispatch_noop_100k: no fleet binary (set FLEET_BIN); skipped");
-        return;
-    };
+    // A benchmark that measured nothing must not look like one that ran.
+    let bin = fleet_bin().expect(
+        "dispatch_noop_100k needs the fleet binary: run `cargo build --release` first \
+         or set FLEET_BIN",
+    );
     let dir = tempfile::tempdir().expect("temp dir");
     let inv = fleet_bench::bench::write_synthetic_inventory(dir.path(), 100_000)
         .expect("inventory written");
