@@ -208,78 +208,157 @@ pub fn resolve(
     env: &LocalEnv,
     connect_timeout_flag: bool,
 ) -> Result<Resolution> {
-    let cfg = load_ssh_config(args.ssh_config.as_deref(), env)?;
-    let mut stdin = std::io::stdin().lock();
-    let targets = if args.hosts.is_empty() {
-        Vec::new()
+    let mut r = Resolver::new(args, env, connect_timeout_flag)?;
+    let mut devices = Vec::with_capacity(inventory.len());
+    for d in inventory {
+        devices.extend(r.device(d)?);
+    }
+    // Only built when there are -w hosts: 100k inventory devices need no set.
+    let known: std::collections::HashSet<String> = if r.has_targets() {
+        devices.iter().map(|d| d.name.clone()).collect()
     } else {
-        fleet_hostlist::load(&args.hosts.join(","), &mut stdin).context("-w")?
+        Default::default()
     };
-    let excluded = if args.exclude.is_empty() {
-        Vec::new()
-    } else {
-        fleet_hostlist::load(&args.exclude.join(","), &mut stdin).context("-x")?
-    };
-    let password = match &args.password_env {
-        Some(var) => Some(Secret::new(std::env::var(var).map_err(|_| {
-            anyhow!("--password-env {var}: environment variable {var} is not set")
-        })?)),
-        None => None,
-    };
-    let mut explicit_auth: Vec<Auth> = args
-        .key_file
-        .iter()
-        .map(|p| Auth::KeyFile {
-            path: p.clone(),
-            passphrase: None,
-        })
-        .collect();
-    explicit_auth.extend(password.map(Auth::Password));
+    let (adhoc, mut res) = r.finish(|name| known.contains(name))?;
+    devices.extend(adhoc);
+    res.devices = devices;
+    Ok(res)
+}
 
-    let is_excluded = |name: &str, host: &str, port: u16| {
-        excluded.iter().any(|x| {
+/// [`resolve`] one device at a time, so an inventory can stream through
+/// it: [`Resolver::device`] for each inventory device in order, then
+/// [`Resolver::finish`] for the `-w` hosts and the run-wide values.
+pub struct Resolver<'a> {
+    args: &'a AdhocArgs,
+    env: &'a LocalEnv,
+    connect_timeout_flag: bool,
+    cfg: SshConfig,
+    /// `-w` hosts, expanded.
+    targets: Vec<Target>,
+    /// `-x` hosts, expanded.
+    excluded: Vec<Target>,
+    /// `--key-file` / `--password-env` for `-w` hosts.
+    explicit_auth: Vec<Auth>,
+    /// `~/.ssh/id_*` that exist.
+    default_files: Vec<PathBuf>,
+    res: Resolution,
+    seen_check: Option<(String, Option<HostKeyCheck>)>,
+    seen_kh: Option<(String, Option<Vec<PathBuf>>)>,
+    global: Option<Vec<PathBuf>>,
+    /// Inventory devices kept (not excluded).
+    kept: usize,
+}
+
+impl<'a> Resolver<'a> {
+    /// Reads the ssh config and expands `-w`/`-x` (stdin for `-`).
+    pub fn new(args: &'a AdhocArgs, env: &'a LocalEnv, connect_timeout_flag: bool) -> Result<Self> {
+        let cfg = load_ssh_config(args.ssh_config.as_deref(), env)?;
+        let mut stdin = std::io::stdin().lock();
+        let targets = if args.hosts.is_empty() {
+            Vec::new()
+        } else {
+            fleet_hostlist::load(&args.hosts.join(","), &mut stdin).context("-w")?
+        };
+        let excluded = if args.exclude.is_empty() {
+            Vec::new()
+        } else {
+            fleet_hostlist::load(&args.exclude.join(","), &mut stdin).context("-x")?
+        };
+        let password = match &args.password_env {
+            Some(var) => Some(Secret::new(std::env::var(var).map_err(|_| {
+                anyhow!("--password-env {var}: environment variable {var} is not set")
+            })?)),
+            None => None,
+        };
+        let mut explicit_auth: Vec<Auth> = args
+            .key_file
+            .iter()
+            .map(|p| Auth::KeyFile {
+                path: p.clone(),
+                passphrase: None,
+            })
+            .collect();
+        explicit_auth.extend(password.map(Auth::Password));
+        Ok(Resolver {
+            args,
+            env,
+            connect_timeout_flag,
+            cfg,
+            targets,
+            excluded,
+            explicit_auth,
+            default_files: default_identities(&env.home),
+            res: Resolution {
+                devices: Vec::new(),
+                host_key_check: PerRun::Unset,
+                known_hosts: PerRun::Unset,
+                global_known_hosts: Vec::new(),
+            },
+            seen_check: None,
+            seen_kh: None,
+            global: None,
+            kept: 0,
+        })
+    }
+
+    /// Whether `-w` named hosts ([`Resolver::finish`] then asks which names
+    /// the inventory has).
+    pub fn has_targets(&self) -> bool {
+        !self.targets.is_empty()
+    }
+
+    fn is_excluded(&self, name: &str, host: &str, port: u16) -> bool {
+        self.excluded.iter().any(|x| {
             (x.host == name || x.name() == name || x.host == host)
                 && x.port.is_none_or(|p| p == port)
         })
-    };
-    let mut devices: Vec<Device> = inventory
-        .into_iter()
-        .filter(|d| !is_excluded(&d.name, &d.host, d.port))
-        .collect();
-    // Only built when there are -w hosts: 100k inventory devices need no set.
-    let known: std::collections::HashSet<String> = if targets.is_empty() {
-        Default::default()
-    } else {
-        devices.iter().map(|d| d.name.clone()).collect()
-    };
-    let mut adhoc: Vec<(Device, Target)> = Vec::new();
-    for t in fleet_hostlist::exclude(targets, &excluded) {
-        if known.contains(&t.name()) {
-            continue;
-        }
-        let mut d = Device::new(t.name(), t.host.clone(), 0);
-        d.platform = args.platform.clone();
-        d.auth = explicit_auth.clone();
-        adhoc.push((d, t));
     }
 
-    let mut res = Resolution {
-        devices: Vec::new(),
-        host_key_check: PerRun::Unset,
-        known_hosts: PerRun::Unset,
-        global_known_hosts: Vec::new(),
-    };
-    let mut seen_check = None;
-    let mut seen_kh = None;
-    let mut global: Option<Vec<PathBuf>> = None;
-    let inventory_len = devices.len();
-    let defaults = default_identities(&env.home);
-    devices.extend(adhoc.iter().map(|(d, _)| d.clone()));
-    for (i, d) in devices.iter_mut().enumerate() {
-        if d.transport != Transport::Ssh {
-            continue;
+    /// One inventory device with the ssh config applied, or `None` when
+    /// `-x` leaves it out.
+    pub fn device(&mut self, mut d: Device) -> Result<Option<Device>> {
+        if self.is_excluded(&d.name, &d.host, d.port) {
+            return Ok(None);
         }
-        let target = i.checked_sub(inventory_len).map(|j| &adhoc[j].1);
+        self.kept += 1;
+        self.apply_config(&mut d, None)?;
+        Ok(Some(d))
+    }
+
+    /// The `-w` devices the inventory does not have (`known` says which
+    /// names it has), resolved, and the run-wide values; an error when
+    /// `-x` left nothing.
+    pub fn finish(mut self, known: impl Fn(&str) -> bool) -> Result<(Vec<Device>, Resolution)> {
+        let targets = std::mem::take(&mut self.targets);
+        let mut adhoc = Vec::new();
+        for t in fleet_hostlist::exclude(targets, &self.excluded) {
+            if known(&t.name()) {
+                continue;
+            }
+            let mut d = Device::new(t.name(), t.host.clone(), 0);
+            d.platform = self.args.platform.clone();
+            d.auth = self.explicit_auth.clone();
+            self.apply_config(&mut d, Some(&t))?;
+            adhoc.push(d);
+        }
+        let mut res = self.res;
+        res.global_known_hosts = self.global.unwrap_or_else(|| {
+            vec![
+                PathBuf::from("/etc/ssh/ssh_known_hosts"),
+                PathBuf::from("/etc/ssh/ssh_known_hosts2"),
+            ]
+        });
+        if self.kept + adhoc.len() == 0 {
+            bail!("no hosts left to run on after -x");
+        }
+        Ok((adhoc, res))
+    }
+
+    fn apply_config(&mut self, d: &mut Device, target: Option<&Target>) -> Result<()> {
+        if d.transport != Transport::Ssh {
+            return Ok(());
+        }
+        let (args, env, cfg) = (self.args, self.env, &self.cfg);
         let explicit_user = match target {
             Some(t) => t.user.clone().or_else(|| args.user.clone()),
             None => (!d.username.is_empty()).then(|| d.username.clone()),
@@ -295,10 +374,10 @@ pub fn resolve(
             target,
             args,
             &r,
-            &cfg,
+            cfg,
             env,
-            &defaults,
-            connect_timeout_flag,
+            &self.default_files,
+            self.connect_timeout_flag,
         )?;
         let tokens = Tokens {
             host: &d.host,
@@ -308,38 +387,28 @@ pub fn resolve(
             port: d.port,
             home: &env.home,
         };
-        res.host_key_check.add(
+        self.res.host_key_check.add(
             &d.name,
             r.strict_host_key_checking.map(|s| match s {
                 StrictHostKeyChecking::Yes => HostKeyCheck::Strict,
                 StrictHostKeyChecking::AcceptNew => HostKeyCheck::AcceptNew,
                 StrictHostKeyChecking::No => HostKeyCheck::Off,
             }),
-            &mut seen_check,
+            &mut self.seen_check,
         );
         let kh = r
             .user_known_hosts_files
             .as_ref()
             .map(|files| expand_all(files, &tokens, "UserKnownHostsFile", &d.name))
             .transpose()?;
-        res.known_hosts.add(&d.name, kh, &mut seen_kh);
-        if global.is_none() {
+        self.res.known_hosts.add(&d.name, kh, &mut self.seen_kh);
+        if self.global.is_none() {
             if let Some(files) = &r.global_known_hosts_files {
-                global = Some(expand_all(files, &tokens, "GlobalKnownHostsFile", &d.name)?);
+                self.global = Some(expand_all(files, &tokens, "GlobalKnownHostsFile", &d.name)?);
             }
         }
+        Ok(())
     }
-    res.global_known_hosts = global.unwrap_or_else(|| {
-        vec![
-            PathBuf::from("/etc/ssh/ssh_known_hosts"),
-            PathBuf::from("/etc/ssh/ssh_known_hosts2"),
-        ]
-    });
-    if devices.is_empty() {
-        bail!("no hosts left to run on after -x");
-    }
-    res.devices = devices;
-    Ok(res)
 }
 
 fn expand_all(

@@ -19,16 +19,42 @@ pub fn run(args: InventoryArgs) -> i32 {
     }
 }
 
-fn load(common: &InventoryCommon) -> Result<Inventory> {
-    let opts = fleet_inventory::LoadOptions {
+/// Load options; `sources` when the output shows where fields were set
+/// (`list --long/--json`, `show`): it costs a map per device.
+fn options(common: &InventoryCommon, sources: bool) -> fleet_inventory::LoadOptions {
+    fleet_inventory::LoadOptions {
         format: common.inventory_format,
         vault_password: fleet_inventory::VaultPassword::from_flag_or_env(
             common.vault_password_file.as_deref(),
         ),
-        sources: true,
+        sources,
         csv_columns: common.csv_columns.clone(),
         ..Default::default()
+    }
+}
+
+fn print_warnings(inv: &Inventory) {
+    let stderr = fleet_escape::Streams::detect(false).stderr;
+    for w in &inv.warnings {
+        eprintln!("fleet: warning: {}", stderr.text(&w.to_string()));
+    }
+}
+
+/// `inventory check` on an inventory file alone: counted while it is read,
+/// so a million devices are never held at once.
+fn check_streamed(common: &InventoryCommon) -> Result<Option<fleet_inventory::Summary>> {
+    let (Some(path), false, None) = (&common.inventory, is_adhoc(common), &common.limit) else {
+        return Ok(None);
     };
+    let mut summary = fleet_inventory::Summary::default();
+    let inv = fleet_inventory::load_each(path, &options(common, false), &mut |d| summary.add(&d))?;
+    print_warnings(&inv);
+    summary.warnings = inv.warnings.len();
+    Ok(Some(summary))
+}
+
+fn load(common: &InventoryCommon, sources: bool) -> Result<Inventory> {
+    let opts = options(common, sources);
     let adhoc = is_adhoc(common);
     let mut inv = match &common.inventory {
         Some(path) => fleet_inventory::load_with(path, &opts)?,
@@ -37,10 +63,8 @@ fn load(common: &InventoryCommon) -> Result<Inventory> {
             "no inventory: pass --inventory FILE (or set FLEET_INVENTORY), or hosts with -w HOSTLIST"
         ),
     };
+    print_warnings(&inv);
     let stderr = fleet_escape::Streams::detect(false).stderr;
-    for w in &inv.warnings {
-        eprintln!("fleet: warning: {}", stderr.text(&w.to_string()));
-    }
     if adhoc {
         let devices = std::mem::take(&mut inv.devices);
         let env = crate::adhoc::LocalEnv::from_process();
@@ -67,7 +91,7 @@ fn inner(args: InventoryArgs) -> Result<i32> {
     let mut out = std::io::stdout().lock();
     match args.command {
         InventoryCommand::List(l) => {
-            let inv = load(&l.common)?;
+            let inv = load(&l.common, l.long || l.json)?;
             for d in &inv.devices {
                 let _ = if l.json {
                     writeln!(out, "{}", json(&inv, d))
@@ -103,15 +127,14 @@ fn inner(args: InventoryArgs) -> Result<i32> {
             }
         }
         InventoryCommand::Check(c) => {
-            let inv = load(&c)?;
-            let _ = write!(
-                out,
-                "{}",
-                policy.text(&fleet_inventory::summary(&inv).to_string())
-            );
+            let summary = match check_streamed(&c)? {
+                Some(s) => s,
+                None => fleet_inventory::summary(&load(&c, false)?),
+            };
+            let _ = write!(out, "{}", policy.text(&summary.to_string()));
         }
         InventoryCommand::Show(s) => {
-            let inv = load(&s.common)?;
+            let inv = load(&s.common, true)?;
             let Some(d) = inv.devices.iter().find(|d| d.name == s.device) else {
                 let close: Vec<&str> = inv
                     .devices

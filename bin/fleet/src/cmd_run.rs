@@ -12,7 +12,7 @@ use fleet_master::config::Progress;
 use fleet_master::plan::{ConfigPush, PlanOptions, Resume, RunPlan};
 use fleet_master::{OutputFormat, RunConfig};
 use fleet_proto::rundir::TraceMode;
-use fleet_proto::{Device, ExitCode, HostKeyCheck, Mode, Timeouts, Transport};
+use fleet_proto::{Device, DeviceTable, ExitCode, HostKeyCheck, Mode, Timeouts, Transport};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -58,9 +58,9 @@ pub fn run(args: RunArgs) -> i32 {
 /// What `fleet run` goes on to do once its input is checked.
 enum Prepared {
     /// Configuration lines without `--commit`: print what would be sent.
-    DryRun(Vec<Device>),
+    DryRun(DeviceTable),
     /// Start the run.
-    Run(Box<RunConfig>, Vec<Device>),
+    Run(Box<RunConfig>, DeviceTable),
 }
 
 fn prepare(args: &RunArgs) -> Result<Prepared> {
@@ -113,9 +113,30 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         None
     };
     let stderr = Streams::detect(args.raw_output).stderr;
-    let (inventory_devices, inventory_known_hosts, inventory_check) = match &inventory_path {
+    // The inventory streams through the ssh config (-x, -F) into a packed
+    // table, one device at a time: a million devices never exist at once
+    // as whole `Device`s. Errors keep their order: the inventory's first,
+    // then the ssh config's, then a device's.
+    let env = crate::adhoc::LocalEnv::from_process();
+    let mut resolver =
+        crate::adhoc::Resolver::new(&args.adhoc, &env, args.connect_timeout.is_some());
+    let mut table = DeviceTable::new();
+    let mut device_error: Option<anyhow::Error> = None;
+    let (inventory_known_hosts, inventory_check) = match &inventory_path {
         Some(path) => {
-            let inventory = fleet_inventory::load_with(
+            let mut each = |d: Device| {
+                if device_error.is_some() {
+                    return;
+                }
+                if let Ok(r) = &mut resolver {
+                    match r.device(d) {
+                        Ok(Some(d)) => table.push(d),
+                        Ok(None) => {}
+                        Err(e) => device_error = Some(e),
+                    }
+                }
+            };
+            let inventory = fleet_inventory::load_each(
                 path,
                 &fleet_inventory::LoadOptions {
                     format: args.inventory_format,
@@ -127,35 +148,38 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
                     csv_columns: args.csv_columns.clone(),
                     become_password: become_password.clone(),
                 },
+                &mut each,
             )?;
             for w in &inventory.warnings {
                 eprintln!("fleet: warning: {}", stderr.text(&w.to_string()));
             }
-            (
-                inventory.devices,
-                inventory.known_hosts,
-                inventory.host_key_check,
-            )
+            (inventory.known_hosts, inventory.host_key_check)
         }
-        None => (Vec::new(), None, None),
+        None => (None, None),
     };
-    // -w/-x and the ssh config, before --limit and the password (which the plan adds).
-    let mut resolution = crate::adhoc::resolve(
-        &args.adhoc,
-        inventory_devices,
-        &crate::adhoc::LocalEnv::from_process(),
-        args.connect_timeout.is_some(),
-    )?;
-    // -K with -w hosts only: the inventory loader did not see them.
-    if let (None, Some(pw)) = (&inventory_path, &become_password) {
-        for d in &mut resolution.devices {
+    let resolver = resolver?;
+    if let Some(e) = device_error {
+        return Err(e);
+    }
+    // -w hosts the inventory does not have come after its devices.
+    let known: std::collections::HashSet<&str> = if resolver.has_targets() {
+        (0..table.len()).map(|i| table.name(i)).collect()
+    } else {
+        Default::default()
+    };
+    let (adhoc, resolution) = resolver.finish(|name| known.contains(name))?;
+    drop(known);
+    for mut d in adhoc {
+        // -K with -w hosts only: the inventory loader did not see them.
+        if let (None, Some(pw)) = (&inventory_path, &become_password) {
             if d.enable_secret.is_none() {
                 d.enable_secret = Some(pw.clone());
             }
         }
+        table.push(d);
     }
     if let Some(l) = &args.limit {
-        for w in l.limit.unmatched(&resolution.devices) {
+        for w in l.limit.unmatched_each(table.iter()) {
             eprintln!("fleet: warning: --limit: {}", stderr.text(&w.to_string()));
         }
     }
@@ -163,7 +187,7 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         inventory_path
             .as_deref()
             .unwrap_or(Path::new("the -w hosts")),
-        std::mem::take(&mut resolution.devices),
+        table,
         &PlanOptions {
             password,
             limit: args.limit.clone(),
@@ -308,7 +332,7 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
 }
 
 /// What `-p auto -t auto` knows before the first session.
-fn auto_facts(args: &RunArgs, fd_limit: u64, devices: &[Device]) -> fleet_autotune::Facts {
+fn auto_facts(args: &RunArgs, fd_limit: u64, devices: &DeviceTable) -> fleet_autotune::Facts {
     let caps: BTreeMap<&String, usize> = args
         .max_per_group
         .iter()
@@ -317,9 +341,13 @@ fn auto_facts(args: &RunArgs, fd_limit: u64, devices: &[Device]) -> fleet_autotu
         .collect();
     // Caps bound the total only when every device is in a capped group.
     let all_capped = !caps.is_empty()
-        && devices
-            .iter()
-            .all(|d| d.groups.iter().any(|g| caps.contains_key(g)));
+        && (0..devices.len()).all(|i| {
+            devices
+                .profile(i)
+                .groups
+                .iter()
+                .any(|g| caps.contains_key(g))
+        });
     fleet_autotune::Facts {
         cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
         fd_limit,
@@ -350,8 +378,8 @@ fn policy(args: &RunArgs) -> fleet_master::policy::Policy {
 
 /// Prints what a dry run would send, per device (names and lines from
 /// the inventory and config file: escaped on a terminal).
-fn print_dry_run(devices: &[Device], policy: Policy) {
-    for d in devices {
+fn print_dry_run(devices: &DeviceTable, policy: Policy) {
+    for d in devices.iter() {
         println!(
             "--- {} ({})",
             policy.line(&d.name),

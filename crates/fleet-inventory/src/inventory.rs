@@ -52,23 +52,41 @@ pub struct Summary {
 /// Counts devices per group, platform and transport.
 pub fn summary(inv: &Inventory) -> Summary {
     let mut s = Summary {
-        devices: inv.devices.len(),
         warnings: inv.warnings.len(),
         ..Summary::default()
     };
     for d in &inv.devices {
-        for g in &d.groups {
-            *s.per_group.entry(g.clone()).or_default() += 1;
-        }
-        let platform = d.platform.clone().unwrap_or_else(|| "-".to_owned());
-        *s.per_platform.entry(platform).or_default() += 1;
-        let transport = crate::vocab::transport_name(d.transport);
-        *s.per_transport.entry(transport.to_owned()).or_default() += 1;
-        if !d.jump.is_empty() {
-            s.with_jump += 1;
-        }
+        s.add(d);
     }
     s
+}
+
+impl Summary {
+    /// Counts one more device: a summary can be made while the inventory
+    /// streams by ([`crate::load_each`]), without keeping its devices.
+    pub fn add(&mut self, d: &Device) {
+        self.devices += 1;
+        for g in &d.groups {
+            match self.per_group.get_mut(g) {
+                Some(n) => *n += 1,
+                None => {
+                    self.per_group.insert(g.clone(), 1);
+                }
+            }
+        }
+        let platform = d.platform.as_deref().unwrap_or("-");
+        match self.per_platform.get_mut(platform) {
+            Some(n) => *n += 1,
+            None => {
+                self.per_platform.insert(platform.to_owned(), 1);
+            }
+        }
+        let transport = crate::vocab::transport_name(d.transport);
+        *self.per_transport.entry(transport.to_owned()).or_default() += 1;
+        if !d.jump.is_empty() {
+            self.with_jump += 1;
+        }
+    }
 }
 
 impl fmt::Display for Summary {

@@ -107,6 +107,25 @@ pub fn load(path: &Path, format: Option<Format>) -> Result<Inventory, InventoryE
 /// [`load`] with every option: the format, whether a prompted password
 /// stands in for missing credentials, and the vault password.
 pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Inventory, InventoryError> {
+    let mut devices = Vec::new();
+    let mut inv = load_each(path, opts, &mut |d| devices.push(d))?;
+    inv.devices = devices;
+    Ok(inv)
+}
+
+/// [`load_with`], handing each resolved device to `each` in inventory
+/// order instead of collecting them: the returned [`Inventory`] has no
+/// `devices`. A fleet YAML file is resolved while it is read, one device
+/// at a time, so a million devices never exist at once as [`Device`]s
+/// (the caller packs them, e.g. into a [`fleet_proto::DeviceTable`]).
+/// On an error, `each` may already have seen devices before the bad one.
+///
+/// [`Device`]: fleet_proto::Device
+pub fn load_each(
+    path: &Path,
+    opts: &LoadOptions,
+    each: &mut dyn FnMut(fleet_proto::Device),
+) -> Result<Inventory, InventoryError> {
     let mut vault = vault::Vault::new(opts.vault_password.clone());
     let unknown = || {
         InventoryError::file(
@@ -121,7 +140,8 @@ pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Inventory, Inventory
             None => Format::detect(path, &[]).ok_or_else(unknown)?,
         };
         if matches!(format, Format::AnsibleIni | Format::AnsibleYaml) {
-            return ansible::load_dir(path, &mut vault, opts.become_password.as_ref());
+            let inv = ansible::load_dir(path, &mut vault, opts.become_password.as_ref())?;
+            return Ok(hand_over(inv, each));
         }
         let file = ["hosts.yaml", "hosts.yml"]
             .iter()
@@ -129,7 +149,7 @@ pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Inventory, Inventory
             .find(|p| p.is_file())
             .unwrap_or_else(|| path.join("hosts.yaml"));
         let text = read_text(&file)?;
-        let mut inv = load_str_with(&text, &file, format, opts)?;
+        let mut inv = load_str_each(&text, &file, format, opts, each)?;
         inv.source = path.to_path_buf();
         return Ok(inv);
     }
@@ -154,17 +174,28 @@ pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Inventory, Inventory
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut inv = match format {
-        Format::AnsibleIni | Format::AnsibleYaml => ansible::load_file(
-            text,
-            path,
-            format,
-            &mut vault,
-            opts.become_password.as_ref(),
-        )?,
-        _ => load_str_with(text, path, format, opts)?,
+        Format::AnsibleIni | Format::AnsibleYaml => hand_over(
+            ansible::load_file(
+                text,
+                path,
+                format,
+                &mut vault,
+                opts.become_password.as_ref(),
+            )?,
+            each,
+        ),
+        _ => load_str_each(text, path, format, opts, each)?,
     };
     inv.source = path.to_path_buf();
     Ok(inv)
+}
+
+/// Moves the devices of an inventory loaded whole to `each`.
+fn hand_over(mut inv: Inventory, each: &mut dyn FnMut(fleet_proto::Device)) -> Inventory {
+    for d in std::mem::take(&mut inv.devices) {
+        each(d);
+    }
+    inv
 }
 
 /// Reads a UTF-8 text file, with errors naming the line of a bad byte.
@@ -199,42 +230,62 @@ fn load_str_with(
     format: Format,
     opts: &LoadOptions,
 ) -> Result<Inventory, InventoryError> {
+    let mut devices = Vec::new();
+    let mut inv = load_str_each(text, origin, format, opts, &mut |d| devices.push(d))?;
+    inv.devices = devices;
+    Ok(inv)
+}
+
+fn load_str_each(
+    text: &str,
+    origin: &Path,
+    format: Format,
+    opts: &LoadOptions,
+    each: &mut dyn FnMut(fleet_proto::Device),
+) -> Result<Inventory, InventoryError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut inv = match format {
-        Format::Fleet => fleet::load(text, origin, opts)?,
+        // Resolved while read: `-K` is applied device by device.
+        Format::Fleet => return fleet::load(text, origin, opts, each),
         Format::Nornir => nornir::load(text, origin, opts)?,
         Format::AnsibleIni | Format::AnsibleYaml => {
             let mut vault = vault::Vault::new(opts.vault_password.clone());
             // Ansible decides per host (`ansible_become`).
-            return ansible::load_file(
+            let inv = ansible::load_file(
                 text,
                 origin,
                 format,
                 &mut vault,
                 opts.become_password.as_ref(),
-            );
+            )?;
+            return Ok(hand_over(inv, each));
         }
         Format::Csv => csv_loader::load(text, origin, opts)?,
     };
     if let Some(pw) = &opts.become_password {
-        give_become_password(&mut inv, pw);
+        for d in &mut inv.devices {
+            give_become_password(d, pw, &mut inv.origins);
+        }
     }
-    Ok(inv)
+    Ok(hand_over(inv, each))
 }
 
 /// `-K` for formats without a become switch: every device (noop aside)
-/// without an enable secret of its own takes the prompted one.
-fn give_become_password(inv: &mut Inventory, pw: &fleet_proto::Secret) {
-    for d in &mut inv.devices {
-        if d.enable_secret.is_some() || d.transport == fleet_proto::Transport::Noop {
-            continue;
-        }
-        d.enable_secret = Some(pw.clone());
-        if let Some(o) = inv.origins.get_mut(&d.name) {
-            o.insert(
-                "enable_secret".to_owned(),
-                "prompt (--ask-become-pass)".to_owned(),
-            );
-        }
+/// without an enable secret of its own takes the prompted one (and its
+/// origins, when tracked, say so).
+pub(crate) fn give_become_password(
+    d: &mut fleet_proto::Device,
+    pw: &fleet_proto::Secret,
+    origins: &mut std::collections::BTreeMap<String, Origins>,
+) {
+    if d.enable_secret.is_some() || d.transport == fleet_proto::Transport::Noop {
+        return;
+    }
+    d.enable_secret = Some(pw.clone());
+    if let Some(o) = origins.get_mut(&d.name) {
+        o.insert(
+            "enable_secret".to_owned(),
+            "prompt (--ask-become-pass)".to_owned(),
+        );
     }
 }

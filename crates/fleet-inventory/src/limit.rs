@@ -106,10 +106,33 @@ impl Limit {
     /// One message per term that matches no device at all (usually a
     /// typo), for the caller to print as a warning.
     pub fn unmatched(&self, devices: &[Device]) -> Vec<String> {
+        self.unmatched_each(devices)
+    }
+
+    /// [`Limit::unmatched`] over devices given one at a time (e.g. from a
+    /// [`fleet_proto::DeviceTable`]), in one pass.
+    pub fn unmatched_each<D: std::borrow::Borrow<Device>>(
+        &self,
+        devices: impl IntoIterator<Item = D>,
+    ) -> Vec<String> {
+        let mut hit = vec![false; self.terms.len()];
+        let mut left = hit.len();
+        for d in devices {
+            if left == 0 {
+                break;
+            }
+            for (i, (_, sel, _)) in self.terms.iter().enumerate() {
+                if !hit[i] && sel.matches(d.borrow()) {
+                    hit[i] = true;
+                    left -= 1;
+                }
+            }
+        }
         self.terms
             .iter()
-            .filter(|(_, sel, _)| !devices.iter().any(|d| sel.matches(d)))
-            .map(|(_, _, t)| format!("`{t}` matches no device name or group"))
+            .zip(hit)
+            .filter(|(_, hit)| !hit)
+            .map(|((_, _, t), _)| format!("`{t}` matches no device name or group"))
             .collect()
     }
 

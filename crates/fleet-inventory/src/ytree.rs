@@ -27,6 +27,12 @@ pub(crate) struct Span {
 }
 
 impl Span {
+    /// A position (1-based line and column), for nodes made without
+    /// yaml-rust2 (the fast path for device lists).
+    pub(crate) fn new(line: u32, column: u32) -> Self {
+        Span { line, column }
+    }
+
     fn from_marker(m: &Marker) -> Self {
         let clamp = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
         Span {
@@ -56,6 +62,16 @@ pub(crate) struct Scalar {
 }
 
 impl Scalar {
+    /// A plain (unquoted, untagged) scalar.
+    pub(crate) fn plain(value: String, span: Span) -> Self {
+        Scalar {
+            value,
+            span,
+            plain: true,
+            vault: false,
+        }
+    }
+
     /// The text.
     pub(crate) fn as_str(&self) -> &str {
         &self.value
@@ -86,6 +102,13 @@ pub(crate) struct Mapping {
 }
 
 impl Mapping {
+    /// A mapping whose span is its first key's, as [`Reader`] makes them
+    /// (`span` when it has no entry).
+    pub(crate) fn new(entries: Vec<(Scalar, Node)>, span: Span) -> Self {
+        let span = entries.first().map_or(span, |(k, _)| k.span);
+        Mapping { entries, span }
+    }
+
     /// Entries in file order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&Scalar, &Node)> {
         self.entries.iter().map(|(k, v)| (k, v))
@@ -124,6 +147,11 @@ pub(crate) struct Sequence {
 }
 
 impl Sequence {
+    /// A sequence starting at `span`.
+    pub(crate) fn new(items: Vec<Node>, span: Span) -> Self {
+        Sequence { items, span }
+    }
+
     /// Items in order.
     pub(crate) fn iter(&self) -> std::slice::Iter<'_, Node> {
         self.items.iter()

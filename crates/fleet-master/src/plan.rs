@@ -24,7 +24,7 @@
 //! the device echoes.
 
 use fleet_inventory::limit::Limit;
-use fleet_proto::{Auth, Device, Mode, Secret, Timeouts, Transport};
+use fleet_proto::{Auth, Device, DeviceTable, Mode, Secret, Timeouts, Transport};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -348,8 +348,8 @@ pub struct PlanOptions {
 /// The devices a run will run, each with its final commands.
 #[derive(Debug, Clone)]
 pub struct RunPlan {
-    /// In inventory order.
-    pub devices: Vec<Device>,
+    /// In inventory order, packed: what devices share is stored once.
+    pub devices: DeviceTable,
     /// Configuration lines without `--commit`: print, send nothing.
     pub dry_run: bool,
     /// With `--resume`: devices of the inventory (after `--limit`) already
@@ -361,23 +361,26 @@ pub struct RunPlan {
 
 impl RunPlan {
     /// Chooses and shapes devices from `inventory` (loaded from
-    /// `inventory_path`) following `opts`.
+    /// `inventory_path`) following `opts`. What every device of a profile
+    /// shares (credentials, commands, transport, ...) is changed once per
+    /// profile; only `--limit`, `--shard`, `--resume` and `[::1]` hosts
+    /// look at devices one by one.
     pub fn build(
         inventory_path: &Path,
-        devices: Vec<Device>,
+        devices: impl Into<DeviceTable>,
         opts: &PlanOptions,
     ) -> Result<RunPlan, PlanError> {
-        let mut devices = devices;
+        let mut devices: DeviceTable = devices.into();
         if let Some(pw) = &opts.password {
-            for d in devices
-                .iter_mut()
-                .filter(|d| d.transport != Transport::Noop)
-            {
-                d.auth.push(Auth::Password(pw.clone()));
-            }
+            devices.map_profiles(|d, _| {
+                if d.transport != Transport::Noop {
+                    d.auth.push(Auth::Password(pw.clone()));
+                }
+                Ok::<(), PlanError>(())
+            })?;
         }
         if let Some(limit) = &opts.limit {
-            devices.retain(|d| limit.matches(d));
+            devices.retain(|t, i| limit.matches(&t.device(i)));
             if devices.is_empty() {
                 return Err(PlanError::NoMatch {
                     inventory: inventory_path.to_path_buf(),
@@ -388,8 +391,16 @@ impl RunPlan {
         let mut shard = None;
         if let Some((part, by)) = &opts.shard {
             let selected = devices.len();
-            let digest = fleet_shard::selection_digest(devices.iter().map(|d| d.name.as_str()));
-            devices = fleet_shard::select(devices, *part, by);
+            let digest = fleet_shard::selection_digest((0..devices.len()).map(|i| devices.name(i)));
+            let keys: Vec<String> = (0..devices.len())
+                .map(|i| match by {
+                    fleet_shard::ShardBy::Name => devices.name(i).to_string(),
+                    by => by.key(&devices.device(i)).into_owned(),
+                })
+                .collect();
+            let owner = fleet_shard::assign(&keys, part.n() as usize);
+            drop(keys);
+            devices.retain(|_, i| owner[i] == part.index());
             shard = Some(fleet_proto::rundir::ShardRecord {
                 k: part.k(),
                 n: part.n(),
@@ -400,12 +411,14 @@ impl RunPlan {
                 devices: devices.len(),
             });
         }
-        for d in &mut devices {
-            // `[::1]` is how people write an IPv6 address next to a port;
-            // the address itself is `::1` (to connect, for known_hosts).
-            unbracket(&mut d.host);
+        // `[::1]` is how people write an IPv6 address next to a port;
+        // the address itself is `::1` (to connect, for known_hosts).
+        devices.map_hosts(|h| unbracketed(h).map(String::from));
+        let shaped = devices.map_profiles(|d, first| {
             for hop in &mut d.jump {
-                unbracket(&mut hop.host);
+                if let Some(h) = unbracketed(&hop.host) {
+                    hop.host = h.to_string();
+                }
             }
             if !opts.commands.is_empty() {
                 d.commands = opts.commands.clone();
@@ -420,24 +433,34 @@ impl RunPlan {
             if opts.mode.is_some() {
                 d.mode = opts.mode;
             }
-        }
-        if let Some(push) = &opts.config {
-            for d in &mut devices {
+            if let Some(push) = &opts.config {
                 // Without -c, a config push runs only the config; with -c,
                 // the commands run after it (e.g. a `show` to verify).
                 if opts.commands.is_empty() {
                     d.commands.clear();
                 }
-                push.apply(d)?;
+                push.apply(d).map_err(|e| (first, e))?;
             }
+            Ok(())
+        });
+        if let Err((first, e)) = shaped {
+            // Profiles have no name: say which device it was.
+            return Err(match e {
+                PlanError::ConfigMode { why, .. } => PlanError::ConfigMode {
+                    device: devices.name(first).to_string(),
+                    why,
+                },
+                other => other,
+            });
         }
-        if let Some(d) = devices.iter().find(|d| d.commands.is_empty()) {
-            return Err(PlanError::NothingToRun(d.name.clone()));
+        if let Some(i) = (0..devices.len()).find(|&i| devices.profile(i).commands.is_empty()) {
+            return Err(PlanError::NothingToRun(devices.name(i).to_string()));
         }
         let mut already_done = 0;
         if let Some(resume) = &opts.resume {
             let before = devices.len();
-            devices = remaining_after(&resume.dir, devices, resume.retry_failed)?;
+            let done = done_in(&resume.dir, resume.retry_failed)?;
+            devices.retain(|t, i| !done.contains(t.name(i)));
             already_done = before - devices.len();
         }
         Ok(RunPlan {
@@ -449,20 +472,14 @@ impl RunPlan {
     }
 }
 
-/// `[::1]` -> `::1`; other hosts unchanged.
-fn unbracket(host: &mut String) {
-    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        *host = inner.to_string();
-    }
+/// `[::1]` -> `Some("::1")`; other hosts `None` (unchanged).
+fn unbracketed(host: &str) -> Option<&str> {
+    host.strip_prefix('[').and_then(|h| h.strip_suffix(']'))
 }
 
-/// Devices of a previous run that still need running: no result at all,
-/// or cancelled, or (with `retry_failed`) failed.
-fn remaining_after(
-    dir: &Path,
-    devices: Vec<Device>,
-    retry_failed: bool,
-) -> Result<Vec<Device>, PlanError> {
+/// Names of the devices of a previous run that need no new run: a last
+/// result other than cancelled (with `retry_failed`, only successes).
+fn done_in(dir: &Path, retry_failed: bool) -> Result<HashSet<String>, PlanError> {
     let path = dir.join("results.jsonl");
     let results =
         crate::sink::read_results(&path).map_err(|source| PlanError::Resume { path, source })?;
@@ -470,18 +487,14 @@ fn remaining_after(
         .iter()
         .map(|r| (r.device.as_str(), r.status))
         .collect();
-    let done: HashSet<&str> = last
+    Ok(last
         .iter()
         .filter(|(_, st)| match st {
             fleet_proto::Status::Cancelled => false,
             st if retry_failed => st.is_ok(),
             _ => true,
         })
-        .map(|(name, _)| *name)
-        .collect();
-    Ok(devices
-        .into_iter()
-        .filter(|d| !done.contains(d.name.as_str()))
+        .map(|(name, _)| name.to_string())
         .collect())
 }
 
@@ -508,8 +521,8 @@ mod tests {
         };
         let plan = RunPlan::build(Path::new("inv.yaml"), devs(), &opts).unwrap();
         assert_eq!(plan.devices.len(), 1);
-        assert_eq!(plan.devices[0].commands, ["id"]);
-        assert_eq!(plan.devices[0].transport, Transport::Noop);
+        assert_eq!(plan.devices.device(0).commands, ["id"]);
+        assert_eq!(plan.devices.device(0).transport, Transport::Noop);
         assert!(!plan.dry_run);
     }
 
@@ -588,8 +601,8 @@ mod tests {
         };
         let plan = RunPlan::build(Path::new("inv.yaml"), d, &opts).unwrap();
         assert!(plan.dry_run);
-        assert_eq!(plan.devices[0].commands[1], "hostname x");
-        assert_eq!(plan.devices[0].mode, Some(Mode::Shell));
+        assert_eq!(plan.devices.device(0).commands[1], "hostname x");
+        assert_eq!(plan.devices.device(0).mode, Some(Mode::Shell));
     }
 
     #[test]
@@ -610,7 +623,7 @@ mod tests {
             ..PlanOptions::default()
         };
         let plan = RunPlan::build(Path::new("inv.yaml"), d, &opts).unwrap();
-        let r1 = &plan.devices[0];
+        let r1 = &plan.devices.device(0);
         assert_eq!(r1.timeouts.connect, Some(Duration::from_secs(2)), "given");
         assert_eq!(
             r1.timeouts.command,
@@ -619,15 +632,15 @@ mod tests {
         );
         assert_eq!(r1.timeouts.session, Some(Duration::from_secs(60)));
         assert_eq!(r1.mode, Some(Mode::Exec), "--mode beats the inventory");
-        assert_eq!(plan.devices[1].mode, Some(Mode::Exec));
+        assert_eq!(plan.devices.device(1).mode, Some(Mode::Exec));
         assert_eq!(r1.host, "::1", "brackets are notation, not the address");
         // Nothing given: the inventory stays as it was.
         let mut d = devs();
         d[0].mode = Some(Mode::Shell);
         let plan = RunPlan::build(Path::new("inv.yaml"), d, &PlanOptions::default()).unwrap();
-        assert_eq!(plan.devices[0].mode, Some(Mode::Shell));
-        assert_eq!(plan.devices[1].mode, None, "left to the platform");
-        assert_eq!(plan.devices[0].timeouts, Timeouts::default());
+        assert_eq!(plan.devices.device(0).mode, Some(Mode::Shell));
+        assert_eq!(plan.devices.device(1).mode, None, "left to the platform");
+        assert_eq!(plan.devices.device(0).timeouts, Timeouts::default());
     }
 
     #[test]

@@ -136,6 +136,63 @@ impl DeviceTable {
         (0..self.len()).map(|i| self.device(i))
     }
 
+    /// For each profile still used by a device, the first device (its
+    /// index) that uses it: what messages about a profile name.
+    fn first_rows(&self) -> Vec<Option<usize>> {
+        let mut first = vec![None; self.profiles.len()];
+        for (i, r) in self.rows.iter().enumerate() {
+            let slot = &mut first[r.profile as usize];
+            if slot.is_none() {
+                *slot = Some(i);
+            }
+        }
+        first
+    }
+
+    /// Changes what devices share, once per profile instead of once per
+    /// device: `f` gets each profile still in use (name and host empty,
+    /// port 0) and the index of the first device using it (for messages).
+    /// Stops at the first error, in the order of those first devices.
+    pub fn map_profiles<E>(
+        &mut self,
+        mut f: impl FnMut(&mut Device, usize) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut order: Vec<(usize, usize)> = self
+            .first_rows()
+            .into_iter()
+            .enumerate()
+            .filter_map(|(p, first)| first.map(|i| (i, p)))
+            .collect();
+        order.sort_unstable();
+        // The index holds a second reference to every profile: drop it so
+        // `make_mut` changes each in place, then rebuild it.
+        self.index.clear();
+        let mut result = Ok(());
+        for (first, p) in order {
+            if let Err(e) = f(Arc::make_mut(&mut self.profiles[p]), first) {
+                result = Err(e);
+                break;
+            }
+        }
+        for (i, p) in self.profiles.iter().enumerate() {
+            self.index.entry(Arc::clone(p)).or_insert(i as u32);
+        }
+        result
+    }
+
+    /// Replaces the host of each device for which `f` returns a new one.
+    pub fn map_hosts(&mut self, mut f: impl FnMut(&str) -> Option<String>) {
+        for r in &mut self.rows {
+            let split = r.split as usize;
+            if let Some(host) = f(&r.text[split..]) {
+                let mut text = String::with_capacity(split + host.len());
+                text.push_str(&r.text[..split]);
+                text.push_str(&host);
+                r.text = text.into_boxed_str();
+            }
+        }
+    }
+
     /// Keeps the devices for which `keep(table, i)` is true, in order.
     pub fn retain(&mut self, mut keep: impl FnMut(&DeviceTable, usize) -> bool) {
         let keep: Vec<bool> = (0..self.len()).map(|i| keep(self, i)).collect();
@@ -213,6 +270,51 @@ mod tests {
         assert_eq!((t.name(0), t.host(0)), ("", "h"));
         assert_eq!((t.name(1), t.host(1)), ("rüter", ""));
         assert_eq!((t.name(2), t.host(2)), ("é", "ü.example"));
+    }
+
+    #[test]
+    fn map_profiles_changes_every_device_sharing_a_profile_once() {
+        let mut t = DeviceTable::from((0..10).map(|i| device(i, i % 3)).collect::<Vec<_>>());
+        t.retain(|t, i| t.profile(i).groups != ["site2"]);
+        let mut seen = Vec::new();
+        t.map_profiles(|p, first| {
+            seen.push(first);
+            p.commands.push("show clock".into());
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert_eq!(seen, [0, 1], "one call per profile in use, by first device");
+        for d in t.iter() {
+            assert_eq!(d.commands, ["show version", "show clock"]);
+        }
+        // The index follows the change: an equal device shares the profile.
+        let mut d = device(20, 0);
+        d.commands.push("show clock".into());
+        t.push(d.clone());
+        assert_eq!(t.profiles(), 3);
+        assert_eq!(t.device(t.len() - 1), d);
+        let e = t.map_profiles(|p, first| {
+            if p.groups == ["site1"] {
+                Err(first)
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(e, Err(1));
+    }
+
+    #[test]
+    fn map_hosts_replaces_only_what_it_returns() {
+        let mut t = DeviceTable::from(vec![
+            Device::new("a", "[::1]", 22),
+            Device::new("b", "h", 22),
+        ]);
+        t.map_hosts(|h| {
+            h.strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .map(String::from)
+        });
+        assert_eq!((t.name(0), t.host(0), t.host(1)), ("a", "::1", "h"));
     }
 
     #[test]

@@ -4,13 +4,14 @@
 //! - [`settings`]: one block of settings as written, with positions.
 //! - [`resolve`]: device > groups (listed order) > defaults, secrets read.
 
+mod fast;
 mod resolve;
 mod settings;
 
 use crate::error::{ErrorKind, InventoryError};
 use crate::inventory::{Inventory, Origins};
 use crate::secrets::Secrets;
-use crate::yaml::{self, err_at, pos};
+use crate::yaml::{self, err_at};
 use crate::ytree::{Node, Reader};
 use crate::LoadOptions;
 use fleet_proto::{Device, HostKeyCheck};
@@ -44,27 +45,36 @@ fn devices_come_last(text: &str) -> bool {
     after_devices
 }
 
-/// Resolves devices one at a time once `defaults` and `groups` are known.
-struct Builder<'a> {
+/// Resolves devices one at a time once `defaults` and `groups` are known,
+/// and hands each to the caller as soon as it is whole.
+struct Builder<'a, 'e> {
     ctx: Ctx<'a>,
     defaults: Settings,
     groups: HashMap<String, Settings>,
     secrets: Secrets,
-    seen: HashMap<String, (Option<usize>, Option<usize>)>,
-    devices: Vec<Device>,
+    /// Names seen so far, with the line and column of each (a million
+    /// entries at 1M devices: kept small).
+    seen: HashMap<Box<str>, (u32, u32)>,
+    /// Where resolved devices go.
+    each: &'e mut dyn FnMut(Device),
+    /// Devices handed over so far.
+    count: usize,
     /// `--ask-pass`: devices without credentials get the prompted password.
     password_prompted: bool,
+    /// `-K`: devices without an enable secret get the prompted one.
+    become_password: Option<fleet_proto::Secret>,
     /// Where each device's fields were set, when the caller asked
     /// ([`LoadOptions::sources`]); empty otherwise.
     origins: Option<BTreeMap<String, Origins>>,
 }
 
-impl<'a> Builder<'a> {
+impl<'a, 'e> Builder<'a, 'e> {
     fn new(
         ctx: Ctx<'a>,
         defaults: Settings,
         groups: HashMap<String, Settings>,
         opts: &LoadOptions,
+        each: &'e mut dyn FnMut(Device),
     ) -> Self {
         Builder {
             ctx,
@@ -72,8 +82,10 @@ impl<'a> Builder<'a> {
             groups,
             secrets: Secrets::default(),
             seen: HashMap::new(),
-            devices: Vec::new(),
+            each,
+            count: 0,
             password_prompted: opts.password_prompted,
+            become_password: opts.become_password.clone(),
             origins: opts.sources.then(BTreeMap::new),
         }
     }
@@ -94,18 +106,17 @@ impl<'a> Builder<'a> {
         let settings = self
             .ctx
             .settings(map, &format_args!("device `{name}`"), true)?;
-        let here = pos(name_node.span());
-        if let Some((l, c)) = self.seen.get(&name) {
+        let here = (
+            name_node.span().line() as u32,
+            name_node.span().column() as u32,
+        );
+        if let Some((l, c)) = self.seen.get(name.as_str()) {
             return Err(err_at(
                 file,
                 name_node.span(),
                 Some("name"),
                 ErrorKind::DuplicateName,
-                format!(
-                    "duplicate device name `{name}` (first defined at line {}:{})",
-                    l.unwrap_or(0),
-                    c.unwrap_or(0)
-                ),
+                format!("duplicate device name `{name}` (first defined at line {l}:{c})"),
             ));
         }
         let host = match map.get_node("host") {
@@ -147,9 +158,10 @@ impl<'a> Builder<'a> {
             let host_at = map.get_node("host").map(|h| At::new(h.span(), "host"));
             all.insert(name.clone(), origins(file, host_at, &layers));
         }
-        let device = resolve(
+        self.seen.insert(name.as_str().into(), here);
+        let mut device = resolve(
             file,
-            name.clone(),
+            name,
             host,
             group_names,
             &layers,
@@ -157,21 +169,56 @@ impl<'a> Builder<'a> {
             &mut self.secrets,
             self.password_prompted,
         )?;
-        self.seen.insert(name, here);
-        self.devices.push(device);
+        if let Some(pw) = &self.become_password {
+            let mut none = BTreeMap::new();
+            let origins = self.origins.as_mut().unwrap_or(&mut none);
+            crate::give_become_password(&mut device, pw, origins);
+        }
+        self.count += 1;
+        (self.each)(device);
         Ok(())
     }
 }
 
-/// Loads fleet YAML text read from `file`.
+/// Loads fleet YAML text read from `file`, handing each device to `each`
+/// as soon as it is resolved (the returned inventory has no `devices`).
 pub(crate) fn load(
     text: &str,
     file: &Path,
     opts: &LoadOptions,
+    each: &mut dyn FnMut(Device),
+) -> Result<Inventory, InventoryError> {
+    if let Some(split) = fast::split(text) {
+        let mut handed = 0usize;
+        let mut counted = |d: Device| {
+            handed += 1;
+            each(d)
+        };
+        match load_parts(split.head, Some(&split), file, opts, &mut counted) {
+            Ok(inv) => return Ok(inv),
+            // Devices went out: the error is the one the slow path would
+            // give at the same device.
+            Err(e) if handed > 0 => return Err(e),
+            // Before any device: the whole file through yaml-rust2 says
+            // what is wrong with its context (an unclosed bracket, ...).
+            Err(_) => {}
+        }
+    }
+    load_parts(text, None, file, opts, each)
+}
+
+/// Loads `text`; with `fast`, `text` is the part before the `devices:`
+/// line and the devices come from `fast`.
+fn load_parts(
+    text: &str,
+    fast: Option<&fast::Split<'_>>,
+    file: &Path,
+    opts: &LoadOptions,
+    each: &mut dyn FnMut(Device),
 ) -> Result<Inventory, InventoryError> {
     let base = file.parent().unwrap_or(Path::new("."));
     let ctx = Ctx { file, base };
-    let stream = devices_come_last(text);
+    let stream = fast.is_none() && devices_come_last(text);
     let mut reader = Reader::new(file, text, false)?;
     let top_span = *reader.span();
 
@@ -179,7 +226,8 @@ pub(crate) fn load(
     let mut host_key_check = None;
     let mut defaults = Settings::default();
     let mut groups: HashMap<String, Settings> = HashMap::new();
-    let mut builder: Option<Builder<'_>> = None;
+    let mut builder: Option<Builder<'_, '_>> = None;
+    let mut each = Some(each);
     let mut devices_node: Option<Node> = None;
     let mut devices_seen = false;
 
@@ -197,13 +245,25 @@ pub(crate) fn load(
                 ),
             ));
         }
+        if k == "devices" && fast.is_some() {
+            // A second (quoted) `devices` key: the slow path reports it.
+            return Err(err_at(
+                file,
+                key.span(),
+                Some(k),
+                ErrorKind::Syntax,
+                "duplicate key",
+            ));
+        }
         if k == "devices" {
             devices_seen = true;
             if stream {
-                let b = builder.get_or_insert_with(|| {
+                if builder.is_none() {
                     let (d, g) = (std::mem::take(&mut defaults), std::mem::take(&mut groups));
-                    Builder::new(Ctx { file, base }, d, g, opts)
-                });
+                    let sink = each.take().expect("one streamed `devices` key");
+                    builder = Some(Builder::new(Ctx { file, base }, d, g, opts, sink));
+                }
+                let b = builder.as_mut().expect("just set");
                 devices_node = reader.value_streamed(|n| b.add(&n))?;
             } else {
                 devices_node = Some(reader.value()?);
@@ -272,6 +332,18 @@ pub(crate) fn load(
             _ => {}
         }
     }
+    if let Some(split) = fast {
+        devices_seen = true;
+        let sink = each.take().expect("no `devices` key before the fast path");
+        let b = builder.insert(Builder::new(
+            Ctx { file, base },
+            std::mem::take(&mut defaults),
+            std::mem::take(&mut groups),
+            opts,
+            sink,
+        ));
+        split.each(|n| b.add(&n))?;
+    }
     if !devices_seen {
         return Err(err_at(
             file,
@@ -281,7 +353,13 @@ pub(crate) fn load(
             "missing `devices` (a list of devices with at least `name` and `host`)",
         ));
     }
-    let mut b = builder.unwrap_or_else(|| Builder::new(Ctx { file, base }, defaults, groups, opts));
+    let mut b = match builder {
+        Some(b) => b,
+        None => {
+            let sink = each.take().expect("not streamed, so not taken");
+            Builder::new(Ctx { file, base }, defaults, groups, opts, sink)
+        }
+    };
     match &devices_node {
         None => {}
         Some(Node::Sequence(seq)) => {
@@ -300,13 +378,13 @@ pub(crate) fn load(
             ))
         }
     }
-    if b.devices.is_empty() {
+    if b.count == 0 {
         b.secrets
             .warnings
             .push(format!("{}: `devices` is empty", file.display()));
     }
     Ok(Inventory {
-        devices: b.devices,
+        devices: Vec::new(),
         known_hosts,
         host_key_check,
         warnings: b.secrets.warnings,
@@ -318,6 +396,113 @@ pub(crate) fn load(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{load_str, Format};
+
+    /// Defaults, groups with data, devices in both fast shapes, vars.
+    const INVENTORY: &str = "\
+defaults:
+  username: admin
+  agent: true
+  platform: cisco_ios
+  commands: [show version]
+groups:
+  core: {data: {site: ams, role: core}, port: 2222}
+  edge:
+    username: edge
+    data:
+      site: fra
+devices:
+- {name: r1, host: 10.0.0.1, groups: [core]}
+- {name: r2, host: 10.0.0.2, groups: [edge, core], data: {rack: r-7}}
+- name: r3
+  host: fe80::1
+  groups: [edge]
+  transport: noop
+  connect_timeout: 3s
+";
+
+    /// The same inventory read three ways: the fast path, the streamed
+    /// slow path (a key after the list), the whole tree (groups after it).
+    fn three_ways(devices: &str) -> [String; 3] {
+        let head = INVENTORY.split("devices:\n").next().unwrap();
+        let fast = format!("{head}devices:\n{devices}");
+        let streamed = format!("{fast}version: 1\n");
+        let (defaults, groups) = head.split_at(head.find("groups:").unwrap());
+        let tree = format!("{defaults}devices:\n{devices}{groups}");
+        assert!(fast::split(&fast).is_some() && fast::split(&streamed).is_none());
+        assert!(devices_come_last(&streamed) && !devices_come_last(&tree));
+        [fast, streamed, tree]
+    }
+
+    fn load(text: &str) -> Result<Inventory, InventoryError> {
+        load_str(text, Path::new("inv.yaml"), Format::Fleet)
+    }
+
+    #[test]
+    fn the_fast_path_resolves_the_same_devices() {
+        let devices = INVENTORY.split("devices:\n").nth(1).unwrap();
+        let [fast, streamed, tree] = three_ways(devices);
+        let got = load(&fast).unwrap();
+        assert_eq!(got.devices.len(), 3);
+        assert_eq!(got, load(&streamed).unwrap());
+        let mut from_tree = load(&tree).unwrap();
+        from_tree.warnings.clear();
+        assert_eq!(got, from_tree);
+        let r2 = &got.devices[1];
+        assert_eq!((r2.username.as_str(), r2.port), ("edge", 2222));
+        assert_eq!(r2.data["site"], "fra", "the first listed group wins");
+        assert_eq!(r2.data["rack"], "r-7");
+        assert_eq!(got.devices[2].host, "fe80::1");
+        // load_each hands over the same devices, in order.
+        let mut each = Vec::new();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.yaml");
+        std::fs::write(&path, &fast).unwrap();
+        let inv =
+            crate::load_each(&path, &crate::LoadOptions::default(), &mut |d| each.push(d)).unwrap();
+        assert!(inv.devices.is_empty());
+        assert_eq!(each, got.devices);
+    }
+
+    #[test]
+    fn the_fast_path_gives_the_same_errors() {
+        for (bad, want) in [
+            (
+                "- {name: r1, host: h, prot: 22}\n",
+                "inv.yaml:13:23: field `prot`: unknown field in device `r1` (did you mean `port`?)",
+            ),
+            (
+                "- {name: r1, host: h}\n- name: r2\n  port: 99999\n  host: h\n",
+                "inv.yaml:15:9: field `port`: invalid port 99999 (expected 1-65535)",
+            ),
+            (
+                "- {name: r1, host: h}\n- {name: r1, host: h}\n",
+                "inv.yaml:14:10: field `name`: duplicate device name `r1` (first defined at line 13:10)",
+            ),
+            (
+                "- {name: r1}\n",
+                "inv.yaml:13:4: field `host`: device `r1` has no `host`",
+            ),
+        ] {
+            let [fast, streamed, tree] = three_ways(bad);
+            let e = load(&fast).unwrap_err();
+            assert_eq!(e.to_string(), want, "{fast}");
+            assert_eq!(load(&streamed).unwrap_err().to_string(), want);
+            // Devices before groups: other lines, the same complaint.
+            let t = load(&tree).unwrap_err();
+            assert_eq!((t.kind, t.field), (e.kind, e.field), "{tree}");
+        }
+    }
+
+    #[test]
+    fn a_broken_head_is_reported_as_the_slow_path_reports_it() {
+        let text = "defaults: {username: a\ndevices:\n- {name: r1, host: h}\n";
+        let fast = load(text).unwrap_err();
+        let path = Path::new("inv.yaml");
+        let slow = load_parts(text, None, path, &LoadOptions::default(), &mut |_| {}).unwrap_err();
+        assert_eq!(fast.to_string(), slow.to_string());
+        assert!(fast.message.contains("opened at line 1"), "{fast}");
+    }
 
     #[test]
     fn detects_devices_last() {
