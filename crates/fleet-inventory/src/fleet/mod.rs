@@ -469,7 +469,7 @@ devices:
         for (bad, want) in [
             (
                 "- {name: r1, host: h, prot: 22}\n",
-                "inv.yaml:13:23: field `prot`: unknown field in device `r1` (did you mean `port`?)",
+                "inv.yaml:13:23: field `prot`: unknown field in device `r1`; did you mean `port`?",
             ),
             (
                 "- {name: r1, host: h}\n- name: r2\n  port: 99999\n  host: h\n",
