@@ -119,7 +119,7 @@ pub(super) fn sender_loop(
                         last.devices = stats.devices;
                         last.ipc_messages = stats.ipc_messages + 1;
                         last.ipc_bytes = stats.ipc_bytes;
-                        let _ = to_master.send(WorkerToMaster::Bye(last.clone()));
+                        let _ = to_master.send(WorkerToMaster::Bye(last));
                         return last;
                     }
                     other => other,
