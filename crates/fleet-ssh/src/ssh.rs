@@ -166,6 +166,58 @@ fn check_host_key(
     }
 }
 
+/// Whether a libssh2 error from an auth attempt is the server saying no
+/// (or a credential we cannot use), as opposed to the connection failing.
+fn is_rejection(e: &ssh2::Error, f: &Failure) -> bool {
+    match f.status {
+        Status::Timeout => false,
+        Status::ProtocolError => matches!(
+            e.code(),
+            ssh2::ErrorCode::Session(-16 | -42 | -34 | -33 | -36)
+        ),
+        _ => true,
+    }
+}
+
+/// The first credential, sent before asking the server which methods it
+/// offers, when it is a password or an existing key file.
+///
+/// Listing the methods is a `none` request: one more round trip (and
+/// packets both sides encrypt) on every session, a tenth of a short exec
+/// session's CPU. When this first try works, which is the common case,
+/// the list is never asked for; when it fails, [`authenticate`] asks and
+/// goes on exactly as it would have, reusing this answer instead of
+/// sending the credential twice. The one difference: a server that does
+/// not offer the method saw one more failed attempt (it counts towards
+/// OpenSSH's `MaxAuthTries`).
+struct FirstTry {
+    method: &'static str,
+    result: Result<(), ssh2::Error>,
+    started: Instant,
+}
+
+fn first_try(sess: &Session, username: &str, auths: &[Auth]) -> Option<FirstTry> {
+    let started = Instant::now();
+    let (method, result) = match auths.first()? {
+        Auth::Password(pw) => ("password", sess.userauth_password(username, pw.expose())),
+        Auth::KeyFile { path, passphrase } if path.exists() => (
+            "publickey",
+            sess.userauth_pubkey_file(
+                username,
+                None,
+                path,
+                passphrase.as_ref().map(|p| p.expose()),
+            ),
+        ),
+        _ => return None,
+    };
+    Some(FirstTry {
+        method,
+        result,
+        started,
+    })
+}
+
 /// Tries each credential in order; returns the method that worked.
 pub(crate) fn authenticate(
     conn: &Connected,
@@ -183,6 +235,36 @@ pub(crate) fn authenticate(
             f
         }
     };
+    let ok = |method: &'static str, started: Instant| {
+        log::info!(
+            target: fleet_proto::event::DEVICE_LOG_TARGET,
+            "auth ok ({method}) in {:.1} ms",
+            ms(started.elapsed())
+        );
+        Ok(method)
+    };
+    let mut first = first_try(sess, username, auths);
+    match &first {
+        Some(t) if t.result.is_ok() && sess.authenticated() => return ok(t.method, t.started),
+        Some(FirstTry {
+            result: Err(e),
+            method,
+            ..
+        }) => {
+            let f = ssh_failure(e, method);
+            if !is_rejection(e, &f) {
+                // Timed out or the connection failed: listing would too.
+                return Err(match f.status {
+                    Status::Timeout => limit.expired("authentication"),
+                    _ => Failure::new(
+                        Status::ProtocolError,
+                        format!("authentication ({method}): {}", e.message()),
+                    ),
+                });
+            }
+        }
+        _ => {}
+    }
     // Also performs "none" authentication, which some servers accept.
     let offered = match sess.auth_methods(username) {
         Ok(m) => m.to_string(),
@@ -198,14 +280,23 @@ pub(crate) fn authenticate(
     }
     let has = |m: &str| offered.split(',').any(|o| o == m);
     let mut tried: Vec<String> = Vec::new();
-    for auth in auths {
+    for (i, auth) in auths.iter().enumerate() {
+        // The answer of the first try, if this is that credential sent
+        // the same way.
+        let mut answered = |method: &str| {
+            if i == 0 && first.as_ref().is_some_and(|t| t.method == method) {
+                first.take().map(|t| (t.result, t.started))
+            } else {
+                None
+            }
+        };
         let t0 = Instant::now();
-        let (method, label, result) = match auth {
-            Auth::Password(pw) if has("password") => (
-                "password",
-                "password".to_string(),
-                sess.userauth_password(username, pw.expose()),
-            ),
+        let (method, label, result, t0) = match auth {
+            Auth::Password(pw) if has("password") => {
+                let (result, t0) = answered("password")
+                    .unwrap_or_else(|| (sess.userauth_password(username, pw.expose()), t0));
+                ("password", "password".to_string(), result, t0)
+            }
             Auth::Password(pw) if has("keyboard-interactive") => {
                 let mut prompter = PasswordPrompter {
                     password: pw.expose(),
@@ -214,6 +305,7 @@ pub(crate) fn authenticate(
                     "keyboard-interactive",
                     "keyboard-interactive".to_string(),
                     sess.userauth_keyboard_interactive(username, &mut prompter),
+                    t0,
                 )
             }
             Auth::KeyFile { path, passphrase } if has("publickey") => {
@@ -221,21 +313,24 @@ pub(crate) fn authenticate(
                     tried.push(format!("key {} (file not found)", path.display()));
                     continue;
                 }
-                (
-                    "publickey",
-                    format!("key {}", path.display()),
-                    sess.userauth_pubkey_file(
-                        username,
-                        None,
-                        path,
-                        passphrase.as_ref().map(|p| p.expose()),
-                    ),
-                )
+                let (result, t0) = answered("publickey").unwrap_or_else(|| {
+                    (
+                        sess.userauth_pubkey_file(
+                            username,
+                            None,
+                            path,
+                            passphrase.as_ref().map(|p| p.expose()),
+                        ),
+                        t0,
+                    )
+                });
+                ("publickey", format!("key {}", path.display()), result, t0)
             }
             Auth::Agent if has("publickey") => (
                 "publickey",
                 "agent".to_string(),
                 sess.userauth_agent(username),
+                t0,
             ),
             other => {
                 let name = match other {
@@ -248,34 +343,20 @@ pub(crate) fn authenticate(
             }
         };
         match result {
-            Ok(()) if sess.authenticated() => {
-                log::info!(
-                    target: fleet_proto::event::DEVICE_LOG_TARGET,
-                    "auth ok ({method}) in {:.1} ms",
-                    ms(t0.elapsed())
-                );
-                return Ok(method);
-            }
+            Ok(()) if sess.authenticated() => return ok(method, t0),
             Ok(()) => tried.push(format!("{label} (partial success only)")),
             Err(e) => {
                 let f = ssh_failure(&e, &label);
-                match f.status {
-                    Status::Timeout => return Err(limit.expired("authentication")),
-                    Status::ProtocolError
-                        if !matches!(
-                            e.code(),
-                            ssh2::ErrorCode::Session(-16 | -42 | -34 | -33 | -36)
-                        ) =>
-                    {
-                        return Err(Failure::new(
-                            Status::ProtocolError,
-                            format!("authentication ({label}): {}", e.message()),
-                        ))
-                    }
-                    _ => {
-                        log::debug!("auth {label} rejected: {}", e.message());
-                        tried.push(format!("{label} rejected: {}", e.message()));
-                    }
+                if is_rejection(&e, &f) {
+                    log::debug!("auth {label} rejected: {}", e.message());
+                    tried.push(format!("{label} rejected: {}", e.message()));
+                } else if f.status == Status::Timeout {
+                    return Err(limit.expired("authentication"));
+                } else {
+                    return Err(Failure::new(
+                        Status::ProtocolError,
+                        format!("authentication ({label}): {}", e.message()),
+                    ));
                 }
             }
         }

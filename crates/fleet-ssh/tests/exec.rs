@@ -490,3 +490,40 @@ fn connection_lost_mid_command_is_protocol_error() {
     let err = out.error.unwrap();
     assert!(err.contains("kill -9"), "{err}");
 }
+
+#[test]
+fn a_credential_that_works_is_sent_without_listing_methods_first() {
+    // Listing methods is a `none` request: a round trip per session that
+    // an accepted first credential makes unnecessary.
+    let sshd = Sshd::start_with(fleet_testkit::sshd::SshdOptions {
+        extra_config: vec!["LogLevel DEBUG1".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = context(tmp.path()).run(&key_device(&sshd, &["true"]));
+    assert_eq!(out.status, Status::Ok, "{:?}\n{}", out.error, sshd.log());
+    let log = sshd.log();
+    assert!(log.contains("Accepted publickey"), "{log}");
+    assert!(
+        !log.lines().any(|l| l.contains("method none")),
+        "a `none` request was sent:\n{log}"
+    );
+}
+
+#[test]
+fn a_rejected_first_credential_still_reports_what_the_server_offers() {
+    let sshd = Sshd::start().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut d = key_device(&sshd, &["true"]);
+    d.auth = vec![Auth::Password(Secret::new("wrong"))];
+    let out = context(tmp.path()).run(&d);
+    assert_eq!(out.status, Status::AuthFailed, "{:?}", out.error);
+    // The answer to the first try is reused: the password is sent once.
+    let err = out.error.unwrap();
+    assert_eq!(err.matches("password rejected").count(), 1, "{err}");
+    let log = sshd.log();
+    assert_eq!(log.matches("Failed password").count(), 1, "{log}");
+    let offers = err.split("server offers: ").nth(1).unwrap_or_default();
+    assert!(offers.contains("publickey"), "{err}");
+}

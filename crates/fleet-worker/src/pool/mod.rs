@@ -5,7 +5,8 @@
 //!   answers take-backs with the devices still queued;
 //! - `w<id>-t<n>` (T of them) each take one device at a time and run it
 //!   ([`session`]);
-//! - `w<id>-tx` batches starts and results into few IPC messages
+//! - `w<id>-tx` packs starts and results into few IPC messages: the
+//!   first at once when idle, then one per short window while busy
 //!   ([`sender`]);
 //! - `w<id>-watchdog` sends the heartbeat and reports a session stuck past
 //!   its hard limit as `timeout`, replacing its thread, so one hung device
@@ -97,13 +98,14 @@ pub fn serve(
             active: threads,
             ..State::default()
         }),
-        changed: Condvar::new(),
-        out: Mutex::new(out_tx),
+        work: Condvar::new(),
+        done: Condvar::new(),
+        out: out_tx,
         hooks: session::TestHooks::from_env(),
     });
 
     let sender = spawn(format!("w{worker_id}-tx"), move || {
-        sender::sender_loop(to_master, out_rx)
+        sender::sender_loop(to_master, out_rx, sender::WINDOW)
     })?;
     for slot in 0..threads {
         spawn_session_thread(&shared, slot, 0)?;
@@ -125,13 +127,15 @@ pub fn serve(
     {
         let mut st = shared.lock();
         while !st.finished() {
-            st = shared.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+            st = shared.done.wait(st).unwrap_or_else(|p| p.into_inner());
         }
         st.said_bye = true;
     }
     log::info!("worker {worker_id} done, saying bye");
     // `devices` is filled in by the sender thread, which counts results.
     shared.send(Out::Bye(resource_stats()));
+    // A busy sender sleeps out its window: Bye need not wait for it.
+    sender.thread().unpark();
     let stats = sender.join().unwrap_or_default();
     Ok(stats)
 }
@@ -203,7 +207,8 @@ fn receive_loop(shared: &Arc<Shared>, from_master: &mut dyn FromMaster) {
                     let mut st = shared.lock();
                     st.stopping = true;
                     st.queue.clear();
-                    shared.changed.notify_all();
+                    shared.wake_workers(&st, usize::MAX);
+                    shared.wake_if_finished(&st);
                     return;
                 }
                 // The master is gone: nobody will read our results, and
@@ -218,9 +223,13 @@ fn receive_loop(shared: &Arc<Shared>, from_master: &mut dyn FromMaster) {
         };
         let mut st = shared.lock();
         let mut start = Vec::new();
+        // Session threads to wake: as many as the new jobs can use, or all
+        // of them when what they wait for changed.
+        let mut wake = usize::MAX;
         match msg {
             MasterToWorker::Batch { id, jobs } => {
                 log::debug!("batch {id}: {} devices", jobs.len());
+                wake = jobs.len();
                 st.queue.extend(jobs.into_iter().map(|j| (j, id)));
             }
             MasterToWorker::TakeBack { seqs } => {
@@ -239,6 +248,7 @@ fn receive_loop(shared: &Arc<Shared>, from_master: &mut dyn FromMaster) {
                     wanted.len()
                 );
                 shared.send(Out::Event(WorkerEvent::Returned { seqs: returned }));
+                wake = 0;
             }
             MasterToWorker::Drain => {
                 log::info!("master says drain: finishing {} queued", st.queue.len());
@@ -263,9 +273,13 @@ fn receive_loop(shared: &Arc<Shared>, from_master: &mut dyn FromMaster) {
                     before.saturating_sub(st.active)
                 );
             }
-            MasterToWorker::Configure(_) => log::warn!("ignoring a second Configure"),
+            MasterToWorker::Configure(_) => {
+                log::warn!("ignoring a second Configure");
+                wake = 0;
+            }
         }
-        shared.changed.notify_all();
+        shared.wake_workers(&st, wake);
+        shared.wake_if_finished(&st);
         if st.stopping {
             return;
         }

@@ -52,12 +52,19 @@ impl TestHooks {
 
 /// One session thread.
 pub(super) fn session_loop(shared: &Shared, slot: usize, generation: u32, thread: String) {
+    // A session reported but still counted running: counted done under the
+    // same lock that takes the next job (one lock per session, not two).
+    let mut reported = false;
     loop {
         // Taking a job and counting it running happen under one lock, so
         // the end of the pool (nothing queued, nothing running) is never
         // seen between the two.
         let (job, batch) = {
             let mut st = shared.lock();
+            if std::mem::take(&mut reported) {
+                st.running -= 1;
+                shared.wake_if_finished(&st);
+            }
             loop {
                 if st.slots[slot].generation != generation {
                     return;
@@ -88,7 +95,9 @@ pub(super) fn session_loop(shared: &Shared, slot: usize, generation: u32, thread
                     st.slots[slot].alive = false;
                     return;
                 }
-                st = shared.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+                st.idle += 1;
+                st = shared.work.wait(st).unwrap_or_else(|p| p.into_inner());
+                st.idle -= 1;
             }
         };
         shared.send(Out::Event(WorkerEvent::Started {
@@ -118,7 +127,7 @@ pub(super) fn session_loop(shared: &Shared, slot: usize, generation: u32, thread
                         seq: job.seq,
                         message,
                     }));
-                    shared.changed.notify_all();
+                    shared.wake_if_finished(&st);
                 }
                 continue;
             }
@@ -144,22 +153,28 @@ pub(super) fn session_loop(shared: &Shared, slot: usize, generation: u32, thread
         }
         drop(scope);
 
-        let mut st = shared.lock();
-        if st.slots[slot].generation != generation {
-            // The watchdog already reported this device as timed out and
-            // gave the slot to a new thread.
-            log::warn!(
-                "late result for {} discarded (thread was replaced)",
-                device.name
-            );
-            return;
-        }
-        let Some(busy) = st.slots[slot].busy.take() else {
-            return;
+        let busy = {
+            let mut st = shared.lock();
+            if st.slots[slot].generation != generation {
+                // The watchdog already reported this device as timed out
+                // and gave the slot to a new thread.
+                log::warn!(
+                    "late result for {} discarded (thread was replaced)",
+                    device.name
+                );
+                return;
+            }
+            // Once taken, the watchdog no longer sees this session (it is
+            // over); it still counts running until reported.
+            let Some(busy) = st.slots[slot].busy.take() else {
+                return;
+            };
+            busy
         };
+        // Built and handed over outside the lock, and before the session
+        // counts done, so `Bye` (sent once running reaches zero) always
+        // follows the last result.
         let mut result = busy.result(shared, outcome);
-        // Report before counting the session done, so `Bye` (sent once
-        // running reaches zero) always follows the last result.
         for chunk in split_large_outputs(job.seq, &mut result) {
             shared.send(Out::Event(chunk));
         }
@@ -167,8 +182,7 @@ pub(super) fn session_loop(shared: &Shared, slot: usize, generation: u32, thread
             seq: job.seq,
             result,
         }));
-        st.running -= 1;
-        shared.changed.notify_all();
+        reported = true;
     }
 }
 

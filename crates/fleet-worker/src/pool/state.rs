@@ -2,6 +2,12 @@
 //! threads hand the sender. One mutex guards it all, so taking a job and
 //! counting it running are one step (a `Stop` can never say `Bye` while a
 //! session is starting).
+//!
+//! Two condition variables, so a wake-up reaches only who can act on it:
+//! `work` for session threads waiting for a job, `done` for the thread
+//! waiting for the end of the pool. A session that ends wakes nobody
+//! unless it was the last one (a futex wake per session is a context
+//! switch per session on a busy worker).
 
 use fleet_proto::{
     DeviceResult, Job, Status, Timings, WorkerConfig, WorkerEvent, WorkerRef, WorkerStats,
@@ -104,6 +110,9 @@ pub(super) struct State {
     /// Threads wanted (`SetThreads`): slots at or beyond this park once
     /// their session ends.
     pub active: usize,
+    /// Session threads waiting on `work` now: a batch wakes at most this
+    /// many, and none when every thread is busy.
+    pub idle: usize,
 }
 
 impl State {
@@ -121,8 +130,12 @@ pub(super) struct Shared {
     pub config: WorkerConfig,
     pub context: Context,
     pub state: Mutex<State>,
-    pub changed: Condvar,
-    pub out: Mutex<mpsc::Sender<Out>>,
+    /// Session threads wait here for a job (or to stop, drain or park).
+    pub work: Condvar,
+    /// The serving thread waits here for [`State::finished`].
+    pub done: Condvar,
+    /// To the sender thread (`Sender` is `Sync`: no lock, no clone).
+    pub out: mpsc::Sender<Out>,
     /// Test hooks (cargo feature `test-hooks` only).
     pub hooks: super::session::TestHooks,
 }
@@ -135,10 +148,33 @@ impl Shared {
     }
 
     pub fn send(&self, out: Out) {
-        let tx = self.out.lock().unwrap_or_else(|p| p.into_inner()).clone();
         // The sender thread only leaves after Bye, so this cannot fail
         // while sessions still run.
-        let _ = tx.send(out);
+        let _ = self.out.send(out);
+    }
+
+    /// Wakes the serving thread if the pool is finished: call after any
+    /// change that can finish it (a session ended, the queue shrank, the
+    /// master said drain or stop).
+    pub fn wake_if_finished(&self, st: &State) {
+        if st.finished() {
+            self.done.notify_all();
+        }
+    }
+
+    /// Wakes the idle session threads that `jobs` new jobs can keep busy
+    /// (all of them for `usize::MAX`: stop, drain, a new thread count).
+    pub fn wake_workers(&self, st: &State, jobs: usize) {
+        if st.idle == 0 {
+            return;
+        }
+        if jobs >= st.idle {
+            self.work.notify_all();
+        } else {
+            for _ in 0..jobs {
+                self.work.notify_one();
+            }
+        }
     }
 }
 

@@ -62,7 +62,7 @@ pub(super) fn watchdog(shared: Arc<Shared>) {
                 replace.push((i, generation));
             }
             if !replace.is_empty() {
-                shared.changed.notify_all();
+                shared.wake_if_finished(&st);
             }
         }
         for (slot, generation) in replace {
