@@ -248,14 +248,12 @@ fn calibrate(
     };
     let rec = runner::run_once(&spec, layout, &work.join("calibration"), 0, 0)?;
     let costs = match rec.run_dir.as_deref() {
-        Some(dir) => {
-            artifacts::session_costs(dir).map_err(|source| BenchError::RunDir {
-                layout: layout.to_string(),
-                repeat: 0,
-                dir: dir.to_path_buf(),
-                source,
-            })?
-        }
+        Some(dir) => artifacts::session_costs(dir).map_err(|source| BenchError::RunDir {
+            layout: layout.to_string(),
+            repeat: 0,
+            dir: dir.to_path_buf(),
+            source,
+        })?,
         None => None,
     };
     progress(&format!(

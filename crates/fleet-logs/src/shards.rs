@@ -215,7 +215,9 @@ mod tests {
         text.push_str("{\"device\":\"r3\",\"ho");
         std::fs::write(&path, &text).unwrap();
         let story = crate::explain(dir.path(), "r1").unwrap();
-        let last = story.last_result.expect("r1's line, read through the shard tag");
+        let last = story
+            .last_result
+            .expect("r1's line, read through the shard tag");
         assert_eq!(last.worker.map(|w| w.pid), Some(7));
         assert!(story.run_id.ends_with("(shard 1: shard-run-1)"));
         // A broken line before the last is no torn write: an error naming it.

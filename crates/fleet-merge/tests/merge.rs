@@ -84,7 +84,10 @@ fn shard(root: &Path, k: u32, tail: &str) -> PathBuf {
     let pid = 100 + k;
     let [a, b] = names(k);
     let mut text = String::new();
-    for r in [result(&a, Status::Ok, pid), result(&b, Status::AuthFailed, pid)] {
+    for r in [
+        result(&a, Status::Ok, pid),
+        result(&b, Status::AuthFailed, pid),
+    ] {
         text.push_str(&serde_json::to_string(&r).unwrap());
         text.push('\n');
     }
@@ -160,7 +163,11 @@ fn merged_files_round_trip_through_the_contract_readers() {
         plain,
         lines.iter().map(|l| l.result.clone()).collect::<Vec<_>>()
     );
-    assert_eq!(plain[0], result("k1-a", Status::Ok, 101), "shard order, untouched");
+    assert_eq!(
+        plain[0],
+        result("k1-a", Status::Ok, 101),
+        "shard order, untouched"
+    );
 
     // run.json: a fleet-run/1 run.json that reads back as the type.
     let run = RunJson::read(&out).unwrap();
@@ -178,7 +185,11 @@ fn merged_files_round_trip_through_the_contract_readers() {
     assert_eq!(run.interrupted, Some(false));
     assert_eq!(run.shard, None);
     assert_eq!(
-        (run.layout.processes, run.layout.threads, run.layout.batch_size),
+        (
+            run.layout.processes,
+            run.layout.threads,
+            run.layout.batch_size
+        ),
         (4, 8, Some(8))
     );
     assert_eq!(run.timeouts_ms, shard_run_json(1).timeouts_ms);
@@ -204,8 +215,7 @@ fn merged_files_round_trip_through_the_contract_readers() {
     assert_eq!((s2.devices, s2.results), (2, 2));
     assert!(s2.dir.as_ref().is_some_and(|d| d.is_absolute()));
     // What the type writes is what it reads: nothing lost on the way.
-    let again: RunJson =
-        serde_json::from_str(&serde_json::to_string(&run).unwrap()).unwrap();
+    let again: RunJson = serde_json::from_str(&serde_json::to_string(&run).unwrap()).unwrap();
     assert_eq!(again, run);
 
     // workers.json: each shard's records, whole, with shard and name.
@@ -214,7 +224,10 @@ fn merged_files_round_trip_through_the_contract_readers() {
     for (w, k) in workers.iter().zip(1..) {
         assert_eq!(w.shard, Some(k));
         assert_eq!(w.name.as_deref(), Some(format!("s{k}-w0").as_str()));
-        assert_eq!((w.pid, w.ipc_bytes_in, w.cpu_user_ms), (100 + k, 321, Some(1.5)));
+        assert_eq!(
+            (w.pid, w.ipc_bytes_in, w.cpu_user_ms),
+            (100 + k, 321, Some(1.5))
+        );
     }
 
     // trace.json: shard 2's events moved to its pid range and clock.

@@ -945,9 +945,6 @@ mod tests {
             ..w
         };
         let text = serde_json::to_string(&merged).unwrap();
-        assert_eq!(
-            serde_json::from_str::<WorkerRecord>(&text).unwrap(),
-            merged
-        );
+        assert_eq!(serde_json::from_str::<WorkerRecord>(&text).unwrap(), merged);
     }
 }

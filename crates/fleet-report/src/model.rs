@@ -309,9 +309,8 @@ pub fn read(run_dir: &Path, limits: &Limits) -> Result<ReportData, ReportError> 
         .unwrap_or(0);
 
     // Lanes: one per (pid, thread), grouped by worker process in slot order.
-    let shard_of = |pid: u32| -> Option<u32> {
-        workers.iter().find(|w| w.pid == pid).and_then(|w| w.shard)
-    };
+    let shard_of =
+        |pid: u32| -> Option<u32> { workers.iter().find(|w| w.pid == pid).and_then(|w| w.shard) };
     let mut lane_keys: Vec<(u32, u32, String)> = results
         .iter()
         .filter_map(|r| r.worker.as_ref().map(|w| (w.id, w.pid, w.thread.clone())))
