@@ -3,7 +3,7 @@
 //! missing devices from the inventory when it can, and prints the report.
 //!
 //! Exit codes: 0 every device merged once and ok; 1 every device merged
-//! once, some failed; 2 bad input (nothing written); 3 merged, but shards
+//! once, some failed; 2 bad input (nothing written); 5 merged, but shards
 //! or devices are missing, or devices ran in two shards.
 
 use anyhow::{Context, Result};
@@ -92,8 +92,8 @@ fn expected_devices(args: &MergeArgs) -> Result<Option<Vec<(String, u32)>>> {
     let run = ShardRun::read(first)?;
     let path = match &args.inventory {
         Some(p) => p.clone(),
-        None => match run.run_json.get("inventory").and_then(|v| v.as_str()) {
-            Some(p) if std::path::Path::new(p).is_file() => PathBuf::from(p),
+        None => match run.run.inventory {
+            Some(p) if p.is_file() => p,
             _ => return Ok(None),
         },
     };
@@ -178,6 +178,13 @@ fn print_report(r: &MergeReport) {
             } else {
                 format!(" (in shards that ran: {})", name_list(&in_present))
             }
+        );
+    }
+    for k in &r.torn {
+        eprintln!(
+            "fleet merge: shard {k}/{}: results.jsonl ends in a torn line (its master was killed \
+             mid-write); that device counts as missing",
+            r.n
         );
     }
     for (d, ks) in &r.duplicates {

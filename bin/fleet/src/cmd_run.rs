@@ -401,14 +401,13 @@ fn absolute(p: &Path) -> PathBuf {
 
 /// The inventory a previous run used, from its run.json.
 fn inventory_of_run(dir: &Path) -> Result<PathBuf> {
-    let path = dir.join("run.json");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let doc: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
-    match doc.get("inventory").and_then(|v| v.as_str()) {
-        Some(p) => Ok(PathBuf::from(p)),
-        None => bail!("{} names no inventory; pass --inventory", path.display()),
+    let run = fleet_proto::rundir::RunJson::read(dir)?;
+    match run.inventory {
+        Some(p) => Ok(p),
+        None => bail!(
+            "{} names no inventory; pass --inventory",
+            dir.join(fleet_proto::rundir::RUN_FILE).display()
+        ),
     }
 }
 

@@ -1,8 +1,9 @@
 //! Reading back what `fleet run` left in its run directory, through the
-//! contract types of [`fleet_proto::rundir`].
+//! contract types of [`fleet_proto::rundir`]. Errors are the contract's
+//! own [`RunDirError`] (file, line, and the parse or OS error as source).
 
 use fleet_proto::rundir::ResultsReader;
-pub use fleet_proto::rundir::{RunJson, WorkerRecord};
+pub use fleet_proto::rundir::{RunDirError, RunJson, WorkerRecord};
 use fleet_proto::{Status, Timings};
 use std::path::{Path, PathBuf};
 
@@ -16,26 +17,20 @@ pub fn single_run_dir(out: &Path) -> Option<PathBuf> {
         .find(|p| p.join("run.json").is_file())
 }
 
-/// Reads `run.json` (the reason as text when it cannot).
-pub fn read_run_json(run_dir: &Path) -> Result<RunJson, String> {
-    RunJson::read(run_dir).map_err(|e| error_chain(&e))
+/// Reads `run.json`.
+pub fn read_run_json(run_dir: &Path) -> Result<RunJson, RunDirError> {
+    RunJson::read(run_dir)
 }
 
-/// Reads `workers.json`.
-pub fn read_workers_json(run_dir: &Path) -> Result<Vec<WorkerRecord>, String> {
-    WorkerRecord::read_all(run_dir).map_err(|e| error_chain(&e))
-}
-
-/// An error and its causes on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
+/// Reads `workers.json`; a run without one (its master died before the
+/// end) has no records. A file that does not parse is an error.
+pub fn read_workers_json(run_dir: &Path) -> Result<Vec<WorkerRecord>, RunDirError> {
+    match WorkerRecord::read_all(run_dir) {
+        Err(RunDirError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(Vec::new())
+        }
+        other => other,
     }
-    text
 }
 
 /// Worker spawn cost from `workers.json`: `(first hello − first start,
@@ -70,26 +65,30 @@ pub struct SessionCosts {
     pub session_ms: f64,
 }
 
-/// Reads [`SessionCosts`] from a run directory (`None` without ok sessions).
-pub fn session_costs(run_dir: &Path) -> Option<SessionCosts> {
-    let rows: Vec<Timings> = ResultsReader::open(run_dir)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter(|r| r.status == Status::Ok)
-        .map(|r| r.timings_ms)
-        .collect();
+/// Reads [`SessionCosts`] from a run directory (`None` without ok
+/// sessions); a results file that does not parse is an error.
+pub fn session_costs(run_dir: &Path) -> Result<Option<SessionCosts>, RunDirError> {
+    let mut rows: Vec<Timings> = Vec::new();
+    for r in ResultsReader::open(run_dir)? {
+        let r = r?;
+        if r.status == Status::Ok {
+            rows.push(r.timings_ms);
+        }
+    }
     if rows.is_empty() {
-        return None;
+        return Ok(None);
     }
     let mut hs: Vec<f64> = rows.iter().map(|t| t.connect + t.auth).collect();
     // Medians, not means: the first sessions of a run pay for cold caches
     // (tens of ms where the rest take 4), and a mean of 10 made the ideal
     // of a sequential run twice too long (1x1 at 194% efficiency).
     let mut totals: Vec<f64> = rows.iter().map(|t| t.total).collect();
-    Some(SessionCosts {
-        handshake_ms: crate::stats::median(&mut hs)?,
-        session_ms: crate::stats::median(&mut totals)?,
-    })
+    Ok(crate::stats::median(&mut hs)
+        .zip(crate::stats::median(&mut totals))
+        .map(|(handshake_ms, session_ms)| SessionCosts {
+            handshake_ms,
+            session_ms,
+        }))
 }
 
 #[cfg(test)]

@@ -247,7 +247,15 @@ fn calibrate(
         auto: false,
     };
     let rec = runner::run_once(&spec, layout, &work.join("calibration"), 0, 0)?;
-    let costs = rec.run_dir.as_deref().and_then(artifacts::session_costs);
+    let costs = match rec.run_dir.as_deref() {
+        Some(dir) => artifacts::session_costs(dir).map_err(|source| BenchError::RunDir {
+            layout: layout.to_string(),
+            repeat: 0,
+            dir: dir.to_path_buf(),
+            source,
+        })?,
+        None => None,
+    };
     progress(&format!(
         "calibration: {k} devices one at a time: handshake (connect + auth) median {:.1} ms, session median {:.1} ms, {} not ok",
         costs.map(|c| c.handshake_ms).unwrap_or(0.0),

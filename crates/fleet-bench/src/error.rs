@@ -54,6 +54,20 @@ pub enum BenchError {
         /// Its output directory (stdout/stderr captured there).
         dir: PathBuf,
     },
+    /// A run's directory is not what schema `fleet-run/1` says (or a file
+    /// of it cannot be read).
+    #[error("run {layout} #{repeat}: unusable run directory (see {dir})")]
+    RunDir {
+        /// Layout of the run.
+        layout: String,
+        /// Repeat index.
+        repeat: usize,
+        /// Its output directory (stdout/stderr captured there).
+        dir: PathBuf,
+        /// Which file, and why.
+        #[source]
+        source: fleet_proto::rundir::RunDirError,
+    },
     /// The inventory could not be read.
     #[error("inventory {path}: {message}")]
     Inventory {

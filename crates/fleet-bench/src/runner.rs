@@ -162,13 +162,14 @@ pub fn run_once(
             dir: dir.to_path_buf(),
         });
     };
-    let run = artifacts::read_run_json(&run_dir).map_err(|why| BenchError::Run {
+    let unusable = |source| BenchError::RunDir {
         layout: layout.to_string(),
         repeat,
-        why,
         dir: dir.to_path_buf(),
-    })?;
-    let workers = artifacts::read_workers_json(&run_dir).unwrap_or_default();
+        source,
+    };
+    let run = artifacts::read_run_json(&run_dir).map_err(unusable)?;
+    let workers = artifacts::read_workers_json(&run_dir).map_err(unusable)?;
     let in_process = layout.p == 0 && !layout.auto;
     // `-p 0` spawns no process: its pool's start is no spawn cost.
     let spawn = (!in_process)

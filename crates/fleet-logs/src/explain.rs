@@ -13,7 +13,7 @@ use crate::error::LogsError;
 use crate::filter::{parse_ts, ts_of_micros};
 use crate::merge::{read_run, Entry};
 use fleet_proto::event::Lifecycle;
-use fleet_proto::rundir::{ResultsReader, RunDirError};
+use fleet_proto::rundir::ResultsReader;
 use fleet_proto::DeviceResult;
 use std::fmt;
 use std::path::Path;
@@ -41,6 +41,8 @@ pub struct Attempt {
     pub events: Vec<(String, String)>,
     /// The worker process that ran it, if any did: `(slot id, pid, thread)`.
     pub ran_on: Option<(u32, u32, String)>,
+    /// When its worker logged `session_start` (log timestamp), if it did.
+    pub started_at: Option<String>,
     /// This attempt's row in `results.jsonl` (none when its worker died).
     pub result: Option<DeviceResult>,
     /// Sessions the same worker process ran at the same time.
@@ -66,13 +68,7 @@ pub struct Load {
 /// Reads `results.jsonl` of a run, skipping a torn last line (a killed
 /// master); a missing file reads as empty.
 pub fn read_results(run_dir: &Path) -> Result<Vec<DeviceResult>, LogsError> {
-    match ResultsReader::open(run_dir) {
-        Ok(r) => Ok(r.read_all()?),
-        Err(RunDirError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            Ok(Vec::new())
-        }
-        Err(e) => Err(e.into()),
-    }
+    Ok(ResultsReader::open_or_empty(run_dir)?)
 }
 
 /// Tells the story of `device` in the run at `run_dir`.
@@ -192,6 +188,7 @@ pub fn build(run_id: &str, device: &str, entries: &[Entry], results: &[DeviceRes
                     .unwrap_or(0);
                 let a = attempt(&mut attempts, n);
                 a.ran_on = Some((id, r.pid, r.thread.clone()));
+                a.started_at.get_or_insert_with(|| ts.clone());
                 a.events.push((
                     ts,
                     format!(
@@ -261,12 +258,7 @@ fn window(a: &Attempt) -> Option<(String, String)> {
             return Some((ts_of_micros(r.started_us), ts_of_micros(end)));
         }
     }
-    let start = a
-        .events
-        .iter()
-        .find(|(_, what)| what.starts_with("started on"))?
-        .0
-        .clone();
+    let start = a.started_at.clone()?;
     let end = a.events.last().map(|(ts, _)| ts.clone())?;
     Some((start, end))
 }

@@ -7,8 +7,8 @@
 use crate::error::LogsError;
 use crate::explain::{build, Story};
 use crate::merge::{merge, parse_entries, read_run, Entry};
+use fleet_proto::rundir::{ResultsReader, RunJson, ShardedLine};
 use fleet_proto::DeviceResult;
-use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 /// The shard directories of a merged run, by shard index; empty for an
@@ -55,14 +55,6 @@ pub fn read_merged(run_dir: &Path) -> Result<Option<Vec<Entry>>, LogsError> {
     Ok(Some(merge(files)))
 }
 
-/// A `results.jsonl` line of a merged run: the result and its shard.
-#[derive(Deserialize)]
-struct Tagged {
-    #[serde(flatten)]
-    result: DeviceResult,
-    shard: Option<u32>,
-}
-
 /// The story of `device` in a merged run, from its shard's logs and the
 /// results of that shard; `None` for an ordinary run.
 pub fn explain_merged(run_dir: &Path, device: &str) -> Result<Option<Story>, LogsError> {
@@ -70,16 +62,7 @@ pub fn explain_merged(run_dir: &Path, device: &str) -> Result<Option<Story>, Log
     if shards.is_empty() {
         return Ok(None);
     }
-    let path = run_dir.join("results.jsonl");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(LogsError::Io { path, source: e }),
-    };
-    let tagged: Vec<Tagged> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let tagged: Vec<ShardedLine> = ResultsReader::open_or_empty(run_dir)?;
     // The device's shard: from its result, else the shard whose logs name it.
     let mut shard = tagged
         .iter()
@@ -116,7 +99,8 @@ pub fn explain_merged(run_dir: &Path, device: &str) -> Result<Option<Story>, Log
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let shard_id = crate::runs::RunInfo::read(&run_dir.join("shards").join(k.to_string()))
+    // The shard's own run id, from the run.json kept beside its logs.
+    let shard_id = RunJson::read(&run_dir.join("shards").join(k.to_string()))
         .map(|i| i.run_id)
         .unwrap_or_default();
     let label = format!("{merged_id} (shard {k}: {shard_id})");
@@ -174,9 +158,11 @@ mod tests {
                 pid: 7,
                 thread: "w0-t0".into(),
             });
-            let mut v = serde_json::to_value(&r).unwrap();
-            v["shard"] = serde_json::json!(k);
-            text.push_str(&v.to_string());
+            let line = ShardedLine {
+                result: &r,
+                shard: Some(k),
+            };
+            text.push_str(&serde_json::to_string(&line).unwrap());
             text.push('\n');
         }
         std::fs::write(dir.join("results.jsonl"), text).unwrap();
@@ -218,5 +204,25 @@ mod tests {
             crate::explain(dir.path(), "nope"),
             Err(LogsError::UnknownDevice { .. })
         ));
+    }
+
+    #[test]
+    fn explain_reads_merged_results_as_data_and_survives_a_torn_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        merged_run(dir.path());
+        let path = dir.path().join("results.jsonl");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("{\"device\":\"r3\",\"ho");
+        std::fs::write(&path, &text).unwrap();
+        let story = crate::explain(dir.path(), "r1").unwrap();
+        let last = story
+            .last_result
+            .expect("r1's line, read through the shard tag");
+        assert_eq!(last.worker.map(|w| w.pid), Some(7));
+        assert!(story.run_id.ends_with("(shard 1: shard-run-1)"));
+        // A broken line before the last is no torn write: an error naming it.
+        std::fs::write(&path, format!("{{\"device\": 1}}\n{text}")).unwrap();
+        let e = crate::explain(dir.path(), "r1").unwrap_err();
+        assert!(matches!(e, LogsError::RunDir(_)), "{e}");
     }
 }

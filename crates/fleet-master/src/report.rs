@@ -12,6 +12,7 @@ use crate::config::{OutputFormat, Progress, RunConfig};
 use crate::dispatch::RunOutcome;
 use crate::rundir::RunDir;
 use fleet_escape::{Policy, Streams};
+use fleet_proto::rundir::ResultsReader;
 use fleet_proto::{DeviceResult, Status};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
@@ -280,24 +281,30 @@ impl From<&DeviceResult> for TableRow {
     }
 }
 
-/// This run's rows of the results file, from byte `start` on (a torn last
-/// line, from a write that failed, is skipped). Outputs are parsed past,
-/// not kept; long errors are cut to what the table shows.
+impl fleet_proto::rundir::ResultsLine for TableRow {
+    fn device(&self) -> &str {
+        &self.device
+    }
+}
+
+/// This run's rows of the results file, from byte `start` on, through the
+/// contract's reader (a torn last line, from a write that failed, is
+/// skipped). Outputs are parsed past, not kept; long errors are cut to
+/// what the table shows.
 fn read_table_rows(path: &std::path::Path, start: u64) -> io::Result<Vec<TableRow>> {
-    use std::io::{BufRead, Seek};
+    use std::io::Seek;
     let mut file = std::fs::File::open(path)?;
     file.seek(io::SeekFrom::Start(start))?;
+    let reader = io::BufReader::with_capacity(256 * 1024, file);
     let mut rows = Vec::new();
-    for line in io::BufReader::with_capacity(256 * 1024, file).lines() {
-        let line = line?;
-        if let Ok(mut row) = serde_json::from_str::<TableRow>(&line) {
-            if let Some(e) = &mut row.error {
-                if let Some((cut, _)) = e.char_indices().nth(TABLE_ERROR_CHARS) {
-                    e.truncate(cut);
-                }
+    for row in ResultsReader::<_, TableRow>::new_as(reader, path.to_path_buf()) {
+        let mut row = row.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        if let Some(e) = &mut row.error {
+            if let Some((cut, _)) = e.char_indices().nth(TABLE_ERROR_CHARS) {
+                e.truncate(cut);
             }
-            rows.push(row);
         }
+        rows.push(row);
     }
     Ok(rows)
 }
@@ -359,14 +366,17 @@ fn print_table(out: &mut impl Write, rows: &[TableRow], policy: Policy) -> io::R
 /// The full results (with outputs) as one JSON array, streamed from the
 /// results file so the master never holds every output in memory: a first
 /// pass notes which line is each device's latest (a resumed run appends,
-/// so a device may have several), a second copies those lines out.
+/// so a device may have several), a second writes those lines out. Both
+/// read through the contract's [`ResultsReader`]; a line is written as the
+/// type serialises it, the same bytes the sink wrote.
 fn print_json(out: &mut impl Write, results: &std::path::Path, policy: Policy) -> io::Result<()> {
     let keep = latest_lines(results)?;
     out.write_all(b"[")?;
     let mut first = true;
-    let reader = io::BufReader::new(std::fs::File::open(results)?);
-    for (i, line) in io::BufRead::lines(reader).enumerate() {
-        let line = line?;
+    let file = std::fs::File::open(results)?;
+    let reader = ResultsReader::new(io::BufReader::new(file), results.to_path_buf());
+    for (i, r) in reader.enumerate() {
+        let r = r.map_err(invalid_data)?;
         if !keep.contains(&i) {
             continue;
         }
@@ -374,22 +384,38 @@ fn print_json(out: &mut impl Write, results: &std::path::Path, policy: Policy) -
             out.write_all(b",\n")?;
         }
         first = false;
+        let line = serde_json::to_string(&r)?;
         out.write_all(policy.json(&line).as_bytes())?;
     }
     out.write_all(b"]\n")
 }
 
-/// Indices of the lines of a results file that hold each device's latest
-/// result; torn or foreign lines are never chosen.
+fn invalid_data(e: fleet_proto::rundir::RunDirError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// Only the device of a result line: what the first pass of
+/// [`print_json`] needs, without holding outputs.
+#[derive(serde::Deserialize)]
+struct DeviceOnly {
+    device: String,
+}
+
+impl fleet_proto::rundir::ResultsLine for DeviceOnly {
+    fn device(&self) -> &str {
+        &self.device
+    }
+}
+
+/// Positions (in [`ResultsReader`] order) of the lines of a results file
+/// that hold each device's latest result; a torn last line is never one.
 fn latest_lines(results: &std::path::Path) -> io::Result<std::collections::HashSet<usize>> {
-    let reader = io::BufReader::new(std::fs::File::open(results)?);
+    let file = std::fs::File::open(results)?;
+    let reader = io::BufReader::new(file);
     let mut last: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for (i, line) in io::BufRead::lines(reader).enumerate() {
-        // Only whole results count: a torn last line must not hide the
-        // device's previous, complete one.
-        if let Ok(r) = serde_json::from_str::<DeviceResult>(&line?) {
-            last.insert(r.device, i);
-        }
+    for (i, r) in ResultsReader::<_, DeviceOnly>::new_as(reader, results.to_path_buf()).enumerate()
+    {
+        last.insert(r.map_err(invalid_data)?.device, i);
     }
     Ok(last.into_values().collect())
 }

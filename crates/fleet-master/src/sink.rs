@@ -25,9 +25,13 @@ pub struct ResultsFile {
 
 impl ResultsFile {
     /// Opens (or, for `--resume`, reopens) the results file for appending.
+    /// A torn last line left by a master killed mid-write is cut off first
+    /// ([`cut_torn_tail`]).
     pub fn open(dir: &RunDir) -> io::Result<ResultsFile> {
+        let file = dir.append(RESULTS_FILE)?;
+        cut_torn_tail(&file, &dir.file(RESULTS_FILE))?;
         Ok(ResultsFile {
-            out: BufWriter::with_capacity(256 * 1024, dir.append(RESULTS_FILE)?),
+            out: BufWriter::with_capacity(256 * 1024, file),
         })
     }
 
@@ -41,6 +45,44 @@ impl ResultsFile {
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
+}
+
+/// Cuts a results file back to its last newline. A master killed
+/// mid-write leaves a torn last line; readers skip it because it is last,
+/// but a `--resume` appending behind it would glue its first line onto the
+/// fragment, and the file would no longer parse. The torn line's device has
+/// no result, so the resumed run runs it again. `file` is the append
+/// handle, `path` its name (read through a handle of its own).
+fn cut_torn_tail(file: &File, path: &Path) -> io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    let mut reader = File::open(path)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut end = len;
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        reader.seek(SeekFrom::Start(start))?;
+        reader.read_exact(chunk)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            let keep = start + i as u64 + 1;
+            if keep < len {
+                log::warn!(
+                    "{}: cut a torn last line ({} bytes) left by a master killed mid-write",
+                    path.display(),
+                    len - keep
+                );
+                file.set_len(keep)?;
+            }
+            return Ok(());
+        }
+        end = start;
+    }
+    if len > 0 {
+        log::warn!("{}: no whole line; starting it afresh", path.display());
+        file.set_len(0)?;
+    }
+    Ok(())
 }
 
 /// Reads a results file back, every line in file order, skipping a torn
@@ -252,5 +294,40 @@ impl<W: Write> Events<'_, W> {
         }
         self.first = false;
         serde_json::to_writer(&mut *self.out, &event).map_err(io::Error::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fleet_proto::{Device, Status};
+
+    fn line(name: &str) -> String {
+        let r = DeviceResult::without_session(&Device::new(name, "h", 22), Status::Ok, "", 1);
+        serde_json::to_string(&r).unwrap() + "\n"
+    }
+
+    #[test]
+    fn a_resume_cuts_the_torn_last_line_before_appending() {
+        let out = tempfile::tempdir().unwrap();
+        let dir = RunDir::create(out.path()).unwrap();
+        let path = dir.file(RESULTS_FILE);
+        let whole = line("r1");
+        let torn = line("r2");
+        std::fs::write(&path, format!("{whole}{}", &torn[..20])).unwrap();
+        let mut f = ResultsFile::open(&dir).unwrap();
+        let r3 = DeviceResult::without_session(&Device::new("r3", "h", 22), Status::Ok, "", 2);
+        f.write(&r3).unwrap();
+        f.flush().unwrap();
+        let back = read_results(&path).unwrap();
+        let names: Vec<&str> = back.iter().map(|r| r.device.as_str()).collect();
+        assert_eq!(names, ["r1", "r3"]);
+        // A whole file is left as it is; so is an empty one.
+        let before = std::fs::read(&path).unwrap();
+        drop(ResultsFile::open(&dir).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        std::fs::write(&path, &torn[..10]).unwrap();
+        drop(ResultsFile::open(&dir).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
     }
 }

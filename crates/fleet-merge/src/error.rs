@@ -16,7 +16,7 @@ pub enum MergeError {
         #[source]
         source: std::io::Error,
     },
-    /// A run.json or trace.json that does not parse.
+    /// A trace.json that does not parse.
     #[error("failed to parse {}", path.display())]
     Json {
         /// The file.
@@ -25,6 +25,10 @@ pub enum MergeError {
         #[source]
         source: serde_json::Error,
     },
+    /// A shard's run.json, results.jsonl or workers.json is not what
+    /// schema `fleet-run/1` says (or cannot be read).
+    #[error(transparent)]
+    RunDir(#[from] fleet_proto::rundir::RunDirError),
     /// An input directory is not a shard of a `--shard` run.
     #[error("{} is not a shard run directory: {why}", path.display())]
     NotAShard {

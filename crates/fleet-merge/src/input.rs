@@ -1,9 +1,10 @@
-//! Reading one shard's run directory.
+//! Reading one shard's run directory, through the run-directory contract
+//! types of [`fleet_proto::rundir`]: every input is read (and refused if
+//! it does not parse) before anything is written.
 
 use crate::error::MergeError;
-use fleet_proto::DeviceResult;
+use fleet_proto::rundir::{ResultLine, ResultsReader, RunDirError, RunJson, WorkerRecord};
 use fleet_shard::ShardRecord;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// One shard's run directory, read.
@@ -11,9 +12,9 @@ use std::path::{Path, PathBuf};
 pub struct ShardRun {
     /// The directory.
     pub dir: PathBuf,
-    /// Its run.json as written (copied into the merged run).
-    pub run_json: serde_json::Value,
-    /// Its `shard` record.
+    /// Its run.json.
+    pub run: RunJson,
+    /// Its `shard` record (`run.shard`, present in every shard).
     pub shard: ShardRecord,
     /// Start of the run, Unix microseconds (run.json `started_at`; also
     /// the zero of its trace.json).
@@ -22,80 +23,81 @@ pub struct ShardRun {
     pub ended_us: Option<u64>,
     /// The final result of each device, in first-seen order (a `--resume`
     /// appends a later word on a device; the last one wins).
-    pub results: Vec<DeviceResult>,
+    pub results: Vec<ResultLine>,
+    /// Torn last lines skipped in its results.jsonl (its master was killed
+    /// mid-write): 0 or 1. The device of that line counts as missing.
+    pub torn: usize,
+    /// Its workers.json records (none when the master never wrote it).
+    pub workers: Vec<WorkerRecord>,
+}
+
+/// Unix microseconds of an RFC 3339 time as run.json writes it.
+fn micros(rfc3339: &str) -> Option<u64> {
+    let t = humantime::parse_rfc3339_weak(rfc3339.trim_end_matches('Z')).ok()?;
+    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some(d.as_micros() as u64)
 }
 
 impl ShardRun {
-    /// Reads `dir/run.json` and `dir/results.jsonl`.
+    /// Reads `dir/run.json`, `dir/results.jsonl` and `dir/workers.json`.
     pub fn read(dir: &Path) -> Result<ShardRun, MergeError> {
-        let path = dir.join("run.json");
-        let text = std::fs::read_to_string(&path).map_err(MergeError::io("read", &path))?;
-        let run_json: serde_json::Value =
-            serde_json::from_str(&text).map_err(|source| MergeError::Json {
-                path: path.clone(),
-                source,
-            })?;
+        let run = RunJson::read(dir)?;
         let not = |why: &str| MergeError::NotAShard {
             path: dir.to_path_buf(),
             why: why.to_string(),
         };
-        let shard_value = run_json
-            .get("shard")
-            .filter(|v| !v.is_null())
+        let shard = run
+            .shard
+            .clone()
             .ok_or_else(|| not("its run.json has no `shard` (was it run with --shard K/N?)"))?;
-        let shard: ShardRecord = serde_json::from_value(shard_value.clone())
-            .map_err(|e| not(&format!("its run.json `shard` is malformed: {e}")))?;
-        let time = |key: &str| {
-            run_json
-                .get(key)
-                .and_then(|v| v.as_str())
-                .and_then(|s| humantime::parse_rfc3339_weak(s.trim_end_matches('Z')).ok())
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_micros() as u64)
+        let started_us = micros(&run.started_at)
+            .ok_or_else(|| not("its run.json started_at is no RFC 3339 time"))?;
+        let ended_us = run.ended_at.as_deref().and_then(micros);
+        let (results, torn) = read_final_results(dir)?;
+        let workers = match WorkerRecord::read_all(dir) {
+            Ok(w) => w,
+            // A master that died before the end wrote none.
+            Err(RunDirError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Vec::new()
+            }
+            Err(e) => return Err(e.into()),
         };
-        let started_us = time("started_at").ok_or_else(|| not("its run.json has no started_at"))?;
-        let ended_us = time("ended_at");
-        let results = read_final_results(&dir.join("results.jsonl"))?;
         Ok(ShardRun {
             dir: dir.to_path_buf(),
-            run_json,
+            run,
             shard,
             started_us,
             ended_us,
             results,
+            torn,
+            workers,
         })
     }
 
-    /// The shard's run id (its directory name).
-    pub fn run_id(&self) -> String {
-        self.run_json
-            .get("run_id")
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-            .unwrap_or_else(|| {
-                self.dir
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            })
+    /// The shard's run id.
+    pub fn run_id(&self) -> &str {
+        &self.run.run_id
     }
 }
 
-/// The last word on each device in a results file, in first-seen order.
-/// Lines that do not parse (a torn last line after a crash) are skipped; a
-/// missing file reads as empty (a shard whose master died at once).
-pub fn read_final_results(path: &Path) -> Result<Vec<DeviceResult>, MergeError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(MergeError::io("read", path)(e)),
+/// The last word on each device in `<run_dir>/results.jsonl`, in
+/// first-seen order, and the number of torn last lines skipped (a master
+/// killed mid-write). A missing file reads as empty (a shard whose master
+/// died at once); any other line that does not parse is an error.
+pub fn read_final_results(run_dir: &Path) -> Result<(Vec<ResultLine>, usize), MergeError> {
+    let mut reader = match ResultsReader::open(run_dir) {
+        Ok(r) => r,
+        Err(RunDirError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((Vec::new(), 0))
+        }
+        Err(e) => return Err(e.into()),
     };
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut out: Vec<DeviceResult> = Vec::new();
-    for line in text.lines() {
-        let Ok(r) = serde_json::from_str::<DeviceResult>(line) else {
-            continue;
-        };
+    let mut index: std::collections::HashMap<String, usize> = Default::default();
+    let mut out: Vec<ResultLine> = Vec::new();
+    for r in &mut reader {
+        let r = r?;
         match index.get(&r.device) {
             Some(&i) => out[i] = r,
             None => {
@@ -104,16 +106,16 @@ pub fn read_final_results(path: &Path) -> Result<Vec<DeviceResult>, MergeError> 
             }
         }
     }
-    Ok(out)
+    Ok((out, reader.torn()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fleet_proto::{Device, Status};
+    use fleet_proto::{Device, DeviceResult, Status};
 
     #[test]
-    fn the_last_word_wins_and_a_torn_line_is_skipped() {
+    fn the_last_word_wins_and_a_torn_line_is_skipped_and_counted() {
         let dir = tempfile::tempdir().unwrap();
         let d1 = Device::new("r1", "h", 22);
         let d2 = Device::new("r2", "h", 22);
@@ -127,14 +129,28 @@ mod tests {
             lines.push('\n');
         }
         lines.push_str("{\"device\":\"r3\",\"sta");
-        let path = dir.path().join("results.jsonl");
-        std::fs::write(&path, lines).unwrap();
-        let got = read_final_results(&path).unwrap();
+        std::fs::write(dir.path().join("results.jsonl"), lines).unwrap();
+        let (got, torn) = read_final_results(dir.path()).unwrap();
         let view: Vec<(&str, Status)> = got.iter().map(|r| (r.device.as_str(), r.status)).collect();
         assert_eq!(view, [("r1", Status::Ok), ("r2", Status::Timeout)]);
-        assert!(read_final_results(&dir.path().join("none"))
-            .unwrap()
-            .is_empty());
+        assert_eq!(torn, 1);
+        let (none, torn) = read_final_results(&dir.path().join("none")).unwrap();
+        assert!(none.is_empty());
+        assert_eq!(torn, 0);
+    }
+
+    #[test]
+    fn a_broken_line_before_the_last_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = DeviceResult::without_session(&Device::new("r1", "h", 22), Status::Ok, "", 1);
+        let line = serde_json::to_string(&r).unwrap();
+        std::fs::write(
+            dir.path().join("results.jsonl"),
+            format!("{{\"device\":\n{line}\n"),
+        )
+        .unwrap();
+        let e = read_final_results(dir.path()).unwrap_err();
+        assert!(e.to_string().ends_with("results.jsonl:1"), "{e}");
     }
 
     #[test]
@@ -142,10 +158,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("run.json"),
-            r#"{"run_id":"x","started_at":"2026-11-22T00:10:00.000000Z","shard":null}"#,
+            r#"{"run_id":"x","fleet_version":"0.1.0","started_at":"2026-11-22T00:10:00.000000Z","shard":null}"#,
         )
         .unwrap();
         let e = ShardRun::read(dir.path()).unwrap_err();
         assert!(e.to_string().contains("--shard K/N"), "{e}");
+    }
+
+    #[test]
+    fn a_run_json_of_another_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("run.json"),
+            r#"{"schema":"fleet-run/2","run_id":"x","fleet_version":"9","started_at":"2026-11-22T00:10:00.000000Z"}"#,
+        )
+        .unwrap();
+        let e = ShardRun::read(dir.path()).unwrap_err();
+        assert!(matches!(e, MergeError::RunDir(_)), "{e}");
     }
 }

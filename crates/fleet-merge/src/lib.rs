@@ -23,6 +23,14 @@
 //! - `shards/<K>/`: each shard's `master.log`, `worker-<id>.log` files and
 //!   its original `run.json`, which `fleet logs` reads as one run.
 //!
+//! Shards are read through the run-directory contract types
+//! ([`fleet_proto::rundir`]: `RunJson`, `ResultsReader`, `WorkerRecord`)
+//! and the merged files are written through the same types, so the merged
+//! run is a `fleet-run/1` directory like any other. A shard whose master
+//! was killed mid-write has a torn last result line: the reader skips it,
+//! and that device is reported missing like any other device without a
+//! result.
+//!
 //! Devices missing from every shard (a shard that never ran, a master that
 //! died) and devices with results in two shards are reported in
 //! [`MergeReport`]; the merge is still written so it can be inspected, and
@@ -37,6 +45,7 @@ mod write;
 pub use error::MergeError;
 pub use input::ShardRun;
 
+use fleet_proto::Status;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
 
@@ -74,14 +83,17 @@ pub struct MergeReport {
     pub selected: usize,
     /// Devices with a result in the merged run.
     pub devices: usize,
-    /// Devices per final status name.
-    pub totals: BTreeMap<String, usize>,
+    /// Devices per final status.
+    pub totals: BTreeMap<Status, usize>,
     /// Devices of the selection with no result in any shard: their number.
     pub missing_devices: usize,
     /// Their names and shards, when [`MergeOptions::expected`] was given.
     pub missing_named: Vec<(String, u32)>,
     /// Devices with results in two or more shards, and those shards.
     pub duplicates: BTreeMap<String, Vec<u32>>,
+    /// Shards whose results.jsonl ended in a torn line (their master was
+    /// killed mid-write); that line's device is among the missing.
+    pub torn: BTreeSet<u32>,
 }
 
 impl MergeReport {
@@ -94,7 +106,7 @@ impl MergeReport {
     pub fn failed(&self) -> usize {
         self.totals
             .iter()
-            .filter(|(k, _)| k.as_str() != "ok")
+            .filter(|(st, _)| !st.is_ok())
             .map(|(_, n)| n)
             .sum()
     }
@@ -140,6 +152,11 @@ pub fn merge(opts: &MergeOptions) -> Result<MergeReport, MergeError> {
     };
     let devices = found.len();
     drop(found);
+    let torn = shards
+        .iter()
+        .filter(|s| s.torn > 0)
+        .map(|s| s.shard.k)
+        .collect();
     let written = write::write(
         opts,
         &plan,
@@ -159,5 +176,6 @@ pub fn merge(opts: &MergeOptions) -> Result<MergeReport, MergeError> {
         missing_devices,
         missing_named,
         duplicates,
+        torn,
     })
 }

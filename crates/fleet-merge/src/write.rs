@@ -1,9 +1,19 @@
-//! Writing the merged run directory (private: 0700, files 0600, like a run).
+//! Writing the merged run directory (private: 0700, files 0600, like a
+//! run). `results.jsonl`, `run.json` and `workers.json` are written
+//! through the contract types the master's sink writes
+//! ([`fleet_proto::rundir`]), so a field added to the contract is carried
+//! (or has to be decided on here: the struct literals do not compile
+//! without it) rather than dropped.
 
 use crate::check::Plan;
 use crate::error::MergeError;
 use crate::input::ShardRun;
 use crate::{MergeOptions, PID_STRIDE};
+use fleet_proto::rundir::{
+    MergeRecord, MergedShard, MissingDevice, RunJson, RunLayout, Schema, ShardedLine, TraceRecord,
+    WorkerRecord, MASTER_LOG, RESULTS_FILE, RUN_FILE, TRACE_FILE, WORKERS_FILE,
+};
+use fleet_proto::{ExitCode, Status};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
@@ -14,7 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// What the writer counted.
 pub(crate) struct Written {
-    pub totals: BTreeMap<String, usize>,
+    pub totals: BTreeMap<Status, usize>,
 }
 
 fn mkdir(path: &Path) -> Result<(), MergeError> {
@@ -43,7 +53,7 @@ fn finish(mut w: BufWriter<File>, path: &Path) -> Result<(), MergeError> {
     f.sync_data().map_err(MergeError::io("write", path))
 }
 
-fn write_json(path: &Path, v: &Value) -> Result<(), MergeError> {
+fn write_json(path: &Path, v: &impl serde::Serialize) -> Result<(), MergeError> {
     let mut w = create(path)?;
     serde_json::to_writer_pretty(&mut w, v).map_err(|e| MergeError::io("write", path)(e.into()))?;
     w.write_all(b"\n").map_err(MergeError::io("write", path))?;
@@ -76,22 +86,21 @@ pub(crate) fn write(
 
     // results.jsonl: one line per device (the first shard's, when two
     // shards both ran it), tagged with its shard.
-    let path = out.join("results.jsonl");
+    let path = out.join(RESULTS_FILE);
     let mut w = create(&path)?;
     let mut seen: HashSet<&str> = HashSet::new();
-    let mut totals: BTreeMap<String, usize> = BTreeMap::new();
+    let mut totals: BTreeMap<Status, usize> = BTreeMap::new();
     for s in shards {
         for r in &s.results {
             if !seen.insert(r.device.as_str()) {
                 continue;
             }
-            *totals.entry(r.status.as_str().to_string()).or_default() += 1;
-            let mut v =
-                serde_json::to_value(r).map_err(|e| MergeError::io("write", &path)(e.into()))?;
-            if let Value::Object(m) = &mut v {
-                m.insert("shard".into(), json!(s.shard.k));
-            }
-            serde_json::to_writer(&mut w, &v)
+            *totals.entry(r.status).or_default() += 1;
+            let line = ShardedLine {
+                result: r,
+                shard: Some(s.shard.k),
+            };
+            serde_json::to_writer(&mut w, &line)
                 .map_err(|e| MergeError::io("write", &path)(e.into()))?;
             w.write_all(b"\n").map_err(MergeError::io("write", &path))?;
         }
@@ -107,8 +116,8 @@ pub(crate) fn write(
             let name = entry.file_name();
             let name = name.to_string_lossy();
             let is_log =
-                name == "master.log" || (name.starts_with("worker-") && name.ends_with(".log"));
-            if is_log || name == "run.json" {
+                name == MASTER_LOG || (name.starts_with("worker-") && name.ends_with(".log"));
+            if is_log || name == RUN_FILE {
                 let to = dir.join(&*name);
                 let mut w = create(&to)?;
                 let mut from =
@@ -120,42 +129,38 @@ pub(crate) fn write(
     }
 
     // workers.json: every shard's records, named by shard.
-    let mut workers = Vec::new();
-    for s in shards {
-        let path = s.dir.join("workers.json");
-        let Ok(text) = fs::read_to_string(&path) else {
-            continue;
-        };
-        let list: Vec<Value> = serde_json::from_str(&text).map_err(|source| MergeError::Json {
-            path: path.clone(),
-            source,
-        })?;
-        for mut rec in list {
-            if let Value::Object(m) = &mut rec {
-                let id = m.get("id").cloned().unwrap_or(Value::Null);
-                m.insert("shard".into(), json!(s.shard.k));
-                m.insert("name".into(), json!(format!("s{}-w{}", s.shard.k, id)));
-            }
-            workers.push(rec);
-        }
-    }
-    write_json(&out.join("workers.json"), &Value::Array(workers))?;
+    let workers: Vec<WorkerRecord> = shards
+        .iter()
+        .flat_map(|s| {
+            s.workers.iter().map(|w| WorkerRecord {
+                shard: Some(s.shard.k),
+                name: Some(format!("s{}-w{}", s.shard.k, w.id)),
+                ..w.clone()
+            })
+        })
+        .collect();
+    write_json(&out.join(WORKERS_FILE), &workers)?;
 
-    // trace.json: one clock (the earliest shard start), pids apart.
+    // trace.json: one clock (the earliest shard start), pids apart. The
+    // events stay JSON values on purpose: trace.json is the Chrome
+    // trace-event format, open to any event a viewer understands (the
+    // sink's session/phase/master events and the `M` metadata alike), and
+    // the merge only moves each event (`pid`, `ts`) and relabels process
+    // names; every other field passes through untouched, whatever it is.
     let t0 = shards.iter().map(|s| s.started_us).min().unwrap_or(0);
-    let path = out.join("trace.json");
+    let path = out.join(TRACE_FILE);
     let mut w = create(&path)?;
     let io = |e: std::io::Error| MergeError::io("write", &path)(e);
     w.write_all(b"{\"traceEvents\":[\n").map_err(io)?;
     let mut first = true;
     for s in shards {
-        let host = s
-            .run_json
-            .get("host")
-            .and_then(|h| h.as_str())
-            .unwrap_or("?");
+        let host = if s.run.host.is_empty() {
+            "?"
+        } else {
+            s.run.host.as_str()
+        };
         let label = format!("shard {}/{} ({host})", s.shard.k, s.shard.n);
-        let tpath = s.dir.join("trace.json");
+        let tpath = s.dir.join(TRACE_FILE);
         let Ok(text) = fs::read_to_string(&tpath) else {
             continue;
         };
@@ -217,99 +222,142 @@ pub(crate) fn write(
     finish(w, &path)?;
 
     // run.json last: its presence says the merge finished.
-    let started_us = t0;
+    let doc = merged_run_json(
+        opts,
+        plan,
+        shards,
+        duplicates,
+        missing_devices,
+        missing_named,
+        &totals,
+        seen.len(),
+    );
+    write_json(&out.join(RUN_FILE), &doc)?;
+    Ok(Written { totals })
+}
+
+/// The value every shard agrees on, if they all do.
+fn common<T: PartialEq>(mut values: impl Iterator<Item = T>) -> Option<T> {
+    let first = values.next()?;
+    values.all(|v| v == first).then_some(first)
+}
+
+/// The merged run's `run.json`: totals over all shards, the first shard's
+/// start and the last one's end, the layouts summed, and the `merge`
+/// record naming every shard.
+#[allow(clippy::too_many_arguments)]
+fn merged_run_json(
+    opts: &MergeOptions,
+    plan: &Plan,
+    shards: &[ShardRun],
+    duplicates: &BTreeMap<String, Vec<u32>>,
+    missing_devices: usize,
+    missing_named: &[(String, u32)],
+    totals: &BTreeMap<Status, usize>,
+    devices: usize,
+) -> RunJson {
+    let started_us = shards.iter().map(|s| s.started_us).min().unwrap_or(0);
     let ended_us = shards.iter().filter_map(|s| s.ended_us).max();
     let all_ended = shards.iter().all(|s| s.ended_us.is_some());
-    let get = |s: &ShardRun, k: &str| s.run_json.get(k).cloned().unwrap_or(Value::Null);
-    let layout_sum = |k: &str| -> u64 {
-        shards
-            .iter()
-            .filter_map(|s| s.run_json.get("layout")?.get(k)?.as_u64())
-            .sum()
-    };
-    let threads_max = shards
-        .iter()
-        .filter_map(|s| s.run_json.get("layout")?.get("threads")?.as_u64())
-        .max()
-        .unwrap_or(0);
-    let interrupted = shards
-        .iter()
-        .any(|s| get(s, "interrupted").as_bool() == Some(true));
-    let failed: usize = totals
-        .iter()
-        .filter(|(k, _)| k.as_str() != "ok")
-        .map(|(_, n)| n)
-        .sum();
+    let interrupted = shards.iter().any(|s| s.run.interrupted == Some(true));
+    let failed = totals.iter().any(|(st, n)| !st.is_ok() && *n > 0);
     let complete = plan.missing.is_empty() && missing_devices == 0 && duplicates.is_empty();
     let exit_code = if interrupted {
-        130
-    } else if failed > 0 || !complete {
-        1
+        ExitCode::Interrupted
+    } else if failed || !complete {
+        ExitCode::SomeFailed
     } else {
-        0
+        ExitCode::AllOk
     };
-    let run_id = out
+    let run_id = opts
+        .out
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let host = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let shard_list: Vec<Value> = shards
+    let layouts = || shards.iter().map(|s| &s.run.layout);
+    // Sessions in every shard's trace, when they all kept the same kind.
+    let trace = shards
         .iter()
-        .map(|s| {
-            json!({
-                "k": s.shard.k,
-                "run_id": s.run_id(),
-                "host": get(s, "host"),
-                "dir": std::path::absolute(&s.dir).unwrap_or_else(|_| s.dir.clone()),
-                "started_at": get(s, "started_at"),
-                "ended_at": get(s, "ended_at"),
-                "devices": s.shard.devices,
-                "results": s.results.len(),
-                "layout": get(s, "layout"),
-                "wall_ms": get(s, "wall_ms"),
-                "exit_code": get(s, "exit_code"),
+        .map(|s| s.run.trace)
+        .collect::<Option<Vec<TraceRecord>>>()
+        .and_then(|t| {
+            let mode = common(t.iter().map(|r| r.mode))?;
+            Some(TraceRecord {
+                mode,
+                sessions: t.iter().map(|r| r.sessions).sum(),
+                failed: t.iter().map(|r| r.failed).sum(),
             })
-        })
-        .collect();
-    let devices = seen.len();
-    let doc = json!({
-        "schema": fleet_proto::rundir::SCHEMA,
-        "run_id": run_id,
-        "fleet_version": env!("CARGO_PKG_VERSION"),
-        "host": host,
-        "command_line": opts.command_line,
-        "inventory": shards.first().map(|s| get(s, "inventory")),
-        "layout": {
-            "processes": layout_sum("processes"),
-            "threads": threads_max,
-            // Shards may differ; 0 keeps the field a number (fleet-run/1).
-            "batch_size": 0,
+        });
+    let merge = MergeRecord {
+        n: plan.n,
+        by: plan.by.clone(),
+        selection_digest: plan.selection_digest.clone(),
+        selected: plan.selected,
+        complete,
+        shards: shards
+            .iter()
+            .map(|s| MergedShard {
+                k: s.shard.k,
+                run_id: s.run.run_id.clone(),
+                host: Some(s.run.host.clone()),
+                dir: Some(std::path::absolute(&s.dir).unwrap_or_else(|_| s.dir.clone())),
+                started_at: Some(s.run.started_at.clone()),
+                ended_at: s.run.ended_at.clone(),
+                devices: s.shard.devices,
+                results: s.results.len(),
+                layout: Some(s.run.layout.clone()),
+                wall_ms: s.run.wall_ms,
+                exit_code: s.run.exit_code,
+            })
+            .collect(),
+        missing_shards: plan.missing.iter().copied().collect(),
+        missing_devices,
+        missing_named: missing_named
+            .iter()
+            .map(|(device, shard)| MissingDevice {
+                device: device.clone(),
+                shard: *shard,
+            })
+            .collect(),
+        duplicate_devices: duplicates.clone(),
+        merged_at: Some(humantime::format_rfc3339_micros(SystemTime::now()).to_string()),
+    };
+    RunJson {
+        schema: Schema::V1,
+        run_id,
+        fleet_version: env!("CARGO_PKG_VERSION").to_string(),
+        host,
+        command_line: opts.command_line.clone(),
+        inventory: shards.first().and_then(|s| s.run.inventory.clone()),
+        layout: RunLayout {
+            processes: layouts().map(|l| l.processes).sum(),
+            threads: layouts().map(|l| l.threads).max().unwrap_or(0),
+            // Shards may differ: a common --batch-size, else "sized by
+            // the dispatcher" (each shard's own is in merge.shards).
+            batch_size: common(layouts().map(|l| l.batch_size)).flatten(),
+            // Each shard's -p/-t auto decisions stay in merge.shards.
+            auto: None,
         },
-        "started_at": rfc3339(started_us),
-        "ended_at": if all_ended { ended_us.map(rfc3339) } else { None },
-        "devices": devices,
-        "wall_ms": ended_us.map(|e| e.saturating_sub(started_us) as f64 / 1e3),
-        "totals": totals,
-        "interrupted": interrupted,
-        "exit_code": exit_code,
-        "resumed": false,
-        "shard": Value::Null,
-        "merge": {
-            "n": plan.n,
-            "by": plan.by,
-            "selection_digest": plan.selection_digest,
-            "selected": plan.selected,
-            "complete": complete,
-            "shards": shard_list,
-            "missing_shards": plan.missing,
-            "missing_devices": missing_devices,
-            "missing_named": missing_named.iter().map(|(d, k)| json!({"device": d, "shard": k})).collect::<Vec<_>>(),
-            "duplicate_devices": duplicates,
-            "merged_at": humantime::format_rfc3339_micros(SystemTime::now()).to_string(),
+        // Shards of one run share their flags; if they did not, no one
+        // set of limits describes the merged run.
+        timeouts_ms: common(shards.iter().map(|s| s.run.timeouts_ms)).unwrap_or_default(),
+        started_at: rfc3339(started_us),
+        ended_at: if all_ended {
+            ended_us.map(rfc3339)
+        } else {
+            None
         },
-    });
-    write_json(&out.join("run.json"), &doc)?;
-    Ok(Written { totals })
+        devices,
+        wall_ms: ended_us.map(|e| e.saturating_sub(started_us) as f64 / 1e3),
+        totals: totals.clone(),
+        interrupted: Some(interrupted),
+        exit_code: Some(exit_code.code()),
+        resumed: false,
+        shard: None,
+        trace,
+        merge: Some(merge),
+    }
 }

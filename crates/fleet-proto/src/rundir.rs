@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, BufRead};
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 /// The run-directory schema this fleet writes and reads.
@@ -53,6 +54,45 @@ pub fn worker_log(id: u32) -> String {
 /// type crosses the worker→master IPC, so the line is exactly what the
 /// worker reported plus the master's bookkeeping (attempt, batch).
 pub type ResultLine = DeviceResult;
+
+/// A line of a merged run's `results.jsonl` (`fleet merge`): a shard's
+/// [`ResultLine`] with the shard that ran it. The result line itself
+/// cannot carry the field: it is also the IPC result type, whose encoding
+/// (bincode) allows no optional fields. Read an ordinary run's lines as
+/// this type and `shard` is `None`; read a merged run's lines as
+/// [`ResultLine`] and the `shard` field is ignored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardedLine<L = ResultLine> {
+    /// The result line as the shard wrote it (`&ResultLine` to write one
+    /// without a copy).
+    #[serde(flatten)]
+    pub result: L,
+    /// 1-based index of the shard that ran the device; `None` for a line
+    /// of a run that was not merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<u32>,
+}
+
+/// A type [`ResultsReader`] can read a `results.jsonl` line as: the whole
+/// [`ResultLine`], a [`ShardedLine`], or a reader's own subset of the
+/// fields (a table that does not keep outputs) that still names the
+/// device, so [`ResultsReader::latest`] can find each device's last word.
+pub trait ResultsLine: serde::de::DeserializeOwned {
+    /// The device the line is about.
+    fn device(&self) -> &str;
+}
+
+impl ResultsLine for ResultLine {
+    fn device(&self) -> &str {
+        &self.device
+    }
+}
+
+impl ResultsLine for ShardedLine {
+    fn device(&self) -> &str {
+        &self.result.device
+    }
+}
 
 /// The version tag of a run directory, in `run.json` as `"schema"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -410,6 +450,14 @@ pub struct WorkerRecord {
     /// Batches it received.
     #[serde(default)]
     pub batches: u64,
+    /// In a merged run (`fleet merge`): the shard whose master ran it
+    /// (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<u32>,
+    /// In a merged run: a name unique across shards, `s<K>-w<id>`
+    /// (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 impl WorkerRecord {
@@ -472,7 +520,8 @@ impl TracePhase {
     }
 }
 
-/// Reads `results.jsonl` line by line.
+/// Reads `results.jsonl` line by line, each line as a `T` (by default the
+/// whole [`ResultLine`]; see [`ResultsLine`]).
 ///
 /// The master appends a line per result and flushes after each batch of
 /// worker messages, so a master killed mid-write can leave a torn last
@@ -480,7 +529,7 @@ impl TracePhase {
 /// line and counts it in [`ResultsReader::torn`]; any other line that does
 /// not parse is an error naming file and line, because it means the file
 /// is not what the schema says.
-pub struct ResultsReader<R> {
+pub struct ResultsReader<R, T = ResultLine> {
     lines: io::Lines<R>,
     path: PathBuf,
     line: usize,
@@ -488,23 +537,52 @@ pub struct ResultsReader<R> {
     next: Option<io::Result<String>>,
     /// Torn last lines skipped (0 or 1).
     torn: usize,
+    /// What each line is read as.
+    kind: PhantomData<fn() -> T>,
 }
 
 impl ResultsReader<io::BufReader<std::fs::File>> {
-    /// Opens `<run_dir>/results.jsonl`.
+    /// Opens `<run_dir>/results.jsonl`, reading whole [`ResultLine`]s.
     pub fn open(run_dir: &Path) -> Result<Self, RunDirError> {
+        ResultsReader::open_as(run_dir)
+    }
+}
+
+impl<T: ResultsLine> ResultsReader<io::BufReader<std::fs::File>, T> {
+    /// Opens `<run_dir>/results.jsonl`, reading each line as a `T`.
+    pub fn open_as(run_dir: &Path) -> Result<Self, RunDirError> {
         let path = run_dir.join(RESULTS_FILE);
         let file = std::fs::File::open(&path).map_err(RunDirError::io(&path))?;
-        Ok(ResultsReader::new(
+        Ok(ResultsReader::new_as(
             io::BufReader::with_capacity(256 * 1024, file),
             path,
         ))
     }
+
+    /// Like [`ResultsReader::open_as`], but a run directory without a
+    /// results file (a master that died before its first result) reads as
+    /// no lines rather than an error.
+    pub fn open_or_empty(run_dir: &Path) -> Result<Vec<T>, RunDirError> {
+        match ResultsReader::open_as(run_dir) {
+            Ok(r) => r.read_all(),
+            Err(RunDirError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                Ok(Vec::new())
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
 impl<R: BufRead> ResultsReader<R> {
-    /// Reads result lines from `reader`; `path` names it in errors.
+    /// Reads whole [`ResultLine`]s from `reader`; `path` names it in errors.
     pub fn new(reader: R, path: PathBuf) -> Self {
+        ResultsReader::new_as(reader, path)
+    }
+}
+
+impl<R: BufRead, T: ResultsLine> ResultsReader<R, T> {
+    /// Reads each line from `reader` as a `T`; `path` names it in errors.
+    pub fn new_as(reader: R, path: PathBuf) -> Self {
         let mut lines = reader.lines();
         let next = lines.next();
         ResultsReader {
@@ -513,6 +591,7 @@ impl<R: BufRead> ResultsReader<R> {
             line: 0,
             next,
             torn: 0,
+            kind: PhantomData,
         }
     }
 
@@ -523,7 +602,7 @@ impl<R: BufRead> ResultsReader<R> {
 
     /// Every line, in file order (a resumed run's lines follow the
     /// earlier run's, so one device can appear more than once).
-    pub fn read_all(mut self) -> Result<Vec<ResultLine>, RunDirError> {
+    pub fn read_all(mut self) -> Result<Vec<T>, RunDirError> {
         let mut out = Vec::new();
         for r in &mut self {
             out.push(r?);
@@ -533,15 +612,15 @@ impl<R: BufRead> ResultsReader<R> {
 
     /// The last line of each device, in the order of first appearance:
     /// its final word after any number of `--resume`s.
-    pub fn latest(self) -> Result<Vec<ResultLine>, RunDirError> {
+    pub fn latest(self) -> Result<Vec<T>, RunDirError> {
         let mut at: std::collections::HashMap<String, usize> = Default::default();
-        let mut out: Vec<ResultLine> = Vec::new();
+        let mut out: Vec<T> = Vec::new();
         for r in self {
             let r = r?;
-            match at.get(&r.device) {
+            match at.get(r.device()) {
                 Some(&i) => out[i] = r,
                 None => {
-                    at.insert(r.device.clone(), out.len());
+                    at.insert(r.device().to_string(), out.len());
                     out.push(r);
                 }
             }
@@ -550,8 +629,8 @@ impl<R: BufRead> ResultsReader<R> {
     }
 }
 
-impl<R: BufRead> Iterator for ResultsReader<R> {
-    type Item = Result<ResultLine, RunDirError>;
+impl<R: BufRead, T: ResultsLine> Iterator for ResultsReader<R, T> {
+    type Item = Result<T, RunDirError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -782,5 +861,90 @@ mod tests {
         let minimal = r#"[{"id":0,"generation":0,"pid":1,"started_at":"x"}]"#;
         let back: Vec<WorkerRecord> = serde_json::from_str(minimal).unwrap();
         assert_eq!(back[0].exit, None);
+    }
+
+    #[test]
+    fn sharded_lines_carry_their_shard_and_read_as_plain_result_lines() {
+        let r = line("r1", Status::Ok);
+        let text = serde_json::to_string(&ShardedLine {
+            result: &r,
+            shard: Some(2),
+        })
+        .unwrap()
+            + "\n";
+        assert!(text.contains("\"shard\":2"), "{text}");
+        let merged: Vec<ShardedLine> =
+            ResultsReader::new_as(io::Cursor::new(text.clone()), "m".into())
+                .read_all()
+                .unwrap();
+        assert_eq!(merged[0].result, r);
+        assert_eq!(merged[0].shard, Some(2));
+        // Readers that know nothing of merges read the same line.
+        assert_eq!(reader(&text).read_all().unwrap(), vec![r.clone()]);
+        // An ordinary run's line, read as a sharded one, has no shard, and
+        // writes back byte for byte.
+        let plain = jsonl(std::slice::from_ref(&r));
+        let mut back: ResultsReader<_, ShardedLine> =
+            ResultsReader::new_as(io::Cursor::new(plain.clone()), "p".into());
+        let one = back.next().unwrap().unwrap();
+        assert_eq!(one.shard, None);
+        assert_eq!(serde_json::to_string(&one).unwrap() + "\n", plain);
+    }
+
+    /// A reader's own subset of the fields.
+    #[derive(Deserialize)]
+    struct NameOnly {
+        device: String,
+    }
+
+    impl ResultsLine for NameOnly {
+        fn device(&self) -> &str {
+            &self.device
+        }
+    }
+
+    #[test]
+    fn a_subset_type_reads_with_the_same_torn_line_rules() {
+        let mut text = jsonl(&[line("r1", Status::Ok), line("r2", Status::Ok)]);
+        text.push_str(&jsonl(&[line("r1", Status::Timeout)]));
+        text.push_str("{\"device\":\"r9\"");
+        let mut r: ResultsReader<_, NameOnly> =
+            ResultsReader::new_as(io::Cursor::new(text.clone()), "x".into());
+        let names: Vec<String> = (&mut r).map(|l| l.unwrap().device).collect();
+        assert_eq!(names, ["r1", "r2", "r1"]);
+        assert_eq!(r.torn(), 1);
+        let latest: Vec<NameOnly> = ResultsReader::new_as(io::Cursor::new(text), "x".into())
+            .latest()
+            .unwrap();
+        assert_eq!(latest.len(), 2);
+    }
+
+    #[test]
+    fn a_missing_results_file_reads_as_empty_only_when_asked() {
+        let dir = std::env::temp_dir().join(format!("fleet-rundir-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let none: Vec<ResultLine> = ResultsReader::open_or_empty(&dir).unwrap();
+        assert!(none.is_empty());
+        let e = ResultsReader::open(&dir).err().unwrap();
+        assert!(matches!(e, RunDirError::Io { .. }), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn merge_fields_of_worker_records_appear_only_in_merged_runs() {
+        let w = WorkerRecord {
+            id: 3,
+            started_at: "x".into(),
+            ..WorkerRecord::default()
+        };
+        let text = serde_json::to_string(&w).unwrap();
+        assert!(!text.contains("shard") && !text.contains("name"), "{text}");
+        let merged = WorkerRecord {
+            shard: Some(2),
+            name: Some("s2-w3".into()),
+            ..w
+        };
+        let text = serde_json::to_string(&merged).unwrap();
+        assert_eq!(serde_json::from_str::<WorkerRecord>(&text).unwrap(), merged);
     }
 }

@@ -14,15 +14,10 @@ pub enum ReportError {
         #[source]
         source: std::io::Error,
     },
-    /// `run.json` or `workers.json` is not what fleet writes.
-    #[error("failed to parse {path}")]
-    Json {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: serde_json::Error,
-    },
+    /// `run.json` or `workers.json` is not what schema `fleet-run/1`
+    /// says (or cannot be read).
+    #[error(transparent)]
+    RunDir(#[from] fleet_proto::rundir::RunDirError),
     /// The directory holds neither `run.json` nor `results.jsonl`.
     #[error("{0} is not a run directory (no run.json or results.jsonl)")]
     NotARun(PathBuf),

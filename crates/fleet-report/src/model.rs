@@ -10,9 +10,9 @@ use crate::error::ReportError;
 use crate::story::StoryIndex;
 use fleet_logs::explain;
 use fleet_logs::merge::{read_run, Entry};
+use fleet_proto::rundir::{RunDirError, RunJson, RunLayout, WorkerRecord, RESULTS_FILE};
 use fleet_proto::DeviceResult;
 use serde::Serialize;
-use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -53,7 +53,7 @@ pub struct ReportData {
     /// Every session (a results row with a worker): timeline bars.
     pub sessions: Vec<Session>,
     /// The worker processes, as `workers.json` records them.
-    pub workers: Vec<Value>,
+    pub workers: Vec<WorkerRecord>,
     /// Worker crashes, restarts and layout changes on the timeline.
     pub markers: Vec<Marker>,
     /// What the report left out, in words.
@@ -68,21 +68,22 @@ pub struct Header {
     /// The command line, secrets redacted.
     pub command_line: Vec<String>,
     /// `run.json`'s layout object (with `auto` decisions when present).
-    pub layout: Value,
+    pub layout: Option<RunLayout>,
     /// Start time, RFC 3339.
     pub started_at: Option<String>,
     /// Wall time of the run in ms.
     pub wall_ms: Option<f64>,
     /// The exit code fleet returned.
-    pub exit_code: Option<i64>,
+    pub exit_code: Option<i32>,
     /// Whether Ctrl-C stopped it.
     pub interrupted: bool,
     /// Devices in the run.
     pub devices: usize,
     /// Devices by final status.
     pub totals: BTreeMap<String, usize>,
-    /// Shards of a merged run, if any.
-    pub shards: Value,
+    /// Which part of a sharded run this is (`2/3 by name`), or which
+    /// shards a merged run was made of (`merged 3/3 shards`).
+    pub shards: Option<String>,
 }
 
 /// One worker thread.
@@ -167,20 +168,40 @@ pub struct Marker {
     pub label: String,
 }
 
-fn read_json(path: &Path) -> Result<Option<Value>, ReportError> {
-    match std::fs::read_to_string(path) {
-        Ok(t) => serde_json::from_str(&t)
-            .map(Some)
-            .map_err(|source| ReportError::Json {
-                path: path.to_path_buf(),
-                source,
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(ReportError::Io {
-            path: path.to_path_buf(),
-            source,
-        }),
+/// A run-directory file read through its contract type; `None` when the
+/// file does not exist (a master that died before writing it).
+fn optional<T>(read: Result<T, RunDirError>) -> Result<Option<T>, ReportError> {
+    match read {
+        Ok(v) => Ok(Some(v)),
+        Err(RunDirError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
     }
+}
+
+/// The header's words on sharding: which shard a run was, or what a
+/// merged run was made of.
+fn shards_fact(run: &RunJson) -> Option<String> {
+    if let Some(m) = &run.merge {
+        let done = if m.complete { "" } else { ", incomplete" };
+        return Some(format!(
+            "merged {}/{} shards by {}{done}",
+            m.shards.len(),
+            m.n,
+            m.by
+        ));
+    }
+    run.shard
+        .as_ref()
+        .map(|s| format!("{}/{} by {}", s.k, s.n, s.by))
+}
+
+/// Unix microseconds of an RFC 3339 time in the run directory.
+fn micros(rfc3339: &str) -> Option<u64> {
+    let t = fleet_logs::filter::parse_ts(rfc3339)?;
+    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some(d.as_micros() as u64)
 }
 
 /// Flags whose value is never shown.
@@ -245,20 +266,15 @@ fn cap(s: &str, n: usize) -> (String, usize) {
 
 /// Reads the run at `run_dir`.
 pub fn read(run_dir: &Path, limits: &Limits) -> Result<ReportData, ReportError> {
-    let run = read_json(&run_dir.join("run.json"))?;
-    let results_path = run_dir.join("results.jsonl");
-    if run.is_none() && !results_path.exists() {
+    let run = optional(RunJson::read(run_dir))?;
+    if run.is_none() && !run_dir.join(RESULTS_FILE).exists() {
         return Err(ReportError::NotARun(run_dir.to_path_buf()));
     }
-    let run = run.unwrap_or(Value::Null);
     let results = explain::read_results(run_dir).map_err(|source| ReportError::Logs {
         path: run_dir.to_path_buf(),
         source,
     })?;
-    let workers: Vec<Value> = match read_json(&run_dir.join("workers.json"))? {
-        Some(Value::Array(a)) => a,
-        _ => Vec::new(),
-    };
+    let workers = optional(WorkerRecord::read_all(run_dir))?.unwrap_or_default();
     let entries = read_run(run_dir).unwrap_or_default();
     let run_id = run_dir
         .file_name()
@@ -289,26 +305,12 @@ pub fn read(run_dir: &Path, limits: &Limits) -> Result<ReportData, ReportError> 
         .filter(|r| r.started_us > 0)
         .map(|r| r.started_us)
         .min()
-        .or_else(|| {
-            run.get("started_at")
-                .and_then(Value::as_str)
-                .and_then(fleet_logs::filter::parse_ts)
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_micros() as u64)
-        })
+        .or_else(|| run.as_ref().and_then(|r| micros(&r.started_at)))
         .unwrap_or(0);
 
     // Lanes: one per (pid, thread), grouped by worker process in slot order.
-    let shard_of = |pid: u32| -> Option<String> {
-        workers
-            .iter()
-            .find(|w| w.get("pid").and_then(Value::as_u64) == Some(pid as u64))
-            .and_then(|w| w.get("shard"))
-            .map(|s| match s {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-    };
+    let shard_of =
+        |pid: u32| -> Option<u32> { workers.iter().find(|w| w.pid == pid).and_then(|w| w.shard) };
     let mut lane_keys: Vec<(u32, u32, String)> = results
         .iter()
         .filter_map(|r| r.worker.as_ref().map(|w| (w.id, w.pid, w.thread.clone())))
@@ -368,7 +370,7 @@ pub fn read(run_dir: &Path, limits: &Limits) -> Result<ReportData, ReportError> 
         })
         .collect();
 
-    let inv = inventory_facts(&run, &mut notes);
+    let inv = inventory_facts(run.as_ref(), &mut notes);
 
     // Stories: failed devices first, within the cap; entries split by device
     // once so each story reads only its own lines (plus device-less problems).
@@ -465,18 +467,10 @@ pub fn read(run_dir: &Path, limits: &Limits) -> Result<ReportData, ReportError> 
 
     let mut markers = Vec::new();
     for w in &workers {
-        let pid = w.get("pid").and_then(Value::as_u64).unwrap_or(0) as u32;
-        let id = w.get("id").and_then(Value::as_u64).unwrap_or(0);
-        let gen = w.get("generation").and_then(Value::as_u64).unwrap_or(0);
-        let at = |k: &str| {
-            w.get(k)
-                .and_then(Value::as_str)
-                .and_then(fleet_logs::filter::parse_ts)
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| (d.as_micros() as u64).saturating_sub(t0_us))
-        };
+        let (pid, id, gen) = (w.pid, w.id, w.generation);
+        let at = |t: Option<&str>| t.and_then(micros).map(|us| us.saturating_sub(t0_us));
         if gen > 0 {
-            if let Some(t) = at("started_at") {
+            if let Some(t) = at(Some(&w.started_at)) {
                 markers.push(Marker {
                     kind: "restart".into(),
                     pid,
@@ -485,9 +479,9 @@ pub fn read(run_dir: &Path, limits: &Limits) -> Result<ReportData, ReportError> 
                 });
             }
         }
-        if w.get("crashed").and_then(Value::as_bool) == Some(true) {
-            if let Some(t) = at("exited_at") {
-                let exit = w.get("exit").and_then(Value::as_str).unwrap_or("crashed");
+        if w.crashed {
+            if let Some(t) = at(w.exited_at.as_deref()) {
+                let exit = w.exit.as_deref().unwrap_or("crashed");
                 markers.push(Marker {
                     kind: "crash".into(),
                     pid,
@@ -502,40 +496,20 @@ pub fn read(run_dir: &Path, limits: &Limits) -> Result<ReportData, ReportError> 
     for r in &last {
         *totals.entry(r.status.as_str().to_string()).or_default() += 1;
     }
-    let argv: Vec<String> = run
-        .get("command_line")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
     let header = Header {
         run_id,
-        command_line: redact(&argv),
-        layout: run.get("layout").cloned().unwrap_or(Value::Null),
-        started_at: run
-            .get("started_at")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        wall_ms: run.get("wall_ms").and_then(Value::as_f64),
-        exit_code: run.get("exit_code").and_then(Value::as_i64),
-        interrupted: run
-            .get("interrupted")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        devices: run
-            .get("devices")
-            .and_then(Value::as_u64)
-            .map(|d| d as usize)
-            .unwrap_or(last.len()),
+        command_line: run
+            .as_ref()
+            .map(|r| redact(&r.command_line))
+            .unwrap_or_default(),
+        layout: run.as_ref().map(|r| r.layout.clone()),
+        started_at: run.as_ref().map(|r| r.started_at.clone()),
+        wall_ms: run.as_ref().and_then(|r| r.wall_ms),
+        exit_code: run.as_ref().and_then(|r| r.exit_code),
+        interrupted: run.as_ref().and_then(|r| r.interrupted).unwrap_or(false),
+        devices: run.as_ref().map_or(last.len(), |r| r.devices),
         totals,
-        shards: run
-            .get("shards")
-            .or_else(|| run.get("shard"))
-            .cloned()
-            .unwrap_or(Value::Null),
+        shards: run.as_ref().and_then(shards_fact),
     };
     Ok(ReportData {
         run: header,
@@ -559,14 +533,13 @@ fn thread_num(t: &str) -> u32 {
 /// Groups and platform per device from the run's inventory, when it can
 /// be read again; results rows do not carry them.
 fn inventory_facts(
-    run: &Value,
+    run: Option<&RunJson>,
     notes: &mut Vec<String>,
 ) -> HashMap<String, (Vec<String>, Option<String>)> {
     let mut out = HashMap::new();
-    let Some(path) = run.get("inventory").and_then(Value::as_str) else {
+    let Some(path) = run.and_then(|r| r.inventory.as_deref()) else {
         return out;
     };
-    let path = Path::new(path);
     match fleet_inventory::load(path, None) {
         Ok(inv) => {
             for d in &inv.devices {

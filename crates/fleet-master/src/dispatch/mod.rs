@@ -336,6 +336,9 @@ impl Shell {
             ipc_messages_out: 0,
             ipc_bytes_out: 0,
             batches: 0,
+            // Set only by `fleet merge`.
+            shard: None,
+            name: None,
         });
         self.record_of.insert(key, self.records.len() - 1);
     }
