@@ -96,7 +96,7 @@ fn auto_layout_is_measured_explained_and_recorded_in_run_json() {
         .count();
     assert!(
         changes >= 1,
-        "8 probe slots for 300 ms sessions must grow: {steps:?}"
+        "the probe's slots for 300 ms sessions must grow: {steps:?}"
     );
     let log = std::fs::read_to_string(run_dir.join("master.log")).unwrap();
     let events: Vec<fleet_proto::event::Lifecycle> = log

@@ -239,14 +239,16 @@ pub struct RunArgs {
     pub csv_columns: Option<fleet_inventory::CsvColumns>,
 
     /// Worker processes; 0 runs the threads inside the master; `auto`
-    /// chooses from the cores, the fd limit and the inventory.
-    #[arg(short, long, env = "FLEET_PROCESSES", default_value = "2",
+    /// chooses from the cores, the fd limit and the inventory (the default:
+    /// `make bench` found it never slower than the old fixed 2×16, see
+    /// docs/performance.md).
+    #[arg(short, long, env = "FLEET_PROCESSES", default_value = "auto",
           value_parser = processes_arg)]
     pub processes: Count,
 
-    /// Session threads per worker process; `auto` chooses from what the
-    /// first sessions cost and keeps adjusting during the run.
-    #[arg(short, long, env = "FLEET_THREADS", default_value = "16",
+    /// Session threads per worker process; `auto` (the default) chooses
+    /// from what the first sessions cost and keeps adjusting during the run.
+    #[arg(short, long, env = "FLEET_THREADS", default_value = "auto",
           value_parser = threads_arg)]
     pub threads: Count,
 

@@ -17,6 +17,7 @@ fn sample(cpu_s: f64, wall_s: f64) -> Sample {
         sessions: 20,
         cpu_s,
         wall_s,
+        machine_cpu_s: None,
     }
 }
 
@@ -139,8 +140,8 @@ fn fixed_values_are_respected() {
 fn probe_is_a_few_slots_per_core() {
     let p = probe(&facts(10_000));
     assert_eq!(p.bottleneck, Bottleneck::Probe);
-    assert_eq!(p.slots, 8);
-    assert_eq!(p.total(), 8);
+    assert_eq!(p.slots, 32);
+    assert_eq!(p.total(), 32);
     assert!(p.sample.is_none());
 }
 
@@ -182,4 +183,59 @@ fn decision_round_trips_as_json_record() {
     assert_eq!(v["bottleneck"], "devices");
     let back: Decision = serde_json::from_value(v).unwrap();
     assert_eq!(back, d);
+}
+
+#[test]
+fn the_machine_cpu_bounds_the_slots_when_something_else_shares_the_cores() {
+    // fleet uses 1 ms a session, a loopback lab 1.5 ms more: the cores
+    // serve 2.5 ms a session, not 1 ms.
+    let alone = decide(&facts(100_000), sample(0.001, 0.05));
+    let shared = decide(
+        &facts(100_000),
+        Sample {
+            machine_cpu_s: Some(0.0025),
+            ..sample(0.001, 0.05)
+        },
+    );
+    assert_eq!(alone.bottleneck, Bottleneck::Cpu);
+    assert_eq!(shared.bottleneck, Bottleneck::Cpu);
+    // 0.9 × 2 × 0.05 / 0.001 = 90 (91 after rounding up a float); / 0.0025 = 36.
+    assert!((90..=91).contains(&alone.slots), "{alone:?}");
+    assert_eq!(shared.slots, 36);
+    // A machine figure below fleet's own (a clock skew, a short window)
+    // never raises the slots.
+    let low = decide(
+        &facts(100_000),
+        Sample {
+            machine_cpu_s: Some(0.0001),
+            ..sample(0.001, 0.05)
+        },
+    );
+    assert_eq!(low.slots, alone.slots);
+    // A machine ten times busier than fleet's sessions explain: something
+    // else runs there, and fleet's own CPU decides.
+    let busy = decide(
+        &facts(100_000),
+        Sample {
+            machine_cpu_s: Some(0.010),
+            ..sample(0.001, 0.05)
+        },
+    );
+    assert_eq!(busy.slots, alone.slots);
+}
+
+#[test]
+fn saturated_cores_keep_the_slots_where_they_are() {
+    // 32 slots, the cores full: each session's wall time is 32 × 2.5 ms /
+    // 2 cores = 40 ms of queueing for a core. Little's law on the machine's
+    // CPU gives back about the slots in use (0.9 × 32), not more.
+    let d = decide(
+        &facts(100_000),
+        Sample {
+            machine_cpu_s: Some(0.0025),
+            ..sample(0.001, 0.040)
+        },
+    );
+    assert_eq!(d.slots, 29);
+    assert!(!should_change(32, &d), "{d:?}");
 }

@@ -13,6 +13,14 @@
 //! the report), so a session is never counted without its CPU or the other
 //! way round. The first report of a worker is a baseline: its start-up CPU
 //! is no session's.
+//!
+//! CPU per session is not simply the window's CPU over the sessions that
+//! ended in it: while the layout grows, hundreds of sessions start (and pay
+//! for their key exchange) in a window where only the probe's few end, and
+//! that quotient says sessions cost ten times what they do. So the window
+//! also integrates the running sessions over time (slot-seconds): CPU per
+//! slot-second is what a running session costs the cores, and times the
+//! mean session wall it is the CPU of one session, ramp or no ramp.
 
 use crate::dispatch::machine::WorkerKey;
 use fleet_autotune::{decide, probe, should_change, AutoLog, Bottleneck, Decision, Facts, Step};
@@ -24,10 +32,13 @@ use std::time::{Duration, Instant};
 pub const FIRST_SESSIONS: u64 = 8;
 
 /// Sessions needed in a window before a later decision.
-pub const MIN_SESSIONS: u64 = 4;
+pub const MIN_SESSIONS: u64 = 8;
 
-/// How often the measurements are looked at again after the first decision.
-pub const EVERY: Duration = Duration::from_secs(3);
+/// How often the measurements are looked at again after the first decision:
+/// often, because the first decision rests on a few sessions measured while
+/// the run starts up; [`should_change`]'s hysteresis keeps the layout from
+/// flapping on noise.
+pub const EVERY: Duration = Duration::from_secs(1);
 
 /// Most steps kept in `run.json`; past this only changes are recorded.
 pub const MAX_STEPS: usize = 1000;
@@ -67,10 +78,18 @@ pub struct Tuner {
     /// in-process pool's report already covers the whole process.
     count_master: bool,
     master_cpu_ms: Option<f64>,
+    /// The machine's busy CPU at the last reading (None: no baseline yet,
+    /// or the machine does not say).
+    machine_cpu_ms: Option<f64>,
+    window_machine_ms: f64,
     workers: HashMap<WorkerKey, Pending>,
     window_cpu_ms: f64,
     window_sessions: u64,
     window_wall_s: f64,
+    /// Running sessions integrated over time since the last decision.
+    window_busy_s: f64,
+    /// The last [`Tuner::on_running`] sample: when, and how many ran.
+    running: Option<(Instant, u64)>,
     measured: bool,
     last_eval: Instant,
 }
@@ -100,10 +119,14 @@ impl Tuner {
             processes,
             threads,
             master_cpu_ms: None,
+            machine_cpu_ms: None,
+            window_machine_ms: 0.0,
             workers: HashMap::new(),
             window_cpu_ms: 0.0,
             window_sessions: 0,
             window_wall_s: 0.0,
+            window_busy_s: 0.0,
+            running: None,
             measured: false,
             last_eval: now,
         }
@@ -112,6 +135,11 @@ impl Tuner {
     /// The layout to start the workers with (the probe's).
     pub fn layout(&self) -> (u32, u32) {
         (self.processes, self.threads)
+    }
+
+    /// Whether a decision from measurements has been taken (the probe is over).
+    pub fn measured(&self) -> bool {
+        self.measured
     }
 
     /// Everything decided so far, for `run.json`.
@@ -153,6 +181,25 @@ impl Tuner {
         self.master_cpu_ms = Some(cpu_ms);
     }
 
+    /// The machine's busy CPU so far (every process; see
+    /// [`machine_cpu_ms`]), when it can be read.
+    pub fn on_machine_cpu(&mut self, cpu_ms: Option<f64>) {
+        let Some(ms) = cpu_ms else { return };
+        if let Some(last) = self.machine_cpu_ms {
+            self.window_machine_ms += (ms - last).max(0.0);
+        }
+        self.machine_cpu_ms = Some(ms);
+    }
+
+    /// `running` sessions run now: the time since the last call counts as
+    /// busy for as many sessions as ran then.
+    pub fn on_running(&mut self, now: Instant, running: u64) {
+        if let Some((then, n)) = self.running {
+            self.window_busy_s += n as f64 * now.saturating_duration_since(then).as_secs_f64();
+        }
+        self.running = Some((now, running));
+    }
+
     /// Looks at the measurements when it is time to, records the decision
     /// and says what to change.
     pub fn tick(&mut self, now: Instant, devices_left: u64) -> Option<Verdict> {
@@ -164,14 +211,26 @@ impl Tuner {
         if !due || devices_left == 0 {
             return None;
         }
+        self.on_running(now, self.running.map_or(0, |r| r.1));
+        let wall_s = self.window_wall_s / self.window_sessions as f64;
+        let cpu_s = if self.window_busy_s > 0.0 {
+            self.window_cpu_ms / 1e3 / self.window_busy_s * wall_s
+        } else {
+            self.window_cpu_ms / 1e3 / self.window_sessions as f64
+        };
+        let machine_cpu_s = (self.machine_cpu_ms.is_some() && self.window_busy_s > 0.0)
+            .then(|| self.window_machine_ms / 1e3 / self.window_busy_s * wall_s);
         let sample = fleet_autotune::Sample {
             sessions: self.window_sessions,
-            cpu_s: self.window_cpu_ms / 1e3 / self.window_sessions as f64,
-            wall_s: self.window_wall_s / self.window_sessions as f64,
+            cpu_s,
+            wall_s,
+            machine_cpu_s,
         };
         self.window_cpu_ms = 0.0;
         self.window_sessions = 0;
         self.window_wall_s = 0.0;
+        self.window_busy_s = 0.0;
+        self.window_machine_ms = 0.0;
         self.last_eval = now;
         let first = !self.measured;
         self.measured = true;
@@ -240,6 +299,36 @@ impl Tuner {
     }
 }
 
+/// Busy CPU time of the whole machine so far, milliseconds: every core's
+/// time in user, nice, system, irq, softirq and steal (not idle, not
+/// iowait), from the first line of `/proc/stat`. None where there is no
+/// `/proc/stat` (not Linux) or it does not parse: auto then goes by
+/// fleet's own CPU alone.
+pub fn machine_cpu_ms() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .filter(|t| *t > 0)? as f64;
+    parse_proc_stat_busy(&text).map(|busy| busy as f64 * 1e3 / ticks)
+}
+
+/// Busy ticks from `/proc/stat`'s aggregate `cpu` line.
+fn parse_proc_stat_busy(text: &str) -> Option<u64> {
+    let line = text.lines().next()?;
+    let mut fields = line.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    let v: Vec<u64> = fields.map(|f| f.parse().ok()).collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal [guest guest_nice]:
+    // guest time is already inside user and nice.
+    if v.len() < 8 {
+        return None;
+    }
+    Some(v[0] + v[1] + v[2] + v[5] + v[6] + v[7])
+}
+
 /// CPU time (user + system) of this process so far, milliseconds.
 pub fn process_cpu_ms() -> f64 {
     use nix::sys::resource::{getrusage, UsageWho};
@@ -298,7 +387,7 @@ mod tests {
     #[test]
     fn starts_with_the_probe_layout_and_records_it() {
         let t = Tuner::new(facts(1000), Instant::now());
-        assert_eq!(t.layout(), (2, 4));
+        assert_eq!(t.layout(), (2, 16));
         assert_eq!(t.log().steps.len(), 1);
         assert_eq!(t.log().steps[0].decision.bottleneck, Bottleneck::Probe);
     }
@@ -350,7 +439,10 @@ mod tests {
                 reason,
             })) => {
                 assert_eq!((processes, threads), (2, 225));
-                assert!(reason.starts_with("auto, was 2x4: auto: 2×225"), "{reason}");
+                assert!(
+                    reason.starts_with("auto, was 2x16: auto: 2×225"),
+                    "{reason}"
+                );
             }
             other => panic!("not a layout_change event: {other:?} from {}", v.log),
         }
@@ -368,10 +460,11 @@ mod tests {
         // Sessions get 10 times cheaper in wall time: CPU-bound now.
         sessions(&mut t, W0, &mut cpu, 20, 50.0, 2.0);
         assert!(
-            t.tick(t0 + Duration::from_secs(2), 9972).is_none(),
+            t.tick(t0 + EVERY / 2 + Duration::from_secs(1), 9972)
+                .is_none(),
             "too soon"
         );
-        let v = t.tick(t0 + Duration::from_secs(4), 9972).unwrap();
+        let v = t.tick(t0 + EVERY + Duration::from_secs(1), 9972).unwrap();
         assert!(v.print.is_none());
         // 0.9 × 2 × 0.05 / 0.002 = 45 slots: 2 × 23.
         assert_eq!(v.set_threads, Some(23));
@@ -383,8 +476,8 @@ mod tests {
         let mut t = Tuner::new(facts(10_000), t0);
         let mut cpu = 0.0;
         t.on_worker_cpu(W0, 0.0);
-        // 0.9 × 2 × 0.02 / 0.004 = 9 slots against 8: within hysteresis.
-        sessions(&mut t, W0, &mut cpu, 8, 20.0, 4.0);
+        // 0.9 × 2 × 0.08 / 0.004 = 36 slots against 32: within hysteresis.
+        sessions(&mut t, W0, &mut cpu, 8, 80.0, 4.0);
         let v = t.tick(t0 + Duration::from_secs(1), 9992).unwrap();
         assert_eq!(v.set_threads, None);
         assert!(!v.step.changed);
@@ -392,7 +485,7 @@ mod tests {
             v.print.is_some(),
             "the first decision is explained even when kept"
         );
-        assert_eq!(t.layout(), (2, 4));
+        assert_eq!(t.layout(), (2, 16));
     }
 
     #[test]
@@ -426,6 +519,82 @@ mod tests {
         let v = t.tick(t0 + Duration::from_secs(1), 9992).unwrap();
         assert_eq!(v.set_threads, None);
         assert_eq!(t.layout().1, 10);
+    }
+
+    #[test]
+    fn a_ramp_up_does_not_inflate_the_cost_of_a_session() {
+        let t0 = Instant::now();
+        let mut t = Tuner::new(facts(10_000), t0);
+        let mut cpu = 0.0;
+        t.on_worker_cpu(W0, 0.0);
+        t.on_running(t0, 8);
+        sessions(&mut t, W0, &mut cpu, 8, 2000.0, 2.0);
+        let v = t.tick(t0 + Duration::from_secs(2), 9992).unwrap();
+        let first = v.step.decision.sample.unwrap();
+        // 8 slots busy for 2 s, 16 ms: 1 ms per slot-second, 2 ms a session.
+        assert!((first.cpu_s - 0.002).abs() < 1e-9, "{first:?}");
+        // Now 400 sessions start at once and pay 2 ms each for their key
+        // exchange while only 8 end in the window: CPU per ended session
+        // would say 100 ms; per slot-second it is still about 1 ms.
+        t.on_running(t0 + Duration::from_secs(2), 400);
+        sessions(&mut t, W0, &mut cpu, 8, 2000.0, 100.0);
+        let v = t.tick(t0 + Duration::from_secs(5), 9984).unwrap();
+        let s = v.step.decision.sample.unwrap();
+        // 800 ms over 400 × 3 s of running sessions, times 2 s of wall.
+        assert!((s.cpu_s - 0.8 / 1200.0 * 2.0).abs() < 1e-9, "{s:?}");
+        assert_eq!(v.step.decision.bottleneck, Bottleneck::Cpu);
+        assert!(v.step.decision.slots > 400, "{:?}", v.step.decision);
+    }
+
+    #[test]
+    fn without_running_counts_cpu_is_split_over_the_ended_sessions() {
+        let t0 = Instant::now();
+        let mut t = Tuner::new(facts(10_000), t0);
+        let mut cpu = 0.0;
+        t.on_worker_cpu(W0, 0.0);
+        sessions(&mut t, W0, &mut cpu, 8, 500.0, 3.0);
+        let s = t
+            .tick(t0 + Duration::from_secs(1), 9992)
+            .unwrap()
+            .step
+            .decision
+            .sample
+            .unwrap();
+        assert!((s.cpu_s - 0.003).abs() < 1e-9, "{s:?}");
+    }
+
+    #[test]
+    fn the_machine_cpu_is_measured_per_running_session_too() {
+        let t0 = Instant::now();
+        let mut t = Tuner::new(facts(10_000), t0);
+        let mut cpu = 0.0;
+        t.on_worker_cpu(W0, 0.0);
+        t.on_machine_cpu(Some(1000.0));
+        t.on_running(t0, 32);
+        sessions(&mut t, W0, &mut cpu, 800, 40.0, 1.0);
+        // 1 s of 32 running sessions of 40 ms: 800 of them, 1 ms each of
+        // fleet's CPU; the machine was busy 1.6 s (a loopback lab used the
+        // other 0.8 s): 2 ms a session.
+        t.on_machine_cpu(Some(2600.0));
+        let v = t.tick(t0 + Duration::from_secs(1), 9968).unwrap();
+        let s = v.step.decision.sample.unwrap();
+        assert!((s.machine_cpu_s.unwrap() - 0.002).abs() < 1e-9, "{s:?}");
+        // 0.9 × 2 × 0.04 / 0.002 = 36 slots: the probe's 32 stay.
+        assert!((36..=37).contains(&v.step.decision.slots), "{v:?}");
+        assert_eq!(v.set_threads, None);
+        assert!(v.print.unwrap().contains("with the rest of the machine"));
+    }
+
+    #[test]
+    fn proc_stat_busy_ticks_skip_idle_and_iowait() {
+        let text = "cpu  100 5 50 9000 40 3 2 1 0 0\ncpu0 50 2 25 4500 20 1 1 0 0 0\n";
+        assert_eq!(parse_proc_stat_busy(text), Some(100 + 5 + 50 + 3 + 2 + 1));
+        assert_eq!(parse_proc_stat_busy("intr 1 2 3\n"), None);
+        assert_eq!(parse_proc_stat_busy("cpu 1 2 x\n"), None);
+        assert!(
+            machine_cpu_ms().is_some(),
+            "this Linux machine has /proc/stat"
+        );
     }
 
     #[test]

@@ -627,12 +627,19 @@ impl Shell {
                     };
                     self.feed(ev);
                 }
+                self.count_running();
             }
             WorkerToMaster::Usage { cpu_ms } => {
-                if let Some(t) = &mut self.tuner {
+                let first = self.tuner.as_mut().map(|t| {
                     t.on_worker_cpu(key, cpu_ms);
-                }
+                    !t.measured()
+                });
                 self.feed(machine::Event::Heartbeat(key));
+                // The probe ends with the first report that completes its
+                // measurements, not a tick later.
+                if first == Some(true) {
+                    self.autotune();
+                }
             }
             WorkerToMaster::Bye(stats) => {
                 if let Some(r) = self.record(key) {
@@ -654,11 +661,20 @@ impl Shell {
         }
     }
 
+    /// `-p auto`: the running sessions after a batch of worker events, so
+    /// that CPU is set against the time sessions really ran.
+    fn count_running(&mut self) {
+        let Some(t) = &mut self.tuner else { return };
+        let running: usize = self.machine.activity().iter().map(|a| a.1).sum();
+        t.on_running(Instant::now(), running as u64);
+    }
+
     /// `-p auto -t auto`: looks at the measurements, logs each decision,
     /// and resizes the workers when the layout changes.
     fn autotune(&mut self) {
         let Some(t) = &mut self.tuner else { return };
         t.on_master_cpu(crate::tune::process_cpu_ms());
+        t.on_machine_cpu(crate::tune::machine_cpu_ms());
         let left = self.machine.total().saturating_sub(self.machine.done()) as u64;
         let Some(v) = t.tick(Instant::now(), left) else {
             return;

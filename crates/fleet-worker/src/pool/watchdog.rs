@@ -8,11 +8,34 @@ use fleet_proto::{ThreadProgress, WorkerEvent};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How often the watchdog looks at the sessions.
+const TICK: Duration = Duration::from_millis(200);
+
+/// For this long after the worker starts, every tick is a heartbeat: the
+/// first beat (before any session) is the CPU baseline `-p auto` measures
+/// from, and the next ones let it decide within the first second instead of
+/// after two full heartbeat periods.
+const EARLY_BEATS: Duration = Duration::from_secs(1);
+
+/// When the heartbeat after one sent at `now` is due.
+fn next_beat(started: Instant, now: Instant, period: Duration) -> Instant {
+    if now.duration_since(started) < EARLY_BEATS {
+        now
+    } else {
+        now + period
+    }
+}
+
 /// Runs until the pool is finished.
 pub(super) fn watchdog(shared: Arc<Shared>) {
-    let mut next_beat = Instant::now();
+    let started = Instant::now();
+    let mut next_beat = started;
+    let mut first = true;
     loop {
-        std::thread::sleep(Duration::from_millis(200));
+        if !first {
+            std::thread::sleep(TICK);
+        }
+        first = false;
         let now = Instant::now();
         let mut replace = Vec::new();
         {
@@ -21,7 +44,7 @@ pub(super) fn watchdog(shared: Arc<Shared>) {
                 return;
             }
             if now >= next_beat {
-                next_beat = now + shared.config.heartbeat;
+                next_beat = self::next_beat(started, now, shared.config.heartbeat);
                 let threads = st
                     .slots
                     .iter()
@@ -70,5 +93,25 @@ pub(super) fn watchdog(shared: Arc<Shared>) {
                 log::error!("could not replace a stuck thread: {e}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beats_on_every_tick_in_the_first_second_then_every_period() {
+        let t0 = Instant::now();
+        let period = Duration::from_secs(1);
+        assert_eq!(
+            next_beat(t0, t0, period),
+            t0,
+            "the baseline beat is followed at once"
+        );
+        let early = t0 + Duration::from_millis(800);
+        assert_eq!(next_beat(t0, early, period), early);
+        let later = t0 + Duration::from_millis(1200);
+        assert_eq!(next_beat(t0, later, period), later + period);
     }
 }
