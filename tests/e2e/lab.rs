@@ -37,7 +37,7 @@ fn five_hundred_lab_devices_match_their_deterministic_output() {
         &[],
     );
     run.assert_code(0);
-    let res = by_device(&results(&run.run_dir("runs")));
+    let res = run.results_by_device("runs");
     let devices = lab_devices(&lab.inventory);
     assert_eq!(res.len(), 500);
     for (name, flavour, _) in &devices {
@@ -82,7 +82,7 @@ fn lab_fault_scenario_gives_each_device_its_class() {
         &[],
     );
     run.assert_code(1);
-    let res = by_device(&results(&run.run_dir("runs")));
+    let res = run.results_by_device("runs");
     let devices = lab_devices(&lab.inventory);
     assert_eq!(res.len(), devices.len(), "nothing missing");
     let mut per_class = std::collections::BTreeMap::<&str, usize>::new();
@@ -156,7 +156,7 @@ fn max_per_group_caps_concurrent_sessions() {
     );
     run.assert_code(0);
     let stats = lab.stop();
-    let res = results(&run.run_dir("runs"));
+    let res = run.results("runs");
     assert_eq!(res.len(), 60, "every device ran: {}", run.explain());
     // The cap holds a group slot from dispatch until the result is back, and
     // a worker reports only after its session closed. So measure where the
@@ -301,7 +301,7 @@ fn large_outputs_arrive_whole_or_truncated_at_the_cap() {
         &[],
     );
     run.assert_code(0);
-    let res = by_device(&results(&run.run_dir("runs")));
+    let res = run.results_by_device("runs");
     let big = &res["lab-linux-0001"]["outputs"][0];
     let text = big["stdout"].as_str().unwrap();
     assert_eq!(text.len(), 5_242_880);
@@ -325,7 +325,7 @@ fn large_outputs_arrive_whole_or_truncated_at_the_cap() {
         &[],
     );
     run.assert_code(0);
-    let res = by_device(&results(&run.run_dir("runs")));
+    let res = run.results_by_device("runs");
     let big = &res["lab-linux-0001"]["outputs"][0];
     assert_eq!(big["stdout"].as_str().unwrap().len(), 1 << 20);
     assert_eq!(big["truncated"], true);
