@@ -33,7 +33,7 @@ use state::{Out, Shared, Slot, State};
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
     /// The link to the master broke.
-    #[error("link to master failed")]
+    #[error("failed to exchange messages with the master")]
     Link(#[from] LinkError),
     /// The master opened with something other than `Configure`.
     #[error("expected Configure from the master, got {0}")]
@@ -87,16 +87,7 @@ pub fn serve(
         in_process,
         config,
         context,
-        state: Mutex::new(State {
-            slots: (0..threads)
-                .map(|_| Slot {
-                    alive: true,
-                    ..Slot::default()
-                })
-                .collect(),
-            active: threads,
-            ..State::default()
-        }),
+        state: Mutex::new(State::with_threads(threads)),
         changed: Condvar::new(),
         out: Mutex::new(out_tx),
         hooks: session::TestHooks::from_env(),
@@ -320,16 +311,7 @@ mod tests {
     use super::*;
 
     fn pool(threads: usize) -> State {
-        State {
-            slots: (0..threads)
-                .map(|_| Slot {
-                    alive: true,
-                    ..Slot::default()
-                })
-                .collect(),
-            active: threads,
-            ..State::default()
-        }
+        State::with_threads(threads)
     }
 
     #[test]
