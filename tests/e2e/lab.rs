@@ -27,12 +27,11 @@ pub fn lab_devices(inventory: &Path) -> Vec<(String, Flavour, String)> {
 fn five_hundred_lab_devices_match_their_deterministic_output() {
     let dir = scratch();
     let lab = LabProc::start(BIN, dir.path(), &["--devices", "500"]);
-    let inv = lab.inventory.to_str().unwrap().to_string();
     let run = fleet(
         dir.path(),
-        &RunArgs::new(&inv)
+        &lab.run_args()
             .layout(2, 25)
-            .args(["-c", "show version", "--format", "none"])
+            .command("show version").format("none")
             .build(),
         &[],
     );
@@ -63,10 +62,9 @@ fn lab_fault_scenario_gives_each_device_its_class() {
         dir.path(),
         &["--devices", "100", "--scenario", scenario.to_str().unwrap()],
     );
-    let inv = lab.inventory.to_str().unwrap().to_string();
     let run = fleet(
         dir.path(),
-        &RunArgs::new(&inv)
+        &lab.run_args()
             .layout(2, 10)
             .args([
                 "-c",
@@ -132,7 +130,6 @@ fn max_per_group_caps_concurrent_sessions() {
             scenario.to_str().unwrap(),
         ],
     );
-    let inv = lab.inventory.to_str().unwrap().to_string();
     let core: std::collections::BTreeSet<String> = lab_devices(&lab.inventory)
         .into_iter()
         .filter(|(_, _, scenario)| scenario == "core")
@@ -141,7 +138,7 @@ fn max_per_group_caps_concurrent_sessions() {
     assert_eq!(core.len(), 48, "80% of 60 devices are in core");
     let run = fleet(
         dir.path(),
-        &RunArgs::new(&inv)
+        &lab.run_args()
             .layout(2, 10)
             .args([
                 "-c",
@@ -208,10 +205,9 @@ fn max_per_group_caps_concurrent_sessions() {
 fn connect_rate_paces_new_sessions() {
     let dir = scratch();
     let lab = LabProc::start(BIN, dir.path(), &["--devices", "90"]);
-    let inv = lab.inventory.to_str().unwrap().to_string();
     let run = fleet(
         dir.path(),
-        &RunArgs::new(&inv)
+        &lab.run_args()
             .layout(2, 10)
             .args([
                 "-c",

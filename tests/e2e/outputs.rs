@@ -3,7 +3,6 @@
 
 use crate::common::*;
 use crate::lab::{lab_devices, LabProc};
-use fleet_testkit::fleet::results;
 use std::fmt::Write as _;
 use std::path::Path;
 

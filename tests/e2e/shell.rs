@@ -68,10 +68,9 @@ fn shell_mode_multi_command_output_is_exact() {
 fn unknown_command_is_command_failed_with_the_device_error() {
     let dir = scratch();
     let lab = LabProc::start(BIN, dir.path(), &["--devices", "1", "--flavours", "ios"]);
-    let inv = lab.inventory.to_str().unwrap().to_string();
     let run = fleet(
         dir.path(),
-        &RunArgs::new(&inv)
+        &lab.run_args()
             .layout(0, 1)
             .args(["-c", "show version", "-c", "show bogus"])
             .build(),
@@ -100,7 +99,7 @@ fn config_dry_run_changes_nothing_commit_changes_running_config() {
             dir,
             &RunArgs::new(&inv)
                 .layout(1, 2)
-                .args(["-c", "show running-config", "--format", "none"])
+                .command("show running-config").format("none")
                 .build(),
             &[],
         );
@@ -153,12 +152,11 @@ fn telnet_devices_use_the_same_cli() {
     );
     let text = std::fs::read_to_string(&lab.inventory).unwrap();
     assert!(text.contains("transport: telnet"), "{text}");
-    let inv = lab.inventory.to_str().unwrap().to_string();
     let run = fleet(
         dir.path(),
-        &RunArgs::new(&inv)
+        &lab.run_args()
             .layout(1, 2)
-            .args(["-c", "show version", "--format", "none"])
+            .command("show version").format("none")
             .build(),
         &[],
     );
@@ -197,7 +195,7 @@ fn jump_host_run_through_the_lab() {
         dir.path(),
         &RunArgs::new(inv.to_str().unwrap())
             .layout(1, 4)
-            .args(["-c", "hostname", "--format", "none"])
+            .command("hostname").format("none")
             .build(),
         &[],
     );
