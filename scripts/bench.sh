@@ -15,9 +15,11 @@ set -euo pipefail
 fleet=${1:-target/release/fleet}
 out=${BENCH_OUT:-target/bench}
 repeat=${BENCH_REPEAT:-3}
-cases=${BENCH_CASES:-slow zero}
-slow_layouts=${BENCH_SLOW_LAYOUTS:-0x200,4x50,8x25,bare(200)}
-zero_layouts=${BENCH_ZERO_LAYOUTS:-2x50,0x100,bare(100)}
+cases=${BENCH_CASES:-slow zero latency mixed}
+slow_layouts=${BENCH_SLOW_LAYOUTS:-0x200,4x50,8x25,auto,bare(200)}
+zero_layouts=${BENCH_ZERO_LAYOUTS:-2x16,2x50,0x100,4x25,auto,bare(100)}
+latency_layouts=${BENCH_LATENCY_LAYOUTS:-2x16,0x200,2x100,4x50,auto,bare(200)}
+mixed_layouts=${BENCH_MIXED_LAYOUTS:-2x16,0x200,2x100,4x50,auto}
 
 if [ ! -x "$fleet" ]; then
   echo "bench: $fleet not found; run 'make build' first" >&2
@@ -69,8 +71,19 @@ for c in $cases; do
         --devices 2000 --zero-latency --lab-arg=--flavours=linux \
         --layouts "$zero_layouts" -c 'echo ok'
       ;;
+    latency)
+      run latency "Latency-bound: 2,000 devices x 500 ms, one \`show version\` each (issue 12)" \
+        --devices 2000 --latency 500ms --lab-arg=--flavours=linux \
+        --layouts "$latency_layouts" -c 'show version'
+      ;;
+    mixed)
+      run mixed "Mixed: 1,000 devices x 500 ms, 10% hang until the 5 s session timeout (issue 12)" \
+        --devices 1000 --latency 500ms --lab-arg=--flavours=linux \
+        --lab-arg=--scenario=fixtures/lab/hang10.toml --run-arg=--session-timeout=5s \
+        --layouts "$mixed_layouts" -c 'show version'
+      ;;
     *)
-      echo "bench: unknown case $c (slow, zero)" >&2
+      echo "bench: unknown case $c (slow, zero, latency, mixed)" >&2
       exit 2
       ;;
   esac
