@@ -150,7 +150,14 @@ fn strict_accepts_a_known_hosts_file_hashed_by_ssh_keygen() {
     let key = sshd.client_key().display().to_string();
     let args = |kh: &str| {
         RunArgs::targets(&target)
-            .args(["-F", "none", "--key-file", key.as_str(), "--known-hosts", kh])
+            .args([
+                "-F",
+                "none",
+                "--key-file",
+                key.as_str(),
+                "--known-hosts",
+                kh,
+            ])
             .args(["--host-key-check", "strict"])
             .command("echo strict-ok")
             .format("none")

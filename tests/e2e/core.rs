@@ -287,11 +287,7 @@ fn ipv6_loopback_device_in_brackets() {
     );
     let text = std::fs::read_to_string(&inv).unwrap();
     std::fs::write(&inv, text.replace("host: 127.0.0.1", "host: \"[::1]\"")).unwrap();
-    let run = fleet(
-        dir.path(),
-        &RunArgs::new(&inv).layout(1, 1).build(),
-        &[],
-    );
+    let run = fleet(dir.path(), &RunArgs::new(&inv).layout(1, 1).build(), &[]);
     run.assert_code(0);
     let res = run.results("runs");
     let out = res[0]["outputs"][0]["stdout"].as_str().unwrap();

@@ -11,11 +11,7 @@ fn malformed_inventory_names_file_line_and_field_and_runs_nothing() {
         "defaults:\n  username: admin\n  agent: true\ndevices:\n  - name: r1\n    host: 127.0.0.1\n    port: 70000\n",
     )
     .unwrap();
-    let run = fleet(
-        dir.path(),
-        &RunArgs::new(&inv).command("x").build(),
-        &[],
-    );
+    let run = fleet(dir.path(), &RunArgs::new(&inv).command("x").build(), &[]);
     run.assert_code(2);
     assert!(run.stderr.contains("bad.yaml:7"), "{}", run.explain());
     assert!(run.stderr.contains("port"), "{}", run.explain());
@@ -52,7 +48,11 @@ fn bad_flags_are_usage_errors() {
         assert!(run.stderr.contains("--threads"), "{}", run.explain());
         assert!(run.stderr.contains("from 1 to 4096"), "{}", run.explain());
     }
-    let run = fleet(dir.path(), &RunArgs::bare().arg("--no-such-flag").build(), &[]);
+    let run = fleet(
+        dir.path(),
+        &RunArgs::bare().arg("--no-such-flag").build(),
+        &[],
+    );
     run.assert_code(2);
 }
 
@@ -107,19 +107,19 @@ fn well_formed_flag_values_reach_the_inventory_load() {
         &RunArgs::new("missing.yaml")
             .command("x")
             .args([
-            "--limit",
-            "group:core",
-            "--retry",
-            "connect_failed=3,timeout=1",
-            "--retry-backoff",
-            "1s..5s",
-            "--connect-rate",
-            "50/s",
-            "--max-per-group",
-            "core=2",
-            "--inventory-format",
-            "fleet",
-        ])
+                "--limit",
+                "group:core",
+                "--retry",
+                "connect_failed=3,timeout=1",
+                "--retry-backoff",
+                "1s..5s",
+                "--connect-rate",
+                "50/s",
+                "--max-per-group",
+                "core=2",
+                "--inventory-format",
+                "fleet",
+            ])
             .build(),
         &[],
     );

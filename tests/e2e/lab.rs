@@ -31,7 +31,8 @@ fn five_hundred_lab_devices_match_their_deterministic_output() {
         dir.path(),
         &lab.run_args()
             .layout(2, 25)
-            .command("show version").format("none")
+            .command("show version")
+            .format("none")
             .build(),
         &[],
     );

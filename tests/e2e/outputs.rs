@@ -272,7 +272,9 @@ fn resumed_run_prints_each_device_once() {
     let rd = run.run_dir("runs");
     let rd = rd.to_str().unwrap();
     let resume = |extra: &[&str]| {
-        let args = RunArgs::resume(rd).arg("--retry-failed").args(extra.iter().copied());
+        let args = RunArgs::resume(rd)
+            .arg("--retry-failed")
+            .args(extra.iter().copied());
         let run = fleet(dir.path(), &args.build(), &[]);
         run.assert_code(1);
         run

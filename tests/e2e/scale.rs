@@ -2,7 +2,7 @@
 //! sample|full|off` and routine per-device log lines off above 10,000
 //! devices; every device still has its result line.
 
-use crate::common::{fleet, scratch};
+use crate::common::{fleet, scratch, RunArgs};
 use fleet_proto::rundir::{ResultsReader, RunJson, TraceMode, WorkerRecord};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -99,7 +99,8 @@ fn config_dry_run_changes_nothing_commit_changes_running_config() {
             dir,
             &RunArgs::new(&inv)
                 .layout(1, 2)
-                .command("show running-config").format("none")
+                .command("show running-config")
+                .format("none")
                 .build(),
             &[],
         );
@@ -156,7 +157,8 @@ fn telnet_devices_use_the_same_cli() {
         dir.path(),
         &lab.run_args()
             .layout(1, 2)
-            .command("show version").format("none")
+            .command("show version")
+            .format("none")
             .build(),
         &[],
     );
@@ -195,7 +197,8 @@ fn jump_host_run_through_the_lab() {
         dir.path(),
         &RunArgs::new(inv.to_str().unwrap())
             .layout(1, 4)
-            .command("hostname").format("none")
+            .command("hostname")
+            .format("none")
             .build(),
         &[],
     );
@@ -218,7 +221,6 @@ fn jump_host_run_through_the_lab() {
 fn config_line_secrets_are_placeholders_filled_in_by_the_worker() {
     let dir = scratch();
     let lab = LabProc::start(BIN, dir.path(), &["--devices", "2", "--flavours", "ios"]);
-    let inv = lab.inventory.to_str().unwrap().to_string();
     const VALUE: &str = "Pl4ceholder-Value-7731";
     let secret_file = dir.path().join("key");
     std::fs::write(&secret_file, "File-Secret-4420\n").unwrap();

@@ -393,8 +393,8 @@ pub(crate) fn row_to_device(
         d.mode = Some(parse_mode(m).map_err(|m| err("mode", ErrorKind::InvalidValue, m))?);
     }
     if let Some(k) = cell("key_file") {
-        let path =
-            resolve_path(base, k).map_err(|e| err("key_file", ErrorKind::InvalidValue, chain(&e)))?;
+        let path = resolve_path(base, k)
+            .map_err(|e| err("key_file", ErrorKind::InvalidValue, chain(&e)))?;
         secrets.check_key_file(&path, loc("key_file"))?;
         let passphrase = match cell("key_passphrase_env") {
             Some(v) => {

@@ -162,7 +162,11 @@ pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Inventory, Inventory
 /// Reads a UTF-8 text file, with errors naming the line of a bad byte.
 pub(crate) fn read_text(file: &Path) -> Result<String, InventoryError> {
     let text = std::fs::read(file).map_err(|e| {
-        InventoryError::file(file, ErrorKind::Io, format!("failed to read inventory: {e}"))
+        InventoryError::file(
+            file,
+            ErrorKind::Io,
+            format!("failed to read inventory: {e}"),
+        )
     })?;
     String::from_utf8(text).map_err(|e| {
         let at = e.utf8_error().valid_up_to();

@@ -259,15 +259,15 @@ pub(crate) fn decrypt(payload: &str, password: &[u8]) -> Result<String, VaultErr
     let (key1, rest) = keys.split_at(32);
     let (key2, iv) = rest.split_at(32);
 
-    let mut check = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key2)
-        .map_err(|_| bad("hmac key"))?;
+    let mut check =
+        <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key2).map_err(|_| bad("hmac key"))?;
     check.update(&data);
     check
         .verify_slice(&mac)
         .map_err(|_| VaultError::WrongPassword)?;
 
-    let mut cipher = ctr::Ctr128BE::<aes::Aes256>::new_from_slices(key1, iv)
-        .map_err(|_| bad("cipher key"))?;
+    let mut cipher =
+        ctr::Ctr128BE::<aes::Aes256>::new_from_slices(key1, iv).map_err(|_| bad("cipher key"))?;
     cipher.apply_keystream(&mut data);
     let pad = usize::from(*data.last().ok_or_else(|| bad("empty plaintext"))?);
     if pad == 0
@@ -298,7 +298,9 @@ mod tests {
             format!("failed to read vault password file {}", missing.display())
         );
         let cause = std::error::Error::source(&e).expect("the I/O error is kept");
-        let io = cause.downcast_ref::<std::io::Error>().expect("an io::Error");
+        let io = cause
+            .downcast_ref::<std::io::Error>()
+            .expect("an io::Error");
         assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
         assert!(crate::error::chain(&e).ends_with(&io.to_string()));
 

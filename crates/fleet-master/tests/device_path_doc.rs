@@ -104,6 +104,12 @@ fn every_name_on_the_device_path_exists() {
             checked += 1;
         }
     }
-    assert!(checked >= 30, "the path cites its functions ({checked} names)");
-    assert!(missing.is_empty(), "named in lib.rs but not found: {missing:?}");
+    assert!(
+        checked >= 30,
+        "the path cites its functions ({checked} names)"
+    );
+    assert!(
+        missing.is_empty(),
+        "named in lib.rs but not found: {missing:?}"
+    );
 }

@@ -12,7 +12,7 @@ use crate::wait::{retry_io, wait_fd, write_all_retrying};
 use fleet_proto::{Auth, CommandOutput, Device, Status, Timings};
 use nix::poll::PollFlags;
 use regex::bytes::Regex;
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::sync::OnceLock;

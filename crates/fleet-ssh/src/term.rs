@@ -7,7 +7,7 @@ use crate::ssh::Connected;
 use crate::wait::{retry_io, wait_socket, write_all_retrying};
 use fleet_proto::Status;
 use ssh2::{Channel, ExtendedData};
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 
 /// Where shell mode reads and writes bytes.
 pub(crate) trait Terminal {

@@ -119,7 +119,11 @@ mod tests {
 
     #[test]
     fn retry_io_waits_while_blocked_and_names_a_lost_connection() {
-        let mut results = vec![Ok(5), Err(blocked()), Err(io::ErrorKind::Interrupted.into())];
+        let mut results = vec![
+            Ok(5),
+            Err(blocked()),
+            Err(io::ErrorKind::Interrupted.into()),
+        ];
         let mut waits = 0;
         let got = retry_io(
             || results.pop().expect("a step"),
@@ -139,7 +143,11 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(lost.status, Status::ProtocolError);
-        assert!(lost.message.starts_with("connection lost during reading: "), "{}", lost.message);
+        assert!(
+            lost.message.starts_with("connection lost during reading: "),
+            "{}",
+            lost.message
+        );
 
         let timed_out = retry_io(
             || Err::<usize, _>(blocked()),

@@ -72,8 +72,14 @@ mod tests {
     fn pattern_lists_veto_and_keep_case() {
         assert!(match_patterns("r1.lab", ["*.lab"]));
         assert!(!match_patterns("r1.lab", ["*.lab", "!r1.*"]));
-        assert!(!match_patterns("r1.lab", ["!r1.*", "*.lab"]), "a veto wins in any position");
-        assert!(!match_patterns("r1.lab", ["!r2.*"]), "only negations: no match");
+        assert!(
+            !match_patterns("r1.lab", ["!r1.*", "*.lab"]),
+            "a veto wins in any position"
+        );
+        assert!(
+            !match_patterns("r1.lab", ["!r2.*"]),
+            "only negations: no match"
+        );
         assert!(!match_patterns("R1.lab", ["r1.lab"]), "case-sensitive");
         assert!(!match_patterns("r1", std::iter::empty()));
         assert!(wildcard("r?", "r1") && !wildcard("r?", "r12"));

@@ -178,7 +178,9 @@ pub fn by_device(results: &[serde_json::Value]) -> BTreeMap<String, serde_json::
     results
         .iter()
         .map(|r| {
-            let name = r["device"].as_str().expect("a result line names its device");
+            let name = r["device"]
+                .as_str()
+                .expect("a result line names its device");
             (name.to_string(), r.clone())
         })
         .collect()
@@ -194,8 +196,7 @@ pub fn status(r: &serde_json::Value) -> &str {
 pub fn read_json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("failed to read {}: {e}", path.display()));
-    serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
 /// `run.json` of a run, typed (fails the test if it does not match).

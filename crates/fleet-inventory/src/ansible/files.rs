@@ -142,7 +142,11 @@ fn strays(base: &Path, known: impl Fn(&str) -> bool) -> Vec<PathBuf> {
 pub(crate) fn read_vars(path: &Path, vault: &mut Vault) -> Result<Vars, InventoryError> {
     let file: Arc<Path> = Arc::from(path);
     let text = std::fs::read_to_string(path).map_err(|e| {
-        InventoryError::file(path, ErrorKind::Io, format!("failed to read vars file: {e}"))
+        InventoryError::file(
+            path,
+            ErrorKind::Io,
+            format!("failed to read vars file: {e}"),
+        )
     })?;
     let (text, whole_vault) = vault.open_file(path, text)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);

@@ -37,9 +37,15 @@ pub(crate) fn vars_of(
         let (line, column) = pos(v.span());
         let (value, is_vault) = match v {
             Node::Scalar(s) if s.is_vault() || crate::vault::is_vault(s.as_str()) => {
-                let plain = vault
-                    .decrypt(s.as_str())
-                    .map_err(|e| err_at(file, k.span(), Some(k.as_str()), ErrorKind::Secret, chain(&e)))?;
+                let plain = vault.decrypt(s.as_str()).map_err(|e| {
+                    err_at(
+                        file,
+                        k.span(),
+                        Some(k.as_str()),
+                        ErrorKind::Secret,
+                        chain(&e),
+                    )
+                })?;
                 (plain.expose().to_owned(), true)
             }
             v if yaml::is_null(v) => (String::new(), false),

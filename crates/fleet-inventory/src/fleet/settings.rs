@@ -106,7 +106,13 @@ impl Ctx<'_> {
     ) -> Result<Val<PathBuf>, InventoryError> {
         let s = yaml::scalar(self.file, node, field)?;
         let p = resolve_path(self.base, s.as_str()).map_err(|e| {
-            err_at(self.file, s.span(), Some(field), ErrorKind::InvalidValue, chain(&e))
+            err_at(
+                self.file,
+                s.span(),
+                Some(field),
+                ErrorKind::InvalidValue,
+                chain(&e),
+            )
         })?;
         Ok(Val {
             v: p,

@@ -771,6 +771,7 @@ impl Shell {
             self.unrecorded.push((seq, r));
         }
         // The machine is pure data: it gets the text for the results.
-        self.feedback.push_back(machine::Event::WriteFailed { error });
+        self.feedback
+            .push_back(machine::Event::WriteFailed { error });
     }
 }

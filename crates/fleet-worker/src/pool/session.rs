@@ -251,7 +251,8 @@ mod tests {
         let owned = std::panic::catch_unwind(|| std::panic::panic_any(format!("code {}", 3)))
             .expect_err("it panicked");
         assert_eq!(panic_message(&*owned), "code 3");
-        let other = std::panic::catch_unwind(|| std::panic::panic_any(7u8)).expect_err("it panicked");
+        let other =
+            std::panic::catch_unwind(|| std::panic::panic_any(7u8)).expect_err("it panicked");
         assert_eq!(panic_message(&*other), "non-string panic payload");
     }
 
