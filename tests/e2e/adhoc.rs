@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use crate::lab::LabProc;
-use fleet_testkit::fleet::{results, FleetRun};
+use fleet_testkit::fleet::FleetRun;
 use fleet_testkit::sshd::Sshd;
 use std::path::Path;
 use std::process::Command;
@@ -64,27 +64,14 @@ fn hostlist_with_ssh_config_runs_dev1_to_dev3() {
         ),
     )
     .unwrap();
-    let run = fleet_isolated(
-        dir.path(),
-        &[
-            "run",
-            "-w",
-            "dev[1-3]",
-            "-F",
-            "cfg",
-            "-c",
-            "echo adhoc-$USER",
-            "-p",
-            "1",
-            "-t",
-            "3",
-            "--format",
-            "none",
-        ],
-        &[],
-    );
+    let args = RunArgs::targets("dev[1-3]")
+        .args(["-F", "cfg"])
+        .command("echo adhoc-$USER")
+        .layout(1, 3)
+        .format("none");
+    let run = fleet_isolated(dir.path(), &args.build(), &[]);
     run.assert_code(0);
-    let res = by_device(&results(&run.run_dir("runs")));
+    let res = run.results_by_device("runs");
     assert_eq!(res.keys().collect::<Vec<_>>(), ["dev1", "dev2", "dev3"]);
     for r in res.values() {
         assert_eq!(status(r), "ok", "{r}");
@@ -129,13 +116,11 @@ fn hostlist_with_ssh_config_runs_dev1_to_dev3() {
 fn malformed_ssh_config_is_an_error_with_file_and_line_and_nothing_runs() {
     let dir = scratch();
     std::fs::write(dir.path().join("cfg"), "Host dev*\n  Port twenty\n").unwrap();
-    let run = fleet_isolated(
-        dir.path(),
-        &[
-            "run", "-w", "dev1", "-F", "cfg", "-c", "true", "--format", "none",
-        ],
-        &[],
-    );
+    let args = RunArgs::targets("dev1")
+        .args(["-F", "cfg"])
+        .command("true")
+        .format("none");
+    let run = fleet_isolated(dir.path(), &args.build(), &[]);
     run.assert_code(2);
     assert!(
         run.stderr.contains("cfg:2: Port: bad port `twenty`"),
@@ -143,7 +128,8 @@ fn malformed_ssh_config_is_an_error_with_file_and_line_and_nothing_runs() {
         run.explain()
     );
     assert!(!dir.path().join("runs").exists(), "nothing ran");
-    let bad_list = fleet_isolated(dir.path(), &["run", "-w", "web[3-1]", "-c", "true"], &[]);
+    let args = RunArgs::targets("web[3-1]").command("true");
+    let bad_list = fleet_isolated(dir.path(), &args.build(), &[]);
     bad_list.assert_code(2);
     assert!(
         bad_list.stderr.contains("goes down"),
@@ -162,47 +148,30 @@ fn strict_accepts_a_known_hosts_file_hashed_by_ssh_keygen() {
     ssh_keygen_hash(&kh);
     let target = format!("{user}@127.0.0.1:{}", sshd.port());
     let key = sshd.client_key().display().to_string();
-    let args = |kh: &str| -> Vec<String> {
-        [
-            "run",
-            "-w",
-            &target,
-            "-F",
-            "none",
-            "--key-file",
-            &key,
-            "--known-hosts",
-            kh,
-            "--host-key-check",
-            "strict",
-            "-c",
-            "echo strict-ok",
-            "--format",
-            "none",
-        ]
-        .map(str::to_string)
-        .to_vec()
+    let args = |kh: &str| {
+        RunArgs::targets(&target)
+            .args([
+                "-F",
+                "none",
+                "--key-file",
+                key.as_str(),
+                "--known-hosts",
+                kh,
+            ])
+            .args(["--host-key-check", "strict"])
+            .command("echo strict-ok")
+            .format("none")
     };
-    let a = args("known_hosts");
-    let run = fleet_isolated(
-        dir.path(),
-        &a.iter().map(String::as_str).collect::<Vec<_>>(),
-        &[],
-    );
+    let run = fleet_isolated(dir.path(), &args("known_hosts").build(), &[]);
     run.assert_code(0);
-    let res = results(&run.run_dir("runs"));
+    let res = run.results("runs");
     assert_eq!(status(&res[0]), "ok", "{}", res[0]);
     assert_eq!(res[0]["outputs"][0]["stdout"], "strict-ok\n");
 
     // Control: the same run with an empty file is refused, so strict did check.
     std::fs::write(dir.path().join("empty"), "").unwrap();
-    let a = args("empty");
-    let run = fleet_isolated(
-        dir.path(),
-        &a.iter().map(String::as_str).collect::<Vec<_>>(),
-        &[],
-    );
-    let res = results(&run.run_dir("runs"));
+    let run = fleet_isolated(dir.path(), &args("empty").build(), &[]);
+    let res = run.results("runs");
     assert_eq!(status(&res[0]), "host_key_mismatch", "{}", res[0]);
 }
 
@@ -231,13 +200,11 @@ fn accept_new_appends_a_hashed_line_that_ssh_then_accepts() {
         ),
     )
     .unwrap();
-    let run = fleet_isolated(
-        dir.path(),
-        &[
-            "run", "-w", "target", "-F", "cfg", "-c", "true", "--format", "none",
-        ],
-        &[],
-    );
+    let args = RunArgs::targets("target")
+        .args(["-F", "cfg"])
+        .command("true")
+        .format("none");
+    let run = fleet_isolated(dir.path(), &args.build(), &[]);
     run.assert_code(0);
     let after = std::fs::read_to_string(&kh).unwrap();
     let added = after.strip_prefix(before.as_str()).expect("appended");
@@ -347,27 +314,16 @@ fn proxy_jump_from_the_ssh_config_through_the_lab_jump_host() {
     assert!(!list.stdout.contains(&password), "no secret in the listing");
     let run = fleet_isolated(
         dir.path(),
-        &[
-            "run",
-            "-w",
-            &hosts,
-            "-F",
-            "cfg",
-            "--password-env",
-            "LAB_PW",
-            "-p",
-            "1",
-            "-t",
-            "3",
-            "-c",
-            "hostname",
-            "--format",
-            "none",
-        ],
+        &RunArgs::targets(&hosts)
+            .args(["-F", "cfg", "--password-env", "LAB_PW"])
+            .layout(1, 3)
+            .command("hostname")
+            .format("none")
+            .build(),
         &[("LAB_PW", &password)],
     );
     run.assert_code(0);
-    let res = by_device(&results(&run.run_dir("runs")));
+    let res = run.results_by_device("runs");
     assert_eq!(res.len(), 3);
     for (name, r) in &res {
         assert_eq!(r["outputs"][0]["stdout"], format!("{name}\n"), "{r}");

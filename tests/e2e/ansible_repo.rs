@@ -120,7 +120,7 @@ fn ansible_repo_runs_against_the_lab_with_become_ports_and_jump_from_vars() {
         &env,
     );
     run.assert_code(1);
-    let res = by_device(&results(&run.run_dir("runs")));
+    let res = run.results_by_device("runs");
     assert_eq!(res.len(), 3);
     assert_eq!(status(&res[d0]), "ok", "{}", res[d0]);
     assert_eq!(status(&res[d1]), "ok", "{}", res[d1]);
@@ -163,22 +163,13 @@ fn ask_become_pass_enables_only_where_become_says() {
         ),
     );
     let env = [("FLEET_E2E_LAB_PW", password.as_str())];
-    let args = [
-        "run",
-        "-i",
-        inv.to_str().unwrap(),
-        "-K",
-        "-p",
-        "1",
-        "-t",
-        "2",
-        "-c",
-        "configure terminal",
-        "--host-key-check",
-        "off",
-        "--format",
-        "none",
-    ];
+    let args = RunArgs::new(&inv)
+        .arg("-K")
+        .layout(1, 2)
+        .command("configure terminal")
+        .args(["--host-key-check", "off"])
+        .format("none");
+    let args = args.build();
     // Without a terminal: a clear usage error, nothing runs.
     let run = fleet(dir.path(), &args, &env);
     assert_eq!(run.code, Some(2), "{}", run.explain());

@@ -3,13 +3,8 @@
 
 use crate::common::*;
 use crate::lab::{lab_devices, LabProc};
-use fleet_testkit::fleet::results;
-use std::path::Path;
-
-fn read_json(path: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).expect("JSON")
-}
+use fleet_testkit::fleet::{results, FleetRun};
+use std::path::{Path, PathBuf};
 
 /// Every lab device has exactly one final result line, `ok`.
 fn assert_each_device_once_ok(run_dir: &Path, inventory: &Path) {
@@ -21,6 +16,21 @@ fn assert_each_device_once_ok(run_dir: &Path, inventory: &Path) {
     for (name, _, _) in &devices {
         assert_eq!(status(&res[name]), "ok", "{name}: {}", res[name]);
     }
+}
+
+/// `-p auto -t auto` over the whole lab, which must end with every device
+/// `ok` once; the run and its directory.
+fn auto_run(dir: &Path, lab: &LabProc) -> (FleetRun, PathBuf) {
+    let args = lab
+        .run_args()
+        .layout("auto", "auto")
+        .command("show version")
+        .format("none");
+    let run = fleet(dir, &args.build(), &[]);
+    run.assert_code(0);
+    let run_dir = run.run_dir("runs");
+    assert_each_device_once_ok(&run_dir, &lab.inventory);
+    (run, run_dir)
 }
 
 /// The measured steps of `layout.auto` (the probe is step 0).
@@ -35,27 +45,7 @@ fn steps(run_json: &serde_json::Value) -> Vec<serde_json::Value> {
 fn auto_layout_is_measured_explained_and_recorded_in_run_json() {
     let dir = scratch();
     let lab = LabProc::start(BIN, dir.path(), &["--devices", "200", "--latency", "300ms"]);
-    let inv = lab.inventory.to_str().unwrap().to_string();
-    let run = fleet(
-        dir.path(),
-        &[
-            "run",
-            "-i",
-            &inv,
-            "-p",
-            "auto",
-            "-t",
-            "auto",
-            "-c",
-            "show version",
-            "--format",
-            "none",
-        ],
-        &[],
-    );
-    run.assert_code(0);
-    let run_dir = run.run_dir("runs");
-    assert_each_device_once_ok(&run_dir, &lab.inventory);
+    let (run, run_dir) = auto_run(dir.path(), &lab);
 
     let doc = read_json(&run_dir.join("run.json"));
     let auto = &doc["layout"]["auto"];
@@ -147,27 +137,7 @@ fn threads_follow_the_lab_latency_mid_run_and_every_device_ends_once() {
     );
     let devices = lab_devices(&lab.inventory);
     assert_eq!(devices.iter().filter(|d| d.2 == "fast").count(), 399);
-    let inv = lab.inventory.to_str().unwrap().to_string();
-    let run = fleet(
-        dir.path(),
-        &[
-            "run",
-            "-i",
-            &inv,
-            "-p",
-            "auto",
-            "-t",
-            "auto",
-            "-c",
-            "show version",
-            "--format",
-            "none",
-        ],
-        &[],
-    );
-    run.assert_code(0);
-    let run_dir = run.run_dir("runs");
-    assert_each_device_once_ok(&run_dir, &lab.inventory);
+    let (_, run_dir) = auto_run(dir.path(), &lab);
 
     let doc = read_json(&run_dir.join("run.json"));
     let steps = steps(&doc);

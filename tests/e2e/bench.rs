@@ -28,12 +28,6 @@ const LAYOUT_KEYS: &[&str] = &[
     "statuses",
 ];
 
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
-}
-
 /// A string-level SVG check: one root `<svg>` element that is closed, no
 /// stray bytes after it, and one line series per metric (the legend names
 /// both metrics and there is a polyline for each).

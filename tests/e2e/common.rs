@@ -1,9 +1,8 @@
 //! Shared fixtures for the end-to-end tests.
 
-pub use fleet_testkit::fleet::RunArgs;
+pub use fleet_testkit::fleet::{by_device, read_json, status, RunArgs};
 use fleet_testkit::fleet::{FleetChild, FleetRun};
 use fleet_testkit::sshd::Sshd;
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -101,16 +100,4 @@ pub fn inventory(dir: &Path, sshd: &Sshd, defaults: &str, devices: &[Dev]) -> Pa
 pub fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
-}
-
-/// device name -> result object.
-pub fn by_device(results: &[serde_json::Value]) -> BTreeMap<String, serde_json::Value> {
-    results
-        .iter()
-        .map(|r| (r["device"].as_str().unwrap().to_string(), r.clone()))
-        .collect()
-}
-
-pub fn status(r: &serde_json::Value) -> &str {
-    r["status"].as_str().unwrap_or("?")
 }

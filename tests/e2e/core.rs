@@ -118,7 +118,7 @@ fn failures_get_their_class_and_exit_code_1() {
         ],
     );
     run.assert_code(1);
-    let res = by_device(&results(&run.run_dir("runs")));
+    let res = run.results_by_device("runs");
     assert_eq!(res.len(), devices.len(), "{}", run.explain());
     for (name, r) in &res {
         let want = match name.split('-').next().unwrap() {
@@ -161,21 +161,14 @@ fn every_layout_gives_the_same_results() {
         let out = format!("runs-{}x{}", layout[0], layout[1]);
         let run = fleet(
             dir.path(),
-            &[
-                "run",
-                "-i",
-                inv.to_str().unwrap(),
-                "-p",
-                layout[0],
-                "-t",
-                layout[1],
-                "--out",
-                &out,
-            ],
+            &RunArgs::new(&inv)
+                .layout(layout[0], layout[1])
+                .out(&out)
+                .build(),
             &[],
         );
         run.assert_code(1);
-        let res = results(&run.run_dir(&out));
+        let res = run.results(&out);
         let essence: BTreeMap<String, (String, serde_json::Value)> = res
             .iter()
             .map(|r| {
@@ -225,30 +218,23 @@ fn given_flags_win_over_the_inventory_defaults_do_not() {
     let inv = inv.to_str().unwrap();
 
     // No flags: the inventory's strict checking applies.
-    let run = fleet(dir.path(), &["run", "-i", inv, "-p", "1", "-t", "2"], &[]);
+    let run = fleet(dir.path(), &RunArgs::new(inv).layout(1, 2).build(), &[]);
     run.assert_code(1);
-    let res = by_device(&results(&run.run_dir("runs")));
+    let res = run.results_by_device("runs");
     assert_eq!(status(&res["x"]), "host_key_mismatch", "{}", run.explain());
 
     // Only --host-key-check given: the inventory's commands and timeouts
     // stay (the default --command-timeout of 30s does not replace y's 1s).
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            inv,
-            "-p",
-            "1",
-            "-t",
-            "2",
-            "--host-key-check",
-            "accept-new",
-        ],
+        &RunArgs::new(inv)
+            .layout(1, 2)
+            .args(["--host-key-check", "accept-new"])
+            .build(),
         &[],
     );
     run.assert_code(1);
-    let res = by_device(&results(&run.run_dir("runs")));
+    let res = run.results_by_device("runs");
     assert_eq!(status(&res["x"]), "ok", "{}", run.explain());
     assert_eq!(res["x"]["outputs"][0]["stdout"], "inv\n");
     assert_eq!(status(&res["y"]), "timeout", "{}", run.explain());
@@ -259,27 +245,16 @@ fn given_flags_win_over_the_inventory_defaults_do_not() {
     // commands and its 20s command timeout.
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            inv,
-            "-p",
-            "1",
-            "-t",
-            "2",
-            "--limit",
-            "x",
-            "-c",
-            "echo flag",
-            "-c",
-            "sleep 30",
-            "--command-timeout",
-            "1s",
-        ],
+        &RunArgs::new(inv)
+            .layout(1, 2)
+            .args(["--limit", "x"])
+            .commands(["echo flag", "sleep 30"])
+            .args(["--command-timeout", "1s"])
+            .build(),
         &[],
     );
     run.assert_code(1);
-    let res = by_device(&results(&run.run_dir("runs")));
+    let res = run.results_by_device("runs");
     assert_eq!(
         res["x"]["outputs"][0]["stdout"],
         "flag\n",
@@ -312,13 +287,9 @@ fn ipv6_loopback_device_in_brackets() {
     );
     let text = std::fs::read_to_string(&inv).unwrap();
     std::fs::write(&inv, text.replace("host: 127.0.0.1", "host: \"[::1]\"")).unwrap();
-    let run = fleet(
-        dir.path(),
-        &["run", "-i", inv.to_str().unwrap(), "-p", "1", "-t", "1"],
-        &[],
-    );
+    let run = fleet(dir.path(), &RunArgs::new(&inv).layout(1, 1).build(), &[]);
     run.assert_code(0);
-    let res = results(&run.run_dir("runs"));
+    let res = run.results("runs");
     let out = res[0]["outputs"][0]["stdout"].as_str().unwrap();
     // SSH_CONNECTION: client address, client port, server address, port.
     assert!(out.starts_with("::1 "), "connected over IPv6: {out:?}");

@@ -205,27 +205,14 @@ fn device_escape_sequences_never_reach_the_terminal() {
 
     // 1. Table and --group-output on a terminal; debug logs so the master
     //    logs the name in a message.
-    let first = on_pty(
-        dir.path(),
-        &[
-            "run",
-            "-i",
-            inv,
-            "-p",
-            "1",
-            "-t",
-            "2",
-            "-c",
-            "show version",
-            "-c",
-            "bogus",
-            "--group-output",
-            "--save-outputs",
-            saved.to_str().unwrap(),
-            "--log-level",
-            "debug",
-        ],
-    );
+    let args = RunArgs::new(inv)
+        .layout(1, 2)
+        .commands(["show version", "bogus"])
+        .arg("--group-output")
+        .arg("--save-outputs")
+        .arg(saved.to_str().unwrap())
+        .args(["--log-level", "debug"]);
+    let first = on_pty(dir.path(), &args.build());
     assert_eq!(first.code, Some(1), "bogus fails\n{}", first.explain());
     assert_terminal_safe(&first);
     let out = String::from_utf8_lossy(&first.stdout);
@@ -291,22 +278,12 @@ fn device_escape_sequences_never_reach_the_terminal() {
     );
 
     // 4. --diff on a terminal (another command: every device changed).
-    let second = on_pty(
-        dir.path(),
-        &[
-            "run",
-            "-i",
-            inv,
-            "-p",
-            "1",
-            "-t",
-            "2",
-            "-c",
-            "show interfaces",
-            "--diff",
-            run1.to_str().unwrap(),
-        ],
-    );
+    let args = RunArgs::new(inv)
+        .layout(1, 2)
+        .command("show interfaces")
+        .arg("--diff")
+        .arg(run1.to_str().unwrap());
+    let second = on_pty(dir.path(), &args.build());
     // `linux` has no `show interfaces`: its hostile error is an output.
     assert_eq!(second.code, Some(1), "{}", second.explain());
     assert_terminal_safe(&second);
@@ -326,7 +303,8 @@ fn device_escape_sequences_never_reach_the_terminal() {
         dir.path(),
         &RunArgs::new(inv)
             .layout(0, 2)
-            .args(["-c", "show version", "--format", "jsonl"])
+            .command("show version")
+            .format("jsonl")
             .build(),
     );
     assert_eq!(third.code, Some(0), "{}", third.explain());
@@ -348,16 +326,10 @@ fn device_escape_sequences_never_reach_the_terminal() {
         dir.path(),
         &RunArgs::new(inv)
             .layout(0, 2)
-            .args([
-                "-c",
-                "show version",
-                "--format",
-                "none",
-                "--group-output",
-                "--raw-output",
-                "--progress",
-                "never",
-            ])
+            .command("show version")
+            .format("none")
+            .args(["--group-output", "--raw-output"])
+            .progress("never")
             .build(),
     );
     assert_eq!(raw.code, Some(0), "{}", raw.explain());
@@ -542,25 +514,13 @@ fn jsonl_lines_never_share_a_line_with_the_bar() {
             "300ms",
         ],
     );
-    let inv = lab.inventory.to_str().unwrap().to_string();
-    let (code, bytes) = on_one_pty(
-        dir.path(),
-        &[
-            "run",
-            "-i",
-            &inv,
-            "-p",
-            "1",
-            "-t",
-            "2",
-            "-c",
-            "uname -a",
-            "--format",
-            "jsonl",
-            "--progress",
-            "always",
-        ],
-    );
+    let args = lab
+        .run_args()
+        .layout(1, 2)
+        .command("uname -a")
+        .format("jsonl")
+        .progress("always");
+    let (code, bytes) = on_one_pty(dir.path(), &args.build());
     let lines = screen(&bytes);
     let shown = || format!("{}", String::from_utf8_lossy(&bytes).escape_debug());
     assert_eq!(code, Some(0), "{}", shown());

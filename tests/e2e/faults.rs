@@ -210,7 +210,7 @@ fn ctrl_c_cancels_the_rest_and_resume_finishes_it() {
     let rd_s = rd.to_str().unwrap().to_string();
     let resumed = fleet(
         dir.path(),
-        &["run", "--resume", &rd_s, "--format", "none"],
+        &RunArgs::resume(&rd_s).format("none").build(),
         &[],
     );
     resumed.assert_code(0);
@@ -333,11 +333,7 @@ fn host_keys_are_learned_then_enforced() {
     let port = first.port();
     let devices = vec![Dev::new("h1", port)];
     let inv = inventory(dir.path(), &first, "  commands: [\"echo hi\"]\n", &devices);
-    let run = fleet(
-        dir.path(),
-        &["run", "-i", inv.to_str().unwrap(), "-p", "1", "-t", "1"],
-        &[],
-    );
+    let run = fleet(dir.path(), &RunArgs::new(&inv).layout(1, 1).build(), &[]);
     run.assert_code(0);
     let known = std::fs::read_to_string(dir.path().join("known_hosts")).unwrap();
     assert!(
@@ -353,13 +349,9 @@ fn host_keys_are_learned_then_enforced() {
     })
     .unwrap();
     let inv = inventory(dir.path(), &second, "  commands: [\"echo hi\"]\n", &devices);
-    let run = fleet(
-        dir.path(),
-        &["run", "-i", inv.to_str().unwrap(), "-p", "1", "-t", "1"],
-        &[],
-    );
+    let run = fleet(dir.path(), &RunArgs::new(&inv).layout(1, 1).build(), &[]);
     run.assert_code(1);
-    let res = results(&run.run_dir("runs"));
+    let res = run.results("runs");
     let last = res.last().unwrap();
     assert_eq!(status(last), "host_key_mismatch", "{last}");
     assert!(
@@ -378,7 +370,7 @@ fn host_keys_are_learned_then_enforced() {
         &[],
     );
     run.assert_code(1);
-    let res = results(&run.run_dir("runs"));
+    let res = run.results("runs");
     assert_eq!(status(res.last().unwrap()), "host_key_mismatch");
 }
 
@@ -446,7 +438,7 @@ fn a_second_ctrl_c_stops_at_once_and_still_writes_every_result() {
         "the second Ctrl-C must not wait for the grace period"
     );
     run.assert_code(130);
-    let res = results(&run.run_dir("runs"));
+    let res = run.results("runs");
     let per = counts_by_device(&res);
     assert_eq!(per.len(), 12, "{}", run.explain());
     assert!(
@@ -477,11 +469,8 @@ fn ask_pass_reads_the_password_from_the_terminal() {
     )
     .unwrap();
     // Without a terminal: a clear usage error, nothing runs.
-    let run = fleet(
-        dir.path(),
-        &["run", "-i", inv.to_str().unwrap(), "--ask-pass"],
-        &[],
-    );
+    let ask = RunArgs::new(&inv).arg("--ask-pass");
+    let run = fleet(dir.path(), &ask.build(), &[]);
     assert_eq!(run.code, Some(2), "{}", run.explain());
     assert!(run.stderr.contains("terminal"), "{}", run.explain());
     // With a pty: python's pty module plays the user typing the password.
@@ -508,19 +497,8 @@ sys.exit(os.waitstatus_to_exitcode(status))
 "#;
     let out = std::process::Command::new("python3")
         .current_dir(dir.path())
-        .args([
-            "-c",
-            script,
-            BIN,
-            "run",
-            "-i",
-            inv.to_str().unwrap(),
-            "--ask-pass",
-            "-p",
-            "1",
-            "-t",
-            "1",
-        ])
+        .args(["-c", script, BIN])
+        .args(ask.layout(1, 1).build())
         .env("TYPED", pw)
         .output()
         .expect("python3 with pty");
@@ -623,19 +601,11 @@ fn a_panic_is_a_crash_of_its_device_in_every_layout() {
     for (p, out) in [("0", "runs-p0"), ("2", "runs-p2")] {
         let run = fleet(
             dir.path(),
-            &[
-                "run",
-                "-i",
-                inv.to_str().unwrap(),
-                "-p",
-                p,
-                "-t",
-                "2",
-                "--out",
-                out,
-                "--format",
-                "none",
-            ],
+            &RunArgs::new(&inv)
+                .layout(p, 2)
+                .out(out)
+                .format("none")
+                .build(),
             &[("FLEET_TEST_PANIC_DEVICE", "d003")],
         );
         run.assert_code(1);
@@ -687,21 +657,14 @@ fn a_failed_results_write_stops_the_run_and_names_every_unrecorded_device() {
     let inv = dir.path().join("inv.yaml");
     std::fs::write(&inv, yaml).unwrap();
     let mut cmd = fleet_testkit::fleet::command(BIN, dir.path());
-    cmd.args([
-        "run",
-        "-i",
-        inv.to_str().unwrap(),
-        "--transport",
-        "noop",
-        "-p",
-        "1",
-        "-t",
-        "2",
-        "--batch-size",
-        "8",
-        "--format",
-        "none",
-    ])
+    cmd.args(
+        RunArgs::new(&inv)
+            .transport("noop")
+            .layout(1, 2)
+            .args(["--batch-size", "8"])
+            .format("none")
+            .build(),
+    )
     .env("TMPDIR", dir.path())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
@@ -814,21 +777,12 @@ fn enable_jump_and_telnet_secrets_appear_nowhere() {
         assert!(password.len() >= 8, "a password worth looking for");
         let run = fleet(
             dir.path(),
-            &[
-                "run",
-                "-i",
-                inv.to_str().unwrap(),
-                "-p",
-                "1",
-                "-t",
-                "2",
-                "-c",
-                "show version",
-                "--log-level",
-                "trace",
-                "--format",
-                "json",
-            ],
+            &RunArgs::new(&inv)
+                .layout(1, 2)
+                .command("show version")
+                .args(["--log-level", "trace"])
+                .format("json")
+                .build(),
             &[("RUST_LOG", "trace")],
         );
         run.assert_code(0);

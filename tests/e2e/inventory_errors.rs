@@ -11,11 +11,7 @@ fn malformed_inventory_names_file_line_and_field_and_runs_nothing() {
         "defaults:\n  username: admin\n  agent: true\ndevices:\n  - name: r1\n    host: 127.0.0.1\n    port: 70000\n",
     )
     .unwrap();
-    let run = fleet(
-        dir.path(),
-        &["run", "-i", inv.to_str().unwrap(), "-c", "x"],
-        &[],
-    );
+    let run = fleet(dir.path(), &RunArgs::new(&inv).command("x").build(), &[]);
     run.assert_code(2);
     assert!(run.stderr.contains("bad.yaml:7"), "{}", run.explain());
     assert!(run.stderr.contains("port"), "{}", run.explain());
@@ -38,21 +34,25 @@ fn bad_flags_are_usage_errors() {
     let inv = inv.to_str().unwrap();
     let ok = fleet(
         dir.path(),
-        &["run", "-i", inv, "--transport", "noop", "-t", "1"],
+        &RunArgs::new(inv).transport("noop").threads(1).build(),
         &[],
     );
     ok.assert_code(0);
     for t in ["0", "100000"] {
         let run = fleet(
             dir.path(),
-            &["run", "-i", inv, "--transport", "noop", "-t", t],
+            &RunArgs::new(inv).transport("noop").threads(t).build(),
             &[],
         );
         run.assert_code(2);
         assert!(run.stderr.contains("--threads"), "{}", run.explain());
         assert!(run.stderr.contains("from 1 to 4096"), "{}", run.explain());
     }
-    let run = fleet(dir.path(), &["run", "--no-such-flag"], &[]);
+    let run = fleet(
+        dir.path(),
+        &RunArgs::bare().arg("--no-such-flag").build(),
+        &[],
+    );
     run.assert_code(2);
 }
 
@@ -74,7 +74,11 @@ fn flag_value_typos_fail_before_inventory_load_and_password_prompt() {
     for (flag, value) in cases {
         let run = fleet(
             dir.path(),
-            &["run", "-i", "missing.yaml", "-k", "-c", "x", flag, value],
+            &RunArgs::new("missing.yaml")
+                .arg("-k")
+                .command("x")
+                .args([*flag, *value])
+                .build(),
             &[],
         );
         run.assert_code(2);
@@ -100,25 +104,23 @@ fn well_formed_flag_values_reach_the_inventory_load() {
     let dir = scratch();
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            "missing.yaml",
-            "-c",
-            "x",
-            "--limit",
-            "group:core",
-            "--retry",
-            "connect_failed=3,timeout=1",
-            "--retry-backoff",
-            "1s..5s",
-            "--connect-rate",
-            "50/s",
-            "--max-per-group",
-            "core=2",
-            "--inventory-format",
-            "fleet",
-        ],
+        &RunArgs::new("missing.yaml")
+            .command("x")
+            .args([
+                "--limit",
+                "group:core",
+                "--retry",
+                "connect_failed=3,timeout=1",
+                "--retry-backoff",
+                "1s..5s",
+                "--connect-rate",
+                "50/s",
+                "--max-per-group",
+                "core=2",
+                "--inventory-format",
+                "fleet",
+            ])
+            .build(),
         &[],
     );
     run.assert_code(2);
@@ -139,15 +141,10 @@ fn an_unwritable_out_directory_exits_3() {
     std::fs::write(dir.path().join("file"), "not a directory\n").unwrap();
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            inv.to_str().unwrap(),
-            "--transport",
-            "noop",
-            "--out",
-            "file/runs",
-        ],
+        &RunArgs::new(&inv)
+            .transport("noop")
+            .out("file/runs")
+            .build(),
         &[],
     );
     run.assert_code(3);
@@ -155,15 +152,7 @@ fn an_unwritable_out_directory_exits_3() {
     // The same inventory with a writable --out runs, exit 0.
     let ok = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            inv.to_str().unwrap(),
-            "--transport",
-            "noop",
-            "--out",
-            "runs",
-        ],
+        &RunArgs::new(&inv).transport("noop").out("runs").build(),
         &[],
     );
     ok.assert_code(0);

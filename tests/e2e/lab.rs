@@ -27,17 +27,17 @@ pub fn lab_devices(inventory: &Path) -> Vec<(String, Flavour, String)> {
 fn five_hundred_lab_devices_match_their_deterministic_output() {
     let dir = scratch();
     let lab = LabProc::start(BIN, dir.path(), &["--devices", "500"]);
-    let inv = lab.inventory.to_str().unwrap().to_string();
     let run = fleet(
         dir.path(),
-        &RunArgs::new(&inv)
+        &lab.run_args()
             .layout(2, 25)
-            .args(["-c", "show version", "--format", "none"])
+            .command("show version")
+            .format("none")
             .build(),
         &[],
     );
     run.assert_code(0);
-    let res = by_device(&results(&run.run_dir("runs")));
+    let res = run.results_by_device("runs");
     let devices = lab_devices(&lab.inventory);
     assert_eq!(res.len(), 500);
     for (name, flavour, _) in &devices {
@@ -63,10 +63,9 @@ fn lab_fault_scenario_gives_each_device_its_class() {
         dir.path(),
         &["--devices", "100", "--scenario", scenario.to_str().unwrap()],
     );
-    let inv = lab.inventory.to_str().unwrap().to_string();
     let run = fleet(
         dir.path(),
-        &RunArgs::new(&inv)
+        &lab.run_args()
             .layout(2, 10)
             .args([
                 "-c",
@@ -82,7 +81,7 @@ fn lab_fault_scenario_gives_each_device_its_class() {
         &[],
     );
     run.assert_code(1);
-    let res = by_device(&results(&run.run_dir("runs")));
+    let res = run.results_by_device("runs");
     let devices = lab_devices(&lab.inventory);
     assert_eq!(res.len(), devices.len(), "nothing missing");
     let mut per_class = std::collections::BTreeMap::<&str, usize>::new();
@@ -132,7 +131,6 @@ fn max_per_group_caps_concurrent_sessions() {
             scenario.to_str().unwrap(),
         ],
     );
-    let inv = lab.inventory.to_str().unwrap().to_string();
     let core: std::collections::BTreeSet<String> = lab_devices(&lab.inventory)
         .into_iter()
         .filter(|(_, _, scenario)| scenario == "core")
@@ -141,7 +139,7 @@ fn max_per_group_caps_concurrent_sessions() {
     assert_eq!(core.len(), 48, "80% of 60 devices are in core");
     let run = fleet(
         dir.path(),
-        &RunArgs::new(&inv)
+        &lab.run_args()
             .layout(2, 10)
             .args([
                 "-c",
@@ -156,7 +154,7 @@ fn max_per_group_caps_concurrent_sessions() {
     );
     run.assert_code(0);
     let stats = lab.stop();
-    let res = results(&run.run_dir("runs"));
+    let res = run.results("runs");
     assert_eq!(res.len(), 60, "every device ran: {}", run.explain());
     // The cap holds a group slot from dispatch until the result is back, and
     // a worker reports only after its session closed. So measure where the
@@ -208,10 +206,9 @@ fn max_per_group_caps_concurrent_sessions() {
 fn connect_rate_paces_new_sessions() {
     let dir = scratch();
     let lab = LabProc::start(BIN, dir.path(), &["--devices", "90"]);
-    let inv = lab.inventory.to_str().unwrap().to_string();
     let run = fleet(
         dir.path(),
-        &RunArgs::new(&inv)
+        &lab.run_args()
             .layout(2, 10)
             .args([
                 "-c",
@@ -301,7 +298,7 @@ fn large_outputs_arrive_whole_or_truncated_at_the_cap() {
         &[],
     );
     run.assert_code(0);
-    let res = by_device(&results(&run.run_dir("runs")));
+    let res = run.results_by_device("runs");
     let big = &res["lab-linux-0001"]["outputs"][0];
     let text = big["stdout"].as_str().unwrap();
     assert_eq!(text.len(), 5_242_880);
@@ -325,7 +322,7 @@ fn large_outputs_arrive_whole_or_truncated_at_the_cap() {
         &[],
     );
     run.assert_code(0);
-    let res = by_device(&results(&run.run_dir("runs")));
+    let res = run.results_by_device("runs");
     let big = &res["lab-linux-0001"]["outputs"][0];
     assert_eq!(big["stdout"].as_str().unwrap().len(), 1 << 20);
     assert_eq!(big["truncated"], true);

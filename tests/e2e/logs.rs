@@ -47,17 +47,7 @@ fn run_3x5(out: &str) -> (tempfile::TempDir, PathBuf, Sshd) {
     let inv = inventory(dir.path(), &sshd, "", &devices(&sshd, 30));
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            inv.to_str().unwrap(),
-            "-p",
-            "3",
-            "-t",
-            "5",
-            "--out",
-            out,
-        ],
+        &RunArgs::new(&inv).layout(3, 5).out(out).build(),
         &[],
     );
     run.assert_code(0);
@@ -289,7 +279,7 @@ fn a_worker_panic_lands_in_its_own_log_and_the_device_story_has_both_attempts() 
     // only session it was running, so no other device loses an attempt.
     let run = fleet(
         dir.path(),
-        &["run", "-i", inv.to_str().unwrap(), "-p", "3", "-t", "1"],
+        &RunArgs::new(&inv).layout(3, 1).build(),
         &[("FLEET_TEST_PANIC_DEVICE", POISON)],
     );
     run.assert_code(1);
@@ -366,17 +356,10 @@ fn fleet_runs_lists_the_runs_of_an_out_dir_oldest_first() {
     for layout in [["2", "2"], ["1", "3"]] {
         let run = fleet(
             dir.path(),
-            &[
-                "run",
-                "-i",
-                inv.to_str().unwrap(),
-                "-p",
-                layout[0],
-                "-t",
-                layout[1],
-                "--out",
-                "hist",
-            ],
+            &RunArgs::new(&inv)
+                .layout(layout[0], layout[1])
+                .out("hist")
+                .build(),
             &[],
         );
         run.assert_code(0);

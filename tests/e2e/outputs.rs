@@ -3,7 +3,6 @@
 
 use crate::common::*;
 use crate::lab::{lab_devices, LabProc};
-use fleet_testkit::fleet::results;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -15,24 +14,14 @@ fn save_group_and_diff_outputs() {
     let saved = dir.path().join("saved");
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            &inv,
-            "-p",
-            "2",
-            "-t",
-            "2",
-            "-c",
-            "uname -a",
-            "-c",
-            "echo same",
-            "--save-outputs",
-            saved.to_str().unwrap(),
-            "--group-output",
-            "--format",
-            "none",
-        ],
+        &RunArgs::new(&inv)
+            .layout(2, 2)
+            .commands(["uname -a", "echo same"])
+            .arg("--save-outputs")
+            .arg(saved.to_str().unwrap())
+            .arg("--group-output")
+            .format("none")
+            .build(),
         &[],
     );
     run.assert_code(0);
@@ -66,23 +55,13 @@ fn save_group_and_diff_outputs() {
     // Diff against the first run: the same commands give no change.
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            &inv,
-            "-p",
-            "1",
-            "-t",
-            "3",
-            "-c",
-            "uname -a",
-            "-c",
-            "echo same",
-            "--diff",
-            first.to_str().unwrap(),
-            "--format",
-            "none",
-        ],
+        &RunArgs::new(&inv)
+            .layout(1, 3)
+            .commands(["uname -a", "echo same"])
+            .arg("--diff")
+            .arg(first.to_str().unwrap())
+            .format("none")
+            .build(),
         &[],
     );
     run.assert_code(0);
@@ -94,23 +73,13 @@ fn save_group_and_diff_outputs() {
     // A different command changes every device.
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            &inv,
-            "-p",
-            "1",
-            "-t",
-            "3",
-            "-c",
-            "uname -a",
-            "-c",
-            "echo other",
-            "--diff",
-            first.to_str().unwrap(),
-            "--format",
-            "none",
-        ],
+        &RunArgs::new(&inv)
+            .layout(1, 3)
+            .commands(["uname -a", "echo other"])
+            .arg("--diff")
+            .arg(first.to_str().unwrap())
+            .format("none")
+            .build(),
         &[],
     );
     run.assert_code(0);
@@ -203,27 +172,17 @@ fn every_inventory_format_runs_against_the_lab() {
     ] {
         let path = formats.join(file);
         let path = path.to_str().unwrap();
-        let mut args = vec![
-            "run",
-            "-i",
-            path,
-            "-p",
-            "2",
-            "-t",
-            "2",
-            "-c",
-            "hostname",
-            "--known-hosts",
-            known,
-            "--format",
-            "none",
-        ];
+        let mut args = RunArgs::new(path)
+            .layout(2, 2)
+            .command("hostname")
+            .args(["--known-hosts", known])
+            .format("none");
         if let Some(f) = format {
-            args.extend(["--inventory-format", f]);
+            args = args.args(["--inventory-format", f]);
         }
-        let run = fleet(dir.path(), &args, &[("LAB_PW", password)]);
+        let run = fleet(dir.path(), &args.build(), &[("LAB_PW", password)]);
         run.assert_code(0);
-        let res = by_device(&results(&run.run_dir("runs")));
+        let res = run.results_by_device("runs");
         assert_eq!(res.len(), 8, "{file}: {}", run.explain());
         for d in &inv.devices {
             assert_eq!(
@@ -306,26 +265,17 @@ fn resumed_run_prints_each_device_once() {
     .unwrap();
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            inv.to_str().unwrap(),
-            "-p",
-            "1",
-            "-t",
-            "2",
-            "--format",
-            "none",
-        ],
+        &RunArgs::new(&inv).layout(1, 2).format("none").build(),
         &[],
     );
     run.assert_code(1);
     let rd = run.run_dir("runs");
     let rd = rd.to_str().unwrap();
     let resume = |extra: &[&str]| {
-        let mut args = vec!["run", "--resume", rd, "--retry-failed"];
-        args.extend_from_slice(extra);
-        let run = fleet(dir.path(), &args, &[]);
+        let args = RunArgs::resume(rd)
+            .arg("--retry-failed")
+            .args(extra.iter().copied());
+        let run = fleet(dir.path(), &args.build(), &[]);
         run.assert_code(1);
         run
     };

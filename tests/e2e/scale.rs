@@ -2,7 +2,7 @@
 //! sample|full|off` and routine per-device log lines off above 10,000
 //! devices; every device still has its result line.
 
-use crate::common::{fleet, scratch};
+use crate::common::{fleet, scratch, RunArgs};
 use fleet_proto::rundir::{ResultsReader, RunJson, TraceMode, WorkerRecord};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -75,24 +75,13 @@ fn read(run_dir: &Path) -> Read {
 }
 
 fn run(dir: &Path, inv: &Path, out: &str, extra: &[&str]) -> Read {
-    let inv = inv.to_str().unwrap();
-    let mut args = vec![
-        "run",
-        "-i",
-        inv,
-        "--transport",
-        "noop",
-        "-p",
-        "2",
-        "-t",
-        "4",
-        "--format",
-        "none",
-        "--out",
-        out,
-    ];
-    args.extend_from_slice(extra);
-    let r = fleet(dir, &args, &[]);
+    let args = RunArgs::new(inv)
+        .transport("noop")
+        .layout(2, 4)
+        .format("none")
+        .out(out)
+        .args(extra.iter().copied());
+    let r = fleet(dir, &args.build(), &[]);
     r.assert_code(0);
     read(&r.run_dir(out))
 }

@@ -41,31 +41,17 @@ fn three_shards_merge_into_the_single_run() {
         dir.path(),
         &["--devices", "60", "--scenario", scenario.to_str().unwrap()],
     );
-    let inv = lab.inventory.to_str().unwrap().to_string();
-    let common = [
-        "-i",
-        inv.as_str(),
-        "-p",
-        "2",
-        "-t",
-        "8",
-        "-c",
-        "show version",
-        "--connect-timeout",
-        "2s",
-        "--session-timeout",
-        "3s",
-        "--command-timeout",
-        "2s",
-        "--format",
-        "none",
-    ];
+    let common = lab
+        .run_args()
+        .layout(2, 8)
+        .command("show version")
+        .args(["--connect-timeout", "2s", "--session-timeout", "3s"])
+        .args(["--command-timeout", "2s"])
+        .format("none");
 
     // The reference: one run of everything.
-    let mut args = vec!["run"];
-    args.extend(common);
-    args.extend(["--out", "single"]);
-    fleet(dir.path(), &args, &[]).assert_code(1);
+    let args = common.clone().out("single");
+    fleet(dir.path(), &args.build(), &[]).assert_code(1);
     let single = statuses(&only_run(&dir.path().join("single")));
     assert_eq!(single.len(), 60);
 
@@ -74,18 +60,15 @@ fn three_shards_merge_into_the_single_run() {
     for k in 1..=3 {
         let out = format!("shards/{k}");
         let spec = format!("{k}/3");
-        let mut args = vec!["run"];
-        args.extend(common);
-        args.extend(["--out", out.as_str()]);
+        let args = common.clone().out(&out);
         let index = (k - 1).to_string();
-        let env: Vec<(&str, &str)> = if k == 3 {
-            args.extend(["--shard", "auto/3"]);
-            vec![("JOB_COMPLETION_INDEX", index.as_str())]
+        let (args, env): (RunArgs, Vec<(&str, &str)>) = if k == 3 {
+            let env = vec![("JOB_COMPLETION_INDEX", index.as_str())];
+            (args.args(["--shard", "auto/3"]), env)
         } else {
-            args.extend(["--shard", spec.as_str()]);
-            vec![]
+            (args.args(["--shard", spec.as_str()]), vec![])
         };
-        let run = fleet(dir.path(), &args, &env);
+        let run = fleet(dir.path(), &args.build(), &env);
         assert!(matches!(run.code, Some(0 | 1)), "{}", run.explain());
         let rd = only_run(&dir.path().join(&out));
         let shard = &run_json(&rd)["shard"];
@@ -316,7 +299,10 @@ fn shard_flags_are_checked_before_anything_runs() {
     ] {
         let run = fleet(
             dir.path(),
-            &["run", "-i", inv, "--transport", "noop", "--shard", shard],
+            &RunArgs::new(inv)
+                .transport("noop")
+                .args(["--shard", shard])
+                .build(),
             &env,
         );
         run.assert_code(2);
@@ -325,17 +311,10 @@ fn shard_flags_are_checked_before_anything_runs() {
     }
     let run = fleet(
         dir.path(),
-        &[
-            "run",
-            "-i",
-            inv,
-            "--transport",
-            "noop",
-            "--shard",
-            "1/2",
-            "--shard-by",
-            "vendor",
-        ],
+        &RunArgs::new(inv)
+            .transport("noop")
+            .args(["--shard", "1/2", "--shard-by", "vendor"])
+            .build(),
         &[],
     );
     run.assert_code(2);

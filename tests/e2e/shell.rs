@@ -14,22 +14,15 @@ fn shell_mode_multi_command_output_is_exact() {
         dir.path(),
         &["--devices", "6", "--flavours", "ios,eos,nxos"],
     );
-    let inv = lab.inventory.to_str().unwrap().to_string();
     let cmds = [
         "show version",
         "show ip interface brief",
         "show running-config",
     ];
-    let run = fleet(
-        dir.path(),
-        &[
-            "run", "-i", &inv, "-p", "1", "-t", "3", "-c", cmds[0], "-c", cmds[1], "-c", cmds[2],
-            "--format", "none",
-        ],
-        &[],
-    );
+    let args = lab.run_args().layout(1, 3).commands(cmds).format("none");
+    let run = fleet(dir.path(), &args.build(), &[]);
     run.assert_code(0);
-    let res = by_device(&results(&run.run_dir("runs")));
+    let res = run.results_by_device("runs");
     for (name, flavour, _) in lab_devices(&lab.inventory) {
         let r = &res[&name];
         assert_eq!(status(r), "ok", "{r}");
@@ -50,16 +43,15 @@ fn shell_mode_multi_command_output_is_exact() {
 
     // An explicit --mode exec wins over the platform default: exec
     // channels, each with its exit status.
-    let run = fleet(
-        dir.path(),
-        &[
-            "run", "-i", &inv, "-p", "1", "-t", "3", "--mode", "exec", "-c", cmds[0], "--format",
-            "none",
-        ],
-        &[],
-    );
+    let args = lab
+        .run_args()
+        .layout(1, 3)
+        .args(["--mode", "exec"])
+        .command(cmds[0])
+        .format("none");
+    let run = fleet(dir.path(), &args.build(), &[]);
     run.assert_code(0);
-    let res = by_device(&results(&run.run_dir("runs")));
+    let res = run.results_by_device("runs");
     for (name, flavour, _) in lab_devices(&lab.inventory) {
         let r = &res[&name];
         assert_eq!(status(r), "ok", "{r}");
@@ -76,17 +68,16 @@ fn shell_mode_multi_command_output_is_exact() {
 fn unknown_command_is_command_failed_with_the_device_error() {
     let dir = scratch();
     let lab = LabProc::start(BIN, dir.path(), &["--devices", "1", "--flavours", "ios"]);
-    let inv = lab.inventory.to_str().unwrap().to_string();
     let run = fleet(
         dir.path(),
-        &RunArgs::new(&inv)
+        &lab.run_args()
             .layout(0, 1)
             .args(["-c", "show version", "-c", "show bogus"])
             .build(),
         &[],
     );
     run.assert_code(1);
-    let res = results(&run.run_dir("runs"));
+    let res = run.results("runs");
     let r = &res[0];
     assert_eq!(status(r), "command_failed", "{r}");
     let want = fleet_lab::unknown_command_error(Flavour::CiscoIos, "show bogus");
@@ -108,19 +99,17 @@ fn config_dry_run_changes_nothing_commit_changes_running_config() {
             dir,
             &RunArgs::new(&inv)
                 .layout(1, 2)
-                .args(["-c", "show running-config", "--format", "none"])
+                .command("show running-config")
+                .format("none")
                 .build(),
             &[],
         );
         run.assert_code(0);
-        results(&run.run_dir("runs"))
+        run.results("runs")
     };
     // Dry run: prints the plan, connects to nothing.
-    let dry = fleet(
-        dir.path(),
-        &["run", "-i", &inv, "--config-line", line, "--save-config"],
-        &[],
-    );
+    let push = RunArgs::new(&inv).config_line(line).arg("--save-config");
+    let dry = fleet(dir.path(), &push.build(), &[]);
     dry.assert_code(0);
     assert!(
         dry.stdout.contains("configure terminal"),
@@ -133,21 +122,7 @@ fn config_dry_run_changes_nothing_commit_changes_running_config() {
         assert!(!r["outputs"][0]["stdout"].as_str().unwrap().contains(line));
     }
     // Commit: the lab keeps per-device state, a later session sees the line.
-    let commit = fleet(
-        dir.path(),
-        &[
-            "run",
-            "-i",
-            &inv,
-            "--config-line",
-            line,
-            "--save-config",
-            "--commit",
-            "--format",
-            "none",
-        ],
-        &[],
-    );
+    let commit = fleet(dir.path(), &push.commit().format("none").build(), &[]);
     commit.assert_code(0);
     for r in show(dir.path()) {
         let text = r["outputs"][0]["stdout"].as_str().unwrap();
@@ -178,17 +153,17 @@ fn telnet_devices_use_the_same_cli() {
     );
     let text = std::fs::read_to_string(&lab.inventory).unwrap();
     assert!(text.contains("transport: telnet"), "{text}");
-    let inv = lab.inventory.to_str().unwrap().to_string();
     let run = fleet(
         dir.path(),
-        &RunArgs::new(&inv)
+        &lab.run_args()
             .layout(1, 2)
-            .args(["-c", "show version", "--format", "none"])
+            .command("show version")
+            .format("none")
             .build(),
         &[],
     );
     run.assert_code(0);
-    let res = by_device(&results(&run.run_dir("runs")));
+    let res = run.results_by_device("runs");
     for (name, flavour, _) in lab_devices(&lab.inventory) {
         let want = fleet_lab::expected_output(&name, flavour, "show version").unwrap();
         assert_eq!(res[&name]["outputs"][0]["stdout"].as_str().unwrap(), want);
@@ -222,12 +197,13 @@ fn jump_host_run_through_the_lab() {
         dir.path(),
         &RunArgs::new(inv.to_str().unwrap())
             .layout(1, 4)
-            .args(["-c", "hostname", "--format", "none"])
+            .command("hostname")
+            .format("none")
             .build(),
         &[],
     );
     run.assert_code(0);
-    let res = by_device(&results(&run.run_dir("runs")));
+    let res = run.results_by_device("runs");
     assert_eq!(res.len(), 4);
     for (name, r) in &res {
         assert_eq!(r["outputs"][0]["stdout"], format!("{name}\n"));
@@ -245,7 +221,6 @@ fn jump_host_run_through_the_lab() {
 fn config_line_secrets_are_placeholders_filled_in_by_the_worker() {
     let dir = scratch();
     let lab = LabProc::start(BIN, dir.path(), &["--devices", "2", "--flavours", "ios"]);
-    let inv = lab.inventory.to_str().unwrap().to_string();
     const VALUE: &str = "Pl4ceholder-Value-7731";
     let secret_file = dir.path().join("key");
     std::fs::write(&secret_file, "File-Secret-4420\n").unwrap();
@@ -253,23 +228,13 @@ fn config_line_secrets_are_placeholders_filled_in_by_the_worker() {
         "snmp-server community {{{{ file:{} }}}}",
         secret_file.display()
     );
-    let args = [
-        "run",
-        "-i",
-        &inv,
-        "-p",
-        "1",
-        "-t",
-        "2",
-        "--config-line",
-        "username ops secret {{ env:OPS_SECRET }}",
-        "--config-line",
-        &file_line,
-        "--save-outputs",
-        "saved",
-        "--log-level",
-        "trace",
-    ];
+    let push = lab
+        .run_args()
+        .layout(1, 2)
+        .config_line("username ops secret {{ env:OPS_SECRET }}")
+        .config_line(&file_line)
+        .args(["--save-outputs", "saved", "--log-level", "trace"]);
+    let args = push.build();
     // Dry run: the plan shows the placeholder.
     let dry = fleet(dir.path(), &args, &[("OPS_SECRET", VALUE)]);
     dry.assert_code(0);
@@ -289,11 +254,14 @@ fn config_line_secrets_are_placeholders_filled_in_by_the_worker() {
         missing.explain()
     );
 
-    let mut commit: Vec<&str> = args.to_vec();
-    commit.extend(["--commit", "-c", "show running-config", "--format", "json"]);
+    let commit = push
+        .clone()
+        .commit()
+        .command("show running-config")
+        .format("json");
     let run = fleet(
         dir.path(),
-        &commit,
+        &commit.build(),
         &[("OPS_SECRET", VALUE), ("RUST_LOG", "trace")],
     );
     run.assert_code(0);
@@ -359,13 +327,13 @@ fn show_on(
     inv: &str,
     cmds: &[&str],
 ) -> std::collections::BTreeMap<String, serde_json::Value> {
-    let mut args = vec!["run", "-i", inv, "-p", "0", "-t", "2", "--format", "none"];
-    for c in cmds {
-        args.extend(["-c", c]);
-    }
-    let run = fleet(dir, &args, &[]);
+    let args = RunArgs::new(inv)
+        .layout(0, 2)
+        .format("none")
+        .commands(cmds.iter().copied());
+    let run = fleet(dir, &args.build(), &[]);
     run.assert_code(0);
-    by_device(&results(&run.run_dir("runs")))
+    run.results_by_device("runs")
 }
 
 #[test]
@@ -377,7 +345,8 @@ fn junos_push_commits_and_a_later_session_sees_it() {
     let shown = "set system ntp server 192.0.2.77\n";
     let display = ["show configuration | display set"];
     // Dry run: the plan has the commit, and nothing changes.
-    let dry = fleet(dir.path(), &["run", "-i", &inv, "--config-line", line], &[]);
+    let push = RunArgs::new(&inv).config_line(line);
+    let dry = fleet(dir.path(), &push.build(), &[]);
     dry.assert_code(0);
     assert!(
         dry.stdout.contains(&format!(
@@ -389,22 +358,9 @@ fn junos_push_commits_and_a_later_session_sees_it() {
     for r in show_on(dir.path(), &inv, &display).values() {
         assert!(!r["outputs"][0]["stdout"].as_str().unwrap().contains(shown));
     }
-    let push = fleet(
-        dir.path(),
-        &[
-            "run",
-            "-i",
-            &inv,
-            "--config-line",
-            line,
-            "--commit",
-            "--format",
-            "none",
-        ],
-        &[],
-    );
+    let push = fleet(dir.path(), &push.commit().format("none").build(), &[]);
     push.assert_code(0);
-    let res = by_device(&results(&push.run_dir("runs")));
+    let res = push.results_by_device("runs");
     for r in res.values() {
         assert_eq!(status(r), "ok", "{r}");
         let commit = r["outputs"]
@@ -450,24 +406,14 @@ fn commit_confirmed_only_where_the_platform_has_it() {
         std::fs::create_dir_all(&sub).unwrap();
         let lab = LabProc::start(BIN, &sub, &["--devices", "1", "--flavours", flavour]);
         let inv = lab.inventory.to_str().unwrap().to_string();
-        let push = fleet(
-            &sub,
-            &[
-                "run",
-                "-i",
-                &inv,
-                "--config-line",
-                line,
-                "--commit",
-                "--commit-confirmed",
-                "5",
-                "--format",
-                "none",
-            ],
-            &[],
-        );
+        let args = RunArgs::new(&inv)
+            .config_line(line)
+            .commit()
+            .args(["--commit-confirmed", "5"])
+            .format("none");
+        let push = fleet(&sub, &args.build(), &[]);
         push.assert_code(0);
-        for r in results(&push.run_dir("runs")) {
+        for r in push.results("runs") {
             assert_eq!(status(&r), "ok", "{r}");
             assert!(
                 r["outputs"]
@@ -487,20 +433,11 @@ fn commit_confirmed_only_where_the_platform_has_it() {
     std::fs::create_dir_all(&sub).unwrap();
     let lab = LabProc::start(BIN, &sub, &["--devices", "1", "--flavours", "ios"]);
     let inv = lab.inventory.to_str().unwrap().to_string();
-    let ios = fleet(
-        &sub,
-        &[
-            "run",
-            "-i",
-            &inv,
-            "--config-line",
-            "x",
-            "--commit",
-            "--commit-confirmed",
-            "5",
-        ],
-        &[],
-    );
+    let args = RunArgs::new(&inv)
+        .config_line("x")
+        .commit()
+        .args(["--commit-confirmed", "5"]);
+    let ios = fleet(&sub, &args.build(), &[]);
     assert_ne!(ios.code, Some(0), "{}", ios.explain());
     assert!(
         ios.stderr.contains("has no confirmed commit"),
@@ -508,19 +445,10 @@ fn commit_confirmed_only_where_the_platform_has_it() {
         ios.explain()
     );
     // Without --commit the flag is refused: a dry run cannot confirm.
-    let bare = fleet(
-        &sub,
-        &[
-            "run",
-            "-i",
-            &inv,
-            "--config-line",
-            "x",
-            "--commit-confirmed",
-            "5",
-        ],
-        &[],
-    );
+    let args = RunArgs::new(&inv)
+        .config_line("x")
+        .args(["--commit-confirmed", "5"]);
+    let bare = fleet(&sub, &args.build(), &[]);
     assert_ne!(bare.code, Some(0), "{}", bare.explain());
 }
 
@@ -572,26 +500,16 @@ fn stuck_config_mode_is_recovered() {
             scenario.to_str().unwrap(),
         ],
     );
-    let inv = lab.inventory.to_str().unwrap().to_string();
     let line = "ntp server 192.0.2.88";
-    let run = fleet(
-        dir.path(),
-        &[
-            "run",
-            "-i",
-            &inv,
-            "--config-line",
-            line,
-            "--commit",
-            "-c",
-            "show running-config",
-            "--format",
-            "none",
-        ],
-        &[],
-    );
+    let args = lab
+        .run_args()
+        .config_line(line)
+        .commit()
+        .command("show running-config")
+        .format("none");
+    let run = fleet(dir.path(), &args.build(), &[]);
     run.assert_code(0);
-    for r in results(&run.run_dir("runs")) {
+    for r in run.results("runs") {
         assert_eq!(status(&r), "ok", "{r}");
         // `end` left the device in config mode; fleet sent `exit`, so the
         // show ran in exec mode (in config mode it is an invalid input).

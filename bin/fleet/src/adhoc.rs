@@ -419,7 +419,7 @@ fn expand_all(
 ) -> Result<Vec<PathBuf>> {
     files
         .iter()
-        .map(|f| expand_tokens(f, t).map_err(|e| anyhow!("ssh config {keyword} for {device}: {e}")))
+        .map(|f| expand_tokens(f, t).with_context(|| format!("ssh config {keyword} for {device}")))
         .collect()
 }
 

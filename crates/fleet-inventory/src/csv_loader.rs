@@ -12,7 +12,7 @@
 //! [`row_to_device`] per row.
 
 use crate::client_defaults::fill_gaps;
-use crate::error::{ErrorKind, InventoryError};
+use crate::error::{chain, ErrorKind, InventoryError};
 use crate::hostport::parse_user_host_port;
 use crate::inventory::{Inventory, Origins};
 use crate::secrets::{normalize_platform, resolve_path, Loc, SecretSource, Secrets};
@@ -270,6 +270,8 @@ pub(crate) fn header(
 /// suffix stripped: `10.1.0.5/24` (an interface address, as NetBox exports
 /// `primary_ip`) becomes `10.1.0.5` (`Ok(Some(suffix))` says a suffix was
 /// stripped); a network address (`10.1.0.0/24`) is refused.
+/// (Crate-private: `Err` is a message the caller wraps at once with file,
+/// line and field.)
 fn host_address(raw: &str) -> Result<(String, Option<String>), String> {
     let raw = raw
         .strip_prefix('[')
@@ -391,8 +393,8 @@ pub(crate) fn row_to_device(
         d.mode = Some(parse_mode(m).map_err(|m| err("mode", ErrorKind::InvalidValue, m))?);
     }
     if let Some(k) = cell("key_file") {
-        let path =
-            resolve_path(base, k).map_err(|m| err("key_file", ErrorKind::InvalidValue, m))?;
+        let path = resolve_path(base, k)
+            .map_err(|e| err("key_file", ErrorKind::InvalidValue, chain(&e)))?;
         secrets.check_key_file(&path, loc("key_file"))?;
         let passphrase = match cell("key_passphrase_env") {
             Some(v) => {
@@ -420,7 +422,7 @@ pub(crate) fn row_to_device(
         }
         (None, Some(f), _) => {
             let path = resolve_path(base, f)
-                .map_err(|m| err("password_file", ErrorKind::InvalidValue, m))?;
+                .map_err(|e| err("password_file", ErrorKind::InvalidValue, chain(&e)))?;
             d.auth.push(Auth::Password(
                 secrets.read(&SecretSource::File(path), loc("password_file"))?,
             ));

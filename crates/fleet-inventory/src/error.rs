@@ -100,9 +100,33 @@ impl fmt::Display for InventoryError {
 
 impl std::error::Error for InventoryError {}
 
+/// `error: cause: cause...`: a typed error from below the loaders (vault,
+/// paths), rendered with all its causes into an [`InventoryError`]'s
+/// message, which stays plain text so the error can be `Clone + Eq` and
+/// read the same wherever it is printed.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chain_renders_every_cause() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("failed to read key {0}")]
+        struct Outer(&'static str, #[source] std::io::Error);
+        let e = Outer("k", std::io::Error::other("disk on fire"));
+        assert_eq!(chain(&e), "failed to read key k: disk on fire");
+    }
 
     #[test]
     fn display_reads_like_a_compiler_diagnostic() {

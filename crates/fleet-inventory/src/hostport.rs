@@ -1,5 +1,6 @@
 //! `[user@]host[:port]` as every format writes addresses and jump hosts
-//! (`[v6addr]:port` for IPv6).
+//! (`[v6addr]:port` for IPv6). Crate-private parsers: their `String`
+//! errors are messages each loader wraps at once with file, line and field.
 
 /// Splits `[user@]host[:port]` (`[v6addr]:port` for IPv6).
 pub(crate) fn parse_user_host_port(

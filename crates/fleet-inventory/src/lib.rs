@@ -131,7 +131,7 @@ pub fn load_each(
         InventoryError::file(
             path,
             ErrorKind::UnknownFormat,
-            "cannot tell the inventory format; pass --inventory-format (fleet, nornir, ansible-ini, ansible-yaml, csv)",
+            "failed to detect the inventory format; pass --inventory-format (fleet, nornir, ansible-ini, ansible-yaml, csv)",
         )
     };
     if path.is_dir() {
@@ -156,15 +156,7 @@ pub fn load_each(
     let text = read_text(path)?;
     // A vault-encrypted inventory (any format) is decrypted first; its
     // format is then told from the plaintext.
-    let text = if vault::is_vault(&text) {
-        vault
-            .decrypt(&text)
-            .map_err(|m| InventoryError::file(path, ErrorKind::Secret, m))?
-            .expose()
-            .to_owned()
-    } else {
-        text
-    };
+    let (text, _) = vault.open_file(path, text)?;
     let format = match opts.format {
         Some(f) => f,
         None => {
@@ -201,7 +193,11 @@ fn hand_over(mut inv: Inventory, each: &mut dyn FnMut(fleet_proto::Device)) -> I
 /// Reads a UTF-8 text file, with errors naming the line of a bad byte.
 pub(crate) fn read_text(file: &Path) -> Result<String, InventoryError> {
     let text = std::fs::read(file).map_err(|e| {
-        InventoryError::file(file, ErrorKind::Io, format!("cannot read inventory: {e}"))
+        InventoryError::file(
+            file,
+            ErrorKind::Io,
+            format!("failed to read inventory: {e}"),
+        )
     })?;
     String::from_utf8(text).map_err(|e| {
         let at = e.utf8_error().valid_up_to();

@@ -291,7 +291,7 @@ fn sibling(dir: &Path, stem: &str) -> Option<PathBuf> {
 
 fn read_yaml(path: &Path) -> Result<Mapping, InventoryError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| InventoryError::file(path, ErrorKind::Io, format!("cannot read: {e}")))?;
+        .map_err(|e| InventoryError::file(path, ErrorKind::Io, format!("failed to read: {e}")))?;
     yaml::parse(path, text.strip_prefix('\u{feff}').unwrap_or(&text))
 }
 

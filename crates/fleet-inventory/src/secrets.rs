@@ -93,7 +93,7 @@ impl Secrets {
             Err(e) => {
                 return Err(loc.error(
                     ErrorKind::Io,
-                    format!("cannot read key file {}: {e}", path.display()),
+                    format!("failed to read key file {}: {e}", path.display()),
                 ))
             }
         }
@@ -161,7 +161,7 @@ fn read_file(path: &Path, loc: Loc<'_>) -> Result<Secret, InventoryError> {
     let bytes = std::fs::read(path).map_err(|e| {
         loc.error(
             ErrorKind::Secret,
-            format!("cannot read secret file {}: {e}", path.display()),
+            format!("failed to read secret file {}: {e}", path.display()),
         )
     })?;
     let text = String::from_utf8(bytes).map_err(|_| {
@@ -198,9 +198,24 @@ fn loose_mode_warning(_path: &Path) -> Option<String> {
     None
 }
 
+/// Why a path in an inventory cannot be resolved ([`resolve_path`]); the
+/// loaders add the file, line and field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum PathError {
+    /// `~` with no home directory to expand it to.
+    #[error("failed to expand `~` in `{raw}`: $HOME is not set")]
+    HomeUnset {
+        /// The path as written.
+        raw: String,
+    },
+    /// An empty string where a path belongs.
+    #[error("empty path")]
+    Empty,
+}
+
 /// Resolves a path from an inventory: `~` expands to `$HOME`, relative paths
 /// are taken from the inventory file's directory.
-pub(crate) fn resolve_path(base_dir: &Path, raw: &str) -> Result<PathBuf, String> {
+pub(crate) fn resolve_path(base_dir: &Path, raw: &str) -> Result<PathBuf, PathError> {
     let rest = if raw == "~" {
         Some("")
     } else {
@@ -209,11 +224,13 @@ pub(crate) fn resolve_path(base_dir: &Path, raw: &str) -> Result<PathBuf, String
     if let Some(rest) = rest {
         let home = std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
-            .ok_or_else(|| format!("cannot expand `~` in `{raw}`: $HOME is not set"))?;
+            .ok_or_else(|| PathError::HomeUnset {
+                raw: raw.to_owned(),
+            })?;
         return Ok(PathBuf::from(home).join(rest));
     }
     if raw.is_empty() {
-        return Err("empty path".to_owned());
+        return Err(PathError::Empty);
     }
     Ok(base_dir.join(raw))
 }
@@ -266,6 +283,13 @@ mod tests {
         assert_eq!(
             resolve_path(Path::new("/inv"), "/abs").unwrap(),
             PathBuf::from("/abs")
+        );
+        assert_eq!(resolve_path(Path::new("/inv"), ""), Err(PathError::Empty));
+        assert_eq!(PathError::Empty.to_string(), "empty path");
+        let unset = PathError::HomeUnset { raw: "~/k".into() };
+        assert_eq!(
+            unset.to_string(),
+            "failed to expand `~` in `~/k`: $HOME is not set"
         );
     }
 }

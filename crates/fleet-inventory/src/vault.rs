@@ -47,6 +47,76 @@ impl VaultPassword {
     }
 }
 
+/// Why vault content could not be decrypted. Never holds a secret: the
+/// password and the plaintext stay out of every message. The loaders
+/// put it in an [`InventoryError`](crate::InventoryError) with the file
+/// (and field) at fault, its causes rendered by [`crate::error::chain`].
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum VaultError {
+    /// Vault content, and no password source given.
+    #[error(
+        "vault-encrypted; give the vault password with --vault-password-file FILE or ANSIBLE_VAULT_PASSWORD_FILE"
+    )]
+    NoPassword,
+    /// The password file could not be read.
+    #[error("failed to read vault password file {}", path.display())]
+    ReadPassword {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The executable password file could not be started.
+    #[error("failed to run vault password script {}", path.display())]
+    RunScript {
+        /// The script.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The executable password file exited unsuccessfully.
+    #[error("vault password script {} failed ({status})", path.display())]
+    ScriptFailed {
+        /// The script.
+        path: PathBuf,
+        /// How it ended.
+        status: std::process::ExitStatus,
+    },
+    /// The password is not text.
+    #[error("vault password file {} is not valid UTF-8", path.display())]
+    PasswordNotUtf8 {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The password file holds only white space.
+    #[error("vault password file {} is empty", path.display())]
+    PasswordEmpty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A header fleet does not decrypt.
+    #[error(
+        "unsupported vault format {version} with cipher {cipher} (fleet reads 1.1 and 1.2 with AES256)"
+    )]
+    Unsupported {
+        /// The format version field.
+        version: String,
+        /// The cipher field.
+        cipher: String,
+    },
+    /// Not a `$ANSIBLE_VAULT;VERSION;CIPHER` header.
+    #[error("malformed vault header")]
+    Header,
+    /// The payload's structure is broken.
+    #[error("malformed vault payload: {0}")]
+    Payload(&'static str),
+    /// The HMAC does not match: another password, or a damaged payload.
+    #[error("wrong vault password (or a corrupted vault payload)")]
+    WrongPassword,
+}
+
 /// Reads the password once and decrypts payloads with it.
 pub(crate) struct Vault {
     source: VaultPassword,
@@ -61,34 +131,47 @@ impl Vault {
         }
     }
 
-    fn password(&mut self) -> Result<&Secret, String> {
+    fn password(&mut self) -> Result<&Secret, VaultError> {
         if self.password.is_none() {
             let path = match &self.source {
-                VaultPassword::None => return Err(
-                    "vault-encrypted; give the vault password with --vault-password-file FILE or ANSIBLE_VAULT_PASSWORD_FILE"
-                        .to_owned(),
-                ),
+                VaultPassword::None => return Err(VaultError::NoPassword),
                 VaultPassword::File(p) => p.clone(),
             };
             self.password = Some(read_password(&path)?);
         }
         // Set just above.
-        self.password
-            .as_ref()
-            .ok_or_else(|| "no vault password".to_owned())
+        self.password.as_ref().ok_or(VaultError::NoPassword)
+    }
+
+    /// A whole file's text (an inventory, a vars file), decrypted when it
+    /// is vault-encrypted, and whether it was; a failure names the file.
+    pub(crate) fn open_file(
+        &mut self,
+        path: &Path,
+        text: String,
+    ) -> Result<(String, bool), crate::InventoryError> {
+        if !is_vault(&text) {
+            return Ok((text, false));
+        }
+        let plain = self.decrypt(&text).map_err(|e| {
+            crate::InventoryError::file(path, crate::ErrorKind::Secret, crate::error::chain(&e))
+        })?;
+        Ok((plain.expose().to_owned(), true))
     }
 
     /// Decrypts one vault payload (a file's text or a `!vault` value).
-    pub(crate) fn decrypt(&mut self, payload: &str) -> Result<Secret, String> {
+    pub(crate) fn decrypt(&mut self, payload: &str) -> Result<Secret, VaultError> {
         let pw = self.password()?.expose().as_bytes().to_vec();
         decrypt(payload, &pw).map(Secret::new)
     }
 }
 
-fn read_password(path: &Path) -> Result<Secret, String> {
-    let shown = path.display();
-    let meta = std::fs::metadata(path)
-        .map_err(|e| format!("cannot read vault password file {shown}: {e}"))?;
+fn read_password(path: &Path) -> Result<Secret, VaultError> {
+    let read_failed = |source| VaultError::ReadPassword {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(read_failed)?;
     #[cfg(unix)]
     let executable = {
         use std::os::unix::fs::PermissionsExt;
@@ -102,82 +185,89 @@ fn read_password(path: &Path) -> Result<Secret, String> {
             .stdin(std::process::Stdio::null())
             .stderr(std::process::Stdio::inherit())
             .output()
-            .map_err(|e| format!("cannot run vault password script {shown}: {e}"))?;
+            .map_err(|source| VaultError::RunScript {
+                path: path.to_path_buf(),
+                source,
+            })?;
         if !out.status.success() {
-            return Err(format!(
-                "vault password script {shown} failed ({})",
-                out.status
-            ));
+            return Err(VaultError::ScriptFailed {
+                path: path.to_path_buf(),
+                status: out.status,
+            });
         }
         out.stdout
     } else {
-        std::fs::read(path).map_err(|e| format!("cannot read vault password file {shown}: {e}"))?
+        std::fs::read(path).map_err(read_failed)?
     };
-    let text = String::from_utf8(bytes)
-        .map_err(|_| format!("vault password file {shown} is not valid UTF-8"))?;
+    let text = String::from_utf8(bytes).map_err(|_| VaultError::PasswordNotUtf8 {
+        path: path.to_path_buf(),
+    })?;
     let pw = text.trim_end_matches(['\r', '\n', ' ', '\t']);
     if pw.is_empty() {
-        return Err(format!("vault password file {shown} is empty"));
+        return Err(VaultError::PasswordEmpty {
+            path: path.to_path_buf(),
+        });
     }
     Ok(Secret::new(pw))
 }
 
-fn unhex(s: &str) -> Result<Vec<u8>, String> {
+fn unhex(s: &str) -> Result<Vec<u8>, VaultError> {
     let s = s.trim();
     if !s.len().is_multiple_of(2) {
-        return Err("odd number of hex digits".to_owned());
+        return Err(VaultError::Payload("odd number of hex digits"));
     }
     (0..s.len())
         .step_by(2)
         .map(|i| {
             s.get(i..i + 2)
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| "invalid hex".to_owned())
+                .ok_or(VaultError::Payload("invalid hex"))
         })
         .collect()
 }
 
 /// Decrypts `payload` with `password`; errors say what is wrong without
 /// any secret in them.
-pub(crate) fn decrypt(payload: &str, password: &[u8]) -> Result<String, String> {
+pub(crate) fn decrypt(payload: &str, password: &[u8]) -> Result<String, VaultError> {
     let mut lines = payload.trim().lines().map(str::trim);
     let header = lines.next().unwrap_or("");
     let fields: Vec<&str> = header.split(';').collect();
     match fields.as_slice() {
         ["$ANSIBLE_VAULT", "1.1" | "1.2", cipher, ..] if cipher.trim() == "AES256" => {}
         ["$ANSIBLE_VAULT", version, cipher, ..] => {
-            return Err(format!(
-                "unsupported vault format {version} with cipher {cipher} (fleet reads 1.1 and 1.2 with AES256)"
-            ))
+            return Err(VaultError::Unsupported {
+                version: (*version).to_owned(),
+                cipher: (*cipher).to_owned(),
+            })
         }
-        _ => return Err("malformed vault header".to_owned()),
+        _ => return Err(VaultError::Header),
     }
     let body: String = lines.collect();
-    let bad = |what: &str| format!("malformed vault payload: {what}");
-    let inner = unhex(&body).map_err(|m| bad(&m))?;
+    let bad = VaultError::Payload;
+    let inner = unhex(&body)?;
     let inner = String::from_utf8(inner).map_err(|_| bad("not text inside"))?;
     let mut parts = inner.split('\n');
     let (Some(salt), Some(mac), Some(ct)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(bad("expected salt, hmac and ciphertext"));
     };
-    let salt = unhex(salt).map_err(|m| bad(&m))?;
-    let mac = unhex(mac).map_err(|m| bad(&m))?;
-    let mut data = unhex(ct).map_err(|m| bad(&m))?;
+    let salt = unhex(salt)?;
+    let mac = unhex(mac)?;
+    let mut data = unhex(ct)?;
 
     let mut keys = [0u8; 80];
     pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, &salt, 10_000, &mut keys);
     let (key1, rest) = keys.split_at(32);
     let (key2, iv) = rest.split_at(32);
 
-    let mut check = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key2)
-        .map_err(|_| "hmac key".to_owned())?;
+    let mut check =
+        <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key2).map_err(|_| bad("hmac key"))?;
     check.update(&data);
     check
         .verify_slice(&mac)
-        .map_err(|_| "wrong vault password (or a corrupted vault payload)".to_owned())?;
+        .map_err(|_| VaultError::WrongPassword)?;
 
-    let mut cipher = ctr::Ctr128BE::<aes::Aes256>::new_from_slices(key1, iv)
-        .map_err(|_| "cipher key".to_owned())?;
+    let mut cipher =
+        ctr::Ctr128BE::<aes::Aes256>::new_from_slices(key1, iv).map_err(|_| bad("cipher key"))?;
     cipher.apply_keystream(&mut data);
     let pad = usize::from(*data.last().ok_or_else(|| bad("empty plaintext"))?);
     if pad == 0
@@ -198,14 +288,51 @@ mod tests {
     use super::*;
 
     #[test]
+    fn password_errors_name_the_file_and_keep_the_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-file");
+        let e = read_password(&missing).unwrap_err();
+        assert!(matches!(e, VaultError::ReadPassword { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!("failed to read vault password file {}", missing.display())
+        );
+        let cause = std::error::Error::source(&e).expect("the I/O error is kept");
+        let io = cause
+            .downcast_ref::<std::io::Error>()
+            .expect("an io::Error");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+        assert!(crate::error::chain(&e).ends_with(&io.to_string()));
+
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        let e = read_password(&empty).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("vault password file {} is empty", empty.display())
+        );
+        let e = Vault::new(VaultPassword::None)
+            .decrypt("$ANSIBLE_VAULT;1.1;AES256\n00")
+            .unwrap_err();
+        assert!(e.to_string().contains("--vault-password-file"), "{e}");
+    }
+
+    #[test]
     fn refuses_bad_headers_and_payloads() {
         assert!(decrypt("$ANSIBLE_VAULT;1.1;AES128\n00", b"pw")
             .unwrap_err()
-            .contains("unsupported"));
-        assert!(decrypt("nope", b"pw").unwrap_err().contains("header"));
-        assert!(decrypt("$ANSIBLE_VAULT;1.1;AES256\nzz", b"pw")
-            .unwrap_err()
-            .contains("malformed"));
+            .to_string()
+            .contains("unsupported vault format 1.1 with cipher AES128"));
+        assert!(matches!(
+            decrypt("nope", b"pw").unwrap_err(),
+            VaultError::Header
+        ));
+        assert_eq!(
+            decrypt("$ANSIBLE_VAULT;1.1;AES256\nzz", b"pw")
+                .unwrap_err()
+                .to_string(),
+            "malformed vault payload: invalid hex"
+        );
         assert!(is_vault("  $ANSIBLE_VAULT;1.1;AES256\n"));
         assert!(!is_vault("all:\n"));
     }

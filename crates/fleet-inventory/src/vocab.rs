@@ -135,11 +135,15 @@ pub(crate) fn parse_timeouts<'a>(
 /// A timeout from an inventory, by fleet's one duration rule
 /// ([`fleet_proto::duration`]): a bare number is seconds, else humantime;
 /// zero is refused.
+///
+/// Crate-private: the `String` error is a message fragment that the caller
+/// wraps at once in an [`InventoryError`](crate::InventoryError) with file, line and field.
 pub(crate) fn parse_duration(raw: &str) -> Result<Duration, String> {
     fleet_proto::duration::parse_timeout(raw).map_err(|e| e.to_string())
 }
 
-/// `ssh`, `telnet` or `noop`, any case.
+/// `ssh`, `telnet` or `noop`, any case. (Wrapped with position like
+/// [`parse_duration`]'s message.)
 pub(crate) fn parse_transport(raw: &str) -> Result<Transport, String> {
     match raw.trim().to_ascii_lowercase().as_str() {
         "ssh" => Ok(Transport::Ssh),
@@ -169,7 +173,8 @@ pub(crate) fn default_port(t: Transport) -> u16 {
     }
 }
 
-/// `exec` or `shell`, any case.
+/// `exec` or `shell`, any case. (Wrapped with position like
+/// [`parse_duration`]'s message.)
 pub(crate) fn parse_mode(raw: &str) -> Result<Mode, String> {
     match raw.trim().to_ascii_lowercase().as_str() {
         "exec" => Ok(Mode::Exec),
@@ -180,6 +185,7 @@ pub(crate) fn parse_mode(raw: &str) -> Result<Mode, String> {
 
 /// A boolean as YAML 1.1 and Ansible spell it: `true`/`false`,
 /// `yes`/`no`, `on`/`off`, `1`/`0`, `y`/`n`, `t`/`f`, any case.
+/// (Wrapped with position like [`parse_duration`]'s message.)
 pub(crate) fn parse_bool(raw: &str) -> Result<bool, String> {
     match raw.trim().to_ascii_lowercase().as_str() {
         "true" | "yes" | "on" | "1" | "y" | "t" => Ok(true),

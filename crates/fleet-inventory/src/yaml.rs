@@ -125,6 +125,9 @@ pub(crate) fn port(file: &Path, node: &Node, field: &str) -> Result<u16, Invento
 }
 
 /// Parses a port, with the message every format uses.
+///
+/// Crate-private: the `String` error is a message fragment that the caller
+/// wraps at once in an [`InventoryError`](crate::InventoryError) with file, line and field.
 pub(crate) fn parse_port(raw: &str) -> Result<u16, String> {
     match raw.trim().parse::<u64>() {
         Ok(p) if (1..=65535).contains(&p) => Ok(p as u16),

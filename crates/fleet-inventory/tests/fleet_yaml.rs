@@ -326,7 +326,7 @@ fn error_missing_inventory_file() {
     assert_eq!(e.kind, ErrorKind::Io);
     assert!(
         e.to_string()
-            .starts_with("/nonexistent/inv.yaml: cannot read"),
+            .starts_with("/nonexistent/inv.yaml: failed to read"),
         "{e}"
     );
 }

@@ -49,20 +49,23 @@
 //!    (`Shell::send`, over [`spawn::WorkerTx`]).
 //! 4. In the worker, `fleet_worker::pool`'s `receive_loop` queues the
 //!    batch; a session thread (`pool::session::session_loop`) runs the
-//!    device through `fleet_ssh::Context::run` (events `session_start`,
-//!    `phase`, `session_end`) and its sender thread (`pool::sender`) sends
-//!    the [`fleet_proto::DeviceResult`] back as `WorkerEvent::Finished`.
+//!    device through `pool::session::run_one`, which calls
+//!    `fleet_ssh::Context::run` (events `session_start`, `phase`,
+//!    `session_end`), and the worker's sender thread (`pool::sender`)
+//!    sends the [`fleet_proto::DeviceResult`] back as
+//!    `WorkerEvent::Finished`.
 //! 5. `Shell::on_message` feeds it to the machine
 //!    (`machine::Event::Finished` → `Machine::on_finished`), which either
 //!    schedules a `--retry` backoff or returns
 //!    [`dispatch::machine::Action::Record`]; `Shell::record_result` logs
 //!    the `result` event and appends the line through
 //!    [`sink::ResultsFile::write`]: that is the device's line in
-//!    `results.jsonl` (type [`fleet_proto::rundir::ResultLine`]).
+//!    `results.jsonl` (type [`fleet_proto::rundir::ResultLine`]). Then
+//!    [`report::Reporter::result`] shows it (progress bar, `--format`).
 //! 6. When every device is `Done`, `Shell::finish` (`dispatch/finish.rs`)
 //!    writes `workers.json`, `trace.json` and the final `run.json`, and
-//!    [`report`] prints the summary. The files are specified in
-//!    `docs/run-directory.md`.
+//!    [`report::Reporter::finish`] prints the summary. The files are
+//!    specified in `docs/run-directory.md`.
 #![deny(missing_docs)]
 
 pub mod config;

@@ -71,10 +71,42 @@ pub enum PlanError {
         /// What is wrong (never the value).
         why: String,
     },
+    /// A placeholder's value could not be read (the cause says why).
+    #[error("config line {line}: {placeholder}")]
+    PlaceholderValue {
+        /// 1-based, as for [`PlanError::Placeholder`].
+        line: usize,
+        /// The placeholder as written (`{{ env:NAME }}`), never its value.
+        placeholder: String,
+        /// Why it has no value.
+        #[source]
+        source: PlaceholderError,
+    },
     /// The `--resume` run directory could not be read.
     #[error("failed to read the run to resume, {path}")]
     Resume {
         /// Its `results.jsonl`.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why a `{{ env:NAME }}` or `{{ file:PATH }}` placeholder has no value.
+/// Never quotes a value.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceholderError {
+    /// The environment variable is not set.
+    #[error("environment variable {0} is not set")]
+    EnvUnset(String),
+    /// The environment variable's value is not UTF-8.
+    #[error("environment variable {0} is not valid UTF-8")]
+    EnvNotUtf8(String),
+    /// The file could not be read.
+    #[error("failed to read {}", path.display())]
+    File {
+        /// The file, as written in the placeholder.
         path: PathBuf,
         /// The OS error.
         #[source]
@@ -143,7 +175,13 @@ impl ConfigPush {
         for (i, line) in all.iter().enumerate() {
             let err = |why: String| PlanError::Placeholder { line: i + 1, why };
             for (text, source) in find_placeholders(line).map_err(err)? {
-                let value = source.read().map_err(|why| err(format!("{text}: {why}")))?;
+                let value = source
+                    .read()
+                    .map_err(|source| PlanError::PlaceholderValue {
+                        line: i + 1,
+                        placeholder: text.to_owned(),
+                        source,
+                    })?;
                 placeholders.insert(text.to_string(), value);
             }
         }
@@ -243,14 +281,20 @@ enum Source<'a> {
 
 impl Source<'_> {
     /// The value; the error says why not, never quoting the value.
-    fn read(&self) -> Result<Secret, String> {
+    fn read(&self) -> Result<Secret, PlaceholderError> {
         match self {
-            Source::Env(name) => std::env::var(name)
-                .map(Secret::new)
-                .map_err(|_| format!("environment variable {name} is not set")),
+            Source::Env(name) => std::env::var(name).map(Secret::new).map_err(|e| match e {
+                std::env::VarError::NotPresent => PlaceholderError::EnvUnset((*name).to_owned()),
+                std::env::VarError::NotUnicode(_) => {
+                    PlaceholderError::EnvNotUtf8((*name).to_owned())
+                }
+            }),
             Source::File(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read {path}: {e}"))?;
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| PlaceholderError::File {
+                        path: PathBuf::from(path),
+                        source,
+                    })?;
                 let value = text.strip_suffix('\n').unwrap_or(&text);
                 let value = value.strip_suffix('\r').unwrap_or(value);
                 Ok(Secret::new(value))
@@ -261,7 +305,8 @@ impl Source<'_> {
 
 /// The placeholders of a line, as written, with their sources. Text in
 /// `{{ }}` that is not `env:` or `file:` is an error, so a typo never goes
-/// to a device as literal text.
+/// to a device as literal text. (`Err` is the message that
+/// [`PlanError::Placeholder`] wraps at once with the line number.)
 fn find_placeholders(line: &str) -> Result<Vec<(&str, Source<'_>)>, String> {
     let mut found = Vec::new();
     let mut rest = line;
@@ -679,10 +724,34 @@ mod tests {
             "b {{ env:FLEET_SURELY_UNSET_9 }}".to_string(),
         ];
         let err = ConfigPush::from_sources(None, &lines, false, true).unwrap_err();
-        let err = err.to_string();
-        assert!(
-            err.contains("config line 2") && err.contains("is not set"),
-            "{err}"
+        assert_eq!(
+            err.to_string(),
+            "config line 2: {{ env:FLEET_SURELY_UNSET_9 }}"
         );
+        let cause = std::error::Error::source(&err).expect("the cause is kept");
+        assert_eq!(
+            cause.to_string(),
+            "environment variable FLEET_SURELY_UNSET_9 is not set"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_placeholder_file_keeps_its_os_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        let lines = vec![format!("k {{{{ file:{} }}}}", missing.display())];
+        let err = ConfigPush::from_sources(None, &lines, false, true).unwrap_err();
+        let PlanError::PlaceholderValue { line, source, .. } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(*line, 1);
+        assert_eq!(
+            source.to_string(),
+            format!("failed to read {}", missing.display())
+        );
+        let io = std::error::Error::source(source)
+            .and_then(|e| e.downcast_ref::<std::io::Error>())
+            .expect("the io::Error is kept");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
     }
 }

@@ -63,4 +63,21 @@ mod tests {
         let codes: Vec<i32> = ExitCode::ALL.iter().map(|c| c.code()).collect();
         assert_eq!(codes, [0, 1, 2, 3, 4, 5, 70, 130]);
     }
+
+    /// The README's "Exit codes" table lists exactly these codes, in order.
+    #[test]
+    fn readme_exit_code_table_matches() {
+        let readme = include_str!("../../../README.md");
+        let table = readme
+            .split_once("### Exit codes")
+            .expect("README has an `### Exit codes` section")
+            .1;
+        let table = table.split("\n#").next().unwrap_or(table);
+        let documented: Vec<i32> = table
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `")?.split_once('`')?.0.parse().ok())
+            .collect();
+        let codes: Vec<i32> = ExitCode::ALL.iter().map(|c| c.code()).collect();
+        assert_eq!(documented, codes, "README exit-code table vs ExitCode::ALL");
+    }
 }

@@ -14,6 +14,7 @@ use crate::context::Context;
 use crate::error::Failure;
 use crate::ssh::{authenticate, handshake, Connected};
 use crate::tcp;
+use crate::wait::would_block;
 use fleet_proto::device::host_port;
 use fleet_proto::{JumpHost, Status};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -227,13 +228,6 @@ struct Pump {
     name: String,
     pending: VecDeque<OpenRequest>,
     bridges: Vec<Bridge>,
-}
-
-fn would_block(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-    )
 }
 
 impl Pump {

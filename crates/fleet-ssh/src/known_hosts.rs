@@ -342,41 +342,9 @@ fn matches(hosts: &Hosts, name: &str) -> bool {
             mac.verify_slice(hash).is_ok()
         }
         Hosts::Patterns(patterns) => {
-            let mut hit = false;
-            for p in patterns {
-                if let Some(neg) = p.strip_prefix('!') {
-                    if wildcard(neg.as_bytes(), name.as_bytes()) {
-                        return false;
-                    }
-                } else if wildcard(p.as_bytes(), name.as_bytes()) {
-                    hit = true;
-                }
-            }
-            hit
+            fleet_sshconfig::match_patterns(name, patterns.iter().map(String::as_str))
         }
     }
-}
-
-/// Glob match with `*` (any run) and `?` (one byte), as OpenSSH's match_pattern.
-fn wildcard(p: &[u8], s: &[u8]) -> bool {
-    let (mut pi, mut si) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while si < s.len() {
-        if pi < p.len() && (p[pi] == b'?' || p[pi] == s[si]) {
-            pi += 1;
-            si += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, si));
-            pi += 1;
-        } else if let Some((sp, ss)) = star {
-            pi = sp + 1;
-            si = ss + 1;
-            star = Some((sp, ss + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
 }
 
 #[cfg(test)]
@@ -491,9 +459,12 @@ mod tests {
 
     #[test]
     fn wildcards() {
-        assert!(wildcard(b"*.lab", b"r1.lab"));
-        assert!(wildcard(b"r?", b"r1"));
-        assert!(!wildcard(b"r?", b"r12"));
-        assert!(wildcard(b"*", b""));
+        let kh = |pattern: &str| Hosts::Patterns(vec![pattern.to_owned()]);
+        assert!(matches(&kh("*.lab"), "r1.lab"));
+        assert!(matches(&kh("r?"), "r1"));
+        assert!(!matches(&kh("r?"), "r12"));
+        assert!(matches(&kh("*"), ""));
+        let list = Hosts::Patterns(vec!["*.lab".into(), "!r2.lab".into()]);
+        assert!(matches(&list, "r1.lab") && !matches(&list, "r2.lab"));
     }
 }

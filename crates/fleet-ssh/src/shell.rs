@@ -235,14 +235,7 @@ impl<T: Terminal> Cli<T> {
                 self.more_floor = text.len();
                 self.term.write_all(b" ", limit, during)?;
             }
-            let n = self.term.read(&mut buf, limit, during)?;
-            if n == 0 {
-                return Err(Failure::new(
-                    Status::ProtocolError,
-                    format!("connection closed during {during}"),
-                ));
-            }
-            self.screen.feed(&buf[..n]);
+            self.read_more(&mut buf, limit, during)?;
         }
     }
 
@@ -321,19 +314,26 @@ impl<T: Terminal> Cli<T> {
         ))
     }
 
+    /// Reads what the device sent next onto the screen; EOF here is an
+    /// error, as the caller is waiting for more.
+    fn read_more(&mut self, buf: &mut [u8], limit: &Limit, during: &str) -> Result<(), Failure> {
+        let n = self.term.read(buf, limit, during)?;
+        if n == 0 {
+            return Err(Failure::new(
+                Status::ProtocolError,
+                format!("connection closed during {during}"),
+            ));
+        }
+        self.screen.feed(&buf[..n]);
+        Ok(())
+    }
+
     /// Reads until the last line no longer matches `question` (the device
     /// echoed the answer), so the same question is not answered twice.
     fn read_past(&mut self, question: &Regex, limit: &Limit, during: &str) -> Result<(), Failure> {
         let mut buf = [0u8; 4096];
         while question.is_match(self.screen.last_line()) {
-            let n = self.term.read(&mut buf, limit, during)?;
-            if n == 0 {
-                return Err(Failure::new(
-                    Status::ProtocolError,
-                    format!("connection closed during {during}"),
-                ));
-            }
-            self.screen.feed(&buf[..n]);
+            self.read_more(&mut buf, limit, during)?;
         }
         Ok(())
     }

@@ -8,11 +8,11 @@ use crate::platform::Platform;
 use crate::shell::{Cli, Stop, LOGOUT};
 use crate::tcp;
 use crate::term::Terminal;
-use crate::wait::wait_fd;
+use crate::wait::{retry_io, wait_fd, write_all_retrying};
 use fleet_proto::{Auth, CommandOutput, Device, Status, Timings};
 use nix::poll::PollFlags;
 use regex::bytes::Regex;
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::sync::OnceLock;
@@ -201,69 +201,43 @@ impl TelnetTerm {
         self.replies.extend_from_slice(&[IAC, reply, opt]);
     }
 
-    fn write_raw(&mut self, mut data: &[u8], limit: &Limit, during: &str) -> Result<(), Failure> {
-        while !data.is_empty() {
-            match self.stream.write(data) {
-                Ok(0) => {
-                    return Err(Failure::new(
-                        Status::ProtocolError,
-                        format!("connection closed during {during}"),
-                    ))
-                }
-                Ok(n) => data = &data[n..],
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    wait_fd(self.stream.as_raw_fd(), PollFlags::POLLOUT, limit, during)?
-                }
-                Err(e) => {
-                    return Err(Failure::new(
-                        Status::ProtocolError,
-                        format!("connection lost during {during}: {e}"),
-                    ))
-                }
-            }
-        }
-        Ok(())
+    fn write_raw(&mut self, data: &[u8], limit: &Limit, during: &str) -> Result<(), Failure> {
+        let fd = self.stream.as_raw_fd();
+        let stream = &mut self.stream;
+        write_all_retrying(
+            data,
+            |d| stream.write(d),
+            || wait_fd(fd, PollFlags::POLLOUT, limit, during),
+            "connection",
+            during,
+        )
     }
 }
 
 impl Terminal for TelnetTerm {
     fn read(&mut self, buf: &mut [u8], limit: &Limit, during: &str) -> Result<usize, Failure> {
+        let fd = self.stream.as_raw_fd();
         loop {
             let want = buf.len().min(self.raw.len());
             let mut raw = std::mem::take(&mut self.raw);
-            let got = self.stream.read(&mut raw[..want]);
+            let stream = &mut self.stream;
+            let got = retry_io(
+                || stream.read(&mut raw[..want]),
+                || wait_fd(fd, PollFlags::POLLIN, limit, during),
+                during,
+            );
             self.raw = raw;
-            match got {
-                Ok(0) => return Ok(0),
-                Ok(n) => {
-                    let k = self.decode(n, buf);
-                    if !self.replies.is_empty() {
-                        let replies = std::mem::take(&mut self.replies);
-                        self.write_raw(&replies, limit, during)?;
-                    }
-                    if k > 0 {
-                        return Ok(k);
-                    }
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    wait_fd(self.stream.as_raw_fd(), PollFlags::POLLIN, limit, during)?
-                }
-                Err(e) => {
-                    return Err(Failure::new(
-                        Status::ProtocolError,
-                        format!("connection lost during {during}: {e}"),
-                    ))
-                }
+            let n = got?;
+            if n == 0 {
+                return Ok(0);
+            }
+            let k = self.decode(n, buf);
+            if !self.replies.is_empty() {
+                let replies = std::mem::take(&mut self.replies);
+                self.write_raw(&replies, limit, during)?;
+            }
+            if k > 0 {
+                return Ok(k);
             }
         }
     }

@@ -4,10 +4,10 @@
 use crate::budget::{Budget, Limit};
 use crate::error::{ssh_failure, Failure};
 use crate::ssh::Connected;
-use crate::wait::wait_socket;
+use crate::wait::{retry_io, wait_socket, write_all_retrying};
 use fleet_proto::Status;
 use ssh2::{Channel, ExtendedData};
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 
 /// Where shell mode reads and writes bytes.
 pub(crate) trait Terminal {
@@ -79,53 +79,22 @@ impl<'a> SshTerm<'a> {
 
 impl Terminal for SshTerm<'_> {
     fn read(&mut self, buf: &mut [u8], limit: &Limit, during: &str) -> Result<usize, Failure> {
-        loop {
-            match self.ch.read(buf) {
-                Ok(n) => return Ok(n),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    wait_socket(&self.conn.sess, self.conn.fd, limit, during)?
-                }
-                Err(e) => {
-                    return Err(Failure::new(
-                        Status::ProtocolError,
-                        format!("connection lost during {during}: {e}"),
-                    ))
-                }
-            }
-        }
+        let (ch, conn) = (&mut self.ch, self.conn);
+        retry_io(
+            || ch.read(buf),
+            || wait_socket(&conn.sess, conn.fd, limit, during),
+            during,
+        )
     }
 
-    fn write_all(&mut self, mut data: &[u8], limit: &Limit, during: &str) -> Result<(), Failure> {
-        while !data.is_empty() {
-            match self.ch.write(data) {
-                Ok(0) => {
-                    return Err(Failure::new(
-                        Status::ProtocolError,
-                        format!("channel closed during {during}"),
-                    ))
-                }
-                Ok(n) => data = &data[n..],
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    wait_socket(&self.conn.sess, self.conn.fd, limit, during)?
-                }
-                Err(e) => {
-                    return Err(Failure::new(
-                        Status::ProtocolError,
-                        format!("connection lost during {during}: {e}"),
-                    ))
-                }
-            }
-        }
-        Ok(())
+    fn write_all(&mut self, data: &[u8], limit: &Limit, during: &str) -> Result<(), Failure> {
+        let (ch, conn) = (&mut self.ch, self.conn);
+        write_all_retrying(
+            data,
+            |d| ch.write(d),
+            || wait_socket(&conn.sess, conn.fd, limit, during),
+            "channel",
+            during,
+        )
     }
 }

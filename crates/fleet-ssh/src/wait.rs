@@ -5,12 +5,67 @@ use crate::error::Failure;
 use fleet_proto::Status;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use ssh2::{BlockDirections, Session};
+use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::time::Duration;
 
 /// Longest single poll: bounds how late a deadline is noticed if libssh2
 /// reports no direction to wait for.
 const MAX_POLL: Duration = Duration::from_millis(100);
+
+/// Whether a non-blocking I/O error only means "not now".
+pub(crate) fn would_block(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}
+
+/// One non-blocking I/O step (a read or a write on a channel or socket),
+/// retried until it makes progress: when it would block, `wait` (which
+/// fails with a Timeout naming `during` once the limit runs out); any
+/// other error is the connection lost during `during`.
+pub(crate) fn retry_io<T>(
+    mut step: impl FnMut() -> io::Result<T>,
+    mut wait: impl FnMut() -> Result<(), Failure>,
+    during: &str,
+) -> Result<T, Failure> {
+    loop {
+        match step() {
+            Ok(v) => return Ok(v),
+            Err(e) if would_block(&e) => wait()?,
+            Err(e) => {
+                return Err(Failure::new(
+                    Status::ProtocolError,
+                    format!("connection lost during {during}: {e}"),
+                ))
+            }
+        }
+    }
+}
+
+/// Writes all of `data` in non-blocking `write` steps ([`retry_io`]). A
+/// write of 0 bytes means the peer closed: `closed` names what (`channel`,
+/// `connection`) in the error.
+pub(crate) fn write_all_retrying(
+    mut data: &[u8],
+    mut write: impl FnMut(&[u8]) -> io::Result<usize>,
+    mut wait: impl FnMut() -> Result<(), Failure>,
+    closed: &str,
+    during: &str,
+) -> Result<(), Failure> {
+    while !data.is_empty() {
+        let n = retry_io(|| write(data), &mut wait, during)?;
+        if n == 0 {
+            return Err(Failure::new(
+                Status::ProtocolError,
+                format!("{closed} closed during {during}"),
+            ));
+        }
+        data = &data[n..];
+    }
+    Ok(())
+}
 
 /// Blocks until the session's socket is ready in the direction libssh2 is
 /// waiting for, or the limit runs out (a Timeout naming `during`).
@@ -51,5 +106,83 @@ pub(crate) fn wait_fd(
             Status::ProtocolError,
             format!("poll socket during {during}: {e}"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blocked() -> io::Error {
+        io::Error::from(io::ErrorKind::WouldBlock)
+    }
+
+    #[test]
+    fn retry_io_waits_while_blocked_and_names_a_lost_connection() {
+        let mut results = vec![
+            Ok(5),
+            Err(blocked()),
+            Err(io::ErrorKind::Interrupted.into()),
+        ];
+        let mut waits = 0;
+        let got = retry_io(
+            || results.pop().expect("a step"),
+            || {
+                waits += 1;
+                Ok(())
+            },
+            "reading",
+        );
+        assert_eq!(got.unwrap(), 5);
+        assert_eq!(waits, 2);
+
+        let lost = retry_io(
+            || Err::<usize, _>(io::Error::from(io::ErrorKind::ConnectionReset)),
+            || Ok(()),
+            "reading",
+        )
+        .unwrap_err();
+        assert_eq!(lost.status, Status::ProtocolError);
+        assert!(
+            lost.message.starts_with("connection lost during reading: "),
+            "{}",
+            lost.message
+        );
+
+        let timed_out = retry_io(
+            || Err::<usize, _>(blocked()),
+            || Err(Failure::new(Status::Timeout, "limit")),
+            "reading",
+        )
+        .unwrap_err();
+        assert_eq!(timed_out.status, Status::Timeout, "the wait's failure wins");
+    }
+
+    #[test]
+    fn write_all_retrying_writes_everything_or_says_the_peer_closed() {
+        let mut written = Vec::new();
+        let mut calls = 0;
+        write_all_retrying(
+            b"hello world",
+            |d| {
+                calls += 1;
+                if calls % 2 == 0 {
+                    return Err(blocked());
+                }
+                let n = d.len().min(4);
+                written.extend_from_slice(&d[..n]);
+                Ok(n)
+            },
+            || Ok(()),
+            "channel",
+            "typing",
+        )
+        .unwrap();
+        assert_eq!(written, b"hello world");
+
+        let closed =
+            write_all_retrying(b"x", |_| Ok(0), || Ok(()), "connection", "typing").unwrap_err();
+        assert_eq!(closed.message, "connection closed during typing");
+        assert_eq!(closed.status, Status::ProtocolError);
     }
 }

@@ -19,7 +19,7 @@ mod pattern;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use pattern::{match_list, wildcard};
+pub use pattern::{match_list, match_patterns, wildcard};
 
 /// Where a directive was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,17 +253,7 @@ fn cond_holds(cond: &Cond, given: &str, original: &str, q: &Query<'_>, r: &Resol
 
 /// `Host` semantics: any negated match rejects, else any positive match accepts.
 fn host_patterns_match(patterns: &[String], host: &str) -> bool {
-    let mut positive = false;
-    for p in patterns {
-        if let Some(neg) = p.strip_prefix('!') {
-            if wildcard(neg, host) {
-                return false;
-            }
-        } else if wildcard(p, host) {
-            positive = true;
-        }
-    }
-    positive
+    match_patterns(host, patterns.iter().map(String::as_str))
 }
 
 fn apply(r: &mut Resolved, s: &Setting, at: &Location, original: &str) {
@@ -345,9 +335,28 @@ pub struct Tokens<'a> {
     pub home: &'a Path,
 }
 
+/// Why a path from the config could not be expanded ([`expand_tokens`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// A `%` token ssh does not expand in file names.
+    #[error("failed to expand `{path}`: unsupported token `%{token}`")]
+    Unsupported {
+        /// The path as written.
+        path: String,
+        /// The letter after `%`.
+        token: char,
+    },
+    /// A lone `%` at the end.
+    #[error("failed to expand `{path}`: `%` at the end")]
+    Trailing {
+        /// The path as written.
+        path: String,
+    },
+}
+
 /// Expands a leading `~/` and the `%` tokens ssh allows in file names;
 /// an unknown token is an error naming it.
-pub fn expand_tokens(s: &str, t: &Tokens<'_>) -> Result<PathBuf, String> {
+pub fn expand_tokens(s: &str, t: &Tokens<'_>) -> Result<PathBuf, TokenError> {
     let home = t.home.display().to_string();
     let mut out = String::new();
     let body = if s == "~" {
@@ -374,8 +383,13 @@ pub fn expand_tokens(s: &str, t: &Tokens<'_>) -> Result<PathBuf, String> {
             Some('u') => out.push_str(t.local_user),
             Some('p') => out.push_str(&t.port.to_string()),
             Some('d') => out.push_str(&home),
-            Some(o) => return Err(format!("unsupported token `%{o}` in `{s}`")),
-            None => return Err(format!("`%` at the end of `{s}`")),
+            Some(token) => {
+                return Err(TokenError::Unsupported {
+                    path: s.to_owned(),
+                    token,
+                })
+            }
+            None => return Err(TokenError::Trailing { path: s.to_owned() }),
         }
     }
     Ok(PathBuf::from(out))

@@ -1,5 +1,10 @@
 //! Lines to blocks: keyword splitting, quoting, `Host`/`Match`/`Include`,
 //! and typed values (bad values are errors with file:line).
+//!
+//! The value parsers here (`one`, `yes_no`, `setting`, `port`, `duration`,
+//! `proxy_jump`, `hop`, the `Match` criteria) are crate-private and return
+//! a `String` message: `parse_text` wraps it at once in
+//! [`Error::Invalid`] with the file and line, which is the error callers see.
 
 use crate::{
     Block, Cond, Criterion, Error, Hop, Location, Setting, SshConfig, StrictHostKeyChecking,

@@ -222,7 +222,20 @@ fn tokens() {
         expand_tokens("~/.ssh/%r@%h:%p-%n-%u-%d-%%", &t).unwrap(),
         Path::new("/home/u/.ssh/r@h:22-n-u-/home/u-%")
     );
-    assert!(expand_tokens("%Z", &t).unwrap_err().contains("%Z"));
+    let e = expand_tokens("a/%Z", &t).unwrap_err();
+    assert_eq!(
+        e,
+        TokenError::Unsupported {
+            path: "a/%Z".into(),
+            token: 'Z'
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "failed to expand `a/%Z`: unsupported token `%Z`"
+    );
+    let e = expand_tokens("id_%", &t).unwrap_err();
+    assert_eq!(e.to_string(), "failed to expand `id_%`: `%` at the end");
 }
 
 /// Runs the installed `ssh -G` on the fixture and compares every keyword

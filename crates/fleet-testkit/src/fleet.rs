@@ -5,6 +5,8 @@
 
 use crate::signal::Signal;
 use fleet_proto::rundir::{ResultLine, ResultsReader, RunJson, WorkerRecord, RESULTS_FILE};
+use std::collections::BTreeMap;
+use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -71,6 +73,17 @@ impl FleetRun {
             .filter(|p| p.is_dir())
             .or_else(|| newest_run_dir(&self.dir.join(out)))
             .unwrap_or_else(|| panic!("no run directory under {out}\n{}", self.explain()))
+    }
+
+    /// The result lines of this run's directory under `out` ([`results`]
+    /// of [`FleetRun::run_dir`]).
+    pub fn results(&self, out: &str) -> Vec<serde_json::Value> {
+        results(&self.run_dir(out))
+    }
+
+    /// The same, keyed by device ([`by_device`]).
+    pub fn results_by_device(&self, out: &str) -> BTreeMap<String, serde_json::Value> {
+        by_device(&self.results(out))
     }
 }
 
@@ -157,6 +170,33 @@ pub fn results(run_dir: &Path) -> Vec<serde_json::Value> {
         .collect();
     assert_eq!(values.len(), typed.len(), "{}", path.display());
     values
+}
+
+/// Result lines keyed by device name (a later line of a device, a retry
+/// after `--resume`, replaces an earlier one).
+pub fn by_device(results: &[serde_json::Value]) -> BTreeMap<String, serde_json::Value> {
+    results
+        .iter()
+        .map(|r| {
+            let name = r["device"]
+                .as_str()
+                .expect("a result line names its device");
+            (name.to_string(), r.clone())
+        })
+        .collect()
+}
+
+/// The `status` of a result line (`?` when it has none).
+pub fn status(r: &serde_json::Value) -> &str {
+    r["status"].as_str().unwrap_or("?")
+}
+
+/// A JSON file a run or a command wrote (fails the test, naming the file,
+/// when it is missing or not JSON).
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("failed to read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
 /// `run.json` of a run, typed (fails the test if it does not match).
@@ -283,11 +323,13 @@ impl Drop for FleetChild {
 ///
 /// ```
 /// use fleet_testkit::fleet::RunArgs;
-/// let args = RunArgs::new("inv.yaml").layout(2, 4).command("show version").arg("--format").arg("none");
+/// let args = RunArgs::new("inv.yaml").layout(2, 4).command("show version").format("none");
 /// assert_eq!(
 ///     args.build(),
 ///     ["run", "-i", "inv.yaml", "-p", "2", "-t", "4", "-c", "show version", "--format", "none"]
 /// );
+/// assert_eq!(RunArgs::resume("runs/r1").build(), ["run", "--resume", "runs/r1"]);
+/// assert_eq!(RunArgs::new("i").layout("auto", "auto").build()[3..], ["-p", "auto", "-t", "auto"]);
 /// ```
 #[derive(Debug, Clone)]
 pub struct RunArgs(Vec<String>);
@@ -299,17 +341,76 @@ impl RunArgs {
         RunArgs(vec!["run".into(), "-i".into(), inv])
     }
 
-    /// `-p PROCESSES -t THREADS`.
-    pub fn layout(self, processes: usize, threads: usize) -> RunArgs {
-        self.arg("-p")
-            .arg(processes.to_string())
-            .arg("-t")
-            .arg(threads.to_string())
+    /// `run --resume RUN_DIR`: the inventory and flags come from the run.
+    pub fn resume(run_dir: impl AsRef<Path>) -> RunArgs {
+        let rd = run_dir.as_ref().to_string_lossy().into_owned();
+        RunArgs(vec!["run".into(), "--resume".into(), rd])
+    }
+
+    /// `run -w TARGETS`: ad-hoc targets instead of an inventory.
+    pub fn targets(targets: &str) -> RunArgs {
+        RunArgs(vec!["run".into(), "-w".into(), targets.into()])
+    }
+
+    /// Bare `run`, for tests of what happens without an inventory.
+    pub fn bare() -> RunArgs {
+        RunArgs(vec!["run".into()])
+    }
+
+    /// `-p PROCESSES -t THREADS` (numbers, or `auto`).
+    pub fn layout(self, processes: impl Display, threads: impl Display) -> RunArgs {
+        self.processes(processes).threads(threads)
+    }
+
+    /// `-p PROCESSES` alone.
+    pub fn processes(self, processes: impl Display) -> RunArgs {
+        self.arg("-p").arg(processes.to_string())
+    }
+
+    /// `-t THREADS` alone.
+    pub fn threads(self, threads: impl Display) -> RunArgs {
+        self.arg("-t").arg(threads.to_string())
     }
 
     /// `-c COMMAND` (repeat for several commands).
     pub fn command(self, command: &str) -> RunArgs {
         self.arg("-c").arg(command)
+    }
+
+    /// `-c C1 -c C2 ...`, in order.
+    pub fn commands<'a>(self, commands: impl IntoIterator<Item = &'a str>) -> RunArgs {
+        commands.into_iter().fold(self, RunArgs::command)
+    }
+
+    /// `--format FORMAT` (`none` when the test reads results.jsonl only).
+    pub fn format(self, format: &str) -> RunArgs {
+        self.arg("--format").arg(format)
+    }
+
+    /// `--out DIR`: where the run directory goes (default `runs`).
+    pub fn out(self, dir: impl AsRef<Path>) -> RunArgs {
+        self.arg("--out")
+            .arg(dir.as_ref().to_string_lossy().into_owned())
+    }
+
+    /// `--progress WHEN` (`never`, `always`).
+    pub fn progress(self, when: &str) -> RunArgs {
+        self.arg("--progress").arg(when)
+    }
+
+    /// `--transport TRANSPORT` (`noop` runs no session at all).
+    pub fn transport(self, transport: &str) -> RunArgs {
+        self.arg("--transport").arg(transport)
+    }
+
+    /// `--config-line LINE` (repeat for several lines).
+    pub fn config_line(self, line: &str) -> RunArgs {
+        self.arg("--config-line").arg(line)
+    }
+
+    /// `--commit`: push the config lines (without it, a dry run).
+    pub fn commit(self) -> RunArgs {
+        self.arg("--commit")
     }
 
     /// Any other argument.

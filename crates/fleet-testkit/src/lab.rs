@@ -60,6 +60,11 @@ impl LabProc {
         lab
     }
 
+    /// `fleet run -i <the lab's inventory>`, to add the test's flags to.
+    pub fn run_args(&self) -> crate::fleet::RunArgs {
+        crate::fleet::RunArgs::new(&self.inventory)
+    }
+
     /// The lab's pid.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map_or(0, Child::id)

@@ -8,7 +8,7 @@
 use super::model::{Model, Vars};
 use super::yaml::vars_of;
 use crate::error::{ErrorKind, InventoryError};
-use crate::vault::{is_vault, Vault};
+use crate::vault::Vault;
 use crate::ytree::{Node, Reader};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -142,18 +142,13 @@ fn strays(base: &Path, known: impl Fn(&str) -> bool) -> Vec<PathBuf> {
 pub(crate) fn read_vars(path: &Path, vault: &mut Vault) -> Result<Vars, InventoryError> {
     let file: Arc<Path> = Arc::from(path);
     let text = std::fs::read_to_string(path).map_err(|e| {
-        InventoryError::file(path, ErrorKind::Io, format!("cannot read vars file: {e}"))
+        InventoryError::file(
+            path,
+            ErrorKind::Io,
+            format!("failed to read vars file: {e}"),
+        )
     })?;
-    let whole_vault = is_vault(&text);
-    let text = if whole_vault {
-        vault
-            .decrypt(&text)
-            .map_err(|m| InventoryError::file(path, ErrorKind::Secret, m))?
-            .expose()
-            .to_owned()
-    } else {
-        text
-    };
+    let (text, whole_vault) = vault.open_file(path, text)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let blank = text
         .lines()

@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 /// Splits a line into shell-like words: quotes group, `\` escapes outside
 /// single quotes, `#` outside quotes starts a comment.
+/// (Crate-private: `Err` is a message the caller wraps at once with file,
+/// line and field.)
 pub(crate) fn split_words(line: &str) -> Result<Vec<String>, String> {
     Ok(split_words_at(line)?.into_iter().map(|(_, w)| w).collect())
 }

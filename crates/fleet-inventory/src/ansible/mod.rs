@@ -18,7 +18,7 @@ mod range;
 mod vars;
 mod yaml;
 
-use crate::error::{ErrorKind, InventoryError};
+use crate::error::{chain, ErrorKind, InventoryError};
 use crate::format::Format;
 use crate::inventory::Inventory;
 use crate::secrets::Secrets;
@@ -57,7 +57,7 @@ fn add_source(
     if crate::vault::is_vault(text) {
         let plain = vault
             .decrypt(text)
-            .map_err(|m| InventoryError::file(file, ErrorKind::Secret, m))?;
+            .map_err(|e| InventoryError::file(file, ErrorKind::Secret, chain(&e)))?;
         let plain = plain.expose().to_owned();
         let format = match format {
             Format::AnsibleIni | Format::AnsibleYaml => Format::detect(file, plain.as_bytes())
@@ -85,7 +85,7 @@ fn sources(dir: &Path) -> Result<Vec<(PathBuf, Format)>, InventoryError> {
         InventoryError::file(
             dir,
             ErrorKind::Io,
-            format!("cannot read inventory directory: {e}"),
+            format!("failed to read inventory directory: {e}"),
         )
     })?;
     let mut out = Vec::new();
@@ -104,7 +104,7 @@ fn sources(dir: &Path) -> Result<Vec<(PathBuf, Format)>, InventoryError> {
             continue;
         }
         let head = std::fs::read(&p).map_err(|e| {
-            InventoryError::file(&p, ErrorKind::Io, format!("cannot read inventory: {e}"))
+            InventoryError::file(&p, ErrorKind::Io, format!("failed to read inventory: {e}"))
         })?;
         let head = &head[..head.len().min(4096)];
         if head.starts_with(b"#!") {

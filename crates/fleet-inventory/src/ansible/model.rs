@@ -113,6 +113,8 @@ impl Model {
 
     /// Counts `n` hosts produced by a range pattern, failing once the
     /// whole inventory's ranges exceed [`super::range::MAX_EXPANSION`].
+    /// The `String` error is a message the caller wraps at once with the
+    /// file, line and host pattern at fault.
     pub(crate) fn count_expanded(&mut self, n: usize) -> Result<(), String> {
         if n > 1 {
             self.expanded = self.expanded.saturating_add(n);

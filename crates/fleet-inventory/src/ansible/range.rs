@@ -6,6 +6,8 @@ pub(crate) const MAX_EXPANSION: usize = 1_000_000;
 
 /// Expands every `[start:end(:stride)]` in `pattern` (numeric ranges keep
 /// the width of a zero-padded start; alphabetic ranges are single letters).
+/// (Crate-private: `Err` is a message the caller wraps at once with file,
+/// line and field.)
 pub(crate) fn expand(pattern: &str) -> Result<Vec<String>, String> {
     let mut out = vec![String::new()];
     let mut rest = pattern;

@@ -2,7 +2,7 @@
 
 use super::model::Var;
 use crate::client_defaults::fill_gaps;
-use crate::error::{ErrorKind, InventoryError};
+use crate::error::{chain, ErrorKind, InventoryError};
 use crate::hostport::parse_user_host_port;
 use crate::secrets::{normalize_platform, resolve_path, Loc, SecretSource, Secrets};
 use crate::yaml::parse_port;
@@ -236,7 +236,8 @@ pub(crate) fn device(
         note("key_file", v);
         let base = v.file.parent().unwrap_or(Path::new("."));
         let raw = text(k, v)?;
-        let path = resolve_path(base, &raw).map_err(|m| err(k, v, ErrorKind::InvalidValue, m))?;
+        let path =
+            resolve_path(base, &raw).map_err(|e| err(k, v, ErrorKind::InvalidValue, chain(&e)))?;
         let (file, line, column, field) = loc(k, v);
         secrets.check_key_file(
             &path,
@@ -351,9 +352,11 @@ pub(crate) fn device(
 
 /// Hops from `-o ProxyJump=a,b`, `-J a,b` or
 /// `-o ProxyCommand="ssh -W %h:%p [-p port] user@host"` in ssh arguments.
+/// (Crate-private: `Err` is a message the caller wraps at once with file,
+/// line and field.)
 pub(crate) fn proxy_jump(args: &str) -> Result<Vec<JumpHost>, String> {
     let words =
-        super::ini::split_words(args).map_err(|m| format!("cannot split ssh arguments: {m}"))?;
+        super::ini::split_words(args).map_err(|m| format!("failed to split ssh arguments: {m}"))?;
     let mut spec: Option<String> = None;
     let mut i = 0;
     while i < words.len() {

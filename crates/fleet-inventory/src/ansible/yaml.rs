@@ -2,7 +2,7 @@
 
 use super::model::{Model, Var, Vars, ALL};
 use super::range;
-use crate::error::{ErrorKind, InventoryError};
+use crate::error::{chain, ErrorKind, InventoryError};
 use crate::suggest::did_you_mean;
 use crate::vault::Vault;
 use crate::yaml::{self, err_at, pos};
@@ -37,9 +37,15 @@ pub(crate) fn vars_of(
         let (line, column) = pos(v.span());
         let (value, is_vault) = match v {
             Node::Scalar(s) if s.is_vault() || crate::vault::is_vault(s.as_str()) => {
-                let plain = vault
-                    .decrypt(s.as_str())
-                    .map_err(|m| err_at(file, k.span(), Some(k.as_str()), ErrorKind::Secret, m))?;
+                let plain = vault.decrypt(s.as_str()).map_err(|e| {
+                    err_at(
+                        file,
+                        k.span(),
+                        Some(k.as_str()),
+                        ErrorKind::Secret,
+                        chain(&e),
+                    )
+                })?;
                 (plain.expose().to_owned(), true)
             }
             v if yaml::is_null(v) => (String::new(), false),

@@ -1,7 +1,7 @@
 //! Parsing one block of settings (`defaults`, a group, a device) from
 //! YAML nodes, keeping where each value was written.
 
-use crate::error::{ErrorKind, InventoryError};
+use crate::error::{chain, ErrorKind, InventoryError};
 use crate::hostport::parse_user_host_port;
 use crate::secrets::{resolve_path, Loc, SecretSource};
 use crate::vocab::{self, DEVICE_KEYS, JUMP_KEYS, SETTING_KEYS};
@@ -105,8 +105,15 @@ impl Ctx<'_> {
         field: &'static str,
     ) -> Result<Val<PathBuf>, InventoryError> {
         let s = yaml::scalar(self.file, node, field)?;
-        let p = resolve_path(self.base, s.as_str())
-            .map_err(|m| err_at(self.file, s.span(), Some(field), ErrorKind::InvalidValue, m))?;
+        let p = resolve_path(self.base, s.as_str()).map_err(|e| {
+            err_at(
+                self.file,
+                s.span(),
+                Some(field),
+                ErrorKind::InvalidValue,
+                chain(&e),
+            )
+        })?;
         Ok(Val {
             v: p,
             at: At::new(s.span(), field),
@@ -418,6 +425,9 @@ impl Ctx<'_> {
 }
 
 /// `[user@]host[:port]`, with `[v6addr]:port` for IPv6.
+///
+/// Crate-private: the `String` error is a message fragment that the caller
+/// wraps at once in an [`InventoryError`](crate::InventoryError) with file, line and field.
 pub(super) fn parse_jump_str(raw: &str) -> Result<JumpSpec, String> {
     let (username, host, port) = parse_user_host_port(raw)?;
     Ok(JumpSpec {

@@ -128,7 +128,7 @@ struct Shell {
     /// lost with it if the flush fails; whether each goes into the trace.
     unflushed: Vec<(u32, DeviceResult, bool)>,
     /// The first failure to write `results.jsonl`; nothing is written after.
-    write_error: Option<String>,
+    write_error: Option<std::sync::Arc<std::io::Error>>,
     /// Final results (without outputs) that did not reach `results.jsonl`.
     unrecorded: Vec<(u32, DeviceResult)>,
     /// Events the shell feeds back to the machine (a write failed).
@@ -781,15 +781,16 @@ impl Shell {
             return;
         }
         log::error!("failed to write results.jsonl: {e}");
-        self.write_error = Some(e.to_string());
+        let error = e.to_string();
+        self.write_error = Some(std::sync::Arc::new(e));
         for (seq, r, traced) in self.unflushed.drain(..) {
             if traced {
                 self.traced.push(r.clone());
             }
             self.unrecorded.push((seq, r));
         }
-        self.feedback.push_back(machine::Event::WriteFailed {
-            error: e.to_string(),
-        });
+        // The machine is pure data: it gets the text for the results.
+        self.feedback
+            .push_back(machine::Event::WriteFailed { error });
     }
 }

@@ -34,7 +34,7 @@ use state::{Out, Shared, Slot, State};
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
     /// The link to the master broke.
-    #[error("link to master failed")]
+    #[error("failed to exchange messages with the master")]
     Link(#[from] LinkError),
     /// The master opened with something other than `Configure`.
     #[error("expected Configure from the master, got {0}")]
@@ -88,16 +88,7 @@ pub fn serve(
         in_process,
         config,
         context,
-        state: Mutex::new(State {
-            slots: (0..threads)
-                .map(|_| Slot {
-                    alive: true,
-                    ..Slot::default()
-                })
-                .collect(),
-            active: threads,
-            ..State::default()
-        }),
+        state: Mutex::new(State::with_threads(threads)),
         work: Condvar::new(),
         done: Condvar::new(),
         out: out_tx,
@@ -334,16 +325,7 @@ mod tests {
     use super::*;
 
     fn pool(threads: usize) -> State {
-        State {
-            slots: (0..threads)
-                .map(|_| Slot {
-                    alive: true,
-                    ..Slot::default()
-                })
-                .collect(),
-            active: threads,
-            ..State::default()
-        }
+        State::with_threads(threads)
     }
 
     #[test]

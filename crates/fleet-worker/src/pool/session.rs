@@ -116,7 +116,7 @@ pub(super) fn session_loop(shared: &Shared, slot: usize, generation: u32, thread
         );
         let outcome = match run_one(shared, device) {
             Ok(outcome) => outcome,
-            Err(message) => {
+            Err(SessionPanic { message }) => {
                 // -p 0 only: a worker process aborts in its panic hook.
                 log::error!("panic: {message}");
                 let mut st = shared.lock();
@@ -186,14 +186,28 @@ pub(super) fn session_loop(shared: &Shared, slot: usize, generation: u32, thread
     }
 }
 
-/// Runs one session. `Err` carries a panic message, and only in the
-/// in-process pool: in a worker process the panic hook aborts first.
-fn run_one(shared: &Shared, device: &fleet_proto::Device) -> Result<fleet_ssh::Outcome, String> {
+/// A session that panicked. Only in the in-process pool (`-p 0`): in a
+/// worker process the panic hook aborts first. The master gets the
+/// message in `WorkerEvent::Panicked` and records the device's crash.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("session panicked: {message}")]
+struct SessionPanic {
+    /// The panic's text ([`panic_message`]).
+    message: String,
+}
+
+/// Runs one session; a panic becomes a [`SessionPanic`].
+fn run_one(
+    shared: &Shared,
+    device: &fleet_proto::Device,
+) -> Result<fleet_ssh::Outcome, SessionPanic> {
     std::panic::catch_unwind(AssertUnwindSafe(|| {
         shared.hooks.before_session(&device.name);
         shared.context.run(device)
     }))
-    .map_err(|panic| panic_message(&*panic))
+    .map_err(|panic| SessionPanic {
+        message: panic_message(&*panic),
+    })
 }
 
 /// The text of a panic payload.
@@ -239,6 +253,22 @@ pub(crate) fn split_large_outputs(seq: u32, result: &mut DeviceResult) -> Vec<Wo
 mod tests {
     use super::*;
     use fleet_proto::{CommandOutput, Status, Timings};
+
+    #[test]
+    fn a_session_panic_names_its_message() {
+        let payload = std::panic::catch_unwind(|| std::panic::panic_any("boom in d7"))
+            .expect_err("it panicked");
+        let p = SessionPanic {
+            message: panic_message(&*payload),
+        };
+        assert_eq!(p.to_string(), "session panicked: boom in d7");
+        let owned = std::panic::catch_unwind(|| std::panic::panic_any(format!("code {}", 3)))
+            .expect_err("it panicked");
+        assert_eq!(panic_message(&*owned), "code 3");
+        let other =
+            std::panic::catch_unwind(|| std::panic::panic_any(7u8)).expect_err("it panicked");
+        assert_eq!(panic_message(&*other), "non-string panic payload");
+    }
 
     #[test]
     fn large_outputs_travel_in_bounded_chunks_that_reassemble() {

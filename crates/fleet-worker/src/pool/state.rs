@@ -116,6 +116,20 @@ pub(super) struct State {
 }
 
 impl State {
+    /// A pool of `threads` live, idle slots and nothing queued.
+    pub fn with_threads(threads: usize) -> State {
+        State {
+            slots: (0..threads)
+                .map(|_| Slot {
+                    alive: true,
+                    ..Slot::default()
+                })
+                .collect(),
+            active: threads,
+            ..State::default()
+        }
+    }
+
     /// Told to finish, nothing queued, nothing running.
     pub fn finished(&self) -> bool {
         (self.draining || self.stopping) && self.queue.is_empty() && self.running == 0
