@@ -1368,43 +1368,74 @@ impl Machine {
         if self.stopping.is_some() {
             return;
         }
-        // Emptiest workers first; and when the queue cannot even fill the
-        // free threads (the end of a run), no prefetch: a device queued
-        // behind a busy thread would wait while another thread idles.
+        // Emptiest workers first; no prefetch in the last wave.
         let mut order: Vec<usize> = (0..self.workers.len())
             .filter(|&i| self.workers[i].phase == Phase::Ready)
             .collect();
         order.sort_by_key(|&i| self.workers[i].held);
-        let free_threads: usize = order
-            .iter()
-            .map(|&i| self.workers[i].threads.saturating_sub(self.workers[i].held))
-            .sum();
-        let tail = self.queue.len() <= free_threads;
-        for i in order {
-            if self.queue.is_empty() {
-                break;
+        // The last wave: once the queue holds no more than the threads,
+        // every device left goes to a thread as it frees up. A prefetched
+        // device in the last wave waits behind a busy session while a
+        // thread elsewhere finishes first, and that thread idles.
+        let threads: usize = order.iter().map(|&i| self.workers[i].threads).sum();
+        let tail = self.queue.len() <= threads;
+        // Two passes: every free thread first, then prefetch. A single pass
+        // let the emptiest worker prefetch what a free thread of the next
+        // one should have run: with 8x25 at 2 s sessions, the last devices
+        // sat queued behind busy threads for a whole extra wave.
+        let passes: &[bool] = if tail { &[false] } else { &[false, true] };
+        for &prefetching in passes {
+            for &i in &order {
+                if self.queue.is_empty() {
+                    break;
+                }
+                self.fill(i, prefetching, now, out);
             }
+        }
+        if self.queue.is_empty() {
+            self.take_back(out);
+        }
+        if self.queue.is_empty() && self.flying() == 0 && self.backoffs() == 0 {
+            let mut any = false;
+            for w in &mut self.workers {
+                if w.phase == Phase::Ready {
+                    w.phase = Phase::Leaving;
+                    out.push(Action::Send(w.key, MasterToWorker::Drain));
+                    any = true;
+                }
+            }
+            if any && self.drain_deadline.is_none() {
+                self.drain_deadline = Some(now + self.set.drain_timeout);
+            }
+        }
+    }
+
+    /// Sends worker `i` devices for its free threads, or with `prefetching`
+    /// up to its threads plus the prefetch (when it has fallen below the
+    /// refill mark).
+    fn fill(&mut self, i: usize, prefetching: bool, now: Instant, out: &mut Vec<Action>) {
+        {
             let w = &self.workers[i];
             let threads = w.threads.max(1);
             let prefetch = self.prefetch(threads);
             let capacity = threads + prefetch;
             let refill_below = threads + prefetch.div_ceil(2);
             if w.alone.is_some() || w.held >= refill_below {
-                continue;
+                return;
             }
             let key = w.key;
             let held = w.held;
-            let n = if tail {
-                threads.saturating_sub(held)
-            } else {
+            let n = if prefetching {
                 capacity.saturating_sub(held)
+            } else {
+                threads.saturating_sub(held)
             };
             if n == 0 {
-                continue;
+                return;
             }
             let (seqs, alone) = self.pick(n, held == 0, now);
             if seqs.is_empty() {
-                continue;
+                return;
             }
             let id = self.next_batch;
             self.next_batch += 1;
@@ -1443,22 +1474,6 @@ impl Machine {
             w.held += seqs.len();
             w.alone = alone;
             out.push(Action::Send(key, MasterToWorker::Batch { id, jobs }));
-        }
-        if self.queue.is_empty() {
-            self.take_back(out);
-        }
-        if self.queue.is_empty() && self.flying() == 0 && self.backoffs() == 0 {
-            let mut any = false;
-            for w in &mut self.workers {
-                if w.phase == Phase::Ready {
-                    w.phase = Phase::Leaving;
-                    out.push(Action::Send(w.key, MasterToWorker::Drain));
-                    any = true;
-                }
-            }
-            if any && self.drain_deadline.is_none() {
-                self.drain_deadline = Some(now + self.set.drain_timeout);
-            }
         }
     }
 
@@ -1733,6 +1748,48 @@ mod tests {
         assert_eq!(records(&a), vec![(0, Status::Ok, String::new())]);
         assert_eq!(sent_to(&a, W0), vec![6], "the freed slot is refilled");
         assert!(matches!(s.state(0), State::Done));
+    }
+
+    #[test]
+    fn the_last_wave_goes_to_free_threads_never_into_a_busy_workers_queue() {
+        let set = Settings {
+            batching: Batching::Fixed(2),
+            ..settings(2, 3)
+        };
+        let (mut s, _) = Sim::new(set, devices(12));
+        // Threads first, then the prefetch: 3 + 2 each.
+        let a = s.ev(Event::Connected(W0));
+        assert_eq!(sent_to(&a, W0), vec![0, 1, 2, 3, 4]);
+        let a = s.ev(Event::Connected(W1));
+        assert_eq!(sent_to(&a, W1), vec![5, 6, 7, 8, 9]);
+        for seq in [0, 1, 2] {
+            s.start(W0, seq);
+        }
+        for seq in [5, 6, 7] {
+            s.start(W1, seq);
+        }
+        // Two sessions end on W0 (its queue starts 3 and 4): it falls below
+        // its refill mark, but 10 and 11 are the last wave: they wait for a
+        // free thread instead of queueing behind W0's busy ones.
+        s.at(2000);
+        for seq in [0, 1] {
+            let a = s.finish(W0, seq, Status::Ok);
+            assert!(
+                batches(&a).is_empty(),
+                "no prefetch in the last wave: {a:?}"
+            );
+        }
+        // W1's sessions end first: its own queue (8, 9) starts, then the
+        // last wave runs on its threads as they free up.
+        let mut sent = Vec::new();
+        sent.extend(sent_to(&s.finish(W1, 5, Status::Ok), W1));
+        s.start(W1, 8);
+        sent.extend(sent_to(&s.finish(W1, 6, Status::Ok), W1));
+        s.start(W1, 9);
+        for seq in [7, 8] {
+            sent.extend(sent_to(&s.finish(W1, seq, Status::Ok), W1));
+        }
+        assert_eq!(sent, vec![10, 11]);
     }
 
     #[test]
