@@ -42,7 +42,8 @@ lint:
 	$(CARGO) clippy $(PROFILE) --locked --workspace --all-targets -- -D warnings
 
 ## Layout benchmark: the issue-17 cases (1,000 devices x 2 s; zero latency) against a bare
-## ssh2 pool, medians of 3 (~5 min on 2 cores); target/bench/summary.md and bench.html per case.
+## ssh2 pool, issue 12's latency-bound and mixed workloads for auto, and the 1M-device noop run;
+## medians of 3 (~15 min on 2 cores); target/bench/summary.md and bench.html per case.
 bench: setup build
 	@bash scripts/bench.sh $(FLEET)
 
