@@ -352,6 +352,8 @@ fn bench_with_a_bare_pool_and_its_page_in_a_real_browser() {
         assert_eq!(requests, serde_json::json!([]), "network requests");
         let png = c.screenshot().await.unwrap();
         let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-screenshot.png");
+        // target/ is not there when CARGO_TARGET_DIR points elsewhere.
+        std::fs::create_dir_all(shot.parent().unwrap()).unwrap();
         std::fs::write(&shot, png).unwrap();
         c.close().await.unwrap();
     });

@@ -230,6 +230,8 @@ fn report_in_a_real_browser_matches_the_run() {
         // The README's screenshot comes from this browser.
         let png = c.screenshot().await.unwrap();
         let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/report-screenshot.png");
+        // target/ is not there when CARGO_TARGET_DIR points elsewhere.
+        std::fs::create_dir_all(shot.parent().unwrap()).unwrap();
         std::fs::write(&shot, png).unwrap();
         c.close().await.unwrap();
     });
