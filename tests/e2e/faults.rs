@@ -754,13 +754,7 @@ fn enable_jump_and_telnet_secrets_appear_nowhere() {
         &["--devices", "2", "--flavours", "ios", "--jump-host"],
     );
     let text = std::fs::read_to_string(&jump.inventory).unwrap();
-    let hop = text
-        .lines()
-        .find_map(|l| {
-            l.split_once("jump_host: ")
-                .map(|(_, j)| j.split_whitespace().next().unwrap().to_string())
-        })
-        .expect("the lab names its jump host");
+    let hop = jump.jump_host();
     let via_jump = jump_dir.join("via-jump.yaml");
     std::fs::write(
         &via_jump,

@@ -179,13 +179,7 @@ fn jump_host_run_through_the_lab() {
         &["--devices", "4", "--flavours", "linux", "--jump-host"],
     );
     let text = std::fs::read_to_string(&lab.inventory).unwrap();
-    let jump = text
-        .lines()
-        .find_map(|l| {
-            l.split_once("jump_host: ")
-                .map(|(_, j)| j.split_whitespace().next().unwrap().to_string())
-        })
-        .expect("the lab names its jump host");
+    let jump = lab.jump_host();
     let with_jump = text.replacen(
         "defaults:\n",
         &format!("defaults:\n  jump_host: {jump}\n"),

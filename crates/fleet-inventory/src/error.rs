@@ -105,14 +105,7 @@ impl std::error::Error for InventoryError {}
 /// message, which stays plain text so the error can be `Clone + Eq` and
 /// read the same wherever it is printed.
 pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
+    fleet_proto::chain::Chain(e).to_string()
 }
 
 #[cfg(test)]

@@ -211,14 +211,7 @@ pub fn workers_json(run_dir: &Path) -> Vec<WorkerRecord> {
 
 /// An error with its causes, for panics.
 fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
+    fleet_proto::chain::Chain(e).to_string()
 }
 
 /// Polls `cond` every 20 ms until it holds or `timeout` passes.

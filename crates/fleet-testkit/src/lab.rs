@@ -60,6 +60,18 @@ impl LabProc {
         lab
     }
 
+    /// The `user@host:port` jump host a `--jump-host` lab writes into its
+    /// inventory (panics when the lab has none).
+    pub fn jump_host(&self) -> String {
+        let text = std::fs::read_to_string(&self.inventory).expect("the lab's inventory");
+        text.lines()
+            .find_map(|l| {
+                l.split_once("jump_host: ")
+                    .map(|(_, j)| j.split_whitespace().next().unwrap().to_string())
+            })
+            .expect("the lab names its jump host")
+    }
+
     /// `fleet run -i <the lab's inventory>`, to add the test's flags to.
     pub fn run_args(&self) -> crate::fleet::RunArgs {
         crate::fleet::RunArgs::new(&self.inventory)
