@@ -305,4 +305,20 @@ fn resumed_run_prints_each_device_once() {
         "{}",
         group.explain()
     );
+    // The table shows this run's rows (kept in memory, not re-read from
+    // the file that holds three runs by now): a header and a, b once each.
+    let table = resume(&["--format", "table"]);
+    let rows: Vec<&str> = table.stdout.lines().collect();
+    assert_eq!(rows.len(), 3, "{}", table.explain());
+    assert!(rows[0].starts_with("DEVICE"), "{}", table.explain());
+    assert!(
+        rows[1].starts_with("a ") && rows[2].starts_with("b "),
+        "{}",
+        table.explain()
+    );
+    assert!(
+        rows[1].contains("connect_failed") || rows[1].contains("failed"),
+        "{}",
+        table.explain()
+    );
 }

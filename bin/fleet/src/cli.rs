@@ -252,7 +252,9 @@ pub struct RunArgs {
           value_parser = threads_arg)]
     pub threads: Count,
 
-    /// Devices per batch sent to a worker [default: threads/2].
+    /// Devices a worker may hold queued beyond its threads [default: measured:
+    /// session time against the dispatch round trip, 0 for multi-second sessions,
+    /// up to 2048 for microsecond ones].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub batch_size: Option<u32>,
 

@@ -18,9 +18,6 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Default batch under `--transport noop` (measured: 64-1024 all beat T/2).
-const NOOP_BATCH_SIZE: usize = 256;
-
 /// `--connect-timeout` when neither the flag nor the inventory sets one.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// `--command-timeout` when neither the flag nor the inventory sets one.
@@ -279,12 +276,9 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
         auto,
         processes,
         threads,
-        // No-op sessions take microseconds: round trips matter, balance
-        // does not. Real sessions: measured by the dispatcher.
-        batch_size: args
-            .batch_size
-            .map(|b| b as usize)
-            .or((args.transport == TransportArg::Noop).then_some(NOOP_BATCH_SIZE.max(threads))),
+        // Measured by the dispatcher unless given: session time against the
+        // dispatch round trip (noop sessions get the largest prefetch).
+        batch_size: args.batch_size.map(|b| b as usize),
         worker_silence: fleet_master::dispatch::DEFAULT_WORKER_SILENCE,
         timeouts: Timeouts {
             connect: Some(args.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT)),

@@ -85,7 +85,10 @@ impl Shell {
             exit_code.code()
         );
         fleet_logs::flush();
-        self.reporter.finish(&outcome, &self.cfg);
+        let machine = &self.machine;
+        self.reporter.finish(&outcome, &self.cfg, |seq| {
+            machine.device_name(seq).unwrap_or("?")
+        });
         Ok(outcome)
     }
 

@@ -737,7 +737,7 @@ impl Shell {
                 log::error!("failed to save outputs of {}: {e}", result.device);
             }
         }
-        self.reporter.result(&result);
+        self.reporter.result(seq, &result);
         *self.counts.entry(result.status).or_default() += 1;
         self.recorded += 1;
         let traced = self.sampler.keep(&result);
