@@ -41,8 +41,8 @@ pub mod table;
 pub use device::{Auth, Device, HostKeyCheck, JumpHost, Mode, Timeouts, Transport};
 pub use exit::ExitCode;
 pub use ipc::{
-    Job, MasterToWorker, ThreadProgress, WorkerConfig, WorkerEvent, WorkerStats, WorkerToMaster,
-    OUTPUT_CHUNK, PROTOCOL_VERSION,
+    BatchJob, Job, MasterToWorker, ThreadProgress, WorkerConfig, WorkerEvent, WorkerStats,
+    WorkerToMaster, OUTPUT_CHUNK, PROTOCOL_VERSION,
 };
 pub use result::{CommandOutput, DeviceResult, Status, Timings, WorkerRef};
 pub use secret::Secret;

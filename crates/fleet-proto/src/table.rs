@@ -131,6 +131,18 @@ impl DeviceTable {
         d
     }
 
+    /// Id of device `i`'s profile: devices with the same id share
+    /// everything but name, host and port ([`DeviceTable::profile_by_id`]).
+    pub fn profile_id(&self, i: usize) -> u32 {
+        self.rows[i].profile
+    }
+
+    /// Profile `id` (name and host empty, port 0); ids run from 0 to
+    /// [`DeviceTable::profiles`] - 1.
+    pub fn profile_by_id(&self, id: u32) -> &Device {
+        &self.profiles[id as usize]
+    }
+
     /// Every device, whole, in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Device> + '_ {
         (0..self.len()).map(|i| self.device(i))

@@ -29,7 +29,7 @@
 use crate::policy::{GroupGate, Policy, RateLimiter};
 use fleet_proto::event::{Lifecycle, DEVICE_LOG_TARGET};
 use fleet_proto::{
-    Device, DeviceResult, DeviceTable, Job, MasterToWorker, Status, PROTOCOL_VERSION,
+    BatchJob, Device, DeviceResult, DeviceTable, MasterToWorker, Status, PROTOCOL_VERSION,
 };
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -181,6 +181,8 @@ struct Worker {
     alone: Option<u32>,
     /// Devices asked back and not answered yet.
     recalled: usize,
+    /// Which profiles (by id) this incarnation has been sent.
+    profiles: Vec<bool>,
 }
 
 /// Measured session time and dispatch round trip, for the adaptive prefetch.
@@ -441,6 +443,7 @@ impl Machine {
             exited: false,
             alone: None,
             recalled: 0,
+            profiles: Vec::new(),
         });
         out.push(Action::Spawn(key));
     }
@@ -1445,6 +1448,9 @@ impl Machine {
             let id = self.next_batch;
             self.next_batch += 1;
             let mut jobs = Vec::with_capacity(seqs.len());
+            let mut profiles = Vec::new();
+            let sent = &mut self.workers[i].profiles;
+            sent.resize(self.table.profiles(), false);
             let logged = log::log_enabled!(target: DEVICE_LOG_TARGET, log::Level::Info);
             for (k, &seq) in seqs.iter().enumerate() {
                 let e = &mut self.devices[seq as usize];
@@ -1469,15 +1475,26 @@ impl Machine {
                     recalled: false,
                     chunks: Vec::new(),
                 }));
-                jobs.push(Job {
+                let row = seq as usize;
+                let profile = self.table.profile_id(row);
+                if !std::mem::replace(&mut sent[profile as usize], true) {
+                    profiles.push((profile, self.table.profile_by_id(profile).clone()));
+                }
+                jobs.push(BatchJob {
                     seq,
                     attempt: e.job.attempt,
-                    device: self.table.device(seq as usize),
+                    profile,
+                    name: self.table.name(row).to_string(),
+                    host: self.table.host(row).to_string(),
+                    port: self.table.port(row),
                 });
             }
             let w = &mut self.workers[i];
             w.held += seqs.len();
             w.alone = alone;
+            if !profiles.is_empty() {
+                out.push(Action::Send(key, MasterToWorker::Profiles(profiles)));
+            }
             out.push(Action::Send(key, MasterToWorker::Batch { id, jobs }));
         }
     }
@@ -1753,6 +1770,80 @@ mod tests {
         assert_eq!(records(&a), vec![(0, Status::Ok, String::new())]);
         assert_eq!(sent_to(&a, W0), vec![6], "the freed slot is refilled");
         assert!(matches!(s.state(0), State::Done));
+    }
+
+    /// The profiles sent to `w`, ids in the order sent; asserts they go
+    /// before any batch to `w` in the same actions.
+    fn profiles_sent(actions: &[Action], w: WorkerKey) -> Vec<u32> {
+        let mut ids = Vec::new();
+        let mut batch_seen = false;
+        for a in actions {
+            match a {
+                Action::Send(k, MasterToWorker::Profiles(list)) if *k == w => {
+                    assert!(!batch_seen, "profiles after a batch: {actions:?}");
+                    ids.extend(list.iter().map(|(id, _)| *id));
+                }
+                Action::Send(k, MasterToWorker::Batch { .. }) if *k == w => batch_seen = true,
+                _ => {}
+            }
+        }
+        ids
+    }
+
+    #[test]
+    fn each_worker_incarnation_gets_each_profile_once_before_the_batch_using_it() {
+        // Even devices in group a, odd in group b: two profiles.
+        let devs: Vec<Device> = devices(12)
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut d)| {
+                d.groups = vec![if i % 2 == 0 { "a" } else { "b" }.into()];
+                d
+            })
+            .collect();
+        let (mut s, _) = Sim::new(settings(2, 1), devs);
+        let a = s.ev(Event::Connected(W0));
+        assert_eq!((sent_to(&a, W0), profiles_sent(&a, W0)), (vec![0], vec![0]));
+        let a = s.ev(Event::Connected(W1));
+        assert_eq!((sent_to(&a, W1), profiles_sent(&a, W1)), (vec![1], vec![1]));
+        // The batch carries the profile's id and the device's own fields.
+        s.start(W0, 0);
+        let a = s.finish(W0, 0, Status::Ok);
+        assert_eq!(sent_to(&a, W0), vec![2]);
+        assert!(profiles_sent(&a, W0).is_empty(), "profile 0 is known to W0");
+        let job = a
+            .iter()
+            .find_map(|x| match x {
+                Action::Send(_, MasterToWorker::Batch { jobs, .. }) => Some(jobs[0].clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            (job.name.as_str(), job.host.as_str(), job.port),
+            ("d002", "127.0.0.1", 22)
+        );
+        let whole = job.into_job(s.m.table.profile_by_id(0));
+        assert_eq!(
+            whole.device,
+            s.m.table.device(2),
+            "rebuilt whole on the worker"
+        );
+        // W1 finishes: 3 is in group b, which W1 has.
+        s.start(W1, 1);
+        let a = s.finish(W1, 1, Status::Ok);
+        assert_eq!((sent_to(&a, W1), profiles_sent(&a, W1)), (vec![3], vec![]));
+        // W0 dies; its new incarnation knows nothing and is sent profiles again.
+        s.start(W0, 2);
+        s.crash(W0);
+        let w0b = WorkerKey {
+            slot: 0,
+            generation: 1,
+        };
+        let a = s.ev(Event::Connected(w0b));
+        let sent = sent_to(&a, w0b);
+        assert_eq!(sent.len(), 1);
+        let want = s.m.table.profile_id(sent[0] as usize);
+        assert_eq!(profiles_sent(&a, w0b), vec![want]);
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub mod machine;
 
 use machine::{Action, Batching, Machine, Settings, WorkerKey};
 
+/// Results written between flushes of `results.jsonl` at most, besides
+/// the flush at the end of each loop turn.
+const FLUSH_EVERY: usize = 1024;
+
 /// How long workers get to leave after `Drain` once all results are in.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -745,6 +749,12 @@ impl Shell {
         compact.outputs = Vec::new();
         if written {
             self.unflushed.push((seq, compact, traced));
+            // A busy run drains thousands of events per loop turn: flushing
+            // as it goes keeps this list (and its reallocations) small.
+            // Inside the feedback loop: a failure's event is fed by it.
+            if self.unflushed.len() >= FLUSH_EVERY {
+                self.flush_results();
+            }
         } else {
             // Kept whole for the fallback file; traced as usual.
             if traced {
@@ -756,8 +766,17 @@ impl Shell {
 
     /// Pushes written results to the file; a failure stops the run.
     fn flush(&mut self) {
+        if !self.flush_results() {
+            self.run_feedback();
+        }
+    }
+
+    /// Pushes written results to the file. False when that failed: the
+    /// machine then has a `WriteFailed` event waiting in the feedback
+    /// queue, for the caller's loop to feed (this may run inside one).
+    fn flush_results(&mut self) -> bool {
         if self.write_error.is_some() {
-            return;
+            return true;
         }
         match self.results.flush() {
             Ok(()) => {
@@ -766,10 +785,11 @@ impl Shell {
                         self.traced.push(r);
                     }
                 }
+                true
             }
             Err(e) => {
                 self.write_failed(e);
-                self.run_feedback();
+                false
             }
         }
     }

@@ -18,7 +18,10 @@
 //! is done, then says `Bye` with the worker's statistics.
 
 use crate::link::{FromMaster, LinkError, ToMaster};
-use fleet_proto::{MasterToWorker, WorkerEvent, WorkerStats, WorkerToMaster, PROTOCOL_VERSION};
+use fleet_proto::{
+    BatchJob, Device, DeviceResult, Job, MasterToWorker, WorkerEvent, WorkerStats, WorkerToMaster,
+    PROTOCOL_VERSION,
+};
 use fleet_ssh::{Context, SessionSettings};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
@@ -72,6 +75,7 @@ pub fn serve(
     let config = match from_master.recv()? {
         MasterToWorker::Configure(c) => c,
         MasterToWorker::Batch { .. } => return Err(PoolError::Handshake("Batch")),
+        MasterToWorker::Profiles(_) => return Err(PoolError::Handshake("Profiles")),
         MasterToWorker::TakeBack { .. } => return Err(PoolError::Handshake("TakeBack")),
         MasterToWorker::Drain => return Err(PoolError::Handshake("Drain")),
         MasterToWorker::SetThreads(_) => return Err(PoolError::Handshake("SetThreads")),
@@ -182,8 +186,77 @@ fn resize(st: &mut State, n: usize) -> Vec<(usize, u32)> {
     start
 }
 
+/// Profiles by id, as the master sent them ([`MasterToWorker::Profiles`]).
+#[derive(Default)]
+struct Profiles(Vec<Option<Device>>);
+
+impl Profiles {
+    fn add(&mut self, list: Vec<(u32, Device)>) {
+        for (id, profile) in list {
+            let i = id as usize;
+            if self.0.len() <= i {
+                self.0.resize_with(i + 1, || None);
+            }
+            self.0[i] = Some(profile);
+        }
+    }
+
+    /// Whole jobs from a batch, built before the pool's lock is taken. A
+    /// job whose profile never came (a master bug) is not lost: it comes
+    /// back as a `protocol_error` result saying so (the second list).
+    fn expand(
+        &self,
+        jobs: Vec<BatchJob>,
+        batch: u64,
+        worker_id: u32,
+    ) -> (Vec<(Job, u64)>, Vec<(u32, DeviceResult)>) {
+        let mut whole = Vec::with_capacity(jobs.len());
+        let mut failed = Vec::new();
+        for j in jobs {
+            match self.0.get(j.profile as usize).and_then(Option::as_ref) {
+                Some(profile) => whole.push((j.into_job(profile), batch)),
+                None => {
+                    log::error!("device {}: profile {} was never sent", j.name, j.profile);
+                    failed.push((j.seq, missing_profile(j, batch, worker_id)));
+                }
+            }
+        }
+        (whole, failed)
+    }
+}
+
+fn missing_profile(j: BatchJob, batch: u64, worker_id: u32) -> DeviceResult {
+    DeviceResult {
+        device: j.name,
+        host: j.host,
+        port: j.port,
+        status: fleet_proto::Status::ProtocolError,
+        error: Some(format!(
+            "internal error: the master never sent profile {} to worker {worker_id}",
+            j.profile
+        )),
+        outputs: Vec::new(),
+        worker: None,
+        timings_ms: fleet_proto::Timings::default(),
+        attempt: j.attempt,
+        started_us: state::now_us(),
+        batch: Some(batch),
+    }
+}
+
+/// A message from the master, its jobs made whole.
+enum Received {
+    Batch { id: u64, jobs: Vec<(Job, u64)> },
+    TakeBack(Vec<u32>),
+    Drain,
+    Stop,
+    SetThreads(usize),
+    Configure,
+}
+
 /// Receives batches and control messages from the master.
 fn receive_loop(shared: &Arc<Shared>, from_master: &mut dyn FromMaster) {
+    let mut profiles = Profiles::default();
     loop {
         let msg = match from_master.recv() {
             Ok(m) => m,
@@ -212,18 +285,38 @@ fn receive_loop(shared: &Arc<Shared>, from_master: &mut dyn FromMaster) {
                 std::process::exit(fleet_proto::ExitCode::WorkerFailed.code());
             }
         };
+        // Profiles are the rx thread's own; a batch's jobs are built
+        // whole here, outside the pool's lock.
+        let msg = match msg {
+            MasterToWorker::Profiles(list) => {
+                profiles.add(list);
+                continue;
+            }
+            MasterToWorker::Batch { id, jobs } => {
+                let (jobs, failed) = profiles.expand(jobs, id, shared.worker_id);
+                for (seq, result) in failed {
+                    shared.send(Out::Event(WorkerEvent::Finished { seq, result }));
+                }
+                Received::Batch { id, jobs }
+            }
+            MasterToWorker::TakeBack { seqs } => Received::TakeBack(seqs),
+            MasterToWorker::Drain => Received::Drain,
+            MasterToWorker::Stop => Received::Stop,
+            MasterToWorker::SetThreads(n) => Received::SetThreads(n),
+            MasterToWorker::Configure(_) => Received::Configure,
+        };
         let mut st = shared.lock();
         let mut start = Vec::new();
         // Session threads to wake: as many as the new jobs can use, or all
         // of them when what they wait for changed.
         let mut wake = usize::MAX;
         match msg {
-            MasterToWorker::Batch { id, jobs } => {
+            Received::Batch { id, jobs } => {
                 log::debug!("batch {id}: {} devices", jobs.len());
                 wake = jobs.len();
-                st.queue.extend(jobs.into_iter().map(|j| (j, id)));
+                st.queue.extend(jobs);
             }
-            MasterToWorker::TakeBack { seqs } => {
+            Received::TakeBack(seqs) => {
                 let wanted: std::collections::HashSet<u32> = seqs.into_iter().collect();
                 let mut returned = Vec::new();
                 st.queue.retain(|(job, _)| {
@@ -241,11 +334,11 @@ fn receive_loop(shared: &Arc<Shared>, from_master: &mut dyn FromMaster) {
                 shared.send(Out::Event(WorkerEvent::Returned { seqs: returned }));
                 wake = 0;
             }
-            MasterToWorker::Drain => {
+            Received::Drain => {
                 log::info!("master says drain: finishing {} queued", st.queue.len());
                 st.draining = true;
             }
-            MasterToWorker::Stop => {
+            Received::Stop => {
                 log::warn!(
                     "master says stop: dropping {} queued, finishing {} running",
                     st.queue.len(),
@@ -254,7 +347,7 @@ fn receive_loop(shared: &Arc<Shared>, from_master: &mut dyn FromMaster) {
                 st.stopping = true;
                 st.queue.clear();
             }
-            MasterToWorker::SetThreads(n) => {
+            Received::SetThreads(n) => {
                 let before = st.active;
                 start = resize(&mut st, n);
                 log::info!(
@@ -264,7 +357,7 @@ fn receive_loop(shared: &Arc<Shared>, from_master: &mut dyn FromMaster) {
                     before.saturating_sub(st.active)
                 );
             }
-            MasterToWorker::Configure(_) => {
+            Received::Configure => {
                 log::warn!("ignoring a second Configure");
                 wake = 0;
             }
@@ -356,6 +449,47 @@ mod tests {
         st.slots[2].generation = 5;
         assert_eq!(resize(&mut st, 4), vec![(1, 0), (2, 5)]);
         assert_eq!(st.active, 4);
+    }
+
+    #[test]
+    fn batch_jobs_are_made_whole_from_their_profile_and_an_unknown_one_fails_the_device() {
+        let mut profile = Device::new("", "", 0);
+        profile.username = "admin".into();
+        profile.commands = vec!["show version".into()];
+        let mut profiles = Profiles::default();
+        profiles.add(vec![(2, profile)]);
+        let job = |seq: u32, profile: u32| BatchJob {
+            seq,
+            attempt: 1,
+            profile,
+            name: format!("r{seq}"),
+            host: "10.0.0.1".into(),
+            port: 2222,
+        };
+        let (whole, failed) = profiles.expand(vec![job(7, 2), job(8, 0), job(9, 2)], 4, 1);
+        let seqs: Vec<u32> = whole.iter().map(|(j, _)| j.seq).collect();
+        assert_eq!(seqs, [7, 9]);
+        let (j, batch) = &whole[0];
+        assert_eq!(*batch, 4);
+        assert_eq!(
+            (
+                j.device.name.as_str(),
+                j.device.host.as_str(),
+                j.device.port
+            ),
+            ("r7", "10.0.0.1", 2222)
+        );
+        assert_eq!(
+            (j.device.username.as_str(), j.device.commands.len()),
+            ("admin", 1)
+        );
+        assert_eq!(failed.len(), 1);
+        let (seq, r) = &failed[0];
+        assert_eq!(
+            (*seq, r.device.as_str(), r.status),
+            (8, "r8", fleet_proto::Status::ProtocolError)
+        );
+        assert!(r.error.as_deref().unwrap().contains("never sent profile 0"));
     }
 
     #[test]
