@@ -209,7 +209,7 @@ impl Profiles {
         jobs: Vec<BatchJob>,
         batch: u64,
         worker_id: u32,
-    ) -> (Vec<(Job, u64)>, Vec<(u32, DeviceResult)>) {
+    ) -> (Vec<(Job, u64)>, Vec<Failed>) {
         let mut whole = Vec::with_capacity(jobs.len());
         let mut failed = Vec::new();
         for j in jobs {
@@ -224,6 +224,9 @@ impl Profiles {
         (whole, failed)
     }
 }
+
+/// A device that cannot run, and its result.
+type Failed = (u32, DeviceResult);
 
 fn missing_profile(j: BatchJob, batch: u64, worker_id: u32) -> DeviceResult {
     DeviceResult {
