@@ -58,8 +58,9 @@
 //!    (`machine::Event::Finished` → `Machine::on_finished`), which either
 //!    schedules a `--retry` backoff or returns
 //!    [`dispatch::machine::Action::Record`]; `Shell::record_result` logs
-//!    the `result` event and appends the line through
-//!    [`sink::ResultsFile::write`]: that is the device's line in
+//!    the `result` event and hands the result to
+//!    [`sink::ResultsFile::write`], whose thread (`m-results`) encodes and
+//!    appends the device's line in
 //!    `results.jsonl` (type [`fleet_proto::rundir::ResultLine`]). Then
 //!    [`report::Reporter::result`] shows it (progress bar, `--format`).
 //! 6. When every device is `Done`, `Shell::finish` (`dispatch/finish.rs`)

@@ -82,6 +82,8 @@ pub enum Event {
     },
     /// SIGINT or SIGTERM reached the master.
     Signal(i32),
+    /// Writing `results.jsonl` failed (the results thread says so, once).
+    ResultsFailed(String),
 }
 
 /// The master's sending half to one worker.

@@ -10,7 +10,16 @@ impl Shell {
         started_at: &str,
     ) -> Result<RunOutcome, MasterError> {
         let wall = started.elapsed();
-        self.flush();
+        // Every result is in the writer's queue: wait until it is in the
+        // file (or known lost).
+        let closed = self.results.close();
+        if let Some(error) = closed.error {
+            if self.write_error.is_none() {
+                log::error!("failed to write results.jsonl: {error}");
+                self.write_error = Some(std::sync::Arc::new(std::io::Error::other(error)));
+            }
+        }
+        self.unrecorded.extend(closed.lost);
         let write_error = self.write_error.clone();
         // With results.jsonl unwritable, the other files likely are too:
         // failing on them would hide the exit code that says so.

@@ -34,10 +34,6 @@ pub mod machine;
 
 use machine::{Action, Batching, Machine, Settings, WorkerKey};
 
-/// Results written between flushes of `results.jsonl` at most, besides
-/// the flush at the end of each loop turn.
-const FLUSH_EVERY: usize = 1024;
-
 /// How long workers get to leave after `Drain` once all results are in.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -128,9 +124,6 @@ struct Shell {
     recorded: usize,
     counts: BTreeMap<Status, usize>,
     worker_config: WorkerConfig,
-    /// Results (without outputs) written since the last successful flush:
-    /// lost with it if the flush fails; whether each goes into the trace.
-    unflushed: Vec<(u32, DeviceResult, bool)>,
     /// The first failure to write `results.jsonl`; nothing is written after.
     write_error: Option<std::sync::Arc<std::io::Error>>,
     /// Final results (without outputs) that did not reach `results.jsonl`.
@@ -185,10 +178,14 @@ pub fn run(mut cfg: RunConfig, devices: impl Into<DeviceTable>) -> Result<RunOut
         cfg.batch_label(),
         env!("CARGO_PKG_VERSION")
     );
-    let results = ResultsFile::open(&dir).map_err(io_err(dir.file("results.jsonl")))?;
+    let (events, rx) = mpsc::channel();
+    let announce = events.clone();
+    let results = ResultsFile::open(&dir, move |error: &str| {
+        let _ = announce.send(Event::ResultsFailed(error.to_string()));
+    })
+    .map_err(io_err(dir.file("results.jsonl")))?;
     write_run_json(&cfg, &dir, &started_at, None, devices.len(), None)?;
 
-    let (events, rx) = mpsc::channel();
     install_signals(events.clone())?;
 
     let total = devices.len();
@@ -238,7 +235,6 @@ pub fn run(mut cfg: RunConfig, devices: impl Into<DeviceTable>) -> Result<RunOut
         recorded: 0,
         counts: BTreeMap::new(),
         worker_config,
-        unflushed: Vec::new(),
         write_error: None,
         unrecorded: Vec::new(),
         feedback: VecDeque::new(),
@@ -374,12 +370,9 @@ impl Shell {
             match rx.recv_timeout(wait) {
                 Ok(ev) => {
                     self.handle(ev);
-                    // Take everything already queued before flushing, so a
-                    // busy run writes in large chunks.
                     while let Ok(ev) = rx.try_recv() {
                         self.handle(ev);
                     }
-                    self.flush();
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -389,7 +382,6 @@ impl Shell {
                 next_tick = now + TICK;
                 self.feed(machine::Event::Tick);
                 self.autotune();
-                self.flush();
                 self.reporter
                     .tick(self.machine.done(), &self.counts, &self.machine.activity());
             }
@@ -491,6 +483,10 @@ impl Shell {
                 generation,
                 msg,
             } => self.on_message(WorkerKey { slot, generation }, msg),
+            Event::ResultsFailed(error) => {
+                self.write_failed(error);
+                self.run_feedback();
+            }
             Event::Disconnected {
                 slot,
                 generation,
@@ -726,16 +722,6 @@ impl Shell {
                 }
             );
         }
-        let written = match &self.write_error {
-            Some(_) => false,
-            None => match self.results.write(&result) {
-                Ok(()) => true,
-                Err(e) => {
-                    self.write_failed(e);
-                    false
-                }
-            },
-        };
         if let Some(dir) = &self.cfg.save_outputs {
             if let Err(e) = crate::outputs::save(dir, &result) {
                 log::error!("failed to save outputs of {}: {e}", result.device);
@@ -744,73 +730,50 @@ impl Shell {
         self.reporter.result(seq, &result);
         *self.counts.entry(result.status).or_default() += 1;
         self.recorded += 1;
-        let traced = self.sampler.keep(&result);
-        let mut compact = result;
-        compact.outputs = Vec::new();
-        if written {
-            self.unflushed.push((seq, compact, traced));
-            // A busy run drains thousands of events per loop turn: flushing
-            // as it goes keeps this list (and its reallocations) small.
-            // Inside the feedback loop: a failure's event is fed by it.
-            if self.unflushed.len() >= FLUSH_EVERY {
-                self.flush_results();
-            }
-        } else {
-            // Kept whole for the fallback file; traced as usual.
-            if traced {
-                self.traced.push(compact.clone());
-            }
-            self.unrecorded.push((seq, compact));
+        if self.sampler.keep(&result) {
+            self.traced.push(without_outputs(&result));
+        }
+        // The line is encoded and written on the results thread. After a
+        // failed write the result goes straight to the fallback list.
+        let unwritten = match &self.write_error {
+            Some(_) => Some((seq, result)),
+            None => self.results.write(seq, result).err().map(|b| *b),
+        };
+        if let Some((seq, mut result)) = unwritten {
+            result.outputs = Vec::new();
+            self.unrecorded.push((seq, result));
         }
     }
 
-    /// Pushes written results to the file; a failure stops the run.
-    fn flush(&mut self) {
-        if !self.flush_results() {
-            self.run_feedback();
-        }
-    }
-
-    /// Pushes written results to the file. False when that failed: the
-    /// machine then has a `WriteFailed` event waiting in the feedback
-    /// queue, for the caller's loop to feed (this may run inside one).
-    fn flush_results(&mut self) -> bool {
-        if self.write_error.is_some() {
-            return true;
-        }
-        match self.results.flush() {
-            Ok(()) => {
-                for (_, r, traced) in self.unflushed.drain(..) {
-                    if traced {
-                        self.traced.push(r);
-                    }
-                }
-                true
-            }
-            Err(e) => {
-                self.write_failed(e);
-                false
-            }
-        }
-    }
-
-    /// The first failed write: everything not flushed counts as lost, and
-    /// the machine stops the run.
-    fn write_failed(&mut self, e: std::io::Error) {
+    /// The first failed write (the results thread says so): the machine
+    /// stops the run; what was not written comes back when the results
+    /// file closes.
+    fn write_failed(&mut self, error: String) {
         if self.write_error.is_some() {
             return;
         }
-        log::error!("failed to write results.jsonl: {e}");
-        let error = e.to_string();
-        self.write_error = Some(std::sync::Arc::new(e));
-        for (seq, r, traced) in self.unflushed.drain(..) {
-            if traced {
-                self.traced.push(r.clone());
-            }
-            self.unrecorded.push((seq, r));
-        }
+        log::error!("failed to write results.jsonl: {error}");
+        self.write_error = Some(std::sync::Arc::new(std::io::Error::other(error.clone())));
         // The machine is pure data: it gets the text for the results.
         self.feedback
             .push_back(machine::Event::WriteFailed { error });
+    }
+}
+
+/// A result's copy for the trace: everything but the outputs (which a
+/// trace never shows), without copying them first.
+fn without_outputs(r: &DeviceResult) -> DeviceResult {
+    DeviceResult {
+        device: r.device.clone(),
+        host: r.host.clone(),
+        port: r.port,
+        status: r.status,
+        error: r.error.clone(),
+        outputs: Vec::new(),
+        worker: r.worker.clone(),
+        timings_ms: r.timings_ms,
+        attempt: r.attempt,
+        started_us: r.started_us,
+        batch: r.batch,
     }
 }
