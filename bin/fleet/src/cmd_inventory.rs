@@ -47,7 +47,10 @@ fn check_streamed(common: &InventoryCommon) -> Result<Option<fleet_inventory::Su
         return Ok(None);
     };
     let mut summary = fleet_inventory::Summary::default();
-    let inv = fleet_inventory::load_each(path, &options(common, false), &mut |d| summary.add(&d))?;
+    // The summary reads only what devices share (groups, platform, ...).
+    let inv = fleet_inventory::load_shared(path, &options(common, false), &mut |d| {
+        summary.add(d.profile)
+    })?;
     print_warnings(&inv);
     summary.warnings = inv.warnings.len();
     Ok(Some(summary))
