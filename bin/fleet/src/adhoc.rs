@@ -263,6 +263,9 @@ struct Applied {
     profile: Arc<Device>,
 }
 
+/// Inventory profiles [`Resolver::shared`] remembers.
+const MAX_APPLIED_PROFILES: usize = 16_384;
+
 /// Different config answers remembered per profile; past this many (Host
 /// patterns that split the devices finely) each device is resolved alone.
 const MAX_APPLIED_PER_PROFILE: usize = 16;
@@ -392,6 +395,10 @@ impl<'a> Resolver<'a> {
         let port = std::mem::replace(&mut device.port, 0);
         let profile = Arc::new(device);
         table.push_shared(&name, &host, port, &profile);
+        // All-distinct profiles (nothing to share): keep no more of them.
+        if self.applied.len() >= MAX_APPLIED_PROFILES && !self.applied.contains_key(&key) {
+            return Ok(());
+        }
         let (_, applied) = self
             .applied
             .entry(key)

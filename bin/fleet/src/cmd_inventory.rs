@@ -57,6 +57,13 @@ fn check_streamed(common: &InventoryCommon) -> Result<Option<fleet_inventory::Su
             .entry(address)
             .or_insert_with(|| (std::sync::Arc::clone(d.profile), 0))
             .1 += 1;
+        // Devices that share nothing: count them out, keep memory flat.
+        if per_profile.len() > 4096 {
+            for (profile, n) in per_profile.values() {
+                summary.add_many(profile, *n);
+            }
+            per_profile.clear();
+        }
     })?;
     for (profile, n) in per_profile.values() {
         summary.add_many(profile, *n);

@@ -130,7 +130,8 @@ pub struct SharedDevice<'a> {
     pub port: u16,
     /// Everything else, shared: the same `Arc` for devices whose settings
     /// came from the same place (e.g. the same groups and nothing of their
-    /// own); equal profiles may still come in different `Arc`s.
+    /// own) and for equal profiles, up to 16,384 distinct ones per load;
+    /// past that, equal profiles may come in different `Arc`s.
     pub profile: &'a Arc<Device>,
 }
 
@@ -145,6 +146,10 @@ impl SharedDevice<'_> {
     }
 }
 
+/// Distinct profiles [`load_shared`] keeps (and shares) per load; a
+/// profile is a few hundred bytes.
+const MAX_KEPT_PROFILES: usize = 16_384;
+
 /// Where loaders put devices: whole, or split into their own part and a
 /// shared profile.
 pub(crate) enum Sink<'e> {
@@ -152,7 +157,8 @@ pub(crate) enum Sink<'e> {
     Shared {
         each: &'e mut dyn FnMut(SharedDevice<'_>),
         /// Every profile handed over, once: equal profiles go out in one
-        /// `Arc`, alive until the load ends (callers may key on its address).
+        /// `Arc`, alive until the load ends (callers may key on its
+        /// address); at most [`MAX_KEPT_PROFILES`].
         profiles: rustc_hash::FxHashSet<Arc<Device>>,
     },
 }
@@ -172,6 +178,9 @@ impl<'e> Sink<'e> {
             Sink::Whole(_) => Arc::new(profile),
             Sink::Shared { profiles, .. } => match profiles.get(&profile) {
                 Some(p) => Arc::clone(p),
+                // An inventory of (nearly) all-distinct devices: past this
+                // many, new profiles go out alone instead of being kept.
+                None if profiles.len() >= MAX_KEPT_PROFILES => Arc::new(profile),
                 None => {
                     let p = Arc::new(profile);
                     profiles.insert(Arc::clone(&p));

@@ -95,7 +95,8 @@ impl DeviceTable {
     /// Appends a device given as its name, host, port and a profile (name
     /// and host empty, port 0) that the caller shares between devices:
     /// the profile is looked up by the `Arc`'s address, its content hashed
-    /// only the first time. A profile with a name, host or port is taken
+    /// only the first time (an `Arc` held by nobody else is looked up by
+    /// content, not kept). A profile with a name, host or port is taken
     /// as [`DeviceTable::push`] would take it.
     pub fn push_shared(&mut self, name: &str, host: &str, port: u16, profile: &Arc<Device>) {
         if !profile.name.is_empty() || !profile.host.is_empty() || profile.port != 0 {
@@ -104,6 +105,12 @@ impl DeviceTable {
             d.host = host.to_owned();
             d.port = port;
             return self.push(d);
+        }
+        // Nobody else holds it: the caller is about to drop it, keeping it
+        // here by address would only keep it alive.
+        if Arc::strong_count(profile) == 1 {
+            let p = self.intern_shared(profile);
+            return self.push_row(name, host, port, p);
         }
         let address = Arc::as_ptr(profile) as usize;
         let p = match self.by_address.get(&address) {
@@ -370,6 +377,7 @@ mod tests {
         a.port = 0;
         let shared = Arc::new(a.clone());
         let twin = Arc::new(a);
+        let _keep = (Arc::clone(&shared), Arc::clone(&twin));
         let mut t = DeviceTable::new();
         t.push_shared("r1", "h1", 22, &shared);
         t.push(device(7, 1));

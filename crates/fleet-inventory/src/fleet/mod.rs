@@ -606,6 +606,32 @@ devices:
     }
 
     #[test]
+    fn past_the_kept_profiles_distinct_devices_still_come_whole() {
+        let mut text = String::from("defaults: {username: u, agent: true}\ndevices:\n");
+        for i in 0..(crate::MAX_KEPT_PROFILES + 2000) {
+            text.push_str(&format!("- {{name: d{i}, host: h, data: {{k: v{i}}}}}\n"));
+        }
+        text.push_str("- {name: e1, host: h, port: 2}\n- {name: e2, host: h, port: 2}\n");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.yaml");
+        std::fs::write(&path, &text).unwrap();
+        let mut shared = Vec::new();
+        crate::load_shared(&path, &LoadOptions::default(), &mut |d| {
+            shared.push((d.to_device(), Arc::clone(d.profile)))
+        })
+        .unwrap();
+        let mut whole = Vec::new();
+        crate::load_each(&path, &LoadOptions::default(), &mut |d| whole.push(d)).unwrap();
+        assert_eq!(shared.len(), whole.len());
+        assert!(shared.iter().zip(&whole).all(|((s, _), w)| s == w));
+        let n = shared.len();
+        assert_eq!(shared[n - 1].0.data, BTreeMap::new());
+        // Past the limit, equal profiles are no longer one `Arc`.
+        assert!(!Arc::ptr_eq(&shared[n - 1].1, &shared[n - 2].1));
+        assert_eq!(shared[n - 1].1, shared[n - 2].1);
+    }
+
+    #[test]
     fn a_shared_profile_still_fails_at_its_first_device() {
         let text = "groups:\n  a: {port: 2200}\ndevices:\n\
             - {name: r1, host: h1, groups: [a], username: x, agent: true}\n\
