@@ -384,6 +384,15 @@ mod tests {
         t.push_shared("r2", "h2", 23, &twin);
         t.push_shared("r3", "h3", 24, &shared);
         assert_eq!(t.profiles(), 1, "equal content, one profile");
+        assert_eq!(t.by_address.len(), 2);
+        // An Arc nobody else holds: found by content, not kept.
+        let mut lone = Device::clone(&shared);
+        lone.commands.push("show clock".into());
+        t.push_shared("l1", "h", 1, &Arc::new(lone.clone()));
+        t.push_shared("l2", "h", 1, &Arc::new(lone));
+        assert_eq!((t.profiles(), t.by_address.len()), (2, 2));
+        assert_eq!(t.device(5).commands, ["show version", "show clock"]);
+        t.retain(|t, i| !t.name(i).starts_with('l'));
         assert_eq!((t.name(2), t.host(2), t.port(2)), ("r2", "h2", 23));
         let mut want = device(0, 1);
         (want.name, want.host, want.port) = ("r3".into(), "h3".into(), 24);
@@ -393,7 +402,7 @@ mod tests {
         let mut want = device(4, 2);
         (want.name, want.host, want.port) = ("r4".into(), "h4".into(), 25);
         assert_eq!(t.device(4), want);
-        assert_eq!(t.profiles(), 2);
+        assert_eq!(t.profiles(), 3);
         // After map_profiles an address no longer names the old content.
         t.map_profiles(|p, _| {
             p.commands.push("x".into());
