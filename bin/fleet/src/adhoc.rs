@@ -13,11 +13,13 @@
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Args;
 use fleet_hostlist::Target;
+use fleet_inventory::SharedDevice;
 use fleet_proto::device::host_port;
-use fleet_proto::{Auth, Device, HostKeyCheck, JumpHost, Secret, Transport};
+use fleet_proto::{Auth, Device, DeviceTable, HostKeyCheck, JumpHost, Secret, Transport};
 use fleet_ssh::identity::{default_identities, ssh_auth, ssh_auth_with_defaults, IdentityPolicy};
 use fleet_sshconfig::{expand_tokens, Query, Resolved, SshConfig, StrictHostKeyChecking, Tokens};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Flags for ad-hoc hosts and the ssh config (shared by `run` and `inventory`).
 #[derive(Debug, Args, Default, Clone)]
@@ -247,6 +249,36 @@ pub struct Resolver<'a> {
     global: Option<Vec<PathBuf>>,
     /// Inventory devices kept (not excluded).
     kept: usize,
+    /// [`Resolver::shared`]: by the address of an inventory profile and a
+    /// device port, that profile (kept, so the address stays its) and what
+    /// the ssh config made of it for each distinct config answer.
+    applied: rustc_hash::FxHashMap<(usize, u16), (Arc<Device>, Vec<Applied>)>,
+}
+
+/// One profile with the ssh config applied: the config's answer it was
+/// made from, the port and the resulting profile (name and host empty).
+struct Applied {
+    resolved: Resolved,
+    port: u16,
+    profile: Arc<Device>,
+}
+
+/// Inventory profiles [`Resolver::shared`] remembers.
+const MAX_APPLIED_PROFILES: usize = 16_384;
+
+/// Different config answers remembered per profile; past this many (Host
+/// patterns that split the devices finely) each device is resolved alone.
+const MAX_APPLIED_PER_PROFILE: usize = 16;
+
+/// Whether what the ssh config answered makes the same profile for any
+/// host: no `HostName`, and no `%` token (`%h`, `%n`, `%C`, ...) in the
+/// file names it gives.
+fn host_free(r: &Resolved) -> bool {
+    let no_tokens = |files: &[String]| files.iter().all(|f| !f.contains('%'));
+    r.hostname.is_none()
+        && no_tokens(&r.identity_files)
+        && r.user_known_hosts_files.as_deref().is_none_or(no_tokens)
+        && r.global_known_hosts_files.as_deref().is_none_or(no_tokens)
 }
 
 impl<'a> Resolver<'a> {
@@ -298,6 +330,7 @@ impl<'a> Resolver<'a> {
             seen_kh: None,
             global: None,
             kept: 0,
+            applied: Default::default(),
         })
     }
 
@@ -323,6 +356,61 @@ impl<'a> Resolver<'a> {
         self.kept += 1;
         self.apply_config(&mut d, None)?;
         Ok(Some(d))
+    }
+
+    /// [`Resolver::device`] for a device with a shared profile, into
+    /// `table`: the ssh config is asked per device (its `Host` patterns
+    /// may match any name), but applied once per profile and distinct
+    /// answer when that answer cannot depend on the host ([`host_free`]).
+    pub fn shared(&mut self, d: SharedDevice<'_>, table: &mut DeviceTable) -> Result<()> {
+        if self.is_excluded(d.name, d.host, d.port) {
+            return Ok(());
+        }
+        self.kept += 1;
+        if d.profile.transport != Transport::Ssh {
+            table.push_shared(d.name, d.host, d.port, d.profile);
+            return Ok(());
+        }
+        let r = self.query(d.host, &d.profile.username, None);
+        let key = (Arc::as_ptr(d.profile) as usize, d.port);
+        let cacheable = host_free(&r);
+        if cacheable {
+            if let Some((_, applied)) = self.applied.get(&key) {
+                if let Some(a) = applied.iter().find(|a| a.resolved == r) {
+                    table.push_shared(d.name, d.host, a.port, &a.profile);
+                    return Ok(());
+                }
+            }
+        }
+        let mut device = d.to_device();
+        self.apply_resolved(&mut device, None, &r)?;
+        if !cacheable || device.host != d.host {
+            table.push(device);
+            return Ok(());
+        }
+        let (name, host) = (
+            std::mem::take(&mut device.name),
+            std::mem::take(&mut device.host),
+        );
+        let port = std::mem::replace(&mut device.port, 0);
+        let profile = Arc::new(device);
+        table.push_shared(&name, &host, port, &profile);
+        // All-distinct profiles (nothing to share): keep no more of them.
+        if self.applied.len() >= MAX_APPLIED_PROFILES && !self.applied.contains_key(&key) {
+            return Ok(());
+        }
+        let (_, applied) = self
+            .applied
+            .entry(key)
+            .or_insert_with(|| (Arc::clone(d.profile), Vec::new()));
+        if applied.len() < MAX_APPLIED_PER_PROFILE {
+            applied.push(Applied {
+                resolved: r,
+                port,
+                profile,
+            });
+        }
+        Ok(())
     }
 
     /// The `-w` devices the inventory does not have (`known` says which
@@ -358,22 +446,38 @@ impl<'a> Resolver<'a> {
         if d.transport != Transport::Ssh {
             return Ok(());
         }
-        let (args, env, cfg) = (self.args, self.env, &self.cfg);
+        let r = self.query(&d.host, &d.username, target);
+        self.apply_resolved(d, target, &r)
+    }
+
+    /// What the ssh config says for `host`, as `username` (the device's;
+    /// empty if none) or a `-w` target's user.
+    fn query(&self, host: &str, username: &str, target: Option<&Target>) -> Resolved {
         let explicit_user = match target {
-            Some(t) => t.user.clone().or_else(|| args.user.clone()),
-            None => (!d.username.is_empty()).then(|| d.username.clone()),
+            Some(t) => t.user.as_deref().or(self.args.user.as_deref()),
+            None => (!username.is_empty()).then_some(username),
         };
+        self.cfg.resolve(&Query {
+            host,
+            user: explicit_user,
+            local_user: &self.env.user,
+        })
+    }
+
+    /// Applies the config's answer `r` for `d` and notes its run-wide values.
+    fn apply_resolved(
+        &mut self,
+        d: &mut Device,
+        target: Option<&Target>,
+        r: &Resolved,
+    ) -> Result<()> {
+        let (args, env, cfg) = (self.args, self.env, &self.cfg);
         let alias = d.host.clone();
-        let r = cfg.resolve(&Query {
-            host: &alias,
-            user: explicit_user.as_deref(),
-            local_user: &env.user,
-        });
         apply(
             d,
             target,
             args,
-            &r,
+            r,
             cfg,
             env,
             &self.default_files,
@@ -609,6 +713,85 @@ mod tests {
             ssh_config: Some(cfg.to_path_buf()),
             ..AdhocArgs::default()
         }
+    }
+
+    /// Devices through [`Resolver::shared`] and through
+    /// [`Resolver::device`] one by one: the same table, the same run-wide values.
+    fn shared_and_alone(cfg: &str, devices: &[(&str, &str, u16, &Arc<Device>)]) -> DeviceTable {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cfg");
+        std::fs::write(&path, cfg).unwrap();
+        let a = AdhocArgs {
+            ssh_config: Some(path),
+            ..AdhocArgs::default()
+        };
+        let env = env(dir.path());
+        let mut shared = Resolver::new(&a, &env, false).unwrap();
+        let mut alone = Resolver::new(&a, &env, false).unwrap();
+        let (mut table, mut whole) = (DeviceTable::new(), Vec::new());
+        for &(name, host, port, profile) in devices {
+            let d = SharedDevice {
+                name,
+                host,
+                port,
+                profile,
+            };
+            shared.shared(d, &mut table).unwrap();
+            whole.extend(alone.device(d.to_device()).unwrap());
+        }
+        assert_eq!(table.iter().collect::<Vec<_>>(), whole);
+        let (_, s) = shared.finish(|_| false).unwrap();
+        let (_, w) = alone.finish(|_| false).unwrap();
+        assert_eq!(
+            (s.host_key_check, s.known_hosts, s.global_known_hosts),
+            (w.host_key_check, w.known_hosts, w.global_known_hosts)
+        );
+        table
+    }
+
+    #[test]
+    fn shared_profiles_apply_the_config_once_unless_a_host_pattern_tells_hosts_apart() {
+        let mut p = Device::new("", "", 0);
+        p.username = "admin".into();
+        let p = Arc::new(p);
+        let mut q = Device::new("", "", 0);
+        q.groups = vec!["other".into()];
+        let q = Arc::new(q);
+        let devices = [
+            ("r1", "10.0.0.1", 22, &p),
+            ("r2", "10.0.0.2", 22, &p),
+            ("r3", "special", 22, &p),
+            ("r4", "10.0.0.4", 22, &p),
+            ("r5", "10.0.0.5", 2222, &p),
+            ("r6", "10.0.0.6", 22, &q),
+            ("r7", "special", 22, &q),
+        ];
+        // `Host special` tells one host apart; `Host *` is the same for all.
+        let t = shared_and_alone(
+            "Host special\n  Port 2200\n  IdentityFile ~/special\n  StrictHostKeyChecking no\n\
+             Host *\n  User cfg\n  ConnectTimeout 7\n  IdentityFile ~/all\n",
+            &devices,
+        );
+        let key = |i: usize| t.device(i).auth;
+        assert_eq!((t.port(2), t.port(0), t.port(4)), (2200, 22, 2222));
+        assert_ne!(key(2), key(0), "special gets its own key file");
+        assert_eq!(key(0), key(3));
+        assert_eq!(
+            t.device(5).username,
+            "cfg",
+            "no inventory user: the config's"
+        );
+        assert_eq!(t.device(0).username, "admin");
+        // r1, r2, r4, r5 (a port is the row's): one profile; special apart.
+        assert_eq!(t.profiles(), 4);
+        // HostName and %h make every host its own.
+        let t = shared_and_alone(
+            "Host 10.*\n  HostName %h.example\nHost *\n  IdentityFile ~/k-%h\n",
+            &devices,
+        );
+        assert_eq!(t.host(1), "10.0.0.2.example");
+        assert_eq!(t.host(2), "special");
+        assert_ne!(t.device(0).auth, t.device(1).auth);
     }
 
     #[test]

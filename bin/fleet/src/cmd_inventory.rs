@@ -47,7 +47,27 @@ fn check_streamed(common: &InventoryCommon) -> Result<Option<fleet_inventory::Su
         return Ok(None);
     };
     let mut summary = fleet_inventory::Summary::default();
-    let inv = fleet_inventory::load_each(path, &options(common, false), &mut |d| summary.add(&d))?;
+    // The summary reads only what devices share (groups, platform, ...):
+    // devices are counted per profile, each profile added once.
+    let mut per_profile: rustc_hash::FxHashMap<usize, (std::sync::Arc<Device>, usize)> =
+        Default::default();
+    let inv = fleet_inventory::load_shared(path, &options(common, false), &mut |d| {
+        let address = std::sync::Arc::as_ptr(d.profile) as usize;
+        per_profile
+            .entry(address)
+            .or_insert_with(|| (std::sync::Arc::clone(d.profile), 0))
+            .1 += 1;
+        // Devices that share nothing: count them out, keep memory flat.
+        if per_profile.len() > 4096 {
+            for (profile, n) in per_profile.values() {
+                summary.add_many(profile, *n);
+            }
+            per_profile.clear();
+        }
+    })?;
+    for (profile, n) in per_profile.values() {
+        summary.add_many(profile, *n);
+    }
     print_warnings(&inv);
     summary.warnings = inv.warnings.len();
     Ok(Some(summary))

@@ -12,7 +12,7 @@ use fleet_master::config::Progress;
 use fleet_master::plan::{ConfigPush, PlanOptions, Resume, RunPlan};
 use fleet_master::{OutputFormat, RunConfig};
 use fleet_proto::rundir::TraceMode;
-use fleet_proto::{Device, DeviceTable, ExitCode, HostKeyCheck, Mode, Timeouts, Transport};
+use fleet_proto::{DeviceTable, ExitCode, HostKeyCheck, Mode, Timeouts, Transport};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -121,19 +121,19 @@ fn prepare(args: &RunArgs) -> Result<Prepared> {
     let mut device_error: Option<anyhow::Error> = None;
     let (inventory_known_hosts, inventory_check) = match &inventory_path {
         Some(path) => {
-            let mut each = |d: Device| {
+            // Devices come with shared profiles: the ssh config is applied
+            // once per profile where it can be, the table keys on them.
+            let mut each = |d: fleet_inventory::SharedDevice<'_>| {
                 if device_error.is_some() {
                     return;
                 }
                 if let Ok(r) = &mut resolver {
-                    match r.device(d) {
-                        Ok(Some(d)) => table.push(d),
-                        Ok(None) => {}
-                        Err(e) => device_error = Some(e),
+                    if let Err(e) = r.shared(d, &mut table) {
+                        device_error = Some(e);
                     }
                 }
             };
-            let inventory = fleet_inventory::load_each(
+            let inventory = fleet_inventory::load_shared(
                 path,
                 &fleet_inventory::LoadOptions {
                     format: args.inventory_format,

@@ -65,26 +65,32 @@ impl Summary {
     /// Counts one more device: a summary can be made while the inventory
     /// streams by ([`crate::load_each`]), without keeping its devices.
     pub fn add(&mut self, d: &Device) {
-        self.devices += 1;
+        self.add_many(d, 1)
+    }
+
+    /// Counts `n` devices that share `d`'s groups, platform, transport and
+    /// jump hosts (a profile of [`crate::load_shared`]) at once.
+    pub fn add_many(&mut self, d: &Device, n: usize) {
+        self.devices += n;
         for g in &d.groups {
             match self.per_group.get_mut(g) {
-                Some(n) => *n += 1,
+                Some(c) => *c += n,
                 None => {
-                    self.per_group.insert(g.clone(), 1);
+                    self.per_group.insert(g.clone(), n);
                 }
             }
         }
         let platform = d.platform.as_deref().unwrap_or("-");
         match self.per_platform.get_mut(platform) {
-            Some(n) => *n += 1,
+            Some(c) => *c += n,
             None => {
-                self.per_platform.insert(platform.to_owned(), 1);
+                self.per_platform.insert(platform.to_owned(), n);
             }
         }
         let transport = crate::vocab::transport_name(d.transport);
-        *self.per_transport.entry(transport.to_owned()).or_default() += 1;
+        *self.per_transport.entry(transport.to_owned()).or_default() += n;
         if !d.jump.is_empty() {
-            self.with_jump += 1;
+            self.with_jump += n;
         }
     }
 }
@@ -131,6 +137,19 @@ mod tests {
             origins: BTreeMap::new(),
         };
         let s = summary(&inv);
+        let mut many = Summary {
+            warnings: 0,
+            ..Summary::default()
+        };
+        many.add_many(&inv.devices[0], 1);
+        many.add_many(&inv.devices[1], 1);
+        assert_eq!(many, s);
+        many.add_many(&inv.devices[0], 5);
+        assert_eq!(
+            (many.devices, many.per_group["ams"], many.per_group["core"]),
+            (7, 6, 7)
+        );
+        assert_eq!(many.per_platform["cisco_ios"], 6);
         assert_eq!(s.devices, 2);
         assert_eq!(s.per_group["core"], 2);
         assert_eq!(s.per_group["ams"], 1);

@@ -33,6 +33,7 @@ mod format;
 mod hostport;
 mod inventory;
 pub mod limit;
+mod names;
 mod nornir;
 mod secrets;
 mod suggest;
@@ -47,7 +48,9 @@ pub use format::{Format, UnknownFormat};
 pub use inventory::{summary, Inventory, Origins, Summary};
 pub use vault::VaultPassword;
 
+use fleet_proto::Device;
 use std::path::Path;
+use std::sync::Arc;
 
 /// How to load an inventory, besides its path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,18 +116,136 @@ pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Inventory, Inventory
     Ok(inv)
 }
 
+/// One resolved device as [`load_shared`] hands it over: what is its own
+/// (name, address, port) and the profile it shares with every device
+/// that resolved the same way (everything else; name and host empty,
+/// port 0), so a million devices of a few profiles resolve a few times.
+#[derive(Debug, Clone, Copy)]
+pub struct SharedDevice<'a> {
+    /// The device's name.
+    pub name: &'a str,
+    /// Its address as written.
+    pub host: &'a str,
+    /// Its port.
+    pub port: u16,
+    /// Everything else, shared: the same `Arc` for devices whose settings
+    /// came from the same place (e.g. the same groups and nothing of their
+    /// own) and for equal profiles, up to 16,384 distinct ones per load;
+    /// past that, equal profiles may come in different `Arc`s.
+    pub profile: &'a Arc<Device>,
+}
+
+impl SharedDevice<'_> {
+    /// The whole device.
+    pub fn to_device(&self) -> Device {
+        let mut d = Device::clone(self.profile);
+        d.name = self.name.to_owned();
+        d.host = self.host.to_owned();
+        d.port = self.port;
+        d
+    }
+}
+
+/// Distinct profiles [`load_shared`] keeps (and shares) per load; a
+/// profile is a few hundred bytes.
+const MAX_KEPT_PROFILES: usize = 16_384;
+
+/// Where loaders put devices: whole, or split into their own part and a
+/// shared profile.
+pub(crate) enum Sink<'e> {
+    Whole(&'e mut dyn FnMut(Device)),
+    Shared {
+        each: &'e mut dyn FnMut(SharedDevice<'_>),
+        /// Every profile handed over, once: equal profiles go out in one
+        /// `Arc`, alive until the load ends (callers may key on its
+        /// address); at most [`MAX_KEPT_PROFILES`].
+        profiles: rustc_hash::FxHashSet<Arc<Device>>,
+    },
+}
+
+impl<'e> Sink<'e> {
+    fn shared_to(each: &'e mut dyn FnMut(SharedDevice<'_>)) -> Sink<'e> {
+        Sink::Shared {
+            each,
+            profiles: Default::default(),
+        }
+    }
+
+    /// The profile `profile` (name and host empty, port 0) as handed out:
+    /// the `Arc` of an equal earlier one if the sink shares them.
+    pub(crate) fn intern(&mut self, profile: Device) -> Arc<Device> {
+        match self {
+            Sink::Whole(_) => Arc::new(profile),
+            Sink::Shared { profiles, .. } => match profiles.get(&profile) {
+                Some(p) => Arc::clone(p),
+                // An inventory of (nearly) all-distinct devices: past this
+                // many, new profiles go out alone instead of being kept.
+                None if profiles.len() >= MAX_KEPT_PROFILES => Arc::new(profile),
+                None => {
+                    let p = Arc::new(profile);
+                    profiles.insert(Arc::clone(&p));
+                    p
+                }
+            },
+        }
+    }
+
+    /// Hands over a device resolved on its own.
+    pub(crate) fn device(&mut self, mut d: Device) {
+        if let Sink::Whole(each) = self {
+            return each(d);
+        }
+        let name = std::mem::take(&mut d.name);
+        let host = std::mem::take(&mut d.host);
+        let port = std::mem::replace(&mut d.port, 0);
+        let profile = self.intern(d);
+        self.shared(SharedDevice {
+            name: &name,
+            host: &host,
+            port,
+            profile: &profile,
+        });
+    }
+
+    /// Hands over a device with a shared profile (from [`Sink::intern`]).
+    pub(crate) fn shared(&mut self, d: SharedDevice<'_>) {
+        match self {
+            Sink::Whole(each) => each(d.to_device()),
+            Sink::Shared { each, .. } => each(d),
+        }
+    }
+}
+
 /// [`load_with`], handing each resolved device to `each` in inventory
 /// order instead of collecting them: the returned [`Inventory`] has no
 /// `devices`. A fleet YAML file is resolved while it is read, one device
 /// at a time, so a million devices never exist at once as [`Device`]s
 /// (the caller packs them, e.g. into a [`fleet_proto::DeviceTable`]).
 /// On an error, `each` may already have seen devices before the bad one.
-///
-/// [`Device`]: fleet_proto::Device
 pub fn load_each(
     path: &Path,
     opts: &LoadOptions,
-    each: &mut dyn FnMut(fleet_proto::Device),
+    each: &mut dyn FnMut(Device),
+) -> Result<Inventory, InventoryError> {
+    load_into(path, opts, &mut Sink::Whole(each))
+}
+
+/// [`load_each`] without making whole devices: each comes as its name,
+/// host and port with a shared profile ([`SharedDevice`]). A fleet YAML
+/// device that sets nothing but `name`, `host` and `groups` is resolved
+/// once per distinct group list; the others each get their own profile.
+pub fn load_shared(
+    path: &Path,
+    opts: &LoadOptions,
+    each: &mut dyn FnMut(SharedDevice<'_>),
+) -> Result<Inventory, InventoryError> {
+    load_into(path, opts, &mut Sink::shared_to(each))
+}
+
+fn load_into(
+    path: &Path,
+    opts: &LoadOptions,
+    each: &mut Sink<'_>,
 ) -> Result<Inventory, InventoryError> {
     let mut vault = vault::Vault::new(opts.vault_password.clone());
     let unknown = || {
@@ -183,9 +304,9 @@ pub fn load_each(
 }
 
 /// Moves the devices of an inventory loaded whole to `each`.
-fn hand_over(mut inv: Inventory, each: &mut dyn FnMut(fleet_proto::Device)) -> Inventory {
+fn hand_over(mut inv: Inventory, each: &mut Sink<'_>) -> Inventory {
     for d in std::mem::take(&mut inv.devices) {
-        each(d);
+        each.device(d);
     }
     inv
 }
@@ -227,7 +348,13 @@ fn load_str_with(
     opts: &LoadOptions,
 ) -> Result<Inventory, InventoryError> {
     let mut devices = Vec::new();
-    let mut inv = load_str_each(text, origin, format, opts, &mut |d| devices.push(d))?;
+    let mut inv = load_str_each(
+        text,
+        origin,
+        format,
+        opts,
+        &mut Sink::Whole(&mut |d| devices.push(d)),
+    )?;
     inv.devices = devices;
     Ok(inv)
 }
@@ -237,7 +364,7 @@ fn load_str_each(
     origin: &Path,
     format: Format,
     opts: &LoadOptions,
-    each: &mut dyn FnMut(fleet_proto::Device),
+    each: &mut Sink<'_>,
 ) -> Result<Inventory, InventoryError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut inv = match format {

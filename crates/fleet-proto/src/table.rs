@@ -6,8 +6,8 @@
 //! on the heap for a device with a group and a data key. A million of them
 //! do not fit a small machine, yet in a real inventory they share a handful
 //! of profiles (devices of one site or role inherit the same settings). A
-//! [`DeviceTable`] keeps one packed row per device (one allocation for name
-//! and host, ~56 bytes in all) and each distinct profile once, and gives a
+//! [`DeviceTable`] keeps one packed row per device (24 bytes, name and
+//! host in one text shared by all rows) and each distinct profile once, and gives a
 //! whole [`Device`] back when one is needed (to send it to a worker).
 //!
 //! ```
@@ -24,16 +24,18 @@
 //! ```
 
 use crate::Device;
+use rustc_hash::FxBuildHasher;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// One device: name and host in one allocation, port, and its profile.
+/// One device: where its name and host sit in the table's text, its
+/// port, and its profile (24 bytes; no allocation of its own).
 #[derive(Debug, Clone)]
 struct Row {
-    /// The name followed by the host.
-    text: Box<str>,
-    /// Where the host starts in `text`.
-    split: u32,
+    /// Where the name starts in `DeviceTable::text`; the host follows it.
+    start: usize,
+    name_len: u32,
+    host_len: u32,
     port: u16,
     /// Index into `DeviceTable::profiles`.
     profile: u32,
@@ -43,16 +45,41 @@ struct Row {
 /// Index `i` is the device's position, the dispatcher's `seq`.
 #[derive(Debug, Clone, Default)]
 pub struct DeviceTable {
+    /// Every device's name and host, end to end (a host replaced by
+    /// [`DeviceTable::map_hosts`] is appended; the old bytes stay).
+    text: String,
     rows: Vec<Row>,
     /// Each distinct device with its name and host emptied and port 0.
     profiles: Vec<Arc<Device>>,
-    index: HashMap<Arc<Device>, u32>,
+    /// `profiles` by content (FxHash: our own data, hashed often).
+    index: HashMap<Arc<Device>, u32, FxBuildHasher>,
+    /// Profiles given by [`DeviceTable::push_shared`], by the address of
+    /// the caller's `Arc`, which is kept here so the address stays its.
+    by_address: HashMap<usize, (Arc<Device>, u32), FxBuildHasher>,
+}
+
+/// A length that fits a row (names and hosts are far below 4 GiB).
+fn len32(s: &str) -> u32 {
+    u32::try_from(s.len()).expect("device names and hosts are shorter than 4 GiB")
 }
 
 impl DeviceTable {
     /// An empty table.
     pub fn new() -> DeviceTable {
         DeviceTable::default()
+    }
+
+    fn push_row(&mut self, name: &str, host: &str, port: u16, profile: u32) {
+        let start = self.text.len();
+        self.text.push_str(name);
+        self.text.push_str(host);
+        self.rows.push(Row {
+            start,
+            name_len: len32(name),
+            host_len: len32(host),
+            port,
+            profile,
+        });
     }
 
     /// Appends `device`, sharing its profile with earlier devices that
@@ -62,15 +89,49 @@ impl DeviceTable {
         let host = std::mem::take(&mut device.host);
         let port = std::mem::replace(&mut device.port, 0);
         let profile = self.intern(device);
-        let mut text = String::with_capacity(name.len() + host.len());
-        text.push_str(&name);
-        text.push_str(&host);
-        self.rows.push(Row {
-            text: text.into_boxed_str(),
-            split: name.len() as u32,
-            port,
-            profile,
-        });
+        self.push_row(&name, &host, port, profile);
+    }
+
+    /// Appends a device given as its name, host, port and a profile (name
+    /// and host empty, port 0) that the caller shares between devices:
+    /// the profile is looked up by the `Arc`'s address, its content hashed
+    /// only the first time (an `Arc` held by nobody else is looked up by
+    /// content, not kept). A profile with a name, host or port is taken
+    /// as [`DeviceTable::push`] would take it.
+    pub fn push_shared(&mut self, name: &str, host: &str, port: u16, profile: &Arc<Device>) {
+        if !profile.name.is_empty() || !profile.host.is_empty() || profile.port != 0 {
+            let mut d = Device::clone(profile);
+            d.name = name.to_owned();
+            d.host = host.to_owned();
+            d.port = port;
+            return self.push(d);
+        }
+        // Nobody else holds it: the caller is about to drop it, keeping it
+        // here by address would only keep it alive.
+        if Arc::strong_count(profile) == 1 {
+            let p = self.intern_shared(profile);
+            return self.push_row(name, host, port, p);
+        }
+        let address = Arc::as_ptr(profile) as usize;
+        let p = match self.by_address.get(&address) {
+            Some(&(_, p)) => p,
+            None => {
+                let p = self.intern_shared(profile);
+                self.by_address.insert(address, (Arc::clone(profile), p));
+                p
+            }
+        };
+        self.push_row(name, host, port, p);
+    }
+
+    fn intern_shared(&mut self, profile: &Arc<Device>) -> u32 {
+        if let Some(&i) = self.index.get(&**profile) {
+            return i;
+        }
+        let i = self.profiles.len() as u32;
+        self.profiles.push(Arc::clone(profile));
+        self.index.insert(Arc::clone(profile), i);
+        i
     }
 
     fn intern(&mut self, profile: Device) -> u32 {
@@ -102,13 +163,14 @@ impl DeviceTable {
     /// Name of device `i`. Panics if `i` is out of range, like indexing.
     pub fn name(&self, i: usize) -> &str {
         let r = &self.rows[i];
-        &r.text[..r.split as usize]
+        &self.text[r.start..r.start + r.name_len as usize]
     }
 
     /// Host of device `i`.
     pub fn host(&self, i: usize) -> &str {
         let r = &self.rows[i];
-        &r.text[r.split as usize..]
+        let at = r.start + r.name_len as usize;
+        &self.text[at..at + r.host_len as usize]
     }
 
     /// Port of device `i`.
@@ -177,8 +239,10 @@ impl DeviceTable {
             .collect();
         order.sort_unstable();
         // The index holds a second reference to every profile: drop it so
-        // `make_mut` changes each in place, then rebuild it.
+        // `make_mut` changes each in place, then rebuild it. Callers' `Arc`s
+        // no longer name the changed profiles: forget them.
         self.index.clear();
+        self.by_address.clear();
         let mut result = Ok(());
         for (first, p) in order {
             if let Err(e) = f(Arc::make_mut(&mut self.profiles[p]), first) {
@@ -195,12 +259,14 @@ impl DeviceTable {
     /// Replaces the host of each device for which `f` returns a new one.
     pub fn map_hosts(&mut self, mut f: impl FnMut(&str) -> Option<String>) {
         for r in &mut self.rows {
-            let split = r.split as usize;
-            if let Some(host) = f(&r.text[split..]) {
-                let mut text = String::with_capacity(split + host.len());
-                text.push_str(&r.text[..split]);
-                text.push_str(&host);
-                r.text = text.into_boxed_str();
+            let at = r.start + r.name_len as usize;
+            if let Some(host) = f(&self.text[at..at + r.host_len as usize]) {
+                // The row moves to the end of the text with its new host.
+                let start = self.text.len();
+                self.text.extend_from_within(r.start..at);
+                self.text.push_str(&host);
+                r.start = start;
+                r.host_len = len32(&host);
             }
         }
     }
@@ -316,6 +382,51 @@ mod tests {
     }
 
     #[test]
+    fn shared_profiles_are_looked_up_by_address_and_content() {
+        let mut a = device(0, 1);
+        a.name.clear();
+        a.host.clear();
+        a.port = 0;
+        let shared = Arc::new(a.clone());
+        let twin = Arc::new(a);
+        let _keep = (Arc::clone(&shared), Arc::clone(&twin));
+        let mut t = DeviceTable::new();
+        t.push_shared("r1", "h1", 22, &shared);
+        t.push(device(7, 1));
+        t.push_shared("r2", "h2", 23, &twin);
+        t.push_shared("r3", "h3", 24, &shared);
+        assert_eq!(t.profiles(), 1, "equal content, one profile");
+        assert_eq!(t.by_address.len(), 2);
+        // An Arc nobody else holds: found by content, not kept.
+        let mut lone = Device::clone(&shared);
+        lone.commands.push("show clock".into());
+        t.push_shared("l1", "h", 1, &Arc::new(lone.clone()));
+        t.push_shared("l2", "h", 1, &Arc::new(lone));
+        assert_eq!((t.profiles(), t.by_address.len()), (2, 2));
+        assert_eq!(t.device(5).commands, ["show version", "show clock"]);
+        t.retain(|t, i| !t.name(i).starts_with('l'));
+        assert_eq!((t.name(2), t.host(2), t.port(2)), ("r2", "h2", 23));
+        let mut want = device(0, 1);
+        (want.name, want.host, want.port) = ("r3".into(), "h3".into(), 24);
+        assert_eq!(t.device(3), want);
+        // A profile that still carries a name is taken whole.
+        t.push_shared("r4", "h4", 25, &Arc::new(device(4, 2)));
+        let mut want = device(4, 2);
+        (want.name, want.host, want.port) = ("r4".into(), "h4".into(), 25);
+        assert_eq!(t.device(4), want);
+        assert_eq!(t.profiles(), 3);
+        // After map_profiles an address no longer names the old content.
+        t.map_profiles(|p, _| {
+            p.commands.push("x".into());
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        t.push_shared("r5", "h5", 26, &shared);
+        assert_eq!(t.device(5).commands, ["show version"]);
+        assert_eq!(t.device(0).commands, ["show version", "x"]);
+    }
+
+    #[test]
     fn map_hosts_replaces_only_what_it_returns() {
         let mut t = DeviceTable::from(vec![
             Device::new("a", "[::1]", 22),
@@ -327,6 +438,7 @@ mod tests {
                 .map(String::from)
         });
         assert_eq!((t.name(0), t.host(0), t.host(1)), ("a", "::1", "h"));
+        assert_eq!((t.name(1), t.port(0)), ("b", 22));
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub(super) struct Split<'t> {
     body: &'t str,
     /// Line number (1-based) of the body's first line.
     first_line: u32,
+    /// Device items in the list (counted by the shape check).
+    items: usize,
 }
 
 /// Cuts `text` at its top-level `devices:` line when the list after it
@@ -41,16 +43,21 @@ pub(super) fn split(text: &str) -> Option<Split<'_>> {
     for line in text.split_inclusive('\n') {
         let content = line.strip_suffix('\n').unwrap_or(line);
         if content.trim_end_matches(' ') == "devices:" {
-            let s = Split {
+            let mut s = Split {
                 head: &text[..offset],
                 body: &text[offset + line.len()..],
                 first_line: line_no.checked_add(1)?,
+                items: 0,
             };
             let mut check = Check;
-            return s
-                .walk(&mut check, &mut |()| Ok::<(), ()>(()))
-                .ok()
-                .map(|()| s);
+            let mut items = 0;
+            s.walk(&mut check, &mut |()| {
+                items += 1;
+                Ok::<(), ()>(())
+            })
+            .ok()?;
+            s.items = items;
+            return Some(s);
         }
         offset += line.len();
         line_no = line_no.checked_add(1)?;
@@ -59,6 +66,11 @@ pub(super) fn split(text: &str) -> Option<Split<'_>> {
 }
 
 impl Split<'_> {
+    /// How many devices the list holds.
+    pub(super) fn items(&self) -> usize {
+        self.items
+    }
+
     /// Hands each device item, as a node, to `f`, in order; stops at its
     /// first error.
     pub(super) fn each<E>(&self, mut f: impl FnMut(Node) -> Result<(), E>) -> Result<(), E> {

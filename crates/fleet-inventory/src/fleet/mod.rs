@@ -10,15 +10,18 @@ mod settings;
 
 use crate::error::{ErrorKind, InventoryError};
 use crate::inventory::{Inventory, Origins};
+use crate::names::NameSet;
 use crate::secrets::Secrets;
 use crate::yaml::{self, err_at};
 use crate::ytree::{Node, Reader};
-use crate::LoadOptions;
+use crate::{LoadOptions, SharedDevice};
 use fleet_proto::{Device, HostKeyCheck};
 use resolve::{origins, resolve};
+use rustc_hash::FxHashMap;
 use settings::{At, Ctx, Settings, TOP_KEYS};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 /// True when no top-level `defaults:`/`groups:` line follows the top-level
 /// `devices:` line, so devices can be resolved while they are read
@@ -47,16 +50,21 @@ fn devices_come_last(text: &str) -> bool {
 
 /// Resolves devices one at a time once `defaults` and `groups` are known,
 /// and hands each to the caller as soon as it is whole.
-struct Builder<'a, 'e> {
+struct Builder<'a, 'e, 's> {
     ctx: Ctx<'a>,
     defaults: Settings,
     groups: HashMap<String, Settings>,
     secrets: Secrets,
     /// Names seen so far, with the line and column of each (a million
     /// entries at 1M devices: kept small).
-    seen: HashMap<Box<str>, (u32, u32)>,
+    seen: NameSet,
+    /// The profile (name and host empty, port 0) and port of devices
+    /// that set nothing but `name`, `host` and `groups`, by group list:
+    /// resolving one of them resolves them all (secrets are read once
+    /// anyway, warnings are given once). Off when origins are tracked.
+    profiles: FxHashMap<Vec<String>, (Arc<Device>, u16)>,
     /// Where resolved devices go.
-    each: &'e mut dyn FnMut(Device),
+    each: &'e mut crate::Sink<'s>,
     /// Devices handed over so far.
     count: usize,
     /// `--ask-pass`: devices without credentials get the prompted password.
@@ -68,20 +76,22 @@ struct Builder<'a, 'e> {
     origins: Option<BTreeMap<String, Origins>>,
 }
 
-impl<'a, 'e> Builder<'a, 'e> {
+impl<'a, 'e, 's> Builder<'a, 'e, 's> {
     fn new(
         ctx: Ctx<'a>,
         defaults: Settings,
         groups: HashMap<String, Settings>,
         opts: &LoadOptions,
-        each: &'e mut dyn FnMut(Device),
+        devices: usize,
+        each: &'e mut crate::Sink<'s>,
     ) -> Self {
         Builder {
             ctx,
             defaults,
             groups,
             secrets: Secrets::default(),
-            seen: HashMap::new(),
+            seen: NameSet::with_capacity(devices),
+            profiles: FxHashMap::default(),
             each,
             count: 0,
             password_prompted: opts.password_prompted,
@@ -110,7 +120,8 @@ impl<'a, 'e> Builder<'a, 'e> {
             name_node.span().line() as u32,
             name_node.span().column() as u32,
         );
-        if let Some((l, c)) = self.seen.get(name.as_str()) {
+        // An error ends the load: the name may go in before the checks.
+        if let Some((l, c)) = self.seen.insert(&name, here.0, here.1) {
             return Err(err_at(
                 file,
                 name_node.span(),
@@ -135,6 +146,20 @@ impl<'a, 'e> Builder<'a, 'e> {
             Some(g) if !yaml::is_null(g) => yaml::string_list(file, g, "groups")?,
             _ => Vec::new(),
         };
+        // Only `name`, `host` and `groups`: the profile of its group list.
+        let by_groups = self.origins.is_none() && settings.is_empty();
+        if by_groups {
+            if let Some((profile, port)) = self.profiles.get(&group_names) {
+                self.count += 1;
+                self.each.shared(SharedDevice {
+                    name: &name,
+                    host: &host,
+                    port: *port,
+                    profile,
+                });
+                return Ok(());
+            }
+        }
         let mut layers: Vec<&Settings> = Vec::with_capacity(group_names.len() + 2);
         layers.push(&settings);
         for g in &group_names {
@@ -158,7 +183,7 @@ impl<'a, 'e> Builder<'a, 'e> {
             let host_at = map.get_node("host").map(|h| At::new(h.span(), "host"));
             all.insert(name.clone(), origins(file, host_at, &layers));
         }
-        self.seen.insert(name.as_str().into(), here);
+        let groups_key = by_groups.then(|| group_names.clone());
         let mut device = resolve(
             file,
             name,
@@ -175,7 +200,19 @@ impl<'a, 'e> Builder<'a, 'e> {
             crate::give_become_password(&mut device, pw, origins);
         }
         self.count += 1;
-        (self.each)(device);
+        let name = std::mem::take(&mut device.name);
+        let host = std::mem::take(&mut device.host);
+        let port = std::mem::replace(&mut device.port, 0);
+        let profile = self.each.intern(device);
+        self.each.shared(SharedDevice {
+            name: &name,
+            host: &host,
+            port,
+            profile: &profile,
+        });
+        if let Some(key) = groups_key {
+            self.profiles.insert(key, (profile, port));
+        }
         Ok(())
     }
 }
@@ -186,15 +223,11 @@ pub(crate) fn load(
     text: &str,
     file: &Path,
     opts: &LoadOptions,
-    each: &mut dyn FnMut(Device),
+    each: &mut crate::Sink<'_>,
 ) -> Result<Inventory, InventoryError> {
     if let Some(split) = fast::split(text) {
         let mut handed = 0usize;
-        let mut counted = |d: Device| {
-            handed += 1;
-            each(d)
-        };
-        match load_parts(split.head, Some(&split), file, opts, &mut counted) {
+        match load_parts(split.head, Some(&split), file, opts, each, &mut handed) {
             Ok(inv) => return Ok(inv),
             // Devices went out: the error is the one the slow path would
             // give at the same device.
@@ -204,17 +237,19 @@ pub(crate) fn load(
             Err(_) => {}
         }
     }
-    load_parts(text, None, file, opts, each)
+    load_parts(text, None, file, opts, each, &mut 0)
 }
 
 /// Loads `text`; with `fast`, `text` is the part before the `devices:`
-/// line and the devices come from `fast`.
+/// line and the devices come from `fast`. `handed` counts the devices
+/// handed to `each`.
 fn load_parts(
     text: &str,
     fast: Option<&fast::Split<'_>>,
     file: &Path,
     opts: &LoadOptions,
-    each: &mut dyn FnMut(Device),
+    each: &mut crate::Sink<'_>,
+    handed: &mut usize,
 ) -> Result<Inventory, InventoryError> {
     let base = file.parent().unwrap_or(Path::new("."));
     let ctx = Ctx { file, base };
@@ -226,7 +261,7 @@ fn load_parts(
     let mut host_key_check = None;
     let mut defaults = Settings::default();
     let mut groups: HashMap<String, Settings> = HashMap::new();
-    let mut builder: Option<Builder<'_, '_>> = None;
+    let mut builder: Option<Builder<'_, '_, '_>> = None;
     let mut each = Some(each);
     let mut devices_node: Option<Node> = None;
     let mut devices_seen = false;
@@ -261,7 +296,7 @@ fn load_parts(
                 if builder.is_none() {
                     let (d, g) = (std::mem::take(&mut defaults), std::mem::take(&mut groups));
                     let sink = each.take().expect("one streamed `devices` key");
-                    builder = Some(Builder::new(Ctx { file, base }, d, g, opts, sink));
+                    builder = Some(Builder::new(Ctx { file, base }, d, g, opts, 0, sink));
                 }
                 let b = builder.as_mut().expect("just set");
                 devices_node = reader.value_streamed(|n| b.add(&n))?;
@@ -340,9 +375,14 @@ fn load_parts(
             std::mem::take(&mut defaults),
             std::mem::take(&mut groups),
             opts,
+            split.items(),
             sink,
         ));
-        split.each(|n| b.add(&n))?;
+        split.each(|n| {
+            let r = b.add(&n);
+            *handed = b.count;
+            r
+        })?;
     }
     if !devices_seen {
         return Err(err_at(
@@ -357,7 +397,7 @@ fn load_parts(
         Some(b) => b,
         None => {
             let sink = each.take().expect("not streamed, so not taken");
-            Builder::new(Ctx { file, base }, defaults, groups, opts, sink)
+            Builder::new(Ctx { file, base }, defaults, groups, opts, 0, sink)
         }
     };
     match &devices_node {
@@ -499,9 +539,115 @@ devices:
         let text = "defaults: {username: a\ndevices:\n- {name: r1, host: h}\n";
         let fast = load(text).unwrap_err();
         let path = Path::new("inv.yaml");
-        let slow = load_parts(text, None, path, &LoadOptions::default(), &mut |_| {}).unwrap_err();
+        let slow = load_parts(
+            text,
+            None,
+            path,
+            &LoadOptions::default(),
+            &mut crate::Sink::Whole(&mut |_| {}),
+            &mut 0,
+        )
+        .unwrap_err();
         assert_eq!(fast.to_string(), slow.to_string());
         assert!(fast.message.contains("opened at line 1"), "{fast}");
+    }
+
+    #[test]
+    fn devices_with_only_name_host_and_groups_share_one_resolved_profile() {
+        let fast = "defaults: {username: u, agent: true}\n\
+            groups:\n  a: {port: 2200}\n  b: {data: {x: y}}\n\
+            devices:\n\
+            - {name: r1, host: h1, groups: [a]}\n\
+            - {name: r2, host: h2, groups: [b]}\n\
+            - {name: r3, host: h3, groups: [a]}\n\
+            - {name: r4, host: h4, groups: [a], username: own}\n\
+            - name: r5\n  host: h5\n  groups: [b]\n\
+            - {name: r6, host: h6, groups: [b, a]}\n\
+            - {name: r7, host: h7}\n\
+            - {name: r8, host: h8, groups: [a], username: own}\n";
+        let streamed = format!("{fast}version: 1\n");
+        let dir = tempfile::tempdir().unwrap();
+        for text in [fast, &streamed] {
+            let path = dir.path().join("inv.yaml");
+            std::fs::write(&path, text).unwrap();
+            let opts = LoadOptions {
+                become_password: Some(fleet_proto::Secret::new("en")),
+                ..LoadOptions::default()
+            };
+            let mut shared = Vec::new();
+            crate::load_shared(&path, &opts, &mut |d| {
+                assert!(d.profile.name.is_empty() && d.profile.host.is_empty());
+                assert_eq!(d.profile.port, 0);
+                shared.push((d.to_device(), Arc::clone(d.profile)));
+            })
+            .unwrap();
+            let mut whole = Vec::new();
+            crate::load_each(&path, &opts, &mut |d| whole.push(d)).unwrap();
+            let devices: Vec<Device> = shared.iter().map(|(d, _)| d.clone()).collect();
+            assert_eq!(devices, whole, "{text}");
+            let p = |i: usize| Arc::as_ptr(&shared[i].1);
+            assert_eq!(p(0), p(2), "r1 and r3: groups [a] only");
+            assert_eq!(p(1), p(4), "r2 and r5: groups [b] only, any style");
+            assert!(p(3) != p(0) && p(5) != p(1) && p(5) != p(0) && p(6) != p(0));
+            assert_eq!(
+                p(3),
+                p(7),
+                "r4 and r8 resolve alike: one profile handed out"
+            );
+            let (r3, r4, r6) = (&devices[2], &devices[3], &devices[5]);
+            assert_eq!(
+                (r3.name.as_str(), r3.host.as_str(), r3.port),
+                ("r3", "h3", 2200)
+            );
+            assert_eq!((r4.username.as_str(), r4.port), ("own", 2200));
+            assert_eq!((r6.port, r6.data["x"].as_str()), (2200, "y"));
+            assert_eq!(r3.enable_secret.as_ref().map(|s| s.expose()), Some("en"));
+        }
+    }
+
+    #[test]
+    fn past_the_kept_profiles_distinct_devices_still_come_whole() {
+        let mut text = String::from("defaults: {username: u, agent: true}\ndevices:\n");
+        for i in 0..(crate::MAX_KEPT_PROFILES + 2000) {
+            text.push_str(&format!("- {{name: d{i}, host: h, data: {{k: v{i}}}}}\n"));
+        }
+        text.push_str("- {name: e1, host: h, port: 2}\n- {name: e2, host: h, port: 2}\n");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.yaml");
+        std::fs::write(&path, &text).unwrap();
+        let mut shared = Vec::new();
+        crate::load_shared(&path, &LoadOptions::default(), &mut |d| {
+            shared.push((d.to_device(), Arc::clone(d.profile)))
+        })
+        .unwrap();
+        let mut whole = Vec::new();
+        crate::load_each(&path, &LoadOptions::default(), &mut |d| whole.push(d)).unwrap();
+        assert_eq!(shared.len(), whole.len());
+        assert!(shared.iter().zip(&whole).all(|((s, _), w)| s == w));
+        let n = shared.len();
+        assert_eq!(shared[n - 1].0.data, BTreeMap::new());
+        // Past the limit, equal profiles are no longer one `Arc`.
+        assert!(!Arc::ptr_eq(&shared[n - 1].1, &shared[n - 2].1));
+        assert_eq!(shared[n - 1].1, shared[n - 2].1);
+    }
+
+    #[test]
+    fn a_shared_profile_still_fails_at_its_first_device() {
+        let text = "groups:\n  a: {port: 2200}\ndevices:\n\
+            - {name: r1, host: h1, groups: [a], username: x, agent: true}\n\
+            - {name: r2, host: h2, groups: [a]}\n\
+            - {name: r3, host: h3, groups: [a]}\n";
+        let e = load(text).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "inv.yaml:5:4: field `username`: device `r2` has no username (set `username` on the device, one of its groups or `defaults`)"
+        );
+        let dup = "defaults: {username: u, agent: true}\ndevices:\n\
+            - {name: r1, host: h1}\n- {name: r2, host: h2}\n- {name: r1, host: h3}\n";
+        assert_eq!(
+            load(dup).unwrap_err().to_string(),
+            "inv.yaml:5:10: field `name`: duplicate device name `r1` (first defined at line 3:10)"
+        );
     }
 
     #[test]

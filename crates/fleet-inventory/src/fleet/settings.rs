@@ -74,6 +74,15 @@ pub(super) struct Creds {
     pub(super) agent: Option<Val<bool>>,
 }
 
+impl Creds {
+    fn is_empty(&self) -> bool {
+        self.password.is_none()
+            && self.key_file.is_none()
+            && self.key_passphrase.is_none()
+            && self.agent.is_none()
+    }
+}
+
 /// One block of settings (`defaults`, a group or a device).
 #[derive(Debug, Clone, Default)]
 pub(super) struct Settings {
@@ -91,6 +100,42 @@ pub(super) struct Settings {
     pub(super) jump: Option<Val<Vec<JumpSpec>>>,
     /// Free-form `data` keys, each with where it was written.
     pub(super) data: Vec<(String, Val<String>)>,
+}
+
+impl Settings {
+    /// Sets nothing: a device with such settings resolves from its groups
+    /// and the defaults alone.
+    pub(super) fn is_empty(&self) -> bool {
+        // Destructured so that a new field cannot be forgotten here.
+        let Settings {
+            username,
+            creds,
+            port,
+            platform,
+            commands,
+            transport,
+            mode,
+            connect_timeout,
+            command_timeout,
+            session_timeout,
+            enable_secret,
+            jump,
+            data,
+        } = self;
+        username.is_none()
+            && creds.is_empty()
+            && port.is_none()
+            && platform.is_none()
+            && commands.is_none()
+            && transport.is_none()
+            && mode.is_none()
+            && connect_timeout.is_none()
+            && command_timeout.is_none()
+            && session_timeout.is_none()
+            && enable_secret.is_none()
+            && jump.is_none()
+            && data.is_empty()
+    }
 }
 
 pub(super) struct Ctx<'a> {
