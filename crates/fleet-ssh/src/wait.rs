@@ -9,15 +9,9 @@ use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::time::Duration;
 
-/// Longest single poll when libssh2 reports no direction to wait for:
-/// bounds how late progress is noticed then.
+/// Longest single poll: bounds how late a deadline is noticed if libssh2
+/// reports no direction to wait for.
 const MAX_POLL: Duration = Duration::from_millis(100);
-
-/// Longest single poll with a known direction (the socket's readiness is
-/// then all there is to wait for): the limit ends it, or this without one.
-/// Waking every 100 ms instead cost a 2 s session 20 idle rounds of
-/// libssh2 reads (client CPU per session 1.8-2.2x the bare pool's).
-const MAX_BLOCKED: Duration = Duration::from_secs(60);
 
 /// Whether a non-blocking I/O error only means "not now".
 pub(crate) fn would_block(e: &io::Error) -> bool {
@@ -81,13 +75,13 @@ pub(crate) fn wait_socket(
     limit: &Limit,
     during: &str,
 ) -> Result<(), Failure> {
-    let (flags, cap) = match sess.block_directions() {
-        BlockDirections::Inbound => (PollFlags::POLLIN, MAX_BLOCKED),
-        BlockDirections::Outbound => (PollFlags::POLLOUT, MAX_BLOCKED),
-        BlockDirections::Both => (PollFlags::POLLIN | PollFlags::POLLOUT, MAX_BLOCKED),
-        BlockDirections::None => (PollFlags::POLLIN, MAX_POLL),
+    let flags = match sess.block_directions() {
+        BlockDirections::Inbound => PollFlags::POLLIN,
+        BlockDirections::Outbound => PollFlags::POLLOUT,
+        BlockDirections::Both => PollFlags::POLLIN | PollFlags::POLLOUT,
+        BlockDirections::None => PollFlags::POLLIN,
     };
-    poll_until(fd, flags, limit, during, cap)
+    wait_fd(fd, flags, limit, during)
 }
 
 /// Blocks until `fd` is ready for `flags` or the limit runs out.
@@ -97,18 +91,9 @@ pub(crate) fn wait_fd(
     limit: &Limit,
     during: &str,
 ) -> Result<(), Failure> {
-    poll_until(fd, flags, limit, during, MAX_BLOCKED)
-}
-
-/// One poll of at most `cap`, or less when the limit ends first.
-fn poll_until(
-    fd: RawFd,
-    flags: PollFlags,
-    limit: &Limit,
-    during: &str,
-    cap: Duration,
-) -> Result<(), Failure> {
-    let left = limit.remaining(during)?.map_or(cap, |l| l.min(cap));
+    let left = limit
+        .remaining(during)?
+        .map_or(MAX_POLL, |l| l.min(MAX_POLL));
     let millis = u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX);
     // SAFETY: the caller owns the descriptor (the session's socket) for
     // the whole call; BorrowedFd does not close it.
