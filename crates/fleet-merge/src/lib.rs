@@ -157,14 +157,14 @@ pub fn merge(opts: &MergeOptions) -> Result<MergeReport, MergeError> {
         .filter(|s| s.torn > 0)
         .map(|s| s.shard.k)
         .collect();
-    let written = write::write(
+    let written = write::write(write::Found {
         opts,
-        &plan,
-        &shards,
-        &duplicates,
+        plan: &plan,
+        shards: &shards,
+        duplicates: &duplicates,
         missing_devices,
-        &missing_named,
-    )?;
+        missing_named: &missing_named,
+    })?;
     Ok(MergeReport {
         out: opts.out.clone(),
         n: plan.n,

@@ -64,14 +64,20 @@ fn rfc3339(us: u64) -> String {
     humantime::format_rfc3339_micros(UNIX_EPOCH + Duration::from_micros(us)).to_string()
 }
 
-pub(crate) fn write(
-    opts: &MergeOptions,
-    plan: &Plan,
-    shards: &[ShardRun],
-    duplicates: &BTreeMap<String, Vec<u32>>,
-    missing_devices: usize,
-    missing_named: &[(String, u32)],
-) -> Result<Written, MergeError> {
+/// What the merge found, for writing: the shards, their plan and what
+/// is missing or duplicated across them.
+#[derive(Clone, Copy)]
+pub(crate) struct Found<'a> {
+    pub opts: &'a MergeOptions,
+    pub plan: &'a Plan,
+    pub shards: &'a [ShardRun],
+    pub duplicates: &'a BTreeMap<String, Vec<u32>>,
+    pub missing_devices: usize,
+    pub missing_named: &'a [(String, u32)],
+}
+
+pub(crate) fn write(found: Found<'_>) -> Result<Written, MergeError> {
+    let Found { opts, shards, .. } = found;
     let out = &opts.out;
     if out.exists() {
         let empty = fs::read_dir(out)
@@ -222,16 +228,7 @@ pub(crate) fn write(
     finish(w, &path)?;
 
     // run.json last: its presence says the merge finished.
-    let doc = merged_run_json(
-        opts,
-        plan,
-        shards,
-        duplicates,
-        missing_devices,
-        missing_named,
-        &totals,
-        seen.len(),
-    );
+    let doc = merged_run_json(found, &totals, seen.len());
     write_json(&out.join(RUN_FILE), &doc)?;
     Ok(Written { totals })
 }
@@ -245,17 +242,15 @@ fn common<T: PartialEq>(mut values: impl Iterator<Item = T>) -> Option<T> {
 /// The merged run's `run.json`: totals over all shards, the first shard's
 /// start and the last one's end, the layouts summed, and the `merge`
 /// record naming every shard.
-#[allow(clippy::too_many_arguments)]
-fn merged_run_json(
-    opts: &MergeOptions,
-    plan: &Plan,
-    shards: &[ShardRun],
-    duplicates: &BTreeMap<String, Vec<u32>>,
-    missing_devices: usize,
-    missing_named: &[(String, u32)],
-    totals: &BTreeMap<Status, usize>,
-    devices: usize,
-) -> RunJson {
+fn merged_run_json(found: Found<'_>, totals: &BTreeMap<Status, usize>, devices: usize) -> RunJson {
+    let Found {
+        opts,
+        plan,
+        shards,
+        duplicates,
+        missing_devices,
+        missing_named,
+    } = found;
     let started_us = shards.iter().map(|s| s.started_us).min().unwrap_or(0);
     let ended_us = shards.iter().filter_map(|s| s.ended_us).max();
     let all_ended = shards.iter().all(|s| s.ended_us.is_some());

@@ -319,6 +319,21 @@ impl<'t> Cursor<'t> {
         Ok((start, end))
     }
 
+    /// After an item of a flow sequence or map: a `,` (more items follow:
+    /// false) or the `close` bracket, left for the caller (true).
+    fn flow_separator<E>(&mut self, close: u8) -> Result<bool, Stop<E>> {
+        self.skip_spaces();
+        match self.peek() {
+            Some(b',') => {
+                self.at += 1;
+                self.skip_spaces();
+                Ok(false)
+            }
+            Some(c) if c == close => Ok(true),
+            _ => Err(Stop::Shape),
+        }
+    }
+
     /// A plain scalar, `[...]` or `{...}` in flow context.
     fn flow_value<M: Make, E>(&mut self, m: &mut M, depth: usize) -> Result<M::Node, Stop<E>> {
         if depth > MAX_DEPTH {
@@ -333,14 +348,8 @@ impl<'t> Cursor<'t> {
                 if self.peek() != Some(b']') {
                     loop {
                         items.push(self.flow_value(m, depth + 1)?);
-                        self.skip_spaces();
-                        match self.peek() {
-                            Some(b',') => {
-                                self.at += 1;
-                                self.skip_spaces();
-                            }
-                            Some(b']') => break,
-                            _ => return Err(Stop::Shape),
+                        if self.flow_separator(b']')? {
+                            break;
                         }
                     }
                 }
@@ -357,14 +366,8 @@ impl<'t> Cursor<'t> {
                     let k = self.key(m, &mut keys)?;
                     let v = self.flow_value(m, depth + 1)?;
                     entries.push((k, v));
-                    self.skip_spaces();
-                    match self.peek() {
-                        Some(b',') => {
-                            self.at += 1;
-                            self.skip_spaces();
-                        }
-                        Some(b'}') => break,
-                        _ => return Err(Stop::Shape),
+                    if self.flow_separator(b'}')? {
+                        break;
                     }
                 }
                 self.at += 1;
