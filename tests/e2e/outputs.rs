@@ -53,36 +53,29 @@ fn save_group_and_diff_outputs() {
     assert!(run.stdout.contains("same\n"));
 
     // Diff against the first run: the same commands give no change.
-    let run = fleet(
-        dir.path(),
-        &RunArgs::new(&inv)
-            .layout(1, 3)
-            .commands(["uname -a", "echo same"])
-            .arg("--diff")
-            .arg(first.to_str().unwrap())
-            .format("none")
-            .build(),
-        &[],
-    );
-    run.assert_code(0);
+    let diff_with = |second: &str| {
+        let run = fleet(
+            dir.path(),
+            &RunArgs::new(&inv)
+                .layout(1, 3)
+                .commands(["uname -a", second])
+                .arg("--diff")
+                .arg(first.to_str().unwrap())
+                .format("none")
+                .build(),
+            &[],
+        );
+        run.assert_code(0);
+        run
+    };
+    let run = diff_with("echo same");
     assert!(
         run.stdout.contains("unchanged: 6 devices"),
         "{}",
         run.explain()
     );
     // A different command changes every device.
-    let run = fleet(
-        dir.path(),
-        &RunArgs::new(&inv)
-            .layout(1, 3)
-            .commands(["uname -a", "echo other"])
-            .arg("--diff")
-            .arg(first.to_str().unwrap())
-            .format("none")
-            .build(),
-        &[],
-    );
-    run.assert_code(0);
+    let run = diff_with("echo other");
     let changed = run
         .stdout
         .lines()
