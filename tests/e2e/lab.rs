@@ -223,10 +223,13 @@ fn connect_rate_paces_new_sessions() {
     );
     run.assert_code(0);
     let stats = lab.stop();
+    // The lab counts accepts, which the client's scheduler can bunch by a
+    // few on a loaded machine (52 seen once in a full `make test`); an
+    // unpaced run starts all 90 within a fraction of a second.
     let peak = stats["max_new_sessions_per_1s_window"].as_u64().unwrap();
     assert!(
-        peak <= 51,
-        "at most 50/s (+1): saw {peak} in one second: {stats}"
+        peak <= 55,
+        "at most 50/s (+10% for scheduling): saw {peak} in one second: {stats}"
     );
     assert_eq!(stats["sessions_accepted"], 90);
 }
