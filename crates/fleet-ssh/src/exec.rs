@@ -149,7 +149,9 @@ fn drain(
     limit: &Limit,
     during: &str,
 ) -> Result<(), Failure> {
-    let mut buf = vec![0u8; 32 * 1024];
+    // On the stack: a fresh 32 KiB heap buffer per command gave each of a
+    // hundred session threads its own allocator pages to fault in.
+    let mut buf = [0u8; 32 * 1024];
     let (mut out_done, mut err_done) = (false, false);
     let mut err_stream = ch.stderr();
     while !(out_done && err_done) {
