@@ -234,6 +234,40 @@ fn connect_rate_paces_new_sessions() {
     assert_eq!(stats["sessions_accepted"], 90);
 }
 
+/// At zero latency one stream's read can drain the socket into libssh2's
+/// queue while the other stream waits for what is now in that queue;
+/// waiting on the socket then lasts until the command's limit (seen as
+/// 1-6 `timeout`s in 2,000 sessions when the wait was not cut into 100 ms
+/// rounds). Every session must end ok, however the output interleaves.
+#[test]
+fn exec_output_already_off_the_socket_is_never_waited_for() {
+    let dir = scratch();
+    let lab = LabProc::start(
+        BIN,
+        dir.path(),
+        &["--devices", "500", "--flavours", "linux"],
+    );
+    for round in 0..4 {
+        let out = format!("runs-{round}");
+        let run = fleet(
+            dir.path(),
+            &lab.run_args()
+                .layout(0, 100)
+                .command("echo ok")
+                .format("none")
+                .out(&out)
+                .args(["--command-timeout", "20s"])
+                .build(),
+            &[],
+        );
+        let res = run.results(&out);
+        assert_eq!(res.len(), 500, "{}", run.explain());
+        let stalled: Vec<_> = res.iter().filter(|r| status(r) != "ok").collect();
+        assert!(stalled.is_empty(), "round {round}: {stalled:?}");
+        run.assert_code(0);
+    }
+}
+
 #[test]
 fn retry_classes_get_extra_attempts() {
     let dir = scratch();

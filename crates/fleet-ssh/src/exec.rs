@@ -155,23 +155,29 @@ fn drain(
     let (mut out_done, mut err_done) = (false, false);
     let mut err_stream = ch.stderr();
     while !(out_done && err_done) {
+        // Each read drains the whole socket into libssh2's packet queue,
+        // so one stream's read can queue the other stream's data or the
+        // end of the channel. Only when neither read changed anything (no
+        // bytes, no end, nothing newly queued) is the socket the place to
+        // wait; otherwise the wait can last until the command's limit
+        // while the answer sits in the queue.
+        let queued_before = ch.read_window().available;
         let mut progressed = false;
         if !out_done {
             match step(ch, &mut buf, stdout, during)? {
-                Some(0) => out_done = true,
+                Some(0) => (out_done, progressed) = (true, true),
                 Some(_) => progressed = true,
                 None => {}
             }
         }
         if !err_done {
             match step(&mut err_stream, &mut buf, stderr, during)? {
-                Some(0) => err_done = true,
+                Some(0) => (err_done, progressed) = (true, true),
                 Some(_) => progressed = true,
                 None => {}
             }
         }
-        let finished = out_done && err_done;
-        if !progressed && !finished {
+        if !progressed && ch.read_window().available == queued_before {
             wait_socket(&conn.sess, conn.fd, limit, during)?;
         }
     }
