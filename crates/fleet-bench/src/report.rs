@@ -100,6 +100,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "wall_vs_bare",
     "cpu_ms_per_session",
     "cpu_vs_bare",
+    "cpu_vs_bare_by_lab",
     "master_cpu_ms",
     "workers_cpu_ms",
     "lab_cpu_ms",
@@ -150,6 +151,7 @@ pub fn csv(report: &BenchReport) -> String {
             opt(l.wall_vs_bare.map(f3)),
             f3(l.cpu_ms_per_session),
             opt(l.cpu_vs_bare.map(f3)),
+            opt(l.cpu_vs_bare_by_lab.map(f3)),
             f3(l.master_cpu_ms),
             opt(l.workers_cpu_ms.map(f3)),
             opt(l.lab_cpu_ms.map(f3)),
@@ -201,13 +203,13 @@ pub fn summary_table(report: &BenchReport) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "| layout | wall s | ideal s (bound) | wall/ideal | wall/bare | sess/s | cpu ms/sess | cpu/bare | status |"
+        "| layout | wall s | ideal s (bound) | wall/ideal | wall/bare | sess/s | cpu ms/sess | cpu/bare | cpu/bare by lab | status |"
     );
-    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|---|");
+    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|");
     for l in &report.layouts {
         let _ = writeln!(
             out,
-            "| {} | {:.2} | {:.2} ({}) | {} | {} | {:.0} | {:.2} | {} | {} |",
+            "| {} | {:.2} | {:.2} ({}) | {} | {} | {:.0} | {:.2} | {} | {} | {} |",
             l.layout,
             l.median_wall_ms / 1e3,
             l.ideal_ms / 1e3,
@@ -217,6 +219,7 @@ pub fn summary_table(report: &BenchReport) -> String {
             l.sessions_per_s,
             l.cpu_ms_per_session,
             opt(l.cpu_vs_bare.map(ratio)),
+            opt(l.cpu_vs_bare_by_lab.map(ratio)),
             l.flag.as_deref().unwrap_or("all ok"),
         );
     }
@@ -246,11 +249,11 @@ pub fn table(report: &BenchReport) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "| layout | wall s | run s | sess/s | speedup | ideal s | bound | wall/ideal | wall/bare | cpu ms/sess | cpu/bare | master cpu ms | workers cpu ms | lab cpu ms | rss total MiB | rss/worker MiB | ipc msgs | ipc MiB | spawn ms | status |"
+        "| layout | wall s | run s | sess/s | speedup | ideal s | bound | wall/ideal | wall/bare | cpu ms/sess | cpu/bare | cpu/bare by lab | master cpu ms | workers cpu ms | lab cpu ms | rss total MiB | rss/worker MiB | ipc msgs | ipc MiB | spawn ms | status |"
     );
     let _ = writeln!(
         out,
-        "|---|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
+        "|---|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
     );
     for l in &report.layouts {
         let status = match &l.flag {
@@ -259,7 +262,7 @@ pub fn table(report: &BenchReport) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {:.2} | {} | {:.0} | {} | {:.2} | {} | {} | {} | {:.2} | {} | {:.0} | {} | {} | {} | {} | {} | {:.2} | {} | {} |",
+            "| {} | {:.2} | {} | {:.0} | {} | {:.2} | {} | {} | {} | {:.2} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {:.2} | {} | {} |",
             l.layout,
             l.median_wall_ms / 1e3,
             opt(l.median_run_wall_ms.map(|w| format!("{:.2}", w / 1e3))),
@@ -271,6 +274,7 @@ pub fn table(report: &BenchReport) -> String {
             opt(l.wall_vs_bare.map(ratio)),
             l.cpu_ms_per_session,
             opt(l.cpu_vs_bare.map(ratio)),
+            opt(l.cpu_vs_bare_by_lab.map(ratio)),
             l.master_cpu_ms,
             opt(l.workers_cpu_ms.map(|c| format!("{c:.0}"))),
             opt(l.lab_cpu_ms.map(|c| format!("{c:.0}"))),

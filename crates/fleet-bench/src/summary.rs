@@ -58,6 +58,15 @@ pub struct LayoutSummary {
     pub wall_vs_bare: Option<f64>,
     /// CPU per session / the bare pool's CPU per session.
     pub cpu_vs_bare: Option<f64>,
+    /// Median of each run's client CPU over the lab's CPU in that run
+    /// (`None` without a lab).
+    pub cpu_per_lab_cpu: Option<f64>,
+    /// `cpu_per_lab_cpu` / the bare pool's: the CPU ratio with each run
+    /// first divided by the lab's CPU in the same run. The lab does the
+    /// same work in every run, so this cancels a machine that runs faster
+    /// or slower from one run to the next (on a 2-core VM, the lab's own
+    /// CPU for identical runs varied by 50%, and fleet's with it).
+    pub cpu_vs_bare_by_lab: Option<f64>,
     /// Median master CPU, ms.
     pub master_cpu_ms: f64,
     /// Median workers CPU, ms (`None` for `-p 0`: it is all in the master).
@@ -219,6 +228,10 @@ pub fn summarise(
         bare: None,
         wall_vs_bare: None,
         cpu_vs_bare: None,
+        cpu_per_lab_cpu: median_of(&runs, |r| {
+            r.lab_cpu_ms.filter(|l| *l > 0.0).map(|l| r.cpu_ms / l)
+        }),
+        cpu_vs_bare_by_lab: None,
         master_cpu_ms: median_of(&runs, |r| Some(r.master_cpu_ms)).unwrap_or(0.0),
         workers_cpu_ms: median_of(&runs, |r| r.workers_cpu_ms),
         lab_cpu_ms: median_of(&runs, |r| r.lab_cpu_ms),
@@ -243,10 +256,11 @@ pub fn summarise(
     }
 }
 
-/// Fills `bare`, `wall_vs_bare` and `cpu_vs_bare` against the bare pool
+/// Fills `bare`, `wall_vs_bare`, `cpu_vs_bare` and `cpu_vs_bare_by_lab` against the bare pool
 /// with the same slots, else the sweep's first bare pool (nothing without one).
 pub fn fill_bare_ratios(layouts: &mut [LayoutSummary]) {
-    let bares: Vec<(String, u64, f64, f64)> = layouts
+    type Bare = (String, u64, f64, f64, Option<f64>);
+    let bares: Vec<Bare> = layouts
         .iter()
         .filter(|l| l.kind == LayoutKind::Bare)
         .map(|l| {
@@ -255,6 +269,7 @@ pub fn fill_bare_ratios(layouts: &mut [LayoutSummary]) {
                 l.slots,
                 l.median_wall_ms,
                 l.cpu_ms_per_session,
+                l.cpu_per_lab_cpu,
             )
         })
         .collect();
@@ -264,6 +279,10 @@ pub fn fill_bare_ratios(layouts: &mut [LayoutSummary]) {
         l.bare = Some(b.0.clone());
         l.wall_vs_bare = (b.2 > 0.0).then(|| l.median_wall_ms / b.2);
         l.cpu_vs_bare = (b.3 > 0.0).then(|| l.cpu_ms_per_session / b.3);
+        l.cpu_vs_bare_by_lab = match (l.cpu_per_lab_cpu, b.4) {
+            (Some(mine), Some(bare)) if bare > 0.0 => Some(mine / bare),
+            _ => None,
+        };
     }
 }
 
@@ -445,6 +464,64 @@ mod tests {
         )];
         fill_bare_ratios(&mut none);
         assert_eq!(none[0].wall_vs_bare, None);
+    }
+
+    #[test]
+    fn the_lab_paced_cpu_ratio_cancels_a_machine_that_is_slower_in_some_runs() {
+        // The same work three times each, some runs on a machine 50%
+        // slower (the lab's CPU shows it): fleet drew the slow machine
+        // twice, the bare pool once. Plain medians say 1.8x; dividing
+        // each run by its lab's CPU says 1.2x, the true ratio.
+        let runs = |cpu: [f64; 3], lab: [f64; 3]| {
+            cpu.iter()
+                .zip(lab)
+                .map(|(c, l)| {
+                    let mut r = run(1000.0, 4, 0);
+                    r.cpu_ms = *c;
+                    r.lab_cpu_ms = Some(l);
+                    r
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut all = vec![
+            summarise(
+                "0x100".parse().unwrap(),
+                runs([120.0, 180.0, 180.0], [80.0, 120.0, 120.0]),
+                facts(4, 0.0),
+                vec![],
+            ),
+            summarise(
+                "bare(100)".parse().unwrap(),
+                runs([100.0, 100.0, 150.0], [80.0, 80.0, 120.0]),
+                facts(4, 0.0),
+                vec![],
+            ),
+        ];
+        assert_eq!(all[0].cpu_per_lab_cpu, Some(1.5));
+        all[0].cpu_ms_per_session = 180.0 / 4.0;
+        all[1].cpu_ms_per_session = 100.0 / 4.0;
+        fill_bare_ratios(&mut all);
+        assert!((all[0].cpu_vs_bare.unwrap() - 1.8).abs() < 1e-9);
+        assert!((all[0].cpu_vs_bare_by_lab.unwrap() - 1.2).abs() < 1e-9);
+        assert_eq!(all[1].cpu_vs_bare_by_lab, Some(1.0));
+
+        // Without a lab there is nothing to divide by.
+        let mut no_lab = vec![
+            summarise(
+                "0x8".parse().unwrap(),
+                vec![run(600.0, 4, 0)],
+                facts(4, 0.0),
+                vec![],
+            ),
+            summarise(
+                "bare(8)".parse().unwrap(),
+                vec![run(500.0, 4, 0)],
+                facts(4, 0.0),
+                vec![],
+            ),
+        ];
+        fill_bare_ratios(&mut no_lab);
+        assert_eq!(no_lab[0].cpu_vs_bare_by_lab, None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use fleet_proto::{ThreadProgress, WorkerEvent};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How often the watchdog looks at the sessions.
+/// The shortest pause between two looks at the sessions.
 const TICK: Duration = Duration::from_millis(200);
 
 /// For this long after the worker starts, every tick is a heartbeat: the
@@ -26,16 +26,28 @@ fn next_beat(started: Instant, now: Instant, period: Duration) -> Instant {
     }
 }
 
+/// When to look again: at the next heartbeat or the first session's hard
+/// deadline, whichever comes first, and not sooner than a [`TICK`].
+///
+/// Waking every tick instead cost every worker five wake-ups a second
+/// for nothing: a heartbeat is due once a second, and a session started
+/// later has a hard deadline past the next beat (its limit plus
+/// `HARD_LIMIT_MARGIN`), so nothing else can fall due before the wake-up.
+fn next_wake(now: Instant, next_beat: Instant, first_deadline: Option<Instant>) -> Instant {
+    let due = first_deadline.map_or(next_beat, |d| d.min(next_beat));
+    due.max(now + TICK)
+}
+
 /// Runs until the pool is finished.
 pub(super) fn watchdog(shared: Arc<Shared>) {
     let started = Instant::now();
     let mut next_beat = started;
-    let mut first = true;
+    let mut wake = started;
     loop {
-        if !first {
-            std::thread::sleep(TICK);
+        let now = Instant::now();
+        if wake > now {
+            std::thread::sleep(wake - now);
         }
-        first = false;
         let now = Instant::now();
         let mut replace = Vec::new();
         {
@@ -87,6 +99,12 @@ pub(super) fn watchdog(shared: Arc<Shared>) {
             if !replace.is_empty() {
                 shared.wake_if_finished(&st);
             }
+            let first_deadline = st
+                .slots
+                .iter()
+                .filter_map(|s| s.busy.as_ref().map(|b| b.hard_deadline))
+                .min();
+            wake = next_wake(now, next_beat, first_deadline);
         }
         for (slot, generation) in replace {
             if let Err(e) = super::spawn_session_thread(&shared, slot, generation) {
@@ -113,5 +131,20 @@ mod tests {
         assert_eq!(next_beat(t0, early, period), early);
         let later = t0 + Duration::from_millis(1200);
         assert_eq!(next_beat(t0, later, period), later + period);
+    }
+
+    #[test]
+    fn wakes_for_the_next_beat_or_the_first_hard_deadline_but_not_sooner_than_a_tick() {
+        let now = Instant::now();
+        let beat = now + Duration::from_secs(1);
+        assert_eq!(next_wake(now, beat, None), beat, "idle: once per beat");
+        let deadline = now + Duration::from_millis(500);
+        assert_eq!(next_wake(now, beat, Some(deadline)), deadline);
+        let later = now + Duration::from_secs(5);
+        assert_eq!(next_wake(now, beat, Some(later)), beat);
+        // In the first second every look is a beat (`next_beat` is now),
+        // and an overdue deadline is looked at again a tick later.
+        assert_eq!(next_wake(now, now, None), now + TICK);
+        assert_eq!(next_wake(now, beat, Some(now)), now + TICK);
     }
 }
