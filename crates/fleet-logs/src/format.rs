@@ -33,6 +33,17 @@ struct Pending {
 }
 
 impl Sink {
+    fn new(file: File) -> Sink {
+        Sink {
+            buffer: Mutex::new(Pending {
+                writer: BufWriter::with_capacity(64 * 1024, file),
+                dirty: false,
+                flusher_waiting: false,
+            }),
+            dirty: Condvar::new(),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Pending> {
         self.buffer.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -196,14 +207,7 @@ pub fn init_with(who: &str, default_level: log::LevelFilter, device_lines: bool,
     if SINK.get().is_some() {
         return;
     }
-    let sink = Arc::new(Sink {
-        buffer: Mutex::new(Pending {
-            writer: BufWriter::with_capacity(64 * 1024, file),
-            dirty: false,
-            flusher_waiting: false,
-        }),
-        dirty: Condvar::new(),
-    });
+    let sink = Arc::new(Sink::new(file));
     if SINK.set(Arc::clone(&sink)).is_err() {
         return;
     }
@@ -266,14 +270,7 @@ mod tests {
     use crate::merge::parse_entries;
 
     fn sink(file: File) -> Arc<Sink> {
-        Arc::new(Sink {
-            buffer: Mutex::new(Pending {
-                writer: BufWriter::with_capacity(64 * 1024, file),
-                dirty: false,
-                flusher_waiting: false,
-            }),
-            dirty: Condvar::new(),
-        })
+        Arc::new(Sink::new(file))
     }
 
     fn line(level: &str) -> String {
