@@ -275,6 +275,14 @@ fn bench_with_a_bare_pool_and_its_page_in_a_real_browser() {
         assert_eq!(l["bare"], "bare(4)", "{l}");
         assert!(l["wall_vs_bare"].as_f64().unwrap() > 0.0, "{l}");
         assert!(l["cpu_vs_bare"].as_f64().unwrap() > 0.0, "{l}");
+        // Divided by the lab's CPU run by run: a number when the lab's CPU
+        // was measurable (10 ms ticks), never missing from the record.
+        let by_lab = &l["cpu_vs_bare_by_lab"];
+        assert!(
+            by_lab.is_null() || by_lab.as_f64().is_some_and(|r| r > 0.0),
+            "{l}"
+        );
+        assert!(l.get("cpu_per_lab_cpu").is_some(), "{l}");
         let ideal = l["ideal_ms"].as_f64().unwrap();
         let waves = l["ideal_waves_ms"].as_f64().unwrap();
         let cpu = l["ideal_cpu_ms"].as_f64().unwrap();
