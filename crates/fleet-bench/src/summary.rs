@@ -340,6 +340,11 @@ mod tests {
         }
     }
 
+    /// A layout's summary over 4 devices with no session time.
+    fn four_devices(layout: &str, runs: Vec<RunRecord>) -> LayoutSummary {
+        summarise(layout.parse().unwrap(), runs, facts(4, 0.0), vec![])
+    }
+
     fn facts(devices: u64, session_ms: f64) -> SweepFacts {
         SweepFacts {
             devices,
@@ -412,36 +417,11 @@ mod tests {
     #[test]
     fn ratios_to_the_bare_pool_with_the_same_slots() {
         let mut all = vec![
-            summarise(
-                "2x50".parse().unwrap(),
-                vec![run(1100.0, 4, 0)],
-                facts(4, 0.0),
-                vec![],
-            ),
-            summarise(
-                "bare(100)".parse().unwrap(),
-                vec![run(1000.0, 4, 0)],
-                facts(4, 0.0),
-                vec![],
-            ),
-            summarise(
-                "bare(8)".parse().unwrap(),
-                vec![run(500.0, 4, 0)],
-                facts(4, 0.0),
-                vec![],
-            ),
-            summarise(
-                "0x8".parse().unwrap(),
-                vec![run(600.0, 4, 0)],
-                facts(4, 0.0),
-                vec![],
-            ),
-            summarise(
-                "0x3".parse().unwrap(),
-                vec![run(2000.0, 4, 0)],
-                facts(4, 0.0),
-                vec![],
-            ),
+            four_devices("2x50", vec![run(1100.0, 4, 0)]),
+            four_devices("bare(100)", vec![run(1000.0, 4, 0)]),
+            four_devices("bare(8)", vec![run(500.0, 4, 0)]),
+            four_devices("0x8", vec![run(600.0, 4, 0)]),
+            four_devices("0x3", vec![run(2000.0, 4, 0)]),
         ];
         all[0].runs[0].cpu_ms = 110.0;
         all[0].cpu_ms_per_session = 27.5;
@@ -456,12 +436,7 @@ mod tests {
         assert_eq!(all[4].bare.as_deref(), Some("bare(100)"));
         assert_eq!(all[4].wall_vs_bare, Some(2.0));
 
-        let mut none = vec![summarise(
-            "0x8".parse().unwrap(),
-            vec![run(600.0, 4, 0)],
-            facts(4, 0.0),
-            vec![],
-        )];
+        let mut none = vec![four_devices("0x8", vec![run(600.0, 4, 0)])];
         fill_bare_ratios(&mut none);
         assert_eq!(none[0].wall_vs_bare, None);
     }
@@ -484,17 +459,10 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         let mut all = vec![
-            summarise(
-                "0x100".parse().unwrap(),
-                runs([120.0, 180.0, 180.0], [80.0, 120.0, 120.0]),
-                facts(4, 0.0),
-                vec![],
-            ),
-            summarise(
-                "bare(100)".parse().unwrap(),
+            four_devices("0x100", runs([120.0, 180.0, 180.0], [80.0, 120.0, 120.0])),
+            four_devices(
+                "bare(100)",
                 runs([100.0, 100.0, 150.0], [80.0, 80.0, 120.0]),
-                facts(4, 0.0),
-                vec![],
             ),
         ];
         assert_eq!(all[0].cpu_per_lab_cpu, Some(1.5));
@@ -507,18 +475,8 @@ mod tests {
 
         // Without a lab there is nothing to divide by.
         let mut no_lab = vec![
-            summarise(
-                "0x8".parse().unwrap(),
-                vec![run(600.0, 4, 0)],
-                facts(4, 0.0),
-                vec![],
-            ),
-            summarise(
-                "bare(8)".parse().unwrap(),
-                vec![run(500.0, 4, 0)],
-                facts(4, 0.0),
-                vec![],
-            ),
+            four_devices("0x8", vec![run(600.0, 4, 0)]),
+            four_devices("bare(8)", vec![run(500.0, 4, 0)]),
         ];
         fill_bare_ratios(&mut no_lab);
         assert_eq!(no_lab[0].cpu_vs_bare_by_lab, None);
@@ -526,24 +484,9 @@ mod tests {
 
     #[test]
     fn speedup_against_sequential() {
-        let seq = summarise(
-            "1x1".parse().unwrap(),
-            vec![run(8000.0, 4, 0)],
-            facts(4, 0.0),
-            vec![],
-        );
-        let bare = summarise(
-            "bare(1)".parse().unwrap(),
-            vec![run(7000.0, 4, 0)],
-            facts(4, 0.0),
-            vec![],
-        );
-        let par = summarise(
-            "0x4".parse().unwrap(),
-            vec![run(2000.0, 4, 0)],
-            facts(4, 0.0),
-            vec![],
-        );
+        let seq = four_devices("1x1", vec![run(8000.0, 4, 0)]);
+        let bare = four_devices("bare(1)", vec![run(7000.0, 4, 0)]);
+        let par = four_devices("0x4", vec![run(2000.0, 4, 0)]);
         let mut all = vec![bare, seq, par];
         assert_eq!(fill_speedups(&mut all).as_deref(), Some("1x1"));
         assert_eq!(all[2].speedup, Some(4.0));
