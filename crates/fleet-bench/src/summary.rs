@@ -259,27 +259,29 @@ pub fn summarise(
 /// Fills `bare`, `wall_vs_bare`, `cpu_vs_bare` and `cpu_vs_bare_by_lab` against the bare pool
 /// with the same slots, else the sweep's first bare pool (nothing without one).
 pub fn fill_bare_ratios(layouts: &mut [LayoutSummary]) {
-    type Bare = (String, u64, f64, f64, Option<f64>);
-    let bares: Vec<Bare> = layouts
-        .iter()
-        .filter(|l| l.kind == LayoutKind::Bare)
-        .map(|l| {
-            (
-                l.layout.clone(),
-                l.slots,
-                l.median_wall_ms,
-                l.cpu_ms_per_session,
-                l.cpu_per_lab_cpu,
-            )
-        })
+    let bares: Vec<usize> = (0..layouts.len())
+        .filter(|&i| layouts[i].kind == LayoutKind::Bare)
         .collect();
-    let Some(first) = bares.first() else { return };
-    for l in layouts.iter_mut() {
-        let b = bares.iter().find(|b| b.1 == l.slots).unwrap_or(first);
-        l.bare = Some(b.0.clone());
-        l.wall_vs_bare = (b.2 > 0.0).then(|| l.median_wall_ms / b.2);
-        l.cpu_vs_bare = (b.3 > 0.0).then(|| l.cpu_ms_per_session / b.3);
-        l.cpu_vs_bare_by_lab = match (l.cpu_per_lab_cpu, b.4) {
+    let Some(&first) = bares.first() else { return };
+    for i in 0..layouts.len() {
+        let slots = layouts[i].slots;
+        let j = bares
+            .iter()
+            .copied()
+            .find(|&j| layouts[j].slots == slots)
+            .unwrap_or(first);
+        let bare = &layouts[j];
+        let name = bare.layout.clone();
+        let (wall, cpu, by_lab) = (
+            bare.median_wall_ms,
+            bare.cpu_ms_per_session,
+            bare.cpu_per_lab_cpu,
+        );
+        let l = &mut layouts[i];
+        l.bare = Some(name);
+        l.wall_vs_bare = (wall > 0.0).then(|| l.median_wall_ms / wall);
+        l.cpu_vs_bare = (cpu > 0.0).then(|| l.cpu_ms_per_session / cpu);
+        l.cpu_vs_bare_by_lab = match (l.cpu_per_lab_cpu, by_lab) {
             (Some(mine), Some(bare)) if bare > 0.0 => Some(mine / bare),
             _ => None,
         };
