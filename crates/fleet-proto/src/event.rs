@@ -309,35 +309,209 @@ fn read_value(s: &str) -> Result<(serde_json::Value, &str), serde_json::Error> {
     Ok((value, rest))
 }
 
+impl fmt::Display for Lifecycle {
+    /// Writes the fields straight to the formatter, in key order (the
+    /// order `serde_json` gives its maps), with the same number and string
+    /// forms: three of these per device are on every run's hot path, and a
+    /// detour through `serde_json::Value` (a map, its keys, a parse per
+    /// string to see whether it could be a word) was a visible part of a
+    /// zero-latency session's CPU.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind().as_str())?;
+        f.write_str(":")?;
+        let mut w = Fields(f);
+        match self {
+            Lifecycle::Dispatch {
+                batch,
+                worker,
+                attempt,
+            } => {
+                w.int("attempt", attempt)?;
+                w.int("batch", batch)?;
+                w.int("worker", worker)
+            }
+            Lifecycle::SessionStart { attempt, batch } => {
+                w.int("attempt", attempt)?;
+                w.int("batch", batch)
+            }
+            Lifecycle::Phase { phase, ms } => {
+                w.float("ms", *ms)?;
+                w.text("phase", phase.as_str())
+            }
+            Lifecycle::SessionEnd { status, ms, error } => {
+                w.opt_text("error", error.as_deref())?;
+                w.float("ms", *ms)?;
+                w.text("status", status.as_str())
+            }
+            Lifecycle::Result {
+                status,
+                attempt,
+                worker,
+                pid,
+                thread,
+                ms,
+                error,
+            } => {
+                w.int("attempt", attempt)?;
+                w.opt_text("error", error.as_deref())?;
+                w.float("ms", *ms)?;
+                if let Some(pid) = pid {
+                    w.int("pid", pid)?;
+                }
+                w.text("status", status.as_str())?;
+                w.opt_text("thread", thread.as_deref())?;
+                match worker {
+                    Some(worker) => w.int("worker", worker),
+                    None => Ok(()),
+                }
+            }
+            Lifecycle::Requeue { attempt, reason } => {
+                w.int("attempt", attempt)?;
+                w.text("reason", reason)
+            }
+            Lifecycle::WorkerSpawn {
+                worker,
+                generation,
+                pid,
+            } => {
+                w.int("generation", generation)?;
+                w.int("pid", pid)?;
+                w.int("worker", worker)
+            }
+            Lifecycle::WorkerHello {
+                worker,
+                pid,
+                protocol,
+            } => {
+                w.int("pid", pid)?;
+                w.int("protocol", protocol)?;
+                w.int("worker", worker)
+            }
+            Lifecycle::WorkerExit {
+                worker,
+                generation,
+                pid,
+                exit,
+                crashed,
+            } => {
+                w.int("crashed", crashed)?;
+                w.text("exit", exit)?;
+                w.int("generation", generation)?;
+                w.int("pid", pid)?;
+                w.int("worker", worker)
+            }
+            Lifecycle::LayoutChange {
+                processes,
+                threads,
+                reason,
+            } => {
+                w.int("processes", processes)?;
+                w.text("reason", reason)?;
+                w.int("threads", threads)
+            }
+        }
+    }
+}
+
+/// Writes the ` key=value` fields of a lifecycle message.
+struct Fields<'a, 'b>(&'a mut fmt::Formatter<'b>);
+
+impl Fields<'_, '_> {
+    /// An integer or a boolean: the same in Rust's and JSON's form.
+    fn int(&mut self, key: &str, value: impl fmt::Display) -> fmt::Result {
+        write!(self.0, " {key}={value}")
+    }
+
+    /// As `serde_json` writes an `f64`: the shortest form that reads back
+    /// the same (`10.0`, `2360.9`), `null` when not finite.
+    fn float(&mut self, key: &str, value: f64) -> fmt::Result {
+        write!(self.0, " {key}=")?;
+        json(self.0, &value)
+    }
+
+    /// A bare word when it reads back as the same string, else a JSON
+    /// string.
+    fn text(&mut self, key: &str, value: &str) -> fmt::Result {
+        write!(self.0, " {key}=")?;
+        if is_bare(value) {
+            self.0.write_str(value)
+        } else {
+            json(self.0, value)
+        }
+    }
+
+    fn opt_text(&mut self, key: &str, value: Option<&str>) -> fmt::Result {
+        match value {
+            Some(v) => self.text(key, v),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `value` as `serde_json` encodes it, written into `f` without an
+/// intermediate `String`.
+fn json<T: Serialize + ?Sized>(f: &mut fmt::Formatter<'_>, value: &T) -> fmt::Result {
+    struct Adapter<'a, 'b>(&'a mut fmt::Formatter<'b>);
+    impl std::io::Write for Adapter<'_, '_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            // serde_json hands over whole UTF-8 sequences.
+            let s = std::str::from_utf8(buf).map_err(std::io::Error::other)?;
+            self.0.write_str(s).map_err(std::io::Error::other)?;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    serde_json::to_writer(Adapter(f), value).map_err(|_| fmt::Error)
+}
+
 /// Whether a string can be written without quotes and read back as the
-/// same string.
+/// same string: word characters only, and not something a reader takes
+/// for a JSON number or boolean.
 fn is_bare(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "_-./:@".contains(c))
-        && !matches!(
-            serde_json::from_str::<serde_json::Value>(s),
-            Ok(serde_json::Value::Number(_) | serde_json::Value::Bool(_))
-        )
+        && s != "true"
+        && s != "false"
+        && !is_json_number(s)
 }
 
-impl fmt::Display for Lifecycle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.kind().as_str())?;
-        f.write_str(":")?;
-        let serde_json::Value::Object(map) = serde_json::to_value(self).map_err(|_| fmt::Error)?
-        else {
-            return Err(fmt::Error);
-        };
-        for (key, value) in map.iter().filter(|(k, _)| *k != "event") {
-            write!(f, " {key}=")?;
-            match value {
-                serde_json::Value::String(s) if is_bare(s) => f.write_str(s)?,
-                other => write!(f, "{other}")?,
-            }
+/// JSON's number grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+fn is_json_number(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while b.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
         }
-        Ok(())
+        *i - start
+    };
+    match b.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => {
+            digits(&mut i);
+        }
+        _ => return false,
     }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
 }
 
 #[cfg(test)]
@@ -461,6 +635,97 @@ mod tests {
             .unwrap()
             .unwrap_err();
         assert!(e.to_string().contains("session_start"), "{e}");
+    }
+
+    /// The message as it was written before the direct formatter: through
+    /// `serde_json::Value`, a parse per string deciding bare or quoted.
+    fn via_json(ev: &Lifecycle) -> String {
+        let serde_json::Value::Object(map) = serde_json::to_value(ev).unwrap() else {
+            panic!("not a map")
+        };
+        let mut out = format!("{}:", ev.kind());
+        for (key, value) in map.iter().filter(|(k, _)| *k != "event") {
+            let bare = |s: &str| {
+                !s.is_empty()
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_-./:@".contains(c))
+                    && !matches!(
+                        serde_json::from_str::<serde_json::Value>(s),
+                        Ok(serde_json::Value::Number(_) | serde_json::Value::Bool(_))
+                    )
+            };
+            match value {
+                serde_json::Value::String(s) if bare(s) => out.push_str(&format!(" {key}={s}")),
+                other => out.push_str(&format!(" {key}={other}")),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_direct_formatter_writes_what_serde_json_did() {
+        let mut events = all();
+        for text in [
+            "", "-", "0", "-0", "01", "1.", "1.5", "-2e10", "1e", "1E+3", "true", "false", "True",
+            "null", "x=y", "a b", "ü", "w3-t17", "1.2.3", "e5", "-x", "\\", "\u{7f}",
+        ] {
+            events.push(Lifecycle::Requeue {
+                attempt: 1,
+                reason: text.into(),
+            });
+            events.push(Lifecycle::SessionEnd {
+                status: Status::Timeout,
+                ms: 0.1,
+                error: Some(text.into()),
+            });
+        }
+        for ms in [
+            0.0,
+            -0.0,
+            1.0,
+            1e21,
+            1e-7,
+            2360.9,
+            f64::NAN,
+            f64::INFINITY,
+            0.1 + 0.2,
+        ] {
+            events.push(Lifecycle::Phase {
+                phase: TracePhase::Commands,
+                ms,
+            });
+        }
+        events.push(Lifecycle::Result {
+            status: Status::Ok,
+            attempt: 3,
+            worker: Some(0),
+            pid: None,
+            thread: Some("main thread".into()),
+            ms: 5.0,
+            error: None,
+        });
+        events.push(Lifecycle::WorkerExit {
+            worker: 1,
+            generation: 2,
+            pid: 3,
+            exit: "exit".into(),
+            crashed: false,
+        });
+        for ev in &events {
+            assert_eq!(ev.to_string(), via_json(ev), "{ev:?}");
+        }
+    }
+
+    #[test]
+    fn json_numbers_are_told_apart_from_words() {
+        for n in ["0", "-0", "12", "1.5", "-2e10", "1E+3", "0.0e-1"] {
+            assert!(is_json_number(n), "{n}");
+        }
+        for w in [
+            "", "-", "01", "1.", ".5", "1e", "e5", "1.2.3", "0x10", "1_000", "+1",
+        ] {
+            assert!(!is_json_number(w), "{w}");
+        }
     }
 
     #[test]

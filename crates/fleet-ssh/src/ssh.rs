@@ -34,7 +34,11 @@ pub(crate) fn handshake<S: AsRawFd + 'static>(
     let fd = stream.as_raw_fd();
     let mut sess = Session::new().map_err(|e| ssh_failure(&e, "create ssh session"))?;
     sess.set_tcp_stream(stream);
-    prefer_known_key_types(&sess, host, port, keys);
+    // `[host]:port` as known_hosts names it; only the checks need it.
+    let name = (keys.check != HostKeyCheck::Off).then(|| host_key_name(host, port));
+    if let Some(name) = &name {
+        prefer_known_key_types(&sess, name, keys);
+    }
     let limit = budget.command();
     sess.set_timeout(limit.libssh2_ms("ssh handshake")?);
     if let Err(e) = sess.handshake() {
@@ -45,26 +49,23 @@ pub(crate) fn handshake<S: AsRawFd + 'static>(
             f
         });
     }
-    check_host_key(&sess, host, port, keys)?;
+    if let Some(name) = &name {
+        check_host_key(&sess, name, keys)?;
+    }
     Ok(Connected { sess, fd })
 }
 
 /// Puts the host key algorithms of keys already known for this host
 /// first, so the server presents a key we can check.
-fn prefer_known_key_types(sess: &Session, host: &str, port: u16, keys: &HostKeys<'_>) {
-    if keys.check == HostKeyCheck::Off {
-        return;
-    }
+fn prefer_known_key_types(sess: &Session, name: &str, keys: &HostKeys<'_>) {
     let known = match keys.store.read() {
-        Ok(store) => store.key_types_for(&host_key_name(host, port)),
-        Err(poisoned) => poisoned
-            .into_inner()
-            .key_types_for(&host_key_name(host, port)),
+        Ok(store) => store.key_types_for(name),
+        Err(poisoned) => poisoned.into_inner().key_types_for(name),
     };
     if known.is_empty() {
         return;
     }
-    let Ok(supported) = sess.supported_algs(MethodType::HostKey) else {
+    let Some(supported) = supported_host_key_algs(sess) else {
         return;
     };
     let mut prefs: Vec<&str> = Vec::new();
@@ -80,7 +81,7 @@ fn prefer_known_key_types(sess: &Session, host: &str, port: u16, keys: &HostKeys
             }
         }
     }
-    for a in supported {
+    for &a in supported {
         if a != "ssh-dss" && !prefs.contains(&a) {
             prefs.push(a);
         }
@@ -90,53 +91,59 @@ fn prefer_known_key_types(sess: &Session, host: &str, port: u16, keys: &HostKeys
     }
 }
 
-fn check_host_key(
-    sess: &Session,
-    host: &str,
-    port: u16,
-    keys: &HostKeys<'_>,
-) -> Result<(), Failure> {
-    if keys.check == HostKeyCheck::Off {
-        return Ok(());
+/// The host key algorithms this libssh2 build supports, in its order
+/// of preference (asked once: the list never changes in a process).
+fn supported_host_key_algs(sess: &Session) -> Option<&'static [&'static str]> {
+    static SUPPORTED: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    if let Some(algs) = SUPPORTED.get() {
+        return Some(algs);
     }
+    let algs = sess.supported_algs(MethodType::HostKey).ok()?;
+    Some(SUPPORTED.get_or_init(|| algs))
+}
+
+fn check_host_key(sess: &Session, name: &str, keys: &HostKeys<'_>) -> Result<(), Failure> {
     let Some((blob, _)) = sess.host_key() else {
         return Err(Failure::new(
             Status::ProtocolError,
             "server sent no host key",
         ));
     };
-    let name = host_key_name(host, port);
     let ktype = key_type(blob).unwrap_or("unknown");
-    let fp = fingerprint(blob);
     let verdict = match keys.store.read() {
-        Ok(store) => store.check(&name, blob),
-        Err(poisoned) => poisoned.into_inner().check(&name, blob),
+        Ok(store) => store.check(name, blob),
+        Err(poisoned) => poisoned.into_inner().check(name, blob),
     };
+    // The fingerprint is a SHA-256 and a base64 encoding: made only for a
+    // line that shows it.
+    let fp = || fingerprint(blob);
     match verdict {
         Check::Match => {
-            log::debug!("host key {ktype} {fp} known for {name}");
+            log::debug!("host key {ktype} {} known for {name}", fp());
             Ok(())
         }
         Check::Revoked => Err(Failure::new(
             Status::HostKeyMismatch,
-            format!("host key {ktype} {fp} for {name} is marked @revoked in known_hosts"),
+            format!("host key {ktype} {} for {name} is marked @revoked in known_hosts", fp()),
         )),
         Check::Changed(old) => Err(Failure::new(
             Status::HostKeyMismatch,
             format!(
-                "host key for {name} has changed: known_hosts has {ktype} {old}, server presented {fp}"
+                "host key for {name} has changed: known_hosts has {ktype} {old}, server presented {}",
+                fp()
             ),
         )),
         Check::CertAuthorityOnly => Err(Failure::new(
             Status::HostKeyMismatch,
             format!(
                 "known_hosts has only a @cert-authority line for {name}: host certificates are not \
-                 supported by fleet; add the host's plain key ({ktype} {fp}) to known_hosts"
+                 supported by fleet; add the host's plain key ({ktype} {}) to known_hosts",
+                fp()
             ),
         )),
         Check::NotFound if keys.check == HostKeyCheck::Strict => Err(Failure::new(
             Status::HostKeyMismatch,
-            format!("no {ktype} host key known for {name} (server presented {fp}) and host key checking is strict"),
+            format!("no {ktype} host key known for {name} (server presented {}) and host key checking is strict", fp()),
         )),
         Check::NotFound => {
             let mut store = match keys.store.write() {
@@ -144,21 +151,21 @@ fn check_host_key(
                 Err(poisoned) => poisoned.into_inner(),
             };
             // Another thread may have stored it (or a different one) meanwhile.
-            match store.check(&name, blob) {
+            match store.check(name, blob) {
                 Check::Match => Ok(()),
                 Check::Changed(old) => Err(Failure::new(
                     Status::HostKeyMismatch,
-                    format!("host key for {name} has changed: known_hosts has {ktype} {old}, server presented {fp}"),
+                    format!("host key for {name} has changed: known_hosts has {ktype} {old}, server presented {}", fp()),
                 )),
                 _ => {
-                    if let Err(e) = store.add(&name, blob) {
+                    if let Err(e) = store.add(name, blob) {
                         // The key is trusted for this run even if it could not be saved.
                         log::warn!(
                             "could not append host key for {name} to {}: {e}",
                             store.path().map(|p| p.display().to_string()).unwrap_or_default()
                         );
                     }
-                    log::info!("new host key {ktype} {fp} for {name} stored (accept-new)");
+                    log::info!("new host key {ktype} {} for {name} stored (accept-new)", fp());
                     Ok(())
                 }
             }
