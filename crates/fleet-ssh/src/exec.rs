@@ -149,9 +149,43 @@ fn drain(
     limit: &Limit,
     during: &str,
 ) -> Result<(), Failure> {
-    // On the stack: a fresh 32 KiB heap buffer per command gave each of a
-    // hundred session threads its own allocator pages to fault in.
-    let mut buf = [0u8; 32 * 1024];
+    DRAIN_BUF.with(|buf| match buf.try_borrow_mut() {
+        Ok(mut buf) => drain_with(conn, ch, &mut buf[..], stdout, stderr, limit, during),
+        // Re-entered on this thread (not done today): a buffer of its own.
+        Err(_) => drain_with(
+            conn,
+            ch,
+            &mut [0u8; DRAIN_BUF_LEN],
+            stdout,
+            stderr,
+            limit,
+            during,
+        ),
+    })
+}
+
+/// Bytes read from a channel per call.
+const DRAIN_BUF_LEN: usize = 32 * 1024;
+
+thread_local! {
+    /// The read buffer of [`drain`], one per session thread for the
+    /// thread's life: a fresh heap buffer per command gave each of a
+    /// hundred session threads allocator pages to fault in (huge pages,
+    /// see docs/performance.md), and one on the stack was 32 KiB zeroed
+    /// per command (0.4% of a zero-latency session's CPU).
+    static DRAIN_BUF: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0u8; DRAIN_BUF_LEN].into_boxed_slice());
+}
+
+fn drain_with(
+    conn: &Connected,
+    ch: &mut ssh2::Channel,
+    buf: &mut [u8],
+    stdout: &mut Capture,
+    stderr: &mut Capture,
+    limit: &Limit,
+    during: &str,
+) -> Result<(), Failure> {
     let (mut out_done, mut err_done) = (false, false);
     let mut err_stream = ch.stderr();
     while !(out_done && err_done) {
@@ -164,14 +198,14 @@ fn drain(
         let queued_before = ch.read_window().available;
         let mut progressed = false;
         if !out_done {
-            match step(ch, &mut buf, stdout, during)? {
+            match step(ch, buf, stdout, during)? {
                 Some(0) => (out_done, progressed) = (true, true),
                 Some(_) => progressed = true,
                 None => {}
             }
         }
         if !err_done {
-            match step(&mut err_stream, &mut buf, stderr, during)? {
+            match step(&mut err_stream, buf, stderr, during)? {
                 Some(0) => (err_done, progressed) = (true, true),
                 Some(_) => progressed = true,
                 None => {}
