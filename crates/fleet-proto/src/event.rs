@@ -355,15 +355,10 @@ impl fmt::Display for Lifecycle {
                 w.int("attempt", attempt)?;
                 w.opt_text("error", error.as_deref())?;
                 w.float("ms", *ms)?;
-                if let Some(pid) = pid {
-                    w.int("pid", pid)?;
-                }
+                w.opt_int("pid", *pid)?;
                 w.text("status", status.as_str())?;
                 w.opt_text("thread", thread.as_deref())?;
-                match worker {
-                    Some(worker) => w.int("worker", worker),
-                    None => Ok(()),
-                }
+                w.opt_int("worker", *worker)
             }
             Lifecycle::Requeue { attempt, reason } => {
                 w.int("attempt", attempt)?;
@@ -440,6 +435,15 @@ impl Fields<'_, '_> {
         }
     }
 
+    /// Nothing when absent, as `skip_serializing_if = "Option::is_none"`.
+    fn opt_int(&mut self, key: &str, value: Option<u32>) -> fmt::Result {
+        match value {
+            Some(v) => self.int(key, v),
+            None => Ok(()),
+        }
+    }
+
+    /// Nothing when absent, as `skip_serializing_if = "Option::is_none"`.
     fn opt_text(&mut self, key: &str, value: Option<&str>) -> fmt::Result {
         match value {
             Some(v) => self.text(key, v),
