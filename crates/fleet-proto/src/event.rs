@@ -312,7 +312,8 @@ fn read_value(s: &str) -> Result<(serde_json::Value, &str), serde_json::Error> {
 impl fmt::Display for Lifecycle {
     /// Writes the fields straight to the formatter, in key order (the
     /// order `serde_json` gives its maps), with the same number and string
-    /// forms: three of these per device are on every run's hot path, and a
+    /// forms: four of these per device (dispatch, session start and end,
+    /// result) are on every run's hot path, and a
     /// detour through `serde_json::Value` (a map, its keys, a parse per
     /// string to see whether it could be a word) was a visible part of a
     /// zero-latency session's CPU.
