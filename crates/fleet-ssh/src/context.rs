@@ -237,7 +237,10 @@ impl Context {
             ),
         };
         timings.commands = ms(t2.elapsed());
-        // Best effort: a polite goodbye, bounded by a short timeout.
+        // Best effort: a polite goodbye (as OpenSSH's client says it),
+        // bounded by a short timeout, and sent with the FIN when the
+        // socket closes.
+        tcp::hold_writes(conn.fd, true);
         conn.sess.set_blocking(true);
         conn.sess.set_timeout(200);
         let _ = conn.sess.disconnect(None, "fleet done", None);

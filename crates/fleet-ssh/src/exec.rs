@@ -5,6 +5,7 @@
 use crate::budget::{ms, Budget, Limit};
 use crate::error::{ssh_failure, Failure};
 use crate::ssh::Connected;
+use crate::tcp::hold_writes;
 use crate::wait::wait_socket;
 use fleet_proto::{CommandOutput, Status};
 use std::io::{self, Read};
@@ -51,7 +52,11 @@ pub(crate) fn run_all(
     max_output: usize,
     outputs: &mut Vec<CommandOutput>,
 ) -> Result<(), Failure> {
-    for cmd in commands {
+    for (i, cmd) in commands.iter().enumerate() {
+        if i > 0 {
+            // The previous command's goodbye was held (see run_one).
+            hold_writes(conn.fd, false);
+        }
         let out = run_one(conn, cmd, budget, max_output)?;
         let code = out.exit_status;
         outputs.push(out);
@@ -113,6 +118,10 @@ fn run_one(
 
     sess.set_timeout(limit.libssh2_ms(&during)?);
     ch.wait_close().map_err(|e| fail(e, "close channel"))?;
+    // The device has closed the channel: freeing it below sends our EOF and
+    // CLOSE without waiting for anything, so they can leave together with
+    // whatever follows (the next command's open, or the session's goodbye).
+    hold_writes(conn.fd, true);
     let code = ch.exit_status().map_err(|e| fail(e, "exit status"))?;
     if code == 0 {
         // A command killed by a signal has no exit status (libssh2 says 0).

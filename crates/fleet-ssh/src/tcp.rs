@@ -6,6 +6,7 @@ use crate::error::Failure;
 use fleet_proto::Status;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::RawFd;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -134,6 +135,38 @@ fn connect_any(
     }))
 }
 
+/// Holds the socket's writes back (`on`), or sends what is held (`off`).
+///
+/// A session's goodbye is four small writes in a row that need no answer:
+/// the channel's EOF and CLOSE, SSH_MSG_DISCONNECT and the FIN. Sent one
+/// by one (the socket has `TCP_NODELAY`), they are four segments the device
+/// receives, acknowledges and wakes up for; held, `close(2)` sends them as
+/// one. Nothing may wait for the peer while writes are held (Linux sends
+/// them after 200 ms anyway). Best effort: a stream that is not TCP (a jump
+/// host's forwarded channel) is left as it is.
+pub(crate) fn hold_writes(fd: RawFd, on: bool) {
+    #[cfg(target_os = "linux")]
+    {
+        let value: nix::libc::c_int = on.into();
+        // SAFETY: `fd` is the session's open socket for the whole call, and
+        // `value` outlives it; setsockopt(2) only reads `size_of` bytes.
+        let rc = unsafe {
+            nix::libc::setsockopt(
+                fd,
+                nix::libc::IPPROTO_TCP,
+                nix::libc::TCP_CORK,
+                std::ptr::from_ref(&value).cast(),
+                std::mem::size_of::<nix::libc::c_int>() as nix::libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            log::trace!("TCP_CORK {on} not set: {}", io::Error::last_os_error());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (fd, on);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +178,71 @@ mod tests {
             command: None,
             session: None,
         })
+    }
+
+    /// `tcpi_segs_in` and `tcpi_notsent_bytes` of a socket (Linux's
+    /// `struct tcp_info`, offsets 140 and 144 since Linux 4.6).
+    #[cfg(target_os = "linux")]
+    fn tcp_info(s: &TcpStream) -> (u32, u32) {
+        use std::os::fd::AsRawFd;
+        let mut buf = [0u8; 232];
+        let mut len = buf.len() as nix::libc::socklen_t;
+        // SAFETY: the buffer and its length outlive the call; the kernel
+        // writes at most `len` bytes.
+        let rc = unsafe {
+            nix::libc::getsockopt(
+                s.as_raw_fd(),
+                nix::libc::IPPROTO_TCP,
+                nix::libc::TCP_INFO,
+                buf.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "TCP_INFO: {}", io::Error::last_os_error());
+        assert!(len >= 148, "this kernel's tcp_info is too short ({len})");
+        let at = |i: usize| u32::from_ne_bytes(buf[i..i + 4].try_into().unwrap());
+        (at(140), at(144))
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn held_writes_wait_for_release_or_leave_with_the_fin() {
+        use std::io::{Read, Write};
+        use std::os::fd::AsRawFd;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        client.set_nodelay(true).unwrap();
+        let (mut server, _) = l.accept().unwrap();
+        let mut got = [0u8; 2];
+
+        // Not held: every write is a segment of its own.
+        let (before, _) = tcp_info(&server);
+        client.write_all(b"a").unwrap();
+        client.write_all(b"b").unwrap();
+        server.read_exact(&mut got).unwrap();
+        let (after, _) = tcp_info(&server);
+        assert_eq!(after - before, 2);
+
+        // Held: nothing leaves until released, then all of it does.
+        hold_writes(client.as_raw_fd(), true);
+        client.write_all(b"cd").unwrap();
+        assert_eq!(tcp_info(&client).1, 2, "the bytes wait in the socket");
+        hold_writes(client.as_raw_fd(), false);
+        assert_eq!(tcp_info(&client).1, 0, "released: sent at once");
+        server.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"cd");
+
+        // Held until close: the writes and the FIN are one segment.
+        let (before, _) = tcp_info(&server);
+        hold_writes(client.as_raw_fd(), true);
+        client.write_all(b"e").unwrap();
+        client.write_all(b"f").unwrap();
+        drop(client);
+        let mut rest = Vec::new();
+        server.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, b"ef");
+        let (after, _) = tcp_info(&server);
+        assert_eq!(after - before, 1, "data and FIN in one segment");
     }
 
     #[test]
