@@ -215,11 +215,13 @@ mod tests {
         let (mut server, _) = l.accept().unwrap();
         let mut got = [0u8; 2];
 
-        // Not held: every write is a segment of its own.
+        // The count itself: two writes, each read before the next, are
+        // two segments.
         let (before, _) = tcp_info(&server);
-        client.write_all(b"a").unwrap();
-        client.write_all(b"b").unwrap();
-        server.read_exact(&mut got).unwrap();
+        for byte in [b"a", b"b"] {
+            client.write_all(byte).unwrap();
+            server.read_exact(&mut got[..1]).unwrap();
+        }
         let (after, _) = tcp_info(&server);
         assert_eq!(after - before, 2);
 
