@@ -87,9 +87,11 @@ impl Device {
 
     /// `text` with every in-band secret of the device (of at least 4
     /// characters: shorter ones would mangle ordinary text) replaced by
-    /// [`MASK`]: a device may echo what it was sent.
-    pub fn mask(&self, text: &str) -> String {
-        let mut out = text.to_string();
+    /// [`MASK`]: a device may echo what it was sent. Given a `String`, it
+    /// is returned as it is when it holds no secret: a command's output can
+    /// be megabytes, and most hold none.
+    pub fn mask(&self, text: impl Into<String>) -> String {
+        let mut out = text.into();
         let mut values = self.in_band_secrets();
         // Longest first, so a secret containing another is masked whole.
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
@@ -251,6 +253,19 @@ mod placeholder_tests {
         );
         d.transport = Transport::Telnet;
         assert_eq!(d.mask("login: ssh-pass"), "login: ********");
+    }
+
+    #[test]
+    fn text_without_a_secret_comes_back_as_it_was_given() {
+        let mut d = Device::new("r1", "h", 22);
+        d.enable_secret = Some(Secret::new("en-secret"));
+        let output = "x".repeat(1 << 20);
+        let at = output.as_ptr();
+        let back = d.mask(output);
+        assert_eq!(back.as_ptr(), at, "not copied");
+        assert_eq!(back.len(), 1 << 20);
+        let echoed = d.mask(String::from("enable\nen-secret\n"));
+        assert_eq!(echoed, "enable\n********\n");
     }
 }
 

@@ -100,12 +100,12 @@ impl Context {
         // placeholder's value, a password typed at the wrong prompt):
         // nothing that leaves the session holds a secret of the device.
         let result = result.map_err(|mut f| {
-            f.message = device.mask(&f.message);
+            f.message = device.mask(std::mem::take(&mut f.message));
             f
         });
         for o in &mut outputs {
-            o.stdout = device.mask(&o.stdout);
-            o.stderr = device.mask(&o.stderr);
+            o.stdout = device.mask(std::mem::take(&mut o.stdout));
+            o.stderr = device.mask(std::mem::take(&mut o.stderr));
         }
         match result {
             Ok(()) => {

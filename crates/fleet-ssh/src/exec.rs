@@ -143,10 +143,16 @@ fn run_one(
     Ok(CommandOutput {
         command: cmd.to_string(),
         truncated: stdout.truncated || stderr.truncated,
-        stdout: String::from_utf8_lossy(&stdout.buf).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr.buf).into_owned(),
+        stdout: text(stdout.buf),
+        stderr: text(stderr.buf),
         exit_status: Some(code),
     })
+}
+
+/// The captured bytes as text: moved when they are UTF-8 (the usual case,
+/// and outputs can be megabytes), invalid sequences replaced otherwise.
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Reads both streams to EOF with the session non-blocking.
@@ -245,5 +251,21 @@ fn step(
             Status::ProtocolError,
             format!("connection lost during {during}: {e}"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_bytes_become_text_without_a_copy_when_they_are_utf8() {
+        let bytes = "switch# show version\n\u{e9}t\u{e9}\n".as_bytes().to_vec();
+        let at = bytes.as_ptr();
+        let t = text(bytes);
+        assert_eq!(t, "switch# show version\n\u{e9}t\u{e9}\n");
+        assert_eq!(t.as_ptr(), at, "moved, not copied");
+        // A device's Latin-1 byte: replaced, the rest kept.
+        assert_eq!(text(b"caf\xe9 ok\n".to_vec()), "caf\u{fffd} ok\n");
     }
 }
