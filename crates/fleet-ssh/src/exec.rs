@@ -164,19 +164,8 @@ fn drain(
     limit: &Limit,
     during: &str,
 ) -> Result<(), Failure> {
-    DRAIN_BUF.with(|buf| match buf.try_borrow_mut() {
-        Ok(mut buf) => drain_with(conn, ch, &mut buf[..], stdout, stderr, limit, during),
-        // Re-entered on this thread (not done today): a buffer of its own.
-        Err(_) => drain_with(
-            conn,
-            ch,
-            &mut [0u8; DRAIN_BUF_LEN],
-            stdout,
-            stderr,
-            limit,
-            during,
-        ),
-    })
+    // Not re-entered: nothing below calls back into drain.
+    DRAIN_BUF.with_borrow_mut(|buf| drain_with(conn, ch, buf, stdout, stderr, limit, during))
 }
 
 /// Bytes read from a channel per call.
