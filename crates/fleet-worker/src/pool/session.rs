@@ -50,6 +50,19 @@ impl TestHooks {
     }
 }
 
+/// The end of a session thread once its pool is done: it sleeps until the
+/// process exits instead of returning. The pool ends only as its process
+/// does (a worker after `Bye`, the master after the run), and the kernel
+/// tears a whole process down at once, where each thread that exits on its
+/// own unmaps its stack and hands its allocator pages back while its
+/// siblings still run, each a TLB shootdown across the cores: 100 exiting
+/// threads cost ~10 ms of a run's CPU (docs/performance.md, session 9).
+fn retire() -> ! {
+    loop {
+        std::thread::park();
+    }
+}
+
 /// One session thread.
 pub(super) fn session_loop(shared: &Shared, slot: usize, generation: u32, thread: String) {
     // A session reported but still counted running: counted done under the
@@ -69,9 +82,14 @@ pub(super) fn session_loop(shared: &Shared, slot: usize, generation: u32, thread
                 if st.slots[slot].generation != generation {
                     return;
                 }
-                if st.stopping || slot >= st.active {
-                    // Stopped, or parked by `SetThreads`: the slot has no
-                    // thread until it is wanted again.
+                if st.stopping {
+                    st.slots[slot].alive = false;
+                    drop(st);
+                    retire();
+                }
+                if slot >= st.active {
+                    // Parked by `SetThreads`: the slot has no thread until
+                    // it is wanted again.
                     st.slots[slot].alive = false;
                     return;
                 }
@@ -93,7 +111,8 @@ pub(super) fn session_loop(shared: &Shared, slot: usize, generation: u32, thread
                 }
                 if st.draining {
                     st.slots[slot].alive = false;
-                    return;
+                    drop(st);
+                    retire();
                 }
                 st.idle += 1;
                 st = shared.work.wait(st).unwrap_or_else(|p| p.into_inner());
