@@ -15,7 +15,9 @@
 //! The master decides how much work a worker holds (it knows the threads
 //! and what it sent); the pool only runs what it is given. The calling
 //! thread waits until the master says `Drain` (or `Stop`) and every session
-//! is done, then says `Bye` with the worker's statistics.
+//! is done, then says `Bye` with the worker's statistics. The session
+//! threads of a finished pool sleep until the process exits, which tears
+//! them down at once (see `session::retire`).
 
 use crate::link::{FromMaster, LinkError, ToMaster};
 use fleet_proto::{
@@ -499,6 +501,57 @@ mod tests {
             (8, "r8", fleet_proto::Status::ProtocolError)
         );
         assert!(r.error.as_deref().unwrap().contains("never sent profile 0"));
+    }
+
+    /// Keeps what the pool says, for the test to read.
+    struct Collect(mpsc::Sender<WorkerToMaster>);
+
+    impl crate::link::ToMaster for Collect {
+        fn send(&mut self, msg: WorkerToMaster) -> Result<usize, LinkError> {
+            let _ = self.0.send(msg);
+            Ok(0)
+        }
+    }
+
+    /// Names of this process's threads that start with `prefix`.
+    fn threads_named(prefix: &str) -> Vec<String> {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim_end().to_string())
+            .filter(|name| name.starts_with(prefix))
+            .collect()
+    }
+
+    #[test]
+    fn a_finished_pool_leaves_its_session_threads_to_the_process_exit() {
+        let (to_pool, from_master) = mpsc::channel();
+        let (to_master, said) = mpsc::channel();
+        let config = fleet_proto::WorkerConfig {
+            threads: 3,
+            timeouts: fleet_proto::Timeouts::default(),
+            max_output: 1 << 20,
+            host_key_check: fleet_proto::HostKeyCheck::AcceptNew,
+            known_hosts: None,
+            known_hosts_extra: Vec::new(),
+            default_mode: None,
+            heartbeat: std::time::Duration::from_secs(1),
+        };
+        to_pool.send(MasterToWorker::Configure(config)).unwrap();
+        to_pool.send(MasterToWorker::Drain).unwrap();
+        serve(
+            917,
+            Box::new(Collect(to_master)),
+            Box::new(from_master),
+            true,
+        )
+        .unwrap();
+        assert!(said.try_iter().any(|m| matches!(m, WorkerToMaster::Bye(_))));
+        // Threads that exited on their own would be gone well within this.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let mut names = threads_named("w917-t");
+        names.sort();
+        assert_eq!(names, ["w917-t0", "w917-t1", "w917-t2"]);
     }
 
     #[test]
